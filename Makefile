@@ -1,0 +1,34 @@
+# The two commands: `make demo` and `make test`. Each creates .venv when missing and installs the package.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.biomedai-installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-slow test-all bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/biomedai demo --output demo-output
+
+test: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(VENV)/bin/pytest -m "slow or not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(VENV)/bin/biomedai bench
+
+clean:
+	rm -rf demo-output .pytest_cache build dist src/*.egg-info

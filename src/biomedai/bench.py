@@ -1,0 +1,70 @@
+"""Runs the benchmark scripts in ``benchmarks/``: each one times ours and the peer on the same input.
+
+A benchmark is a script ``bench_<name>.py`` that prints lines of the form
+``<case>: ours X s, peer Y s, ratio Z`` (and whatever else it likes); this runner only executes the
+scripts and collects those lines, so no number is produced anywhere but in a script that measured it.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+RATIO_LINE = re.compile(r"ours\s+(?P<ours>[\d.eE+-]+)\s*s,\s*peer\s+(?P<peer>[\d.eE+-]+)\s*s,\s*ratio\s+(?P<ratio>[\d.eE+-]+)")
+
+
+@dataclass
+class BenchResult:
+    name: str
+    returncode: int
+    seconds: float
+    ratio_lines: list[str] = field(default_factory=list)
+
+
+def find_benchmarks(folder: Path, names: list[str] | None = None) -> list[Path]:
+    """The ``bench_*.py`` scripts in ``folder``, filtered by ``names`` when given."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInputError("benchmark folder not found (run from the repository root or pass --dir)", folder)
+    scripts = sorted(folder.glob("bench_*.py"))
+    if names:
+        wanted = {n.removeprefix("bench_").removesuffix(".py") for n in names}
+        missing = wanted - {s.stem.removeprefix("bench_") for s in scripts}
+        if missing:
+            raise InvalidInputError(f"no benchmark named {sorted(missing)[0]!r}", folder)
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in wanted]
+    return scripts
+
+
+def run_benchmarks(scripts: list[Path], timeout: float = 1800) -> list[BenchResult]:
+    """Run each script with this Python, echo its output, and print a closing summary table."""
+    results = []
+    for script in scripts:
+        name = script.stem.removeprefix("bench_")
+        log.info("benchmark %s", name)
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+            out, code = proc.stdout + proc.stderr, proc.returncode
+        except subprocess.TimeoutExpired:
+            out, code = f"timed out after {timeout} s", 124
+        elapsed = time.perf_counter() - start
+        sys.stdout.write(out)
+        lines = [line.strip() for line in out.splitlines() if RATIO_LINE.search(line)]
+        results.append(BenchResult(name, code, elapsed, lines))
+    print("\nsummary")
+    for r in results:
+        status = "ok" if r.returncode == 0 else f"FAILED ({r.returncode})"
+        print(f"  {r.name}: {status}, {r.seconds:.1f} s")
+        for line in r.ratio_lines:
+            print(f"    {line}")
+    return results

@@ -1,0 +1,110 @@
+"""Shared checks for readers and writers: the file exists and is not empty, third-party errors become ours."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from biomedai.errors import BiomedaiError, InvalidInputError, UnsupportedFormatError
+
+logger = logging.getLogger(__name__)
+
+
+def existing_file(path: str | Path) -> Path:
+    """Return ``path`` as a :class:`Path` if it is a non-empty regular file, else raise InvalidInputError."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError("file does not exist", path)
+    if path.is_dir():
+        raise InvalidInputError("is a directory, not a file", path)
+    if path.stat().st_size == 0:
+        raise InvalidInputError("file is empty (0 bytes)", path)
+    return path
+
+
+def read_head(path: Path, n: int = 512) -> bytes:
+    """The first ``n`` bytes of a file (fewer if the file is shorter)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(n)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot open file: {exc.strerror or exc}", path) from exc
+
+
+@contextlib.contextmanager
+def reading(path: Path, what: str) -> Iterator[None]:
+    """Turn any third-party exception raised inside the block into ``InvalidInputError`` naming ``path``.
+
+    Our own errors pass through unchanged; ``MemoryError`` is not hidden.
+    """
+    try:
+        yield
+    except (BiomedaiError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - third-party libraries raise anything
+        message = _short_message(exc, path)
+        raise InvalidInputError(f"not a readable {what} file (corrupt, truncated or wrong type): {message}",
+                                path) from exc
+
+
+@contextlib.contextmanager
+def writing(path: Path, what: str) -> Iterator[None]:
+    """Like :func:`reading` for writers: third-party errors become ``InvalidInputError`` naming ``path``."""
+    try:
+        yield
+    except (BiomedaiError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        message = _short_message(exc, path)
+        raise InvalidInputError(f"cannot write {what}: {message}", path) from exc
+
+
+def _short_message(exc: BaseException, path: Path) -> str:
+    """First line of a third-party message, without repeating the full path we already name."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    chosen = next((line for line in lines if "ERROR:" in line), lines[0])  # SimpleITK puts the reason there
+    return chosen.replace(str(path), path.name)
+
+
+def as_image(image: Any) -> Any:
+    """Accept an :class:`~biomedai.io.image.Image` or a bare array (wrapped with unit spacing)."""
+    from biomedai.io.image import Image
+
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, np.ndarray):
+        return Image(image)
+    raise InvalidInputError(f"expected a biomedai Image or a numpy array, got {type(image).__name__}")
+
+
+def check_writable(image: Any, path: Path) -> None:
+    """Reject arrays no file should hold: zero-size, all-NaN, object or complex dtypes."""
+    array = image.array
+    if array.size == 0:
+        raise InvalidInputError(f"cannot write an empty array (shape {array.shape})", path)
+    if array.dtype.kind not in "biuf":
+        raise InvalidInputError(f"cannot write arrays of dtype {array.dtype}; use bool, integer or float",
+                                path)
+    if array.dtype.kind == "f" and not np.isfinite(array).any():
+        raise InvalidInputError("cannot write an array with no finite value (all NaN/inf)", path)
+
+
+def lower_suffix(path: Path) -> str:
+    """The suffix in lower case, with ``.nii.gz`` kept whole."""
+    name = path.name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return path.suffix.lower()
+
+
+def unsupported_suffix(path: Path, allowed: list[str], what: str) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"cannot write {what} with suffix {lower_suffix(path) or '(none)'!r}; use one of {', '.join(allowed)}",
+        path)

@@ -1,0 +1,79 @@
+"""The ``Method`` interface every seed method implements, and what its actions return."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..config import BaseConfig
+
+
+@dataclass
+class RunResult:
+    """What a ``train``/``predict``/``evaluate``/``demo`` call produced."""
+
+    output_dir: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def result_json(self) -> Path:
+        return Path(self.output_dir) / "result.json"
+
+
+class Method(abc.ABC):
+    """One seed method behind one interface.
+
+    A subclass sets the class attributes, names its config dataclass and implements the four
+    actions. Each action writes into ``output_dir`` a ``result.json`` (use
+    :class:`biomedai.provenance.RunRecorder`) plus its pictures and tables, and returns a
+    :class:`RunResult`. Register it with :func:`biomedai.methods.registry.register`.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    modality: ClassVar[str] = ""
+    task: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    config_class: ClassVar[type[BaseConfig]] = BaseConfig
+    #: what the workflow router may send to it, e.g. ("image/rgb", "dicom/CT", "volume/mrc")
+    input_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: BaseConfig | dict[str, Any] | None = None) -> None:
+        if config is None:
+            config = self.config_class()
+        elif isinstance(config, dict):
+            config = self.config_class.from_dict(config, source=f"{self.name} config")
+        elif not isinstance(config, self.config_class):
+            raise TypeError(f"{self.name} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+
+    @abc.abstractmethod
+    def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Train on ``data`` (a dataset folder), writing checkpoints and logs into ``output_dir``."""
+
+    @abc.abstractmethod
+    def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Run on each input file, writing one output set per input into ``output_dir``."""
+
+    @abc.abstractmethod
+    def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Score predictions against ground truth in ``data``; metrics name the data they came from."""
+
+    def report(self, output_dir: Path) -> Path:
+        """Make a human-readable report (HTML) from a finished output folder; returns its path."""
+        from .report import html_report_from_result
+
+        return html_report_from_result(Path(output_dir), title=self.title or self.name)
+
+    def demo(self, output_dir: Path) -> RunResult:
+        """Run on bundled sample input. The default says plainly that there is no demo."""
+        raise NotImplementedError(f"method {self.name!r} has no demo")
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """A JSON-ready summary for ``biomedai list``."""
+        return {"name": cls.name, "title": cls.title, "modality": cls.modality, "task": cls.task,
+                "paper": cls.paper, "input_kinds": list(cls.input_kinds)}

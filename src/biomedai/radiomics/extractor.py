@@ -1,0 +1,238 @@
+"""The extraction pipeline: inputs -> checks -> preprocessing -> image types -> feature classes.
+
+Mirrors the order of PyRadiomics' extractor so that results agree: mask selection, normalisation,
+resampling (or pre-cropping), mask checks with ``correctMask``, resegmentation, shape features on
+the original mask, then for each image type the texture and first-order classes on the ROI's
+bounding box.
+"""
+from __future__ import annotations
+
+import logging
+import platform
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from . import preprocessing as prep
+from .features import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape
+from .filters import filtered_images
+from .params import DEPRECATED_FEATURES, FEATURE_NAMES, RadiomicsParams
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["extract"]
+
+_TEXTURE = {"glcm": glcm, "glrlm": glrlm, "glszm": glszm, "gldm": gldm, "ngtdm": ngtdm}
+
+
+def _versions() -> dict[str, str]:
+    import SimpleITK as sitk
+    import pywt
+
+    try:
+        from importlib.metadata import version
+
+        ours = version("biomedai")
+    except Exception:  # not installed (source checkout)
+        ours = "unknown"
+    return {"biomedai": ours, "Numpy": np.__version__, "SimpleITK": sitk.Version_VersionString(),
+            "PyWavelet": pywt.__version__, "Python": platform.python_version()}
+
+
+def _image_info(image: Any, prefix: str) -> dict[str, Any]:
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(image)
+    return {f"{prefix}_Hash": sitk.Hash(image), f"{prefix}_Dimensionality": f"{image.GetDimension()}D",
+            f"{prefix}_Spacing": tuple(image.GetSpacing()), f"{prefix}_Size": tuple(image.GetSize()),
+            f"{prefix}_Mean": float(arr.mean()), f"{prefix}_Minimum": float(arr.min()),
+            f"{prefix}_Maximum": float(arr.max())}
+
+
+def _mask_info(mask: Any, label: int, prefix: str, with_hash: bool = True) -> dict[str, Any]:
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    roi = sitk.GetArrayViewFromImage(mask) == label
+    out: dict[str, Any] = {}
+    if with_hash:
+        out[f"{prefix}_Hash"] = sitk.Hash(mask)
+    out[f"{prefix}_Spacing"] = tuple(mask.GetSpacing())
+    out[f"{prefix}_Size"] = tuple(mask.GetSize())
+    if roi.any():
+        bb = prep._roi_bounds(roi.astype(np.uint8), 1)
+        com = np.argwhere(roi).mean(axis=0)[::-1]
+        out[f"{prefix}_BoundingBox"] = bb.itk()
+        out[f"{prefix}_VoxelNum"] = int(roi.sum())
+        out[f"{prefix}_VolumeNum"] = int(ndimage.label(roi, structure=np.ones((3,) * roi.ndim))[1])
+        out[f"{prefix}_CenterOfMassIndex"] = tuple(float(v) for v in com)
+        out[f"{prefix}_CenterOfMass"] = tuple(mask.TransformContinuousIndexToPhysicalPoint(com.tolist()))
+    return out
+
+
+def _as_3d(image: Any, mask: Any, settings: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """2D inputs become one-slice volumes with force2D along the slice axis."""
+    import SimpleITK as sitk
+
+    if image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)
+        mask = sitk.JoinSeries(mask)
+        settings = {**settings, "force2D": True, "force2Ddimension": 0}
+    return image, mask, settings
+
+
+def _wanted(cls: str, requested: list[str] | None) -> tuple[list[str], bool]:
+    """Features to report for a class, and whether deprecated ones were asked for."""
+    if not requested:
+        return list(FEATURE_NAMES[cls]), False
+    for name in requested:
+        if name in DEPRECATED_FEATURES[cls] and not DEPRECATED_FEATURES[cls][name]:
+            logger.warning("%s_%s is deprecated and equal to another feature; not computed", cls, name)
+    keep = [n for n in requested if n in FEATURE_NAMES[cls] or DEPRECATED_FEATURES[cls].get(n, False)]
+    return keep, any(n in DEPRECATED_FEATURES[cls] for n in keep)
+
+
+def _shape_features(image: Any, mask: Any, bb: prep.BoundingBox, params: RadiomicsParams,
+                    settings: dict[str, Any]) -> dict[str, float]:
+    import SimpleITK as sitk
+
+    label = settings.get("label", 1)
+    roi = sitk.GetArrayViewFromImage(mask)[bb.slices()] == label
+    spacing = np.array(image.GetSpacing()[::-1])
+    out: dict[str, float] = OrderedDict()
+    classes = params.feature_classes
+    if "shape" in classes:
+        if settings.get("force2D", False) and settings.get("_input2D", False):
+            logger.warning("shape (3D) features skipped for a 2D input; use shape2D")
+        else:
+            names, dep = _wanted("shape", classes["shape"])
+            values = shape.features3d(roi, spacing, deprecated=dep)
+            out.update((f"original_shape_{n}", values[n]) for n in names)
+    if "shape2D" in classes:
+        dim = settings.get("force2Ddimension", 0)
+        if not settings.get("force2D", False):
+            logger.info("shape2D needs force2D: true (or a 2D input); skipped")
+        elif roi.shape[dim] > 1:
+            logger.warning("the ROI is %d voxels thick along force2Ddimension %d; shape2D skipped",
+                           roi.shape[dim], dim)
+        else:
+            names, dep = _wanted("shape2D", classes["shape2D"])
+            axes = [a for a in range(3) if a != dim]
+            values = shape.features2d(np.take(roi, 0, axis=dim), spacing[axes], deprecated=dep)
+            out.update((f"original_shape2D_{n}", values[n]) for n in names)
+    return out
+
+
+def _class_features(array: np.ndarray, roi: np.ndarray, prefix: str, params: RadiomicsParams,
+                    settings: dict[str, Any], spacing: np.ndarray) -> dict[str, float]:
+    out: dict[str, float] = OrderedDict()
+    values = array[roi]
+    levels = prep.discretize(array, roi, settings)
+    gray_levels = np.unique(levels[roi])
+    for cls, requested in params.feature_classes.items():
+        if cls.startswith("shape"):
+            continue
+        names, dep = _wanted(cls, requested)
+        if cls == "firstorder":
+            result = firstorder.features(values, levels[roi], settings, spacing, deprecated=dep)
+        else:
+            result = _TEXTURE[cls].features(levels, roi, settings, spacing, gray_levels)
+        out.update((f"{prefix}_{cls}_{n}", result[n]) for n in names)
+    return out
+
+
+def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path | None = None, *,
+            label: int | None = None, label_channel: int | None = None) -> dict[str, Any]:
+    """Radiomic features of one ROI, named as PyRadiomics names them, plus ``diagnostics_*`` provenance.
+
+    Args:
+        image: a path (NRRD, NIfTI, MHA, DICOM folder, ...), a :class:`biomedai.io.image.Image`,
+            a SimpleITK image or a numpy array (spacing 1).
+        mask: the label map, same kinds as ``image``.
+        params: a PyRadiomics params file/mapping or :class:`RadiomicsParams`; ``None``: defaults
+            (Original image, all classes but shape2D, binWidth 25).
+        label, label_channel: override the params' ``label`` / ``label_channel``.
+
+    Example:
+        >>> vol = np.random.default_rng(0).integers(0, 100, (8, 8, 8))
+        >>> roi = np.zeros((8, 8, 8), np.uint8); roi[2:6, 2:6, 2:6] = 1
+        >>> f = extract(vol, roi, {"featureClass": {"firstorder": ["Mean"]}})
+        >>> round(f["original_firstorder_Mean"], 3) == round(vol[2:6, 2:6, 2:6].mean(), 3)
+        True
+    """
+    import SimpleITK as sitk
+
+    params = RadiomicsParams.coerce(params)
+    settings = dict(params.settings)
+    if label is not None:
+        settings["label"] = label
+    if label_channel is not None:
+        settings["label_channel"] = label_channel
+    image_name = prep._name(image, "image")
+    mask_name = prep._name(mask, "mask")
+    image_s = prep.to_sitk(image, "image")
+    mask_s = prep.to_sitk(mask, "mask")
+    prep.check_dimensions(image_s, mask_s, image_name, mask_name)
+    prep.check_finite(image_s, image_name)
+    lab = settings.get("label", 1)
+    mask_s = prep.select_mask(mask_s, lab, settings.get("label_channel", 0), mask_name)
+    if image_s.GetNumberOfComponentsPerPixel() > 1:
+        raise InvalidInputError("the image has several components per voxel; radiomics needs a scalar image",
+                                image_name)
+    input2d = image_s.GetDimension() == 2
+    image_s, mask_s, settings = _as_3d(image_s, mask_s, settings)
+    settings["_input2D"] = input2d
+
+    info: dict[str, Any] = OrderedDict()
+    additional = settings.get("additionalInfo", True)
+    if additional:
+        for k, v in _versions().items():
+            info[f"diagnostics_Versions_{k}"] = v
+        info["diagnostics_Configuration_Settings"] = {k: v for k, v in settings.items() if not k.startswith("_")}
+        info["diagnostics_Configuration_EnabledImageTypes"] = params.image_types
+        info.update(_image_info(image_s, "diagnostics_Image-original"))
+        info.update(_mask_info(mask_s, lab, "diagnostics_Mask-original"))
+
+    if settings.get("normalize", False):
+        image_s = prep.normalize_image(image_s, settings)
+    if settings.get("interpolator") is not None and settings.get("resampledPixelSpacing") is not None:
+        image_s, mask_s = prep.resample(image_s, mask_s, settings, mask_name)
+        if additional:
+            info.update(_image_info(image_s, "diagnostics_Image-interpolated"))
+            info.update(_mask_info(mask_s, lab, "diagnostics_Mask-interpolated", with_hash=False))
+    elif settings.get("preCrop", False):
+        bb, corrected = prep.check_mask(image_s, mask_s, settings, mask_name)
+        if corrected is not None:
+            mask_s = corrected
+        image_s, mask_s = prep.crop(image_s, mask_s, bb, settings.get("padDistance", 5))
+
+    bb, corrected = prep.check_mask(image_s, mask_s, settings, mask_name)
+    if corrected is not None:
+        mask_s = corrected
+        if additional:
+            info.update(_mask_info(mask_s, lab, "diagnostics_Mask-corrected", with_hash=False))
+    reseg = None
+    if settings.get("resegmentRange") is not None:
+        reseg = prep.resegment(image_s, mask_s, settings, mask_name)
+        bb, _ = prep.check_mask(image_s, reseg, settings, mask_name)
+        if additional:
+            info.update(_mask_info(reseg, lab, "diagnostics_Mask-resegmented", with_hash=False))
+
+    features: dict[str, Any] = OrderedDict(info)
+    shape_mask = reseg if (reseg is not None and settings.get("resegmentShape", False)) else mask_s
+    features.update(_shape_features(image_s, shape_mask, bb, params, settings))
+    if reseg is not None:
+        mask_s = reseg
+
+    spacing = np.array(image_s.GetSpacing()[::-1])
+    roi = sitk.GetArrayViewFromImage(mask_s)[bb.slices()] == lab
+    if not any(not c.startswith("shape") for c in params.feature_classes):
+        return features
+    for image_type, custom in params.image_types.items():
+        type_settings = {**settings, **custom}
+        for array, name in filtered_images(image_s, image_type, type_settings):
+            features.update(_class_features(array[bb.slices()], roi, name, params, type_settings, spacing))
+    return features

@@ -1,0 +1,66 @@
+"""Neighbour offsets ("angles") and shifted views shared by the texture matrices."""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+EPS = np.spacing(1)
+
+
+def angles(size: Sequence[int], distances: Sequence[int], bidirectional: bool,
+           force2d_dim: int | None = None) -> np.ndarray:
+    """Offsets whose infinity norm is one of ``distances``, in PyRadiomics' order.
+
+    Offsets are enumerated from ``(+d, +d, +d)`` downwards; an offset moving out of plane when
+    ``force2d_dim`` is set, or at least as long as the ROI's extent in an axis, is dropped.
+    Unidirectional sets keep the first half (one of each +/- pair).
+
+    Example:
+        >>> angles((5, 5, 5), [1], bidirectional=False).shape
+        (13, 3)
+    """
+    nd = len(size)
+    dmax = int(max(distances))
+    steps = np.arange(dmax, -dmax - 1, -1)
+    grid = np.array(list(itertools.product(steps, repeat=nd)), dtype=np.int64).reshape(-1, nd)
+    ok = np.all(np.abs(grid) < np.asarray(size)[None, :], axis=1)
+    if force2d_dim is not None:
+        ok &= grid[:, force2d_dim] == 0
+    norm = np.abs(grid).max(axis=1)
+    ok &= np.isin(norm, np.asarray(distances)) & (norm >= 1)
+    found = grid[ok]
+    if not bidirectional:
+        found = found[: len(found) // 2]
+    return found
+
+
+def pair_slices(shape: Sequence[int], offset: Sequence[int]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices ``(here, there)`` so that ``array[there]`` is the neighbour at ``offset`` of ``array[here]``."""
+    here, there = [], []
+    for n, o in zip(shape, offset):
+        o = int(o)
+        here.append(slice(max(0, -o), n - max(0, o)))
+        there.append(slice(max(0, o), n - max(0, -o)))
+    return tuple(here), tuple(there)
+
+
+def angle_weights(offsets: np.ndarray, spacing: Sequence[float], norm: str, kind: str) -> np.ndarray:
+    """Per-angle weights of ``weightingNorm`` (GLCM uses exp(-d^2), GLRLM the distance itself)."""
+    scaled = np.abs(offsets) * np.asarray(spacing)[None, :]
+    if norm == "infinity":
+        dist = scaled.max(axis=1)
+    elif norm == "euclidean":
+        dist = np.sqrt((scaled ** 2).sum(axis=1))
+    elif norm == "manhattan":
+        dist = scaled.sum(axis=1)
+    else:
+        return np.ones(len(offsets))
+    if kind == "glcm":
+        return np.exp(-dist ** 2)
+    return dist
+
+
+def force2d_dim(settings: dict) -> int | None:
+    return settings.get("force2Ddimension", 0) if settings.get("force2D", False) else None

@@ -1,0 +1,52 @@
+"""First-order (histogram) features, PyRadiomics definitions."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._neighbours import EPS
+
+
+def features(values: np.ndarray, binned: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
+             deprecated: bool = False) -> dict[str, float]:
+    """First-order features of the ROI's voxel ``values`` (``binned``: their discretised levels).
+
+    Example:
+        >>> f = features(np.array([1.0, 2.0, 3.0]), np.array([1, 1, 1]), {}, np.ones(3))
+        >>> f["Mean"], f["Range"], f["Entropy"] < 1e-12
+        (2.0, 2.0, True)
+    """
+    x = values.astype(float)
+    shift = settings.get("voxelArrayShift", 0)
+    _, counts = np.unique(binned, return_counts=True)
+    p = counts / counts.sum()
+    mean = x.mean()
+    dev = x - mean
+    m2 = np.mean(dev ** 2)
+    p10, p25, p50, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
+    energy = np.sum((x + shift) ** 2)
+    inner = x[(x >= p10) & (x <= p90)]
+    out: dict[str, float] = {
+        "Energy": energy,
+        "TotalEnergy": energy * float(np.prod(spacing)),
+        "Entropy": -np.sum(p * np.log2(p + EPS)),
+        "Minimum": x.min(),
+        "10Percentile": p10,
+        "90Percentile": p90,
+        "Maximum": x.max(),
+        "Mean": mean,
+        "Median": np.median(x),
+        "InterquartileRange": p75 - p25,
+        "Range": x.max() - x.min(),
+        "MeanAbsoluteDeviation": np.mean(np.abs(dev)),
+        "RobustMeanAbsoluteDeviation": np.mean(np.abs(inner - inner.mean())),
+        "RootMeanSquared": np.sqrt(energy / x.size),
+        "Skewness": np.mean(dev ** 3) / m2 ** 1.5 if m2 != 0 else 0.0,
+        "Kurtosis": np.mean(dev ** 4) / m2 ** 2 if m2 != 0 else 0.0,
+        "Variance": np.std(x) ** 2,
+        "Uniformity": np.sum(p ** 2),
+    }
+    if deprecated:
+        out["StandardDeviation"] = np.std(x)
+    return {k: float(v) for k, v in out.items()}

@@ -1,0 +1,66 @@
+"""Neighbouring Grey Tone Difference Matrix (NGTDM) features, PyRadiomics definitions."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._neighbours import angles, force2d_dim, pair_slices
+
+
+def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int) -> np.ndarray:
+    """Rows ``[n_i, s_i, i]`` per level i: voxel count, summed |i - mean of ROI neighbours|, the level.
+
+    Voxels with no ROI neighbour add 0 to ``s_i``.
+
+    Example:
+        >>> lv = np.array([[[1, 2, 3]]]); off = np.array([[0, 0, 1], [0, 0, -1]])
+        >>> matrix(lv, lv > 0, off, 3).tolist()
+        [[1.0, 1.0, 1.0], [1.0, 0.0, 2.0], [1.0, 1.0, 3.0]]
+    """
+    total = np.zeros(levels.shape)
+    count = np.zeros(levels.shape)
+    for off in offsets:
+        here, there = pair_slices(levels.shape, off)
+        nb = roi[there]
+        total[here] += np.where(nb, levels[there], 0)
+        count[here] += nb
+    lv = levels[roi]
+    c = count[roi]
+    diff = np.abs(lv - np.divide(total[roi], c, out=lv.astype(float), where=c > 0))
+    out = np.zeros((n_levels, 3))
+    out[:, 0] = np.bincount(lv - 1, minlength=n_levels)
+    out[:, 1] = np.bincount(lv - 1, weights=diff, minlength=n_levels)
+    out[:, 2] = np.arange(1, n_levels + 1)
+    return out
+
+
+def features(levels: np.ndarray, roi: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
+             gray_levels: np.ndarray) -> dict[str, float]:
+    """All NGTDM features."""
+    offsets = angles(levels.shape, settings.get("distances", [1]), True, force2d_dim(settings))
+    M = matrix(levels, roi, offsets, int(gray_levels.max()))
+    M = M[M[:, 0] != 0]
+    nvp = M[:, 0].sum()
+    p = M[:, 0] / nvp
+    s = M[:, 1]
+    i = M[:, 2]
+    ngp = int(np.count_nonzero(M[:, 0]))
+    out: dict[str, float] = {}
+    coarse = (p * s).sum()
+    out["Coarseness"] = 1 / coarse if coarse != 0 else 1e6
+    div = ngp * (ngp - 1)
+    contrast = (p[:, None] * p[None, :] * (i[:, None] - i[None, :]) ** 2).sum() * s.sum() / nvp
+    out["Contrast"] = contrast / div if div != 0 else 0.0
+    ip = i * p
+    absdiff = np.abs(ip[:, None] - ip[None, :]).sum()
+    out["Busyness"] = (p * s).sum() / absdiff if absdiff != 0 else 0.0
+    ps = p * s
+    num = ps[:, None] + ps[None, :]
+    den = p[:, None] + p[None, :]
+    den = np.where(den == 0, 1, den)
+    out["Complexity"] = (np.abs(i[:, None] - i[None, :]) * num / den).sum() / nvp
+    sum_s = s.sum()
+    strength = ((p[:, None] + p[None, :]) * (i[:, None] - i[None, :]) ** 2).sum()
+    out["Strength"] = strength / sum_s if sum_s != 0 else 0.0
+    return {k: float(v) for k, v in out.items()}

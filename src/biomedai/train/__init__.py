@@ -1,0 +1,51 @@
+"""The one training engine every method uses.
+
+``Trainer``/``train_model`` train any model on CPU, CUDA or under ``torchrun`` (DDP), with AMP,
+gradient clipping and accumulation, atomic checkpoints with exact resume, best-checkpoint
+selection, early stopping, seeded runs, a progress bar and a JSON-lines metrics log.
+``save_weights``/``load_weights`` write and read checksum-verified weights files.
+
+Names are imported lazily so that ``import biomedai.train`` does not pull in torch until used.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first use
+    from .batches import move_to_device, split_batch
+    from .callbacks import Callback, MetricTracker
+    from .checkpoint import (check_state_dict_fits, load_checkpoint, load_weights, save_checkpoint, save_weights,
+                             state_dict_sha256, unwrap_model)
+    from .config import TrainerConfig
+    from .distributed import DistributedContext, all_reduce_mean, distributed_from_env
+    from .engine import NonFiniteLossError, Trainer, TrainResult, resolve_device, train_model
+    from .metrics_log import JsonlLogger, read_jsonl
+    from .seeding import get_rng_state, seed_everything, seed_worker, set_rng_state
+
+_EXPORTS = {
+    "Trainer": "engine", "TrainResult": "engine", "train_model": "engine", "resolve_device": "engine",
+    "NonFiniteLossError": "engine",
+    "TrainerConfig": "config",
+    "save_weights": "checkpoint", "load_weights": "checkpoint", "save_checkpoint": "checkpoint",
+    "load_checkpoint": "checkpoint", "state_dict_sha256": "checkpoint", "unwrap_model": "checkpoint",
+    "check_state_dict_fits": "checkpoint",
+    "seed_everything": "seeding", "seed_worker": "seeding", "get_rng_state": "seeding", "set_rng_state": "seeding",
+    "DistributedContext": "distributed", "distributed_from_env": "distributed", "all_reduce_mean": "distributed",
+    "Callback": "callbacks", "MetricTracker": "callbacks",
+    "JsonlLogger": "metrics_log", "read_jsonl": "metrics_log",
+    "move_to_device": "batches", "split_batch": "batches",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'biomedai.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,82 @@
+"""``TrainerConfig``: every knob of the training engine, loadable from YAML like any biomedai config."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Literal
+
+from ..config import BaseConfig
+from ..errors import ConfigError
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+@dataclasses.dataclass
+class TrainerConfig(BaseConfig):
+    """Settings of :class:`biomedai.train.Trainer` (``seed`` comes from :class:`BaseConfig`).
+
+    Example:
+        >>> TrainerConfig.from_dict({"epochs": 3, "monitor": "val_dice", "mode": "max"}).mode
+        'max'
+    """
+
+    epochs: int = 10
+    #: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:N"; under torchrun CUDA means cuda:LOCAL_RANK
+    device: str = "auto"
+    #: mixed precision on CUDA (ignored on CPU); bf16 needs no loss scaling, fp16 uses a GradScaler
+    amp: bool = True
+    amp_dtype: Literal["bf16", "fp16"] = "bf16"
+    #: clip the global gradient norm to this value (None: no clipping)
+    grad_clip_norm: float | None = None
+    #: optimiser step every N batches; the loss is averaged over them
+    grad_accum_steps: int = 1
+    #: metric that picks the best checkpoint; None means "val_loss" with validation data, else "train_loss"
+    monitor: str | None = None
+    mode: Literal["min", "max"] = "min"
+    #: an improvement must beat the best so far by more than this
+    min_delta: float = 0.0
+    #: stop after this many epochs without improvement (None: never stop early)
+    patience: int | None = None
+    #: call scheduler.step() after each epoch or after each optimiser step
+    scheduler_interval: Literal["epoch", "step"] = "epoch"
+    #: also write a metrics line every N optimiser steps (0: per epoch only)
+    log_every_n_steps: int = 0
+    #: used only when the Trainer is given datasets rather than DataLoaders
+    batch_size: int = 8
+    num_workers: int = 0
+    shuffle: bool = True
+    drop_last: bool = False
+    #: used only when no optimiser is given: AdamW(lr, weight_decay)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    #: ask PyTorch for deterministic kernels (slower on GPU)
+    deterministic: bool = False
+    progress: bool = True
+    #: DDP options
+    find_unused_parameters: bool = False
+    sync_batchnorm: bool = False
+    #: write weights.pt (+ .sha256) of the best model when training ends
+    export_weights: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        checks = [
+            ("epochs", self.epochs >= 1, "must be >= 1"),
+            ("grad_accum_steps", self.grad_accum_steps >= 1, "must be >= 1"),
+            ("grad_clip_norm", self.grad_clip_norm is None or self.grad_clip_norm > 0, "must be > 0 or null"),
+            ("min_delta", self.min_delta >= 0, "must be >= 0"),
+            ("patience", self.patience is None or self.patience >= 1, "must be >= 1 or null"),
+            ("log_every_n_steps", self.log_every_n_steps >= 0, "must be >= 0"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("num_workers", self.num_workers >= 0, "must be >= 0"),
+            ("lr", self.lr > 0, "must be > 0"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("device", isinstance(self.device, str) and bool(_DEVICE.match(self.device)),
+             "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+            ("mode", self.mode in ("min", "max"), "must be 'min' or 'max'"),
+            ("amp_dtype", self.amp_dtype in ("bf16", "fp16"), "must be 'bf16' or 'fp16'"),
+            ("scheduler_interval", self.scheduler_interval in ("epoch", "step"), "must be 'epoch' or 'step'"),
+        ]
+        for key, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")

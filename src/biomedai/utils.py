@@ -1,0 +1,105 @@
+"""Small helpers shared by every layer: atomic writes, hashing, logging set-up, progress bars."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    A crash half-way never leaves a truncated file where the old one was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON (numpy values converted) atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=json_default) + "\n")
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` fallback for numpy scalars/arrays, paths and dataclasses."""
+    import dataclasses
+
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_path(path: str | Path) -> str:
+    """SHA-256 of a file, or of a directory's files (names and contents, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(item.relative_to(path)).encode())
+        digest.update(sha256_file(item).encode())
+    return digest.hexdigest()
+
+
+def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, disable: bool | None = None,
+             **kwargs: Any) -> Iterable[T]:
+    """The one progress bar helper (tqdm); hidden when output is not a terminal unless forced."""
+    from tqdm.auto import tqdm
+
+    if disable is None:
+        disable = os.environ.get("BIOMEDAI_PROGRESS", "auto") == "off"
+    return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, **kwargs)
+
+
+def configure_logging(level: int | str = logging.INFO) -> None:
+    """Configure the root ``biomedai`` logger once, for the CLI."""
+    logger = logging.getLogger("biomedai")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
