@@ -1,6 +1,6 @@
 """The ``biomedai`` command line: ``biomedai <verb>``.
 
-Verbs: list, info, demo, train, predict, evaluate, report, bench. Heavy libraries are imported only
+Verbs: list, info, demo, train, predict, evaluate, report, tool, radiomics, bench. Heavy libraries are imported only
 inside the verb that needs them, so ``biomedai --help`` answers at once. Any :class:`BiomedaiError`
 becomes one line on stderr and exit code 2.
 """
@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="(re)build the HTML report of a finished output folder")
     p.add_argument("method", help="method name")
     p.add_argument("output", type=Path, help="output folder holding result.json")
+
+    from .radiomics.cli import add_parser as add_radiomics_parser
+
+    add_radiomics_parser(sub)
+
+    p = sub.add_parser("tool", help="a method's own tools: biomedai tool METHOD TOOL [args] (see METHOD --help)",
+                       add_help=False)
+    p.add_argument("-h", "--help", action="store_true", dest="tool_help", help="list methods that have tools")
+    p.add_argument("method", nargs="?", help="method name")
+    p.add_argument("tool_args", nargs=argparse.REMAINDER, help="the tool and its arguments")
 
     p = sub.add_parser("bench", help="run benchmark scripts (ours vs the peer) and print a table")
     p.add_argument("names", nargs="*", help="benchmark names (file stems without bench_); default all")
@@ -161,6 +171,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tool(args: argparse.Namespace) -> int:
+    from .errors import InvalidInputError
+    from .methods.registry import get_method, list_methods
+
+    if not args.method or args.tool_help:
+        names = [cls.name for cls in list_methods() if cls.tool_parser("x") is not None]
+        print("usage: biomedai tool METHOD TOOL [args]\nmethods with tools: " + (", ".join(names) or "none"))
+        return 0
+    cls = get_method(args.method)
+    parser = cls.tool_parser(f"biomedai tool {cls.name}")
+    if parser is None:
+        raise InvalidInputError(f"method {cls.name!r} has no tools")
+    try:
+        tool_args = parser.parse_args(args.tool_args)
+    except SystemExit as exc:  # argparse printed usage or help
+        return int(exc.code or 0)
+    return cls().run_tool(tool_args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import find_benchmarks, run_benchmarks
 
@@ -174,8 +203,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"list": cmd_list, "info": cmd_info, "demo": cmd_demo, "train": cmd_train, "predict": cmd_predict,
-            "evaluate": cmd_evaluate, "report": cmd_report, "bench": cmd_bench}
+def cmd_radiomics(args: argparse.Namespace) -> int:
+    from .radiomics.cli import run
+
+    return run(args)
+
+
+COMMANDS = {"radiomics": cmd_radiomics, "list": cmd_list, "info": cmd_info, "demo": cmd_demo, "train": cmd_train, "predict": cmd_predict,
+            "evaluate": cmd_evaluate, "report": cmd_report, "tool": cmd_tool, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

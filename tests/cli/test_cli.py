@@ -23,7 +23,7 @@ def toy():
 
 def test_help_is_fast_and_imports_nothing_heavy():
     code = ("import sys, time; t=time.perf_counter(); from biomedai.cli import build_parser; build_parser(); "
-            "heavy=[m for m in ('torch','monai','SimpleITK','pydicom','skimage') if m in sys.modules]; "
+            "heavy=[m for m in ('numpy','torch','monai','SimpleITK','pydicom','skimage') if m in sys.modules]; "
             "print(heavy, time.perf_counter()-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("[]"), out
@@ -108,3 +108,25 @@ def test_bench_runner(tmp_path, capsys):
     assert main(["bench", "--dir", str(bench_dir)]) == 0
     assert "ratio 2.0" in capsys.readouterr().out
     assert main(["bench", "--dir", str(bench_dir), "nope"]) == 2
+
+
+def test_method_tools(tmp_path, capsys):
+    from biomedai.io import write_image
+    from biomedai.io.image import Image
+
+    from ..methods.toy_method import OtsuWithTools
+
+    registry.register(OtsuWithTools)
+    try:
+        img = np.zeros((20, 20), np.uint8)
+        img[:, 10:] = 200
+        write_image(Image(img), tmp_path / "a.png")
+        assert main(["tool", "toy_otsu_tools", "threshold", str(tmp_path / "a.png")]) == 0
+        value = float(capsys.readouterr().out.split()[-1])
+        assert 0 <= value < 200
+        assert main(["tool", "toy_otsu_tools", "nope"]) == 2
+        assert main(["tool", "--help"]) == 0
+        assert "toy_otsu_tools" in capsys.readouterr().out
+    finally:
+        registry.unregister(OtsuWithTools.name)
+    assert main(["tool", "toy_otsu_tools", "threshold", "x"]) == 2

@@ -80,3 +80,27 @@ class OtsuMethod(Method):
         from biomedai.data.samples import sample_path
 
         return self.predict([sample_path("coins")], output_dir)
+
+
+class OtsuWithTools(OtsuMethod):
+    """The same method with one command-line tool, to test ``biomedai tool``."""
+
+    name = "toy_otsu_tools"
+
+    @classmethod
+    def tool_parser(cls, prog: str):
+        import argparse
+
+        parser = argparse.ArgumentParser(prog=prog)
+        sub = parser.add_subparsers(dest="tool", required=True)
+        p = sub.add_parser("threshold", help="print the Otsu threshold of an image")
+        p.add_argument("image")
+        return parser
+
+    def run_tool(self, args) -> int:
+        from skimage.filters import threshold_otsu
+
+        from biomedai.io import read_image
+
+        print(f"threshold {threshold_otsu(read_image(args.image).array):.1f}")
+        return 0

@@ -239,3 +239,15 @@ def test_detection_bad_inputs():
         match_points_to_regions([0.5], [[9, 9]], np.zeros((4, 4), int))
     with pytest.raises(InvalidInputError, match="true positives"):
         froc_curve([0.9, 0.8], [1, 1], n_targets=1, n_images=1)
+
+
+def test_coco_equal_iou_tie_goes_to_the_later_true_box_as_pycocotools():
+    # det 1 overlaps A and B equally (IoU 95/105); pycocotools gives it B (the later one), leaving A for det 2
+    data = [{
+        "gt": np.array([[0.0, 0, 10, 10], [1, 0, 11, 10]]), "gl": np.array([1, 1]),
+        "dt": np.array([[0.5, 0, 10.5, 10], [0, 0, 10, 10]]), "dl": np.array([1, 1]), "sc": np.array([0.9, 0.8]),
+    }]
+    ours = coco_average_precision([data[0]["gt"]], [data[0]["dt"]], [data[0]["sc"]])
+    # IoU 0.5 .. 0.9: both detections are TPs (AP 1); at 0.95 det 1 misses, det 2 hits A: precision 1/2 up to recall 1/2
+    assert ours["AP"] == pytest.approx((9 * 1.0 + 51 * 0.5 / 101) / 10, abs=1e-9)
+    np.testing.assert_allclose(_as_stats(ours), _pycocotools_stats(data, "bbox"), atol=1e-12)

@@ -1,7 +1,6 @@
 """Instance metrics: hand-computed toy label maps, MONAI's PQ and a plain per-object AJI written from the paper."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest

@@ -194,3 +194,11 @@ def test_segmentation_bad_inputs():
         hausdorff_distance(a, a, spacing=(1.0, 1.0, 1.0))
     with pytest.raises(InvalidInputError, match="empty"):
         dice(np.zeros(0), np.zeros(0))
+
+
+def test_accepts_torch_tensors_and_lists():
+    a = _disk((32, 32), (16, 16), 8)
+    b = _disk((32, 32), (16, 19), 8)
+    assert dice(torch.as_tensor(a), torch.as_tensor(b, dtype=torch.float32)) == dice(a, b)
+    assert hausdorff_distance(torch.as_tensor(a), b) == hausdorff_distance(a, b)
+    assert iou([[1, 0], [1, 1]], [[1, 0], [0, 1]]) == pytest.approx(2 / 3)

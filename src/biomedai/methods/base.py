@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,19 @@ class Method(abc.ABC):
     def demo(self, output_dir: Path) -> RunResult:
         """Run on bundled sample input. The default says plainly that there is no demo."""
         raise NotImplementedError(f"method {self.name!r} has no demo")
+
+    @classmethod
+    def tool_parser(cls, prog: str) -> argparse.ArgumentParser | None:
+        """Extra command-line tools of this method (``biomedai tool NAME ...``), or ``None``.
+
+        Return a parser whose sub-commands are the tools (e.g. ``extract``, ``classify``);
+        :meth:`run_tool` receives the parsed namespace.
+        """
+        return None
+
+    def run_tool(self, args: argparse.Namespace) -> int:
+        """Run a tool parsed by :meth:`tool_parser`; returns the exit code."""
+        raise NotImplementedError(f"method {self.name!r} has no tools")
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

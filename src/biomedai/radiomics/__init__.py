@@ -14,7 +14,19 @@ Example:
 """
 from __future__ import annotations
 
-from .extractor import extract
-from .params import RadiomicsParams
+from typing import Any
 
 __all__ = ["extract", "RadiomicsParams"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy, so that the CLI can build its ``radiomics`` verb without importing numpy
+    if name == "extract":
+        from .extractor import extract
+
+        return extract
+    if name == "RadiomicsParams":
+        from .params import RadiomicsParams
+
+        return RadiomicsParams
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,11 +42,23 @@ def _versions() -> dict[str, str]:
             "PyWavelet": pywt.__version__, "Python": platform.python_version()}
 
 
+def _sha1(image: Any) -> str:
+    """SHA-1 of the voxel buffer: the same value as ``SimpleITK.Hash`` (and PyRadiomics' diagnostics)."""
+    import hashlib
+
+    import SimpleITK as sitk
+
+    arr = np.ascontiguousarray(sitk.GetArrayViewFromImage(image))
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return hashlib.sha1(arr.tobytes(), usedforsecurity=False).hexdigest()
+
+
 def _image_info(image: Any, prefix: str) -> dict[str, Any]:
     import SimpleITK as sitk
 
     arr = sitk.GetArrayViewFromImage(image)
-    return {f"{prefix}_Hash": sitk.Hash(image), f"{prefix}_Dimensionality": f"{image.GetDimension()}D",
+    return {f"{prefix}_Hash": _sha1(image), f"{prefix}_Dimensionality": f"{image.GetDimension()}D",
             f"{prefix}_Spacing": tuple(image.GetSpacing()), f"{prefix}_Size": tuple(image.GetSize()),
             f"{prefix}_Mean": float(arr.mean()), f"{prefix}_Minimum": float(arr.min()),
             f"{prefix}_Maximum": float(arr.max())}
@@ -56,15 +68,16 @@ def _mask_info(mask: Any, label: int, prefix: str, with_hash: bool = True) -> di
     import SimpleITK as sitk
     from scipy import ndimage
 
-    roi = sitk.GetArrayViewFromImage(mask) == label
+    full = sitk.GetArrayViewFromImage(mask)
     out: dict[str, Any] = {}
     if with_hash:
-        out[f"{prefix}_Hash"] = sitk.Hash(mask)
+        out[f"{prefix}_Hash"] = _sha1(mask)
     out[f"{prefix}_Spacing"] = tuple(mask.GetSpacing())
     out[f"{prefix}_Size"] = tuple(mask.GetSize())
-    if roi.any():
-        bb = prep._roi_bounds(roi.astype(np.uint8), 1)
-        com = np.argwhere(roi).mean(axis=0)[::-1]
+    if np.any(full == label):
+        bb = prep._roi_bounds(full, label)
+        roi = full[bb.slices()] == label
+        com = (np.argwhere(roi).mean(axis=0) + bb.lower)[::-1]
         out[f"{prefix}_BoundingBox"] = bb.itk()
         out[f"{prefix}_VoxelNum"] = int(roi.sum())
         out[f"{prefix}_VolumeNum"] = int(ndimage.label(roi, structure=np.ones((3,) * roi.ndim))[1])

@@ -60,6 +60,9 @@ def to_sitk(obj: Any, what: str) -> Any:
             raise InvalidInputError(f"the {what} has {obj.n_channels} channels; radiomics needs a scalar image")
         return obj.to_sitk()
     if isinstance(obj, np.ndarray):
+        if obj.ndim not in (2, 3):
+            raise InvalidInputError(f"the {what} array is {obj.ndim}D; radiomics takes 2D or 3D inputs "
+                                    f"(split 4D series into 3D volumes first)")
         return sitk.GetImageFromArray(obj)
     if isinstance(obj, (str, Path)):
         path = Path(obj)
@@ -101,7 +104,9 @@ def select_mask(mask: Any, label: int, label_channel: int, name: str) -> Any:
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
         raise InvalidInputError("the mask contains NaN or infinite values", name)
     mask = sitk.Cast(mask, sitk.sitkUInt32)
-    labels = np.unique(sitk.GetArrayViewFromImage(mask))
+    arr = sitk.GetArrayViewFromImage(mask)
+    top = int(arr.max())
+    labels = np.flatnonzero(np.bincount(arr.ravel(), minlength=1)) if top < 1 << 20 else np.unique(arr)
     if len(labels) == 1:
         raise InvalidInputError("the mask is empty (no voxel is segmented)", name)
     if label not in labels:
@@ -137,7 +142,7 @@ def _roi_bounds(mask_arr: np.ndarray, label: int) -> BoundingBox:
     lower, upper = [], []
     for axis in range(roi.ndim):
         other = tuple(a for a in range(roi.ndim) if a != axis)
-        idx = np.flatnonzero(roi.any(axis=other))
+        idx = np.flatnonzero(np.any(roi, axis=other))
         lower.append(idx[0])
         upper.append(idx[-1])
     return BoundingBox(np.array(lower), np.array(upper))

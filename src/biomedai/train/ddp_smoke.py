@@ -27,11 +27,11 @@ def synthetic_regression(n: int = 256, features: int = 8, seed: int = 0) -> tupl
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, features, generator=generator)
     w = torch.randn(features, 1, generator=generator)
-    y = torch.tanh(x @ w) + 0.05 * torch.randn(n, 1, generator=generator)
+    y = torch.tanh(x @ w / features**0.5) + 0.05 * torch.randn(n, 1, generator=generator)
     return x, y
 
 
-def run(out: Path, epochs: int = 4, seed: int = 0, batch_size: int = 16) -> dict[str, object]:
+def run(out: Path, epochs: int = 6, seed: int = 0, batch_size: int = 16) -> dict[str, object]:
     """Train a small MLP with the Trainer and write this rank's report; returns the report."""
     import torch
     from torch.utils.data import TensorDataset
@@ -46,7 +46,7 @@ def run(out: Path, epochs: int = 4, seed: int = 0, batch_size: int = 16) -> dict
                                 torch.nn.Linear(32, 1))
     trainer = Trainer(model, TensorDataset(x[:split], y[:split]), TensorDataset(x[split:], y[split:]),
                       loss_fn=torch.nn.functional.mse_loss,
-                      optimizer=lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9),
+                      optimizer=lambda params: torch.optim.SGD(params, lr=0.02, momentum=0.9),
                       output_dir=out / "run", epochs=epochs, seed=seed, batch_size=batch_size, device="cpu",
                       grad_clip_norm=5.0, grad_accum_steps=2, progress=False)
     result = trainer.fit()
@@ -70,7 +70,7 @@ def run(out: Path, epochs: int = 4, seed: int = 0, batch_size: int = 16) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the per-rank reports")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

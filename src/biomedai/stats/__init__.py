@@ -1,0 +1,1 @@
+"""Statistics layer: survival models, clustering and other general statistics shared by the methods."""

@@ -1,0 +1,113 @@
+"""Texture matrices and discretisation on tiny arrays, against values worked out by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from biomedai.radiomics.features import glcm, gldm, glrlm, glszm, ngtdm
+from biomedai.radiomics.features._neighbours import angles
+from biomedai.radiomics.preprocessing import bin_edges, discretize
+
+# a 1-slice 3x3 image (levels 1..3), every voxel in the ROI
+TINY = np.array([[[1, 1, 2],
+                  [2, 3, 3],
+                  [1, 2, 3]]])
+ROI = TINY > 0
+
+
+def test_angles_counts_and_order():
+    assert len(angles((5, 5, 5), [1], False)) == 13
+    assert len(angles((5, 5, 5), [1], True)) == 26
+    assert len(angles((5, 5, 5), [1, 2], True)) == 124
+    assert angles((5, 5, 5), [1], False)[0].tolist() == [1, 1, 1]
+    # a one-slice ROI cannot move out of plane; force2D keeps only in-plane offsets
+    assert len(angles((1, 5, 5), [1], False)) == 4
+    assert np.all(angles((5, 5, 5), [1], True, force2d_dim=0)[:, 0] == 0)
+
+
+def test_glcm_horizontal_and_vertical_by_hand():
+    P = glcm.matrix(TINY, ROI, np.array([[0, 0, 1], [0, 1, 0]]), 3)
+    # horizontal pairs (left -> right): (1,1) (1,2) (2,3) (3,3) (1,2) (2,3)
+    assert P[:, :, 0].tolist() == [[1, 2, 0], [0, 0, 2], [0, 0, 1]]
+    # vertical pairs (top -> bottom): (1,2) (1,3) (2,3) (2,1) (3,2) (3,3)
+    assert P[:, :, 1].tolist() == [[0, 1, 1], [1, 0, 1], [0, 1, 1]]
+
+
+def test_glcm_respects_the_mask():
+    roi = ROI.copy()
+    roi[0, 0, 1] = False
+    P = glcm.matrix(TINY, roi, np.array([[0, 0, 1]]), 3)
+    # pairs touching voxel (0, 1) are gone: (1,1) and (1,2) of the first row
+    assert P[:, :, 0].tolist() == [[0, 1, 0], [0, 0, 2], [0, 0, 1]]
+
+
+def test_glrlm_by_hand():
+    P = glrlm.matrix(TINY, ROI, np.array([[0, 0, 1], [0, 1, 0]]), 3, 3)
+    # rows: [1 1][2] | [2][3 3] | [1][2][3]
+    assert P[:, :, 0].tolist() == [[1, 1, 0], [3, 0, 0], [1, 1, 0]]
+    # columns: [1][2][1] | [1][3][2] | [2][3 3]
+    assert P[:, :, 1].tolist() == [[3, 0, 0], [3, 0, 0], [1, 1, 0]]
+
+
+def test_glrlm_run_broken_by_mask():
+    lv = np.array([[[1, 1, 1, 1]]])
+    roi = np.array([[[True, True, False, True]]])
+    P = glrlm.matrix(lv, roi, np.array([[0, 0, 1]]), 1, 4)
+    assert P[0, :, 0].tolist() == [1, 1, 0, 0]
+
+
+def test_glszm_by_hand():
+    P = glszm.matrix(TINY, 3)
+    # level 1: (0,0)-(0,1) zone of 2, (2,0) alone (its neighbours are 2s) -> sizes {2, 1}
+    # level 2: (1,0) touches (2,1) diagonally -> zone of 2; (0,2) alone -> sizes {2, 1}
+    # level 3: (1,1),(1,2),(2,2) connected -> size 3
+    assert P.tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
+
+
+def test_glszm_force2d_keeps_slices_apart():
+    lv = np.ones((2, 2, 2), dtype=np.int64)
+    assert glszm.matrix(lv, 1).tolist() == [[0] * 7 + [1]]
+    assert glszm.matrix(lv, 1, force2d_dim=0).tolist() == [[0, 0, 0, 2]]
+
+
+def test_gldm_by_hand():
+    off = angles(TINY.shape, [1], True)
+    P = gldm.matrix(TINY, ROI, off, 3, alpha=0)
+    # dependent (equal) 8-neighbours: (0,0)->1 (0,1)->1 (2,0)->0 | 2s: (0,2)->0 (1,0)->1 (2,1)->1 |
+    # 3s: (1,1)->2 (1,2)->2 (2,2)->2
+    assert P[:, :4].tolist() == [[1, 2, 0, 0], [1, 2, 0, 0], [0, 0, 3, 0]]
+    assert P.sum() == 9
+
+
+def test_ngtdm_by_hand():
+    lv = np.array([[[1, 2, 3]]])
+    off = angles(lv.shape, [1], True)
+    M = ngtdm.matrix(lv, lv > 0, off, 3)
+    # |1-2| = 1, |2-(1+3)/2| = 0, |3-2| = 1
+    assert M.tolist() == [[1, 1, 1], [1, 0, 2], [1, 1, 3]]
+
+
+def test_bin_width_edges_and_levels():
+    values = np.array([-7.0, 0.0, 24.9, 25.0, 60.0])
+    assert bin_edges(values, {"binWidth": 25}).tolist() == [-25, 0, 25, 50, 75, 100]
+    levels = discretize(values.reshape(1, 1, -1), np.ones((1, 1, 5), bool), {"binWidth": 25})
+    assert levels.ravel().tolist() == [1, 2, 2, 3, 4]
+
+
+def test_bin_count_puts_maximum_in_top_bin():
+    values = np.linspace(0, 1, 11)
+    levels = discretize(values.reshape(1, 1, -1), np.ones((1, 1, 11), bool), {"binCount": 5})
+    assert levels.min() == 1 and levels.max() == 5
+
+
+def test_flat_region_is_one_bin():
+    assert discretize(np.full((1, 2, 2), 7.0), np.ones((1, 2, 2), bool), {"binWidth": 25}).max() == 1
+
+
+def test_glcm_features_of_a_checkerboard():
+    lv = (np.indices((1, 6, 6)).sum(axis=0) % 2) + 1
+    roi = np.ones_like(lv, bool)
+    f = glcm.features(lv, roi, {"force2D": True}, np.ones(3), np.array([1, 2]))
+    # horizontal/vertical neighbours always differ, diagonal ones never: contrast 1 on 2 of 4 angles
+    assert f["Contrast"] == pytest.approx(0.5)
+    assert f["JointAverage"] == pytest.approx(1.5)
