@@ -188,3 +188,43 @@ def test_image_types_names():
     assert prefixes == {"log-sigma-1-0-mm-3D", "log-sigma-2-mm-3D", "wavelet-LLH", "wavelet-LHL", "wavelet-LHH",
                         "wavelet-HLL", "wavelet-HLH", "wavelet-HHL", "wavelet-HHH", "wavelet-LLL", "square",
                         "squareroot", "logarithm", "exponential", "gradient"}
+
+
+def test_biomedai_images_and_paths_agree(tmp_path):
+    import SimpleITK as sitk
+
+    from biomedai.io import read_image
+
+    img, msk = sitk_pair(spacing=(0.7, 0.9, 2.5))
+    sitk.WriteImage(img, str(tmp_path / "img.nrrd"))
+    sitk.WriteImage(msk, str(tmp_path / "msk.nrrd"))
+    by_path = extract(tmp_path / "img.nrrd", tmp_path / "msk.nrrd")
+    by_image = extract(read_image(tmp_path / "img.nrrd"), read_image(tmp_path / "msk.nrrd"))
+    by_sitk = extract(img, msk)
+    for name in ("original_shape_MeshVolume", "original_glcm_Contrast", "diagnostics_Image-original_Hash"):
+        assert by_path[name] == by_image[name] == by_sitk[name]
+    assert by_path["original_shape_VoxelVolume"] == pytest.approx(252 * 0.7 * 0.9 * 2.5)
+
+
+def test_label_channel_of_a_vector_mask():
+    import SimpleITK as sitk
+
+    img, msk = sitk_pair()
+    other = np.zeros((12, 14, 16), np.uint8)
+    other[1:5, 1:5, 1:5] = 1
+    second = sitk.GetImageFromArray(other)
+    second.CopyInformation(msk)
+    vector = sitk.Compose(msk, second)
+    f0 = extract(img, vector)
+    f1 = extract(img, vector, label_channel=1)
+    assert f0["diagnostics_Mask-original_VoxelNum"] == 252
+    assert f1["diagnostics_Mask-original_VoxelNum"] == 64
+    with pytest.raises(InvalidInputError, match="label_channel 2"):
+        extract(img, vector, label_channel=2)
+
+
+def test_geometry_tolerance_setting():
+    img, msk = sitk_pair(mask_origin=(1e-3, 0.0, 0.0))
+    with pytest.raises(InvalidInputError, match="geometry"):
+        extract(img, msk)
+    assert "original_firstorder_Mean" in extract(img, msk, {"setting": {"geometryTolerance": 1e-2}})

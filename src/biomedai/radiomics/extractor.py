@@ -86,17 +86,6 @@ def _mask_info(mask: Any, label: int, prefix: str, with_hash: bool = True) -> di
     return out
 
 
-def _as_3d(image: Any, mask: Any, settings: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-    """2D inputs become one-slice volumes with force2D along the slice axis."""
-    import SimpleITK as sitk
-
-    if image.GetDimension() == 2:
-        image = sitk.JoinSeries(image)
-        mask = sitk.JoinSeries(mask)
-        settings = {**settings, "force2D": True, "force2Ddimension": 0}
-    return image, mask, settings
-
-
 def _wanted(cls: str, requested: list[str] | None) -> tuple[list[str], bool]:
     """Features to report for a class, and whether deprecated ones were asked for."""
     if not requested:
@@ -117,13 +106,18 @@ def _shape_features(image: Any, mask: Any, bb: prep.BoundingBox, params: Radiomi
     spacing = np.array(image.GetSpacing()[::-1])
     out: dict[str, float] = OrderedDict()
     classes = params.feature_classes
+    if roi.ndim == 2:  # a 2D input: shape2D directly, no 3D shape
+        if "shape" in classes:
+            logger.warning("shape (3D) features need a 3D input; use shape2D for 2D images")
+        if "shape2D" in classes:
+            names, dep = _wanted("shape2D", classes["shape2D"])
+            values = shape.features2d(roi, spacing, deprecated=dep)
+            out.update((f"original_shape2D_{n}", values[n]) for n in names)
+        return out
     if "shape" in classes:
-        if settings.get("force2D", False) and settings.get("_input2D", False):
-            logger.warning("shape (3D) features skipped for a 2D input; use shape2D")
-        else:
-            names, dep = _wanted("shape", classes["shape"])
-            values = shape.features3d(roi, spacing, deprecated=dep)
-            out.update((f"original_shape_{n}", values[n]) for n in names)
+        names, dep = _wanted("shape", classes["shape"])
+        values = shape.features3d(roi, spacing, deprecated=dep)
+        out.update((f"original_shape_{n}", values[n]) for n in names)
     if "shape2D" in classes:
         dim = settings.get("force2Ddimension", 0)
         if not settings.get("force2D", False):
@@ -141,6 +135,10 @@ def _shape_features(image: Any, mask: Any, bb: prep.BoundingBox, params: Radiomi
 
 def _class_features(array: np.ndarray, roi: np.ndarray, prefix: str, params: RadiomicsParams,
                     settings: dict[str, Any], spacing: np.ndarray) -> dict[str, float]:
+    if array.ndim == 2:  # a 2D input is a one-slice volume with in-plane neighbourhoods
+        array, roi = array[None], roi[None]
+        spacing = np.concatenate([[1.0], spacing])
+        settings = {**settings, "force2D": True, "force2Ddimension": 0}
     out: dict[str, float] = OrderedDict()
     values = array[roi]
     levels = prep.discretize(array, roi, settings)
@@ -173,7 +171,7 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
         >>> vol = np.random.default_rng(0).integers(0, 100, (8, 8, 8))
         >>> roi = np.zeros((8, 8, 8), np.uint8); roi[2:6, 2:6, 2:6] = 1
         >>> f = extract(vol, roi, {"featureClass": {"firstorder": ["Mean"]}})
-        >>> round(f["original_firstorder_Mean"], 3) == round(vol[2:6, 2:6, 2:6].mean(), 3)
+        >>> bool(abs(f["original_firstorder_Mean"] - vol[2:6, 2:6, 2:6].mean()) < 1e-9)
         True
     """
     import SimpleITK as sitk
@@ -184,68 +182,81 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
         settings["label"] = label
     if label_channel is not None:
         settings["label_channel"] = label_channel
-    image_name = prep._name(image, "image")
-    mask_name = prep._name(mask, "mask")
-    image_s = prep.to_sitk(image, "image")
-    mask_s = prep.to_sitk(mask, "mask")
-    prep.check_dimensions(image_s, mask_s, image_name, mask_name)
-    prep.check_finite(image_s, image_name)
     lab = settings.get("label", 1)
-    mask_s = prep.select_mask(mask_s, lab, settings.get("label_channel", 0), mask_name)
-    if image_s.GetNumberOfComponentsPerPixel() > 1:
-        raise InvalidInputError("the image has several components per voxel; radiomics needs a scalar image",
-                                image_name)
-    input2d = image_s.GetDimension() == 2
-    image_s, mask_s, settings = _as_3d(image_s, mask_s, settings)
-    settings["_input2D"] = input2d
-
+    image_s, mask_s, mask_name = _load_inputs(image, mask, settings)
     info: dict[str, Any] = OrderedDict()
-    additional = settings.get("additionalInfo", True)
-    if additional:
-        for k, v in _versions().items():
-            info[f"diagnostics_Versions_{k}"] = v
-        info["diagnostics_Configuration_Settings"] = {k: v for k, v in settings.items() if not k.startswith("_")}
-        info["diagnostics_Configuration_EnabledImageTypes"] = params.image_types
-        info.update(_image_info(image_s, "diagnostics_Image-original"))
-        info.update(_mask_info(mask_s, lab, "diagnostics_Mask-original"))
-
-    if settings.get("normalize", False):
-        image_s = prep.normalize_image(image_s, settings)
-    if settings.get("interpolator") is not None and settings.get("resampledPixelSpacing") is not None:
-        image_s, mask_s = prep.resample(image_s, mask_s, settings, mask_name)
-        if additional:
-            info.update(_image_info(image_s, "diagnostics_Image-interpolated"))
-            info.update(_mask_info(mask_s, lab, "diagnostics_Mask-interpolated", with_hash=False))
-    elif settings.get("preCrop", False):
-        bb, corrected = prep.check_mask(image_s, mask_s, settings, mask_name)
-        if corrected is not None:
-            mask_s = corrected
-        image_s, mask_s = prep.crop(image_s, mask_s, bb, settings.get("padDistance", 5))
-
-    bb, corrected = prep.check_mask(image_s, mask_s, settings, mask_name)
-    if corrected is not None:
-        mask_s = corrected
-        if additional:
-            info.update(_mask_info(mask_s, lab, "diagnostics_Mask-corrected", with_hash=False))
-    reseg = None
-    if settings.get("resegmentRange") is not None:
-        reseg = prep.resegment(image_s, mask_s, settings, mask_name)
-        bb, _ = prep.check_mask(image_s, reseg, settings, mask_name)
-        if additional:
-            info.update(_mask_info(reseg, lab, "diagnostics_Mask-resegmented", with_hash=False))
+    if settings.get("additionalInfo", True):
+        info.update(_general_info(image_s, mask_s, settings, params))
+    image_s, mask_s, reseg, bb = _prepare(image_s, mask_s, settings, mask_name, info)
 
     features: dict[str, Any] = OrderedDict(info)
     shape_mask = reseg if (reseg is not None and settings.get("resegmentShape", False)) else mask_s
     features.update(_shape_features(image_s, shape_mask, bb, params, settings))
     if reseg is not None:
         mask_s = reseg
-
+    if all(c.startswith("shape") for c in params.feature_classes):
+        return features
     spacing = np.array(image_s.GetSpacing()[::-1])
     roi = sitk.GetArrayViewFromImage(mask_s)[bb.slices()] == lab
-    if not any(not c.startswith("shape") for c in params.feature_classes):
-        return features
     for image_type, custom in params.image_types.items():
         type_settings = {**settings, **custom}
-        for array, name in filtered_images(image_s, image_type, type_settings):
-            features.update(_class_features(array[bb.slices()], roi, name, params, type_settings, spacing))
+        for array, name in filtered_images(image_s, image_type, type_settings, bb):
+            features.update(_class_features(array, roi, name, params, type_settings, spacing))
     return features
+
+
+def _load_inputs(image: Any, mask: Any, settings: dict[str, Any]) -> tuple[Any, Any, str]:
+    """SimpleITK image and (label-checked, UInt32) mask, after the input checks."""
+    image_name = prep._name(image, "image")
+    mask_name = prep._name(mask, "mask")
+    image_s = prep.to_sitk(image, "image")
+    mask_s = prep.to_sitk(mask, "mask")
+    prep.check_dimensions(image_s, mask_s, image_name, mask_name)
+    if image_s.GetNumberOfComponentsPerPixel() > 1:
+        raise InvalidInputError("the image has several components per voxel; radiomics needs a scalar image",
+                                image_name)
+    prep.check_finite(image_s, image_name)
+    mask_s = prep.select_mask(mask_s, settings.get("label", 1), settings.get("label_channel", 0), mask_name)
+    return image_s, mask_s, mask_name
+
+
+def _general_info(image: Any, mask: Any, settings: dict[str, Any], params: RadiomicsParams) -> dict[str, Any]:
+    info: dict[str, Any] = OrderedDict()
+    for k, v in _versions().items():
+        info[f"diagnostics_Versions_{k}"] = v
+    info["diagnostics_Configuration_Settings"] = dict(settings)
+    info["diagnostics_Configuration_EnabledImageTypes"] = params.image_types
+    info.update(_image_info(image, "diagnostics_Image-original"))
+    info.update(_mask_info(mask, settings.get("label", 1), "diagnostics_Mask-original"))
+    return info
+
+
+def _prepare(image: Any, mask: Any, settings: dict[str, Any], mask_name: str, info: dict[str, Any]
+             ) -> tuple[Any, Any, Any | None, prep.BoundingBox]:
+    """Normalise, resample (or pre-crop), check and correct the mask, resegment; PyRadiomics' order."""
+    lab = settings.get("label", 1)
+    additional = settings.get("additionalInfo", True)
+    if settings.get("normalize", False):
+        image = prep.normalize_image(image, settings)
+    if settings.get("interpolator") is not None and settings.get("resampledPixelSpacing") is not None:
+        image, mask = prep.resample(image, mask, settings, mask_name)
+        if additional:
+            info.update(_image_info(image, "diagnostics_Image-interpolated"))
+            info.update(_mask_info(mask, lab, "diagnostics_Mask-interpolated", with_hash=False))
+    elif settings.get("preCrop", False):
+        bb, corrected = prep.check_mask(image, mask, settings, mask_name)
+        if corrected is not None:
+            mask = corrected
+        image, mask = prep.crop(image, mask, bb, settings.get("padDistance", 5))
+    bb, corrected = prep.check_mask(image, mask, settings, mask_name)
+    if corrected is not None:
+        mask = corrected
+        if additional:
+            info.update(_mask_info(mask, lab, "diagnostics_Mask-corrected", with_hash=False))
+    reseg = None
+    if settings.get("resegmentRange") is not None:
+        reseg = prep.resegment(image, mask, settings, mask_name)
+        bb, _ = prep.check_mask(image, reseg, settings, mask_name)
+        if additional:
+            info.update(_mask_info(reseg, lab, "diagnostics_Mask-resegmented", with_hash=False))
+    return image, mask, reseg, bb

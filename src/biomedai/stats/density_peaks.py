@@ -171,6 +171,8 @@ def density_peaks(x: np.ndarray, *, dc_percentile: float = 2.0, dc: float | None
 
     Returns:
         A :class:`DensityPeaksResult`; cluster 0 holds the densest point.
+
+    Memory and time grow as ``n**2`` (a full distance matrix): fine for thousands of points.
     """
     from scipy.spatial.distance import pdist, squareform
 

@@ -22,6 +22,8 @@ Schema ``biomedai-hip-annotation/1`` (one JSON object per film; coordinates are 
       }
     }
 
+The same schema as JSON Schema (draft 2020-12) ships beside this module: ``annotation_schema.json``.
+
 Labelme and GeoJSON files are read through :func:`biomedai.io.read_annotations`; each shape's
 label names the side and the structure, e.g. ``right_acetabulum``, ``L femoral head``,
 ``teardrop-left``, ``R S`` (see :func:`parse_label`).
@@ -77,6 +79,9 @@ def check_side_shapes(side: str, shapes: SideShapes) -> None:
             raise GeometryError(f"{side} hip: the {name} contour has non-finite coordinates")
         if len(np.unique(pts.round(9), axis=0)) < 3:
             raise GeometryError(f"{side} hip: the {name} contour has fewer than 3 distinct points")
+        centred = pts - pts.mean(axis=0)
+        if np.linalg.svd(centred, compute_uv=False)[-1] <= 1e-9 * max(np.abs(centred).max(), 1.0):
+            raise GeometryError(f"{side} hip: the {name} contour is degenerate (its points lie on one line)")
         if is_self_intersecting(pts, closed=name == "femoral_head"):
             raise GeometryError(f"{side} hip: the {name} contour intersects itself; redraw it as a simple outline")
     for name in POINTS:

@@ -12,11 +12,11 @@ side points from the other side's teardrop to this side's, cranial is perpendicu
 the acetabulum and away from the femur), so mirrored and rotated films give the same angles.
 
 Example:
-    >>> marks = {"right": dict(H=(100, 200), L=(110, 160), T=(130, 230), S=(122, 165)),
-    ...          "left": dict(H=(300, 200), L=(290, 160), T=(270, 230), S=(278, 165))}
+    >>> marks = {"right": dict(H=(100, 200), L=(80, 160), T=(130, 230), S=(110, 166)),
+    ...          "left": dict(H=(300, 200), L=(320, 160), T=(270, 230), S=(290, 166))}
     >>> a = angles_from_landmarks(marks)["right"]
     >>> round(a["ce"], 2), round(a["sharp"], 2), round(a["tonnis"], 2)
-    (14.04, 60.26, 32.01)
+    (26.57, 54.46, 11.31)
 """
 from __future__ import annotations
 
@@ -103,23 +103,22 @@ def is_self_intersecting(points: Any, closed: bool = True) -> bool:
     """
     segs = polyline_segments(np.asarray(points, float), closed)
     m = len(segs)
-    for i in range(m):
-        for j in range(i + 2, m):
-            if closed and i == 0 and j == m - 1:
-                continue
-            if _segments_cross(segs[i], segs[j]):
-                return True
-    return False
+    if m < 3:
+        return False
+    p, q = segs[:, 0], segs[:, 1]
 
+    def orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
 
-def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
-
-
-def _segments_cross(s: np.ndarray, t: np.ndarray) -> bool:
-    d1, d2 = _cross(t[0], t[1], s[0]), _cross(t[0], t[1], s[1])
-    d3, d4 = _cross(s[0], s[1], t[0]), _cross(s[0], s[1], t[1])
-    return (d1 * d2 < 0) and (d3 * d4 < 0)
+    i, j = np.triu_indices(m, k=2)
+    if closed:
+        keep = ~((i == 0) & (j == m - 1))
+        i, j = i[keep], j[keep]
+    d1 = orient(p[j], q[j], p[i])
+    d2 = orient(p[j], q[j], q[i])
+    d3 = orient(p[i], q[i], p[j])
+    d4 = orient(p[i], q[i], q[j])
+    return bool(np.any((d1 * d2 < 0) & (d3 * d4 < 0)))
 
 
 def segment_polyline_crossings(a: np.ndarray, b: np.ndarray, points: np.ndarray, closed: bool) -> list[np.ndarray]:
@@ -258,10 +257,6 @@ class HipMeasurement:
 
     def to_dict(self) -> dict[str, Any]:
         return {"angles": self.angles, "landmarks": self.landmarks, "flags": self.flags, "settings": self.settings}
-
-
-def _xy(value: Any) -> np.ndarray | None:
-    return None if value is None else np.asarray(value, float).reshape(-1, 2)
 
 
 def _endpoints_classify(acetabulum: np.ndarray, lateral0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -119,15 +119,11 @@ def synthetic_film(targets: dict[str, tuple[float, float, float]] | None = None,
         # acetabulum: from T around the cranial side of the head to L
         ang_t = math.atan2(m["T"][1] - H[1], m["T"][0] - H[0])
         ang_l = math.atan2(m["L"][1] - H[1], m["L"][0] - H[0])
-        # go through "up" (angle -pi/2 in image coordinates)
-        def _unwrap(a0: float, a1: float) -> tuple[float, float]:
-            top = -math.pi / 2
-            for shift_ in (0.0, 2 * math.pi, -2 * math.pi):
-                a1s = a1 + shift_
-                if min(a0, a1s) <= top <= max(a0, a1s) and abs(a1s - a0) < 2 * math.pi:
-                    return a0, a1s
-            return a0, a1
-        a0, a1 = _unwrap(ang_t, ang_l)
+        # sweep from T to L through the cranial direction (angle -pi/2 with y down)
+        sweep = (ang_l - ang_t) % (2 * math.pi)
+        if ((-math.pi / 2 - ang_t) % (2 * math.pi)) > sweep:
+            sweep -= 2 * math.pi
+        a0, a1 = ang_t, ang_t + sweep
         u = np.linspace(0.0, 1.0, 24)
         angs = a0 + (a1 - a0) * u
         rad = np.hypot(*(m["T"] - H)) * (1 - u) + np.hypot(*(m["L"] - H)) * u
@@ -151,8 +147,8 @@ def _femur(H: np.ndarray, r: float, lat: np.ndarray, shape: tuple[int, int]) -> 
     """Outline (open, head first) of a proximal femur: head disk, neck, greater trochanter and shaft."""
     from skimage.measure import find_contours
 
-    up_sample = 4
     hh, ww = shape
+    up_sample = 4 if max(hh, ww) <= 160 else 2
     yy, xx = np.mgrid[0:hh * up_sample, 0:ww * up_sample] / up_sample
     mask = (xx - H[0]) ** 2 + (yy - H[1]) ** 2 <= r * r
     neck_dir = np.array([lat[0] * math.cos(math.radians(50)), math.sin(math.radians(50))])  # infero-lateral
@@ -189,6 +185,7 @@ def _capsule(xx: np.ndarray, yy: np.ndarray, a: np.ndarray, b: np.ndarray, radiu
 def render_radiograph(film: SyntheticFilm, seed: int = 0, noise: float = 0.05) -> np.ndarray:
     """A float32 picture in [0, 1] of the film: bone bright on a darker body, with blur and noise."""
     from scipy.ndimage import gaussian_filter
+    from skimage.draw import line_aa
     from skimage.draw import polygon as fill_polygon
 
     rng = np.random.default_rng(seed)
@@ -200,10 +197,15 @@ def render_radiograph(film: SyntheticFilm, seed: int = 0, noise: float = 0.05) -
     ilium = np.zeros((h, w), bool)
     for side in SIDES:
         shp = film.shapes[side]
-        # ilium: region above the acetabular arc, up to the top of the film
+        # ilium: a wing above the acetabular arc, rising towards the sacro-iliac joint
         arc = shp.acetabulum
-        top_pts = _rot(np.c_[arc[:, 0], np.full(len(arc), -h)], 0.0, centre)
-        poly = np.vstack([arc, top_pts[::-1]])
+        up = _rot(np.array([0.0, -1.0]), -rotation, np.zeros(2))
+        t_pt, l_pt = film.landmarks[side]["T"], film.landmarks[side]["L"]
+        lat = (l_pt - t_pt) - up * float((l_pt - t_pt) @ up)
+        lat = lat / max(np.hypot(*lat), 1e-9)
+        mid_pt = (film.landmarks["right"]["T"] + film.landmarks["left"]["T"]) / 2
+        poly = np.vstack([arc, l_pt + up * 0.3 * h + lat * 0.08 * w, l_pt + up * 0.6 * h,
+                          t_pt + (mid_pt - t_pt) * 0.55 + up * 0.45 * h, t_pt + (mid_pt - t_pt) * 0.5])
         rr, cc = fill_polygon(poly[:, 1], poly[:, 0], shape=(h, w))
         ilium[rr, cc] = True
     img = img + 0.22 * ilium
@@ -218,6 +220,7 @@ def render_radiograph(film: SyntheticFilm, seed: int = 0, noise: float = 0.05) -
         img -= 0.12 * np.exp(-(((xx - fo[0]) / rx) ** 2 + ((yy - fo[1]) / ry) ** 2) ** 2)
         # teardrop: a small bright U
         img += 0.35 * np.exp(-(((xx - t[0]) ** 2 + (yy - t[1]) ** 2) / (2 * (0.012 * w) ** 2)))
+    roof = np.zeros((h, w))
     for side in SIDES:
         mask = film.femur_masks[side].astype(float)
         if film.params["rotation_deg"]:
@@ -229,11 +232,14 @@ def render_radiograph(film: SyntheticFilm, seed: int = 0, noise: float = 0.05) -
         head = film.shapes[side].femoral_head
         rr, cc = fill_polygon(head[:, 1], head[:, 0], shape=(h, w))
         img[rr, cc] += 0.08
-        # acetabular roof (sourcil): a bright thick line along the arc
+        # acetabular roof (sourcil): a bright line along the arc, blurred below
         arc = film.shapes[side].acetabulum
-        dense = np.vstack([np.linspace(arc[i], arc[i + 1], 6) for i in range(len(arc) - 1)])
-        for x, y in dense:
-            img += 0.25 * np.exp(-(((xx - x) ** 2 + (yy - y) ** 2) / (2 * (0.008 * w + 0.5) ** 2))) / 3.0
+        sourcil = np.linspace(film.landmarks[side]["S"], film.landmarks[side]["L"], 4)
+        for (x0, y0), (x1, y1) in list(zip(arc[:-1], arc[1:])) + list(zip(sourcil[:-1], sourcil[1:])):
+            rr, cc, val = line_aa(int(round(y0)), int(round(x0)), int(round(y1)), int(round(x1)))
+            ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+            roof[rr[ok], cc[ok]] = np.maximum(roof[rr[ok], cc[ok]], val[ok])
+    img += 0.45 * gaussian_filter(roof, 0.008 * w + 0.5) * (2 * math.pi * (0.008 * w + 0.5) ** 2) ** 0.5
     img = gaussian_filter(img, 0.6 + rng.uniform(0, 0.8))
     contrast = rng.uniform(0.8, 1.2)
     img = (img - img.mean()) * contrast + img.mean() + rng.uniform(-0.05, 0.05)

@@ -62,5 +62,12 @@ def angle_weights(offsets: np.ndarray, spacing: Sequence[float], norm: str, kind
     return dist
 
 
+def nanmean(values: np.ndarray) -> float:
+    """Mean over the non-NaN entries (``np.nanmean`` without its overhead on tiny per-angle arrays)."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[~np.isnan(v)]
+    return float(v.sum() / len(v)) if len(v) else float("nan")
+
+
 def force2d_dim(settings: dict) -> int | None:
     return settings.get("force2Ddimension", 0) if settings.get("force2D", False) else None

@@ -19,7 +19,8 @@ def features(values: np.ndarray, binned: np.ndarray, settings: dict[str, Any], s
     """
     x = values.astype(float)
     shift = settings.get("voxelArrayShift", 0)
-    _, counts = np.unique(binned, return_counts=True)
+    counts = np.bincount(binned)
+    counts = counts[counts > 0]
     p = counts / counts.sum()
     mean = x.mean()
     dev = x - mean

@@ -1,11 +1,12 @@
 """Grey Level Co-occurrence Matrix (GLCM) features, PyRadiomics definitions."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from ._neighbours import EPS, angle_weights, angles, force2d_dim, pair_slices
+from ._neighbours import EPS, angle_weights, angles, force2d_dim, nanmean, pair_slices
 
 
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int) -> np.ndarray:
@@ -69,8 +70,7 @@ def features(levels: np.ndarray, roi: np.ndarray, settings: dict[str, Any], spac
     k_diff = np.arange(0, ng, dtype=float)[:, None]
     hxy = -(P * np.log2(P + EPS)).sum(axis=(0, 1))
 
-    def mean(v: np.ndarray) -> float:
-        return float(np.nanmean(v))
+    mean = nanmean
 
     out: dict[str, float] = {}
     out["Autocorrelation"] = mean((P * (i * j)).sum(axis=(0, 1)))
@@ -125,6 +125,26 @@ def _mcc(P: np.ndarray, px: np.ndarray, py: np.ndarray) -> float:
     pxa = px[:, 0, :].T  # (Na, Ng)
     pya = py[0, :, :].T  # (Na, Ng)
     Q = np.einsum("aik,ajk->aij", Pa / (pxa[:, :, None] * pya[:, None, :] + EPS), Pa)
-    eig = np.linalg.eigvals(Q)
+    eig = _eigvals_one_thread(Q)
     eig.sort(axis=-1)
-    return float(np.nanmean(np.sqrt(eig[:, -2])).real)
+    mcc = np.sqrt(eig[:, -2])
+    return float(np.nanmean(mcc).real)
+
+
+def _eigvals_one_thread(Q: np.ndarray) -> np.ndarray:
+    """``np.linalg.eigvals`` with BLAS limited to one thread: multi-threaded LAPACK is many times
+    slower on these small matrices (tiny ones need no limit)."""
+    controller = _blas_controller() if Q.shape[-1] >= 16 else None
+    if controller is None:
+        return np.linalg.eigvals(Q)
+    with controller.limit(limits=1, user_api="blas"):
+        return np.linalg.eigvals(Q)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return None
+    return ThreadpoolController()

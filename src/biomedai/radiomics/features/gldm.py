@@ -10,10 +10,20 @@ from ._neighbours import EPS, angles, force2d_dim, pair_slices
 
 def dependence_counts(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, alpha: int) -> np.ndarray:
     """Per voxel: the number of ROI neighbours whose level differs by at most ``alpha``."""
-    dep = np.zeros(levels.shape, dtype=np.int64)
-    for off in offsets:
-        here, there = pair_slices(levels.shape, off)
-        dep[here] += roi[there] & (np.abs(levels[here] - levels[there]) <= alpha)
+    dep = np.zeros(levels.shape, dtype=np.int32)
+    keys = {tuple(int(v) for v in off) for off in offsets}
+    done: set[tuple[int, ...]] = set()
+    for key in (tuple(int(v) for v in off) for off in offsets):
+        if key in done:
+            continue
+        here, there = pair_slices(levels.shape, key)
+        close = roi[here] & roi[there] & (np.abs(levels[here] - levels[there]) <= alpha)
+        dep[here] += close
+        mirror = tuple(-v for v in key)
+        if mirror in keys:  # a dependent pair counts for both voxels
+            dep[there] += close
+            done.add(mirror)
+        done.add(key)
     return dep
 
 

@@ -5,16 +5,54 @@ from typing import Any
 
 import numpy as np
 
-from ._neighbours import EPS, angle_weights, angles, force2d_dim, pair_slices
+from ._neighbours import EPS, angle_weights, angles, force2d_dim, nanmean, pair_slices
 
 
-def _line_keys(coords: np.ndarray, offset: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """For voxels ``coords`` (n, nd): the id of the line along ``offset`` through each, and the position on it."""
-    moving = np.flatnonzero(offset)
-    dist = np.stack([coords[:, d] if offset[d] > 0 else shape[d] - 1 - coords[:, d] for d in moving], axis=1)
-    t = dist.min(axis=1)
-    start = coords - t[:, None] * offset[None, :]
-    return np.ravel_multi_index(tuple(start.T), shape), t
+def _any_line_with_two(roi: np.ndarray, off: np.ndarray) -> bool:
+    """Whether some line along ``off`` holds two ROI voxels (any distance apart)."""
+    longest = max(roi.shape)
+    for t in range(1, longest):
+        here, there = pair_slices(roi.shape, off * t)
+        if any(s.start >= s.stop for s in here):
+            return False
+        if np.any(roi[here] & roi[there]):
+            return True
+    return False
+
+
+def _runs_along(levels: np.ndarray, roi: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Levels and lengths of all runs along ``off`` (components in -1..1), and whether any line
+    holds more than one ROI voxel.
+
+    Run lengths are accumulated slice by slice along one moving axis (a loop over slices, each
+    step vectorised over a whole plane of lines; faster here than pointer jumping or sorting).
+    """
+    here, there = pair_slices(levels.shape, off)
+    same = np.zeros(levels.shape, dtype=bool)  # voxel continues the run of its predecessor
+    same[there] = roi[here] & roi[there] & (levels[here] == levels[there])
+    if not same.any() and not _any_line_with_two(roi, off):
+        return levels[:0], levels[:0], False
+    has_next = np.zeros(levels.shape, dtype=bool)
+    has_next[here] = same[there]
+    moving = [d for d in range(levels.ndim) if off[d] != 0]
+    d0 = min(moving, key=lambda d: levels.shape[d])
+    order = [d0] + [d for d in range(levels.ndim) if d != d0]
+    r = roi.transpose(order)
+    sm = same.transpose(order)
+    if off[d0] < 0:
+        r, sm = r[::-1], sm[::-1]
+    prev_sl, next_sl = pair_slices(r.shape[1:], [off[d] for d in order[1:]])
+    run = np.zeros(r.shape, dtype=np.int32)
+    run[0] = r[0]
+    carried = np.zeros(r.shape[1:], dtype=np.int32)
+    for i in range(1, r.shape[0]):
+        carried[next_sl] = run[i - 1][prev_sl]
+        run[i] = np.where(sm[i], carried + 1, r[i])
+    if off[d0] < 0:
+        run = run[::-1]
+    run = run.transpose(np.argsort(order))
+    ends = roi & ~has_next
+    return levels[ends], run[ends], True
 
 
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int, n_runs: int) -> np.ndarray:
@@ -28,29 +66,13 @@ def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: i
         >>> P[:, :, 0].tolist()
         [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
     """
-    shape = levels.shape
+    levels = np.ascontiguousarray(levels)
+    roi = np.ascontiguousarray(roi)
     P = np.zeros((n_levels, n_runs, len(offsets)))
-    all_coords = np.argwhere(roi)
     for k, off in enumerate(offsets):
-        off = np.asarray(off)
-        here, there = pair_slices(shape, off)
-        same = roi[here] & roi[there] & (levels[here] == levels[there])
-        has_next = np.zeros(shape, dtype=bool)
-        has_prev = np.zeros(shape, dtype=bool)
-        has_next[here] = same
-        has_prev[there] = same
-        line_all, _ = _line_keys(all_coords, off, shape)
-        if np.bincount(line_all).max() < 2:
+        gl, run, multi = _runs_along(levels, roi, np.asarray(off))
+        if not multi:
             continue  # no line with more than one voxel: this angle is dropped
-        starts = np.argwhere(roi & ~has_prev)
-        ends = np.argwhere(roi & ~has_next)
-        ls, ts = _line_keys(starts, off, shape)
-        le, te = _line_keys(ends, off, shape)
-        span = max(shape)
-        order_s = np.argsort(ls * span + ts, kind="stable")
-        order_e = np.argsort(le * span + te, kind="stable")
-        run = te[order_e] - ts[order_s] + 1
-        gl = levels[tuple(starts[order_s].T)]
         P[:, :, k] = np.bincount((gl - 1) * n_runs + (run - 1), minlength=n_levels * n_runs).reshape(
             n_levels, n_runs)
     return P
@@ -81,8 +103,7 @@ def features(levels: np.ndarray, roi: np.ndarray, settings: dict[str, Any], spac
     i3 = iv[:, :, None]
     j3 = jv[None, :, :]
 
-    def mean(v: np.ndarray) -> float:
-        return float(np.nanmean(v))
+    mean = nanmean
 
     out: dict[str, float] = {}
     out["ShortRunEmphasis"] = mean((pr / jv ** 2).sum(axis=0) / nr)

@@ -18,13 +18,13 @@ def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: i
         >>> matrix(lv, lv > 0, off, 3).tolist()
         [[1.0, 1.0, 1.0], [1.0, 0.0, 2.0], [1.0, 1.0, 3.0]]
     """
-    total = np.zeros(levels.shape)
-    count = np.zeros(levels.shape)
+    total = np.zeros(levels.shape, dtype=np.int64)
+    count = np.zeros(levels.shape, dtype=np.int32)
+    lv0 = np.where(roi, levels, 0)
     for off in offsets:
         here, there = pair_slices(levels.shape, off)
-        nb = roi[there]
-        total[here] += np.where(nb, levels[there], 0)
-        count[here] += nb
+        total[here] += lv0[there]
+        count[here] += roi[there]
     lv = levels[roi]
     c = count[roi]
     diff = np.abs(lv - np.divide(total[roi], c, out=lv.astype(float), where=c > 0))

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Ki-67 GPU evidence (issue 4), one H100, <= 4 minutes. Needs PyTorch + numpy/scipy + scikit-image
+# (+ matplotlib optional) and this repository's src/ on PYTHONPATH; writes everything under "$OUT".
+#
+#   OUT=/some/folder BIOMEDAI_SHARED_DATA=/path/to/shared/data bash benchmarks/device_ki67.sh
+#
+# 1. ki67_quality.py: IHC quantifier table + the ResNet18 trained 20 epochs (Table 3) on the DeepLIIF
+#    train cells, tested on the 4 test tiles, with natural class frequencies (weights kept in
+#    $OUT/morph_run/weights.pt) and again with classes oversampled to 400 each (paper-like balance).
+# 2. ki67_fcn_speed.py: the paper's 7,556 x 3,864 region, FCN one pass / FCN tiled / naive 64x64 patches,
+#    with the trained weights from step 1 (time, peak GPU memory, agreement).
+set -u
+OUT="${OUT:-$PWD/device_out}"
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+DATA="${BIOMEDAI_SHARED_DATA:-$PWD/shared/data}/ki67/deepliif_sample"
+if [ ! -d "$DATA" ]; then DATA="$PWD/../shared/data/ki67/deepliif_sample"; fi
+PY="${PYTHON:-python}"
+if ! "$PY" -c "import tqdm" 2>/dev/null; then  # the training engine's progress helper imports tqdm
+  SHIM="$(mktemp -d)"; mkdir -p "$SHIM/tqdm"; : > "$SHIM/tqdm/__init__.py"
+  printf 'def tqdm(iterable=None, *a, **k):\n    return iterable\n' > "$SHIM/tqdm/auto.py"
+  export PYTHONPATH="$PYTHONPATH:$SHIM"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" >> "$OUT/gpu.txt" 2>&1
+if [ -d "$DATA" ]; then
+  timeout 90 "$PY" benchmarks/ki67_quality.py --data "$DATA" --epochs 20 --device cuda \
+      --out "$OUT/morph_run" --json "$OUT/ki67_quality.json" > "$OUT/ki67_quality.md" 2> "$OUT/ki67_quality.err"
+  echo "quality (natural class frequencies) rc=$?" >> "$OUT/status.txt"
+  timeout 70 "$PY" benchmarks/ki67_quality.py --data "$DATA" --epochs 20 --balance --per-class 400 --device cuda \
+      --json "$OUT/ki67_quality_balanced.json" > "$OUT/ki67_quality_balanced.md" 2> "$OUT/ki67_quality_balanced.err"
+  echo "quality (balanced, 400 per class) rc=$?" >> "$OUT/status.txt"
+else
+  echo "no DeepLIIF data at $DATA: quality step skipped" >> "$OUT/status.txt"
+fi
+W=""
+if [ -f "$OUT/morph_run/weights.pt" ]; then W="--weights $OUT/morph_run/weights.pt"; fi
+timeout 70 "$PY" benchmarks/ki67_fcn_speed.py --device cuda --batch 1024 $W --json "$OUT/ki67_fcn_speed.json" \
+    > "$OUT/ki67_fcn_speed.txt" 2> "$OUT/ki67_fcn_speed.err"
+echo "speed rc=$?" >> "$OUT/status.txt"
+rm -f "$OUT"/morph_run/checkpoints/*.pt
+cat "$OUT/status.txt" "$OUT/ki67_fcn_speed.txt"

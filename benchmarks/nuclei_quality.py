@@ -1,0 +1,184 @@
+"""Table 1 of Han-Net on our split: UNet, NUNet(+A, +dense top), Han-Net, MONAI BasicUNetPlusPlus and the
+classical baseline, all trained on the same tiles for the same time and scored by the same code.
+
+Test 1 = miccai2015 test tiles of the fixed split (same source as training); Test 2 = all gbm40 tiles
+(unseen source). Each network is trained for ``--minutes`` (wall clock, best checkpoint by validation AJI)
+or loaded from ``--checkpoints DIR/<name>/weights.pt`` when that file exists.
+
+    python benchmarks/nuclei_quality.py --device cuda --base-channels 64 --minutes 1.2 \\
+        --models hannet peer classical --out out/quality
+
+Prints a Markdown table and writes ``quality.json`` with every per-tile score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from biomedai.methods.nuclei_hannet.classical import classical_nuclei
+from biomedai.methods.nuclei_hannet.data import load_tiles
+from biomedai.methods.nuclei_hannet.evaluation import mean_scores, score_tile
+from biomedai.methods.nuclei_hannet.model import VARIANTS, count_parameters
+from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter, arch_from_config
+from biomedai.methods.nuclei_hannet.training import train_network
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nuclei"
+
+
+class PeerUNetPlusPlus(torch.nn.Module):
+    """MONAI BasicUNetPlusPlus (2.4 M parameters at these features), 3 classes, first output only."""
+
+    def __init__(self, features=(32, 32, 64, 128, 256, 32)) -> None:
+        super().__init__()
+        from monai.networks.nets import BasicUNetPlusPlus
+
+        self.net = BasicUNetPlusPlus(spatial_dims=2, in_channels=3, out_channels=3, features=features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[0]
+
+
+_POOL = None  # a fork pool made before CUDA starts, for the CPU-bound scoring
+
+
+def _score_pair(pair):
+    return score_tile(*pair)
+
+
+def _classical_pair(image):
+    return classical_nuclei(image)
+
+
+def _score(segment, tiles) -> dict:
+    preds, seconds = [], []
+    if segment is classical_nuclei and _POOL is not None:
+        start = time.perf_counter()
+        preds = _POOL.map(_classical_pair, [t.image for t in tiles])
+        seconds = [(time.perf_counter() - start) / len(tiles)] * len(tiles)
+    else:
+        for t in tiles:
+            start = time.perf_counter()
+            preds.append(segment(t.image))
+            seconds.append(time.perf_counter() - start)
+    pairs = [(t.labels, pred) for t, pred in zip(tiles, preds)]
+    scores = _POOL.map(_score_pair, pairs) if _POOL is not None else [score_tile(*pair) for pair in pairs]
+    rows = [{"dataset": t.dataset, "tile": t.name, **sc, "seconds": sec} for t, sc, sec in zip(tiles, scores, seconds)]
+    return {name: {"mean": mean_scores([r for r in rows if r["dataset"] == name]),
+                   "tiles": [r for r in rows if r["dataset"] == name]} for name in sorted({r["dataset"] for r in rows})}
+
+
+def run_network(name: str, args, train, val, test) -> dict:
+    overrides = {"base_channels": args.base_channels, "growth_rate": args.growth_rate, "crop_size": args.crop_size,
+                 "batch_size": args.batch_size, "crops_per_tile": args.crops_per_tile, "max_minutes": args.minutes,
+                 "epochs": 100000, "device": args.device, "num_workers": args.workers, "val_every": args.val_every,
+                 "seed": args.seed, "tta": args.tta}
+    variant = "hannet" if name == "peer" else name
+    method = HanNetMethod(dict(overrides, variant=variant))
+    cfg = method.config
+    out = Path(args.out) / name
+    ckpt = Path(args.checkpoints) / name / "weights.pt" if args.checkpoints else None
+    start = time.perf_counter()
+    if name == "peer":
+        from biomedai.train import load_weights
+
+        torch.manual_seed(cfg.seed)
+        model = PeerUNetPlusPlus()
+        if ckpt is not None and ckpt.is_file():
+            load_weights(model, ckpt)
+            history = "loaded"
+        else:
+            seg = NucleiSegmenter(model, cfg, {"stain_normalization": "none"})
+
+            def val_score(net):
+                seg.model = net
+                return {"aji": float(np.mean([score_tile(t.labels, seg.segment_small(t.image))["aji"] for t in val]))}
+
+            result = train_network(model, [(t.image, t.labels) for t in train], val_score, out, cfg)
+            load_weights(model, result.weights)
+            history = result.epochs_completed
+        seg = NucleiSegmenter(model.to(next(model.parameters()).device), cfg, {"stain_normalization": "none"})
+    else:
+        if ckpt is not None and ckpt.is_file():
+            seg = NucleiSegmenter.from_weights(ckpt, cfg)
+            history = "loaded"
+        else:
+            result, _ = method.fit(train, val, out)
+            seg = NucleiSegmenter.from_weights(result.weights, cfg)
+            history = result.epochs_completed
+    train_s = time.perf_counter() - start
+    seg.model.eval()
+    scores = _score(seg.segment, test)
+    return {"name": name, "parameters": count_parameters(seg.model), "train_seconds": round(train_s, 1),
+            "epochs": history, "scores": scores}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--out", type=Path, default=Path("benchmark-output/nuclei_quality"))
+    p.add_argument("--models", nargs="+", default=[*VARIANTS, "peer", "classical"])
+    p.add_argument("--minutes", type=float, default=3.0, help="training time per network")
+    p.add_argument("--base-channels", type=int, default=8)
+    p.add_argument("--growth-rate", type=int, default=4)
+    p.add_argument("--crop-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--crops-per-tile", type=int, default=8)
+    p.add_argument("--val-every", type=int, default=2)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--checkpoints", type=Path, default=None)
+    p.add_argument("--test-sets", nargs="+", default=None, help="only these test sets (default: all)")
+    p.add_argument("--jobs", type=int, default=1, help="processes for scoring and the classical baseline")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    global _POOL
+    if args.jobs > 1:
+        import multiprocessing
+
+        _POOL = multiprocessing.get_context("fork").Pool(args.jobs)  # before CUDA is initialised
+    if not args.data.is_dir():
+        print(f"data folder {args.data} not found; pass --data", file=sys.stderr)
+        return 2
+    train, val, test = load_tiles(args.data, "train"), load_tiles(args.data, "val"), load_tiles(args.data, "test", datasets=args.test_sets)
+    machine = (torch.cuda.get_device_name(0) if args.device.startswith("cuda") and torch.cuda.is_available()
+               else f"CPU ({platform.processor() or platform.machine()}, {args.threads} thread(s))")
+    print(f"train {len(train)} tiles, val {len(val)}, test {len(test)}; machine: {machine}")
+    results = []
+    for name in args.models:
+        if name == "classical":
+            start = time.perf_counter()
+            results.append({"name": "classical", "parameters": 0, "train_seconds": 0.0, "epochs": "-",
+                            "scores": _score(classical_nuclei, test), "seconds": time.perf_counter() - start})
+        else:
+            results.append(run_network(name, args, train, val, test))
+        r = results[-1]
+        print(f"{name}: " + ", ".join(f"{d} AJI {v['mean']['aji']:.4f}" for d, v in r["scores"].items()), flush=True)
+    sets = sorted({d for r in results for d in r["scores"]})
+    cols = ["f1", "dice", "aji", "hausdorff", "pq"]
+    header = "| model | params | train s | " + " | ".join(f"{d} {c}" for d in sets for c in cols) + " |"
+    print()
+    print(f"machine: {machine}; width {args.base_channels}, growth {args.growth_rate}, {args.minutes} min per network")
+    print(header)
+    print("|" + "---|" * (3 + len(sets) * len(cols)))
+    for r in results:
+        cells = [f"{r['scores'][d]['mean'][c]:.4f}" if d in r["scores"] else "-" for d in sets for c in cols]
+        print(f"| {r['name']} | {r['parameters'] / 1e6:.2f} M | {r['train_seconds']} | " + " | ".join(cells) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "quality.json").write_text(json.dumps({"machine": machine, "args": {k: str(v) for k, v in
+                                                                                    vars(args).items()},
+                                                       "results": results}, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""COS-Net as a biomedai Method: train / predict / evaluate / demo, plus the cryo-ET user tools."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+import numpy as np
+
+from biomedai.errors import InvalidInputError
+from biomedai.methods.base import Method, RunResult
+from biomedai.methods.registry import register
+from biomedai.provenance import RunRecorder
+
+from .config import CosNetConfig
+
+logger = logging.getLogger(__name__)
+
+MRC_SUFFIXES = (".mrc", ".map", ".rec", ".mrcs")
+
+
+# ----------------------------------------------------------------------------- file helpers
+def read_subtomogram(path: Path, box: int) -> np.ndarray:
+    """One subtomogram from an MRC file, checked to be a ``box``^3 volume, z-scored."""
+    from biomedai.data.cryoet_sim import zscore
+    from biomedai.io.mrc import read_mrc
+
+    data = read_mrc(path).array
+    if data.ndim != 3:
+        raise InvalidInputError(f"a subtomogram must be 3D, got shape {data.shape}", path)
+    if len(set(data.shape)) != 1:
+        raise InvalidInputError(f"subtomogram box is not cubic: {'x'.join(map(str, data.shape))}", path)
+    if data.shape[0] != box:
+        raise InvalidInputError(f"subtomogram box is {data.shape[0]}^3; this model takes {box}^3 "
+                                "(re-extract with --box or resample)", path)
+    if not np.all(np.isfinite(data)):
+        raise InvalidInputError("subtomogram contains NaN or infinity", path)
+    return zscore(data[None].astype(np.float32))[0]
+
+
+def list_mrc(inputs: Sequence[str | Path]) -> list[Path]:
+    """MRC files given directly or inside given folders, sorted within each folder."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.suffix.lower() in MRC_SUFFIXES)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise InvalidInputError("no such file or folder", item)
+    if not files:
+        raise InvalidInputError(f"no MRC subtomograms in {', '.join(map(str, inputs))}")
+    return files
+
+
+def read_support_folder(folder: Path, box: int) -> tuple[list[str], list[np.ndarray]]:
+    """A support set: ``NAME.mrc`` (1 shot) or ``NAME/*.mrc`` (K shots) per class -> (names, [K, box^3] arrays)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInputError("support set must be a folder of one MRC (or one sub-folder of MRCs) per class",
+                                folder)
+    names, shots = [], []
+    for item in sorted(folder.iterdir()):
+        if item.is_dir():
+            files = sorted(p for p in item.iterdir() if p.suffix.lower() in MRC_SUFFIXES)
+            if files:
+                names.append(item.name)
+                shots.append(np.stack([read_subtomogram(p, box) for p in files]))
+        elif item.suffix.lower() in MRC_SUFFIXES:
+            names.append(item.stem)
+            shots.append(read_subtomogram(item, box)[None])
+    if len(names) < 2:
+        raise InvalidInputError(f"support set has {len(names)} class(es) ({', '.join(names) or 'none'}); "
+                                "one-shot classification needs at least 2", folder)
+    return names, shots
+
+
+def extract_boxes(tomogram: np.ndarray, xyz: np.ndarray, box: int, source: Path | None = None) -> np.ndarray:
+    """``box``^3 crops centred at voxel coordinates (x, y, z); parts outside the tomogram are its mean."""
+    shape = np.array(tomogram.shape)  # z, y, x
+    zyx = np.rint(np.asarray(xyz, dtype=float)[:, ::-1]).astype(int)
+    outside = np.flatnonzero(np.any((zyx < 0) | (zyx >= shape), axis=1))
+    if len(outside):
+        i = int(outside[0])
+        raise InvalidInputError(f"particle {i} at (x, y, z) = {tuple(np.round(xyz[i], 2))} is outside the tomogram "
+                                f"(x, y, z size {tuple(shape[::-1])}); {len(outside)} such", source)
+    half = box // 2
+    pad = float(tomogram.mean())
+    padded = np.pad(tomogram.astype(np.float32), half + 1, constant_values=pad)
+    start = zyx - half + half + 1
+    return np.stack([padded[z:z + box, y:y + box, x:x + box] for z, y, x in start])
+
+
+@register
+class CosNetMethod(Method):
+    name = "cryoet_cosnet"
+    title = "COS-Net: one-shot classification and segmentation of cryo-ET subtomograms"
+    modality = "cryo-electron tomography (subtomograms)"
+    task = "one-shot classification + 3D segmentation"
+    paper = "Zhou et al., Front. Mol. Biosci. 7:613347 (2020)"
+    config_class = CosNetConfig
+    input_kinds = ("volume/mrc",)
+
+    # ------------------------------------------------------------------ actions
+    def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
+        from .core import load_dataset, train_cosnet
+
+        cfg = self.config
+        rec = RunRecorder(Path(output_dir), self.name, "train", seed=cfg.seed, config=cfg.to_dict())
+        rec.add_inputs([data])
+        dataset = load_dataset(data)
+        with rec.timer("train"):
+            _, info = train_cosnet(cfg, dataset, Path(output_dir))
+        rec.metrics = {"data": str(data), "snr": dataset.snr, **{k: v for k, v in info.items() if k != "final"},
+                       "final_epoch": info["final"]}
+        rec.notes["data"] = "simulated subtomograms (from real structures when built from PolNet templates)"
+        for name in ("weights.pt", "model.json", "metrics.jsonl"):
+            if (Path(output_dir) / name).exists():
+                rec.add_file(Path(output_dir) / name)
+        rec.write()
+        return RunResult(Path(output_dir), rec.metrics, [Path(output_dir) / f for f in rec.files])
+
+    def _require_weights(self, weights: Path | None) -> Path:
+        from biomedai.errors import WeightsError
+
+        if weights is None:
+            raise WeightsError("cryoet_cosnet needs --weights (train first: biomedai train cryoet_cosnet ...)")
+        return Path(weights)
+
+    def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Segment each MRC subtomogram; classify too when ``config.support_dir`` names a support folder."""
+        return self._classify_segment(list_mrc(inputs), output_dir, self._require_weights(weights),
+                                      Path(self.config.support_dir) if self.config.support_dir else None, segment=True)
+
+    def _classify_segment(self, files: list[Path], output_dir: Path, weights: Path, support: Path | None,
+                          segment: bool) -> RunResult:
+        import torch
+
+        from biomedai.io.mrc import write_mrc
+
+        from .core import cosnet_scores, embed_volumes, load_model, refine_masks
+
+        cfg = self.config
+        out = Path(output_dir)
+        rec = RunRecorder(out, self.name, "predict", seed=cfg.seed, config=cfg.to_dict())
+        rec.add_inputs(files)
+        device = "cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+        model = load_model(weights, cfg, device)
+        box = model.box
+        vols = np.stack([read_subtomogram(p, box) for p in files])
+        with rec.timer("embed"):
+            feats, probs = embed_volumes(model, vols, cfg.batch_size, with_masks=segment)
+        if support is not None:
+            names, shots = read_support_folder(Path(support), box)
+            rec.add_inputs([support])
+            proto = np.stack([embed_volumes(model, s, cfg.batch_size, with_masks=False)[0].mean(0) for s in shots])
+            scores = cosnet_scores(model, proto, feats)                      # [classes, targets]
+            f_out = np.exp(scores - scores.max(0)) / np.exp(scores - scores.max(0)).sum(0)
+            lines = ["target,predicted_class," + ",".join(f"p_{n}" for n in names)]
+            for i, path in enumerate(files):
+                lines.append(f"{path.name},{names[int(f_out[:, i].argmax())]}," +
+                             ",".join(f"{v:.4f}" for v in f_out[:, i]))
+            (out / "classes.csv").write_text("\n".join(lines) + "\n")
+            rec.add_file(out / "classes.csv")
+            rec.metrics["predicted"] = {p.name: names[int(f_out[:, i].argmax())] for i, p in enumerate(files)}
+            rec.metrics["support_classes"] = names
+            rec.metrics["shots_per_class"] = [len(s) for s in shots]
+        if segment:
+            if probs is None:
+                raise InvalidInputError("these weights have no decoder (trained 'w/o Decoder'): no segmentation",
+                                        weights)
+            with rec.timer("crf"):
+                masks = refine_masks(probs, vols, cfg, device)
+            (out / "masks").mkdir(parents=True, exist_ok=True)
+            fractions = {}
+            for path, prob, mask in zip(files, probs, masks):
+                rec.add_file(write_mrc(mask.astype(np.uint8), out / "masks" / f"{path.stem}_mask.mrc", voxel_size=1.0))
+                rec.add_file(write_mrc(prob.astype(np.float32), out / "masks" / f"{path.stem}_prob.mrc",
+                                       voxel_size=1.0))
+                fractions[path.name] = float(mask.mean())
+            rec.metrics["foreground_fraction"] = fractions
+            from .report import save_slices
+
+            rec.add_file(save_slices(vols[:8], probs[:8], masks[:8], out / "segmentation.png"))
+        rec.write()
+        return RunResult(out, rec.metrics, [out / f for f in rec.files])
+
+    def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Tables 1-3 on unseen classes of a simulated set: n-way-1-shot accuracy (95% CI) and per-class Dice."""
+        import torch
+
+        from .core import evaluate_model, load_dataset, load_model, select_classes
+        from .report import tables_markdown
+
+        cfg = self.config
+        rec = RunRecorder(Path(output_dir), self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
+        rec.add_inputs([data])
+        device = "cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+        model = load_model(self._require_weights(weights), cfg, device)
+        dataset = select_classes(load_dataset(data), cfg.test_classes, "evaluation")
+        with rec.timer("evaluate"):
+            result = evaluate_model(model, dataset, cfg, device=device)
+        rec.metrics = {"data": f"{data} (simulated, SNR={dataset.snr})", "classes": dataset.class_names, **result}
+        md = tables_markdown({"COS-Net": result}, dataset.snr)
+        (Path(output_dir) / "tables.md").write_text(md)
+        rec.add_file(Path(output_dir) / "tables.md")
+        rec.write()
+        return RunResult(Path(output_dir), rec.metrics, [Path(output_dir) / f for f in rec.files])
+
+    def demo(self, output_dir: Path) -> RunResult:
+        from .demo import run_demo
+
+        return run_demo(self, Path(output_dir))
+
+    # ------------------------------------------------------------------ tools
+    @classmethod
+    def tool_parser(cls, prog: str) -> argparse.ArgumentParser:
+        p = argparse.ArgumentParser(prog=prog, description="cryo-ET tools of COS-Net")
+        sub = p.add_subparsers(dest="tool", required=True)
+        s = sub.add_parser("simulate", help="simulate subtomograms (or a packed tomogram) from MRC maps / PDB files")
+        s.add_argument("structures", nargs="+", help="MRC density maps and/or PDB files, or folders of them")
+        s.add_argument("-o", "--out", required=True)
+        s.add_argument("--n-per-class", type=int, default=100)
+        s.add_argument("--snr", type=float, default=math.inf, help="var(signal)/var(noise) in the subtomogram; inf")
+        s.add_argument("--tilt", type=float, nargs=3, default=(-60.0, 60.0, 3.0), metavar=("MIN", "MAX", "STEP"))
+        s.add_argument("--voxel-size", type=float, default=10.0, help="angstrom")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--mrc", action="store_true", help="also write one MRC per subtomogram and mask")
+        s.add_argument("--tomogram", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                       help="instead pack particles into a tomogram of this size")
+        s.add_argument("--n-particles", type=int, default=50)
+        e = sub.add_parser("extract", help="cut box^3 subtomograms at STAR/CSV coordinates from an MRC tomogram")
+        e.add_argument("tomogram")
+        e.add_argument("coordinates", help=".star (rlnCoordinateX/Y/Z) or .csv (x,y,z[,class]) in voxels")
+        e.add_argument("-o", "--out", required=True)
+        e.add_argument("--box", type=int, default=32)
+        for name, text in (("classify", "classify subtomograms against a support folder (one MRC per class)"),
+                           ("segment", "segment subtomograms to MRC masks (decoder + 3D dense CRF)")):
+            c = sub.add_parser(name, help=text)
+            c.add_argument("targets", nargs="+", help="MRC subtomograms or folders of them")
+            c.add_argument("-w", "--weights", required=True)
+            c.add_argument("-o", "--out", required=True)
+            if name == "classify":
+                c.add_argument("--support", required=True, help="folder: NAME.mrc or NAME/*.mrc (K shots) per class")
+            c.add_argument("-c", "--config", help="YAML config (e.g. CRF parameters)")
+            c.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+        v = sub.add_parser("evaluate", help="Tables 1-3 over random episodes on a simulated set")
+        v.add_argument("data", help="dataset.npz (or its folder) from 'simulate'")
+        v.add_argument("-w", "--weights", required=True)
+        v.add_argument("-o", "--out", required=True)
+        v.add_argument("-c", "--config")
+        v.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+        return p
+
+    def _with_overrides(self, args: argparse.Namespace) -> None:
+        from biomedai.config import parse_overrides
+
+        cfg = CosNetConfig.from_file(args.config) if getattr(args, "config", None) else self.config
+        self.config = cfg.replace(**parse_overrides(getattr(args, "set", None)))
+
+    def run_tool(self, args: argparse.Namespace) -> int:
+        from .tools import run_extract, run_simulate
+
+        if args.tool == "simulate":
+            return run_simulate(args)
+        if args.tool == "extract":
+            return run_extract(args)
+        self._with_overrides(args)
+        if args.tool == "classify":
+            res = self._classify_segment(list_mrc(args.targets), Path(args.out), Path(args.weights),
+                                         Path(args.support), segment=False)
+            print(f"classified {len(res.metrics['predicted'])} subtomograms -> {Path(args.out) / 'classes.csv'}")
+        elif args.tool == "segment":
+            res = self._classify_segment(list_mrc(args.targets), Path(args.out), Path(args.weights), None,
+                                         segment=True)
+            print(f"segmented {len(res.metrics['foreground_fraction'])} subtomograms -> {Path(args.out) / 'masks'}")
+        elif args.tool == "evaluate":
+            res = self.evaluate(Path(args.data), Path(args.out), Path(args.weights))
+            print(json.dumps({k: v["mean"] for k, v in res.metrics["accuracy"].items()}))
+        return 0

@@ -1,0 +1,119 @@
+"""Han-Net settings. Defaults are the paper's (He et al., Sec. "Implementation details", Table 1; spec
+pathology.md 3.2-3.5) where it gives them, FullNet-varCE's (Qu et al. 2019, whose split and set-up
+Han-Net follows) where it does not; every other default is a decision written in README.md."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from biomedai.config import BaseConfig
+from biomedai.errors import ConfigError
+
+#: the rows of the paper's Table 1 (see model.VARIANTS)
+VARIANT_NAMES = ("unet", "nunet", "nunet_attention", "nunet_dense_top", "hannet")
+
+
+@dataclasses.dataclass
+class HanNetConfig(BaseConfig):
+    # ---------------------------------------------------------------- architecture (spec 3.2-3.3)
+    #: Table 1 row: "unet", "nunet", "nunet_attention", "nunet_dense_top", "hannet"
+    variant: str = "hannet"
+    #: channels at full resolution; depth i has base * 2**i (paper: 64..1024, Sec. 3.2)
+    base_channels: int = 64
+    #: dense block: L_n = 6 layers of 16 maps, dilations (2, 4, 8, 4, 2) for the five top-row blocks
+    dense_layers: int = 6
+    growth_rate: int = 16
+    dilations: tuple[int, int, int, int, int] = (2, 4, 8, 4, 2)
+    #: "drop rate 0.1", read as dropout in the dense layers (FullNet convention; README decision 5)
+    drop_rate: float = 0.1
+    #: A-part branch kernels (series, parallel) and SE reduction (decisions: README 2)
+    attention_kernels: tuple[int, int] = (3, 1)
+    se_reduction: int = 16
+    # ---------------------------------------------------------------- targets and post-processing (3.5)
+    #: erosion radius of the inside class; the boundary band is the dilation minus the erosion
+    boundary_radius: int = 1
+    postprocess: Literal["morphological", "watershed"] = "morphological"
+    #: objects smaller than this (pixels) are removed (FullNet: 20)
+    min_object_size: int = 20
+    #: seeds are grown back by this many pixels (FullNet: radius 2)
+    dilation_radius: int = 2
+    # ---------------------------------------------------------------- training (paper: Adam, lr 1e-3, 300 epochs)
+    epochs: int = 300
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 8
+    #: training crop (FullNet: 208); must be divisible by 16
+    crop_size: int = 208
+    #: random crops per training tile and epoch
+    crops_per_tile: int = 16
+    #: stop training after this many minutes (None: run all epochs); the best checkpoint is kept
+    max_minutes: float | None = None
+    device: str = "auto"
+    amp: bool = True
+    #: data-loading processes; None: 0 on CPU, min(8, cores - 1) when training on CUDA
+    num_workers: int | None = None
+    #: "split": train on the split's training tiles; "all": on every labelled tile found (for a final model)
+    train_on: Literal["split", "all"] = "split"
+    #: validate (AJI on the validation tiles) every N epochs
+    val_every: int = 1
+    # augmentation (paper: colour, crop, flip, elastic, rotation)
+    aug_color: bool = True
+    aug_flip: bool = True
+    aug_rotate: bool = True
+    aug_elastic: bool = True
+    #: stain normalisation before the network: "none", "reinhard" (to the training tiles' mean L*a*b*
+    #: statistics) or "macenko" (to Macenko's reference); stored with the weights
+    stain_normalization: Literal["none", "reinhard", "macenko"] = "none"
+    # ---------------------------------------------------------------- inference
+    tile_size: int = 256
+    tile_overlap: int = 64
+    infer_batch_size: int = 4
+    #: 8-fold flip/rotation test-time augmentation (FullNet)
+    tta: bool = False
+    #: whole-slide / large images: blocks of this size (pixels) with this margin are segmented one by one
+    block_size: int = 2048
+    block_margin: int = 128
+    wsi_level: int = 0
+    #: images with more pixels than this go through the block (seam-merging) path
+    max_whole_image_pixels: int = 4096 * 4096
+    # ---------------------------------------------------------------- evaluation
+    eval_part: Literal["train", "val", "test"] = "test"
+
+    def validate(self) -> None:
+        super().validate()
+        checks = [
+            ("variant", self.variant in VARIANT_NAMES, f"must be one of {list(VARIANT_NAMES)}"),
+            ("base_channels", self.base_channels >= 1, "must be >= 1"),
+            ("dense_layers", self.dense_layers >= 1, "must be >= 1"),
+            ("growth_rate", self.growth_rate >= 1, "must be >= 1"),
+            ("dilations", all(d >= 1 for d in self.dilations), "must be >= 1"),
+            ("drop_rate", 0 <= self.drop_rate < 1, "must lie in [0, 1)"),
+            ("attention_kernels", all(k >= 1 and k % 2 == 1 for k in self.attention_kernels), "must be odd"),
+            ("se_reduction", self.se_reduction >= 1, "must be >= 1"),
+            ("boundary_radius", self.boundary_radius >= 1, "must be >= 1"),
+            ("min_object_size", self.min_object_size >= 0, "must be >= 0"),
+            ("dilation_radius", self.dilation_radius >= 0, "must be >= 0"),
+            ("epochs", self.epochs >= 1, "must be >= 1"),
+            ("lr", self.lr > 0, "must be > 0"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("crop_size", self.crop_size >= 16 and self.crop_size % 16 == 0, "must be a multiple of 16"),
+            ("crops_per_tile", self.crops_per_tile >= 1, "must be >= 1"),
+            ("max_minutes", self.max_minutes is None or self.max_minutes > 0, "must be > 0 or null"),
+            ("val_every", self.val_every >= 1, "must be >= 1"),
+            ("num_workers", self.num_workers is None or self.num_workers >= 0, "must be >= 0 or null"),
+            ("tile_size", self.tile_size >= 16 and self.tile_size % 16 == 0, "must be a multiple of 16"),
+            ("tile_overlap", 0 <= self.tile_overlap < self.tile_size, "must lie in [0, tile_size)"),
+            ("infer_batch_size", self.infer_batch_size >= 1, "must be >= 1"),
+            ("block_size", self.block_size >= self.tile_size, "must be >= tile_size"),
+            ("block_margin", 0 <= 2 * self.block_margin < self.block_size, "must be < block_size / 2"),
+            ("wsi_level", self.wsi_level >= 0, "must be >= 0"),
+            ("max_whole_image_pixels", self.max_whole_image_pixels >= 1, "must be >= 1"),
+        ]
+        for key, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")
+
+    #: keys that define the network and its input; stored beside the weights
+    ARCH_KEYS = ("variant", "base_channels", "dense_layers", "growth_rate", "dilations", "drop_rate",
+                 "attention_kernels", "se_reduction", "boundary_radius", "stain_normalization")

@@ -1,0 +1,165 @@
+"""Training data (random crops with the paper's augmentation) and the training run on the shared engine.
+
+Augmentation (He et al.: "random colour transformation, random crop, horizontal flip, random elastic
+transformation, random rotation"): a crop is taken around a random centre, rotated by a random angle
+(nearest-neighbour for the instance labels), flipped, elastically deformed, colour-jittered (brightness,
+contrast, saturation, hue), and only then turned into the 3-class target, so the boundary band stays
+exactly ``boundary_radius`` wide.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from torch.utils.data import Dataset
+
+from biomedai.methods.nuclei_hannet.postprocess import three_class_targets
+from biomedai.train.callbacks import Callback
+
+logger = logging.getLogger(__name__)
+
+
+def _color_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast, saturation and hue jitter of a float RGB image in [0, 1]."""
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    hsv = rgb2hsv(rgb)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-0.04, 0.04)) % 1.0
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.75, 1.25), 0, 1)
+    out = hsv2rgb(hsv)
+    out = out * rng.uniform(0.85, 1.15) + rng.uniform(-0.06, 0.06)
+    mean = out.mean()
+    out = (out - mean) * rng.uniform(0.8, 1.2) + mean
+    return np.clip(out, 0.0, 1.0)
+
+
+def _elastic_maps(shape: tuple[int, int], rng: np.random.Generator, alpha: float = 12.0,
+                  sigma: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    dy = ndi.gaussian_filter(rng.uniform(-1, 1, shape), sigma) * alpha
+    dx = ndi.gaussian_filter(rng.uniform(-1, 1, shape), sigma) * alpha
+    yy, xx = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    return yy + dy, xx + dx
+
+
+def augmented_crop(rgb: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator, *,
+                   color: bool = True, flip: bool = True, rotate: bool = True, elastic: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size`` x ``size`` crop (float RGB in [0, 1], instance labels) with random augmentation.
+
+    Tiles smaller than the crop are reflect-padded (labels padded with 0).
+    """
+    rgb = np.asarray(rgb)
+    side = int(math.ceil(size * math.sqrt(2))) + 2 if rotate else size  # room to rotate without empty corners
+    h, w = labels.shape
+    if h < side or w < side:
+        ph, pw = max(side - h, 0), max(side - w, 0)
+        pads = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+        rgb = np.pad(rgb, pads + ((0, 0),), mode="reflect" if min(h, w) > 1 else "edge")
+        labels = np.pad(labels, pads)
+        h, w = labels.shape
+    y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    img = rgb[y0:y0 + side, x0:x0 + side].astype(np.float32) / 255.0
+    lab = labels[y0:y0 + side, x0:x0 + side]
+    if rotate:
+        angle = rng.uniform(0, 360)
+        img = ndi.rotate(img, angle, axes=(0, 1), reshape=False, order=1, mode="reflect")
+        lab = ndi.rotate(lab, angle, reshape=False, order=0, mode="constant", cval=0)
+        off = (side - size) // 2
+        img, lab = img[off:off + size, off:off + size], lab[off:off + size, off:off + size]
+    if flip:
+        if rng.random() < 0.5:
+            img, lab = img[:, ::-1], lab[:, ::-1]
+        if rng.random() < 0.5:
+            img, lab = img[::-1], lab[::-1]
+    if elastic and rng.random() < 0.5:
+        yy, xx = _elastic_maps(lab.shape, rng)
+        img = np.stack([ndi.map_coordinates(img[..., c], [yy, xx], order=1, mode="reflect") for c in range(3)], -1)
+        lab = ndi.map_coordinates(lab, [yy, xx], order=0, mode="constant", cval=0)
+    if color:
+        img = _color_jitter(img, rng)
+    return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(lab)
+
+
+class CropDataset(Dataset):
+    """``crops_per_tile`` random augmented crops per tile; item -> ``(image (3, s, s), target (s, s))``.
+
+    Randomness comes from torch's generator state (seeded by the training engine), so runs repeat.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], crop_size: int,
+                 crops_per_tile: int, boundary_radius: int = 1, augment: dict[str, bool] | None = None) -> None:
+        self.images, self.labels = list(images), list(labels)
+        self.crop_size, self.crops_per_tile = crop_size, crops_per_tile
+        self.boundary_radius = boundary_radius
+        self.augment = augment or {}
+
+    def __len__(self) -> int:
+        return len(self.images) * self.crops_per_tile
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        k = index // self.crops_per_tile
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        img, lab = augmented_crop(self.images[k], self.labels[k], self.crop_size, rng, **self.augment)
+        target = three_class_targets(lab, self.boundary_radius)
+        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(img * 2.0 - 1.0, -1, 0)))
+        return x, torch.from_numpy(target.astype(np.int64))
+
+
+class TimeBudget(Callback):
+    """Engine callback: stop after ``minutes`` of training (checked at the end of each epoch)."""
+
+    def __init__(self, minutes: float | None) -> None:
+        self.minutes = minutes
+        self.start = time.perf_counter()
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        if self.minutes is not None and time.perf_counter() - self.start > 60.0 * self.minutes:
+            logger.info("time budget of %.1f min reached after epoch %d", self.minutes, record["epoch"])
+            trainer.stopped_early = True
+
+
+def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray]],
+                  val_score: Any, output_dir: Path, cfg: Any) -> Any:
+    """Train ``model`` on ``(rgb, labels)`` tiles with the shared engine; best checkpoint by ``val_score``.
+
+    ``val_score(model) -> {"aji": ...}`` is evaluated every ``cfg.val_every`` epochs (the last value is
+    repeated in between so that the engine sees a number every epoch).
+    """
+    from biomedai.train import train_model
+
+    ds = CropDataset([t[0] for t in train_tiles], [t[1] for t in train_tiles], cfg.crop_size, cfg.crops_per_tile,
+                     cfg.boundary_radius, {"color": cfg.aug_color, "flip": cfg.aug_flip, "rotate": cfg.aug_rotate,
+                                           "elastic": cfg.aug_elastic})
+    state = {"epoch": 0, "last": {}}
+
+    def validate(model: Any, _loader: Any) -> dict[str, float]:
+        state["epoch"] += 1
+        if not state["last"] or state["epoch"] % cfg.val_every == 0 or state["epoch"] == cfg.epochs:
+            with torch.autocast(device_type="cuda", enabled=False):
+                state["last"] = dict(val_score(model))
+        return state["last"]
+
+    workers = cfg.num_workers
+    if workers is None:
+        import os
+
+        from biomedai.train import resolve_device
+
+        workers = min(8, max((os.cpu_count() or 1) - 1, 0)) if resolve_device(cfg.device).type == "cuda" else 0
+    return train_model(
+        model, ds, [None], loss_fn=torch.nn.functional.cross_entropy,
+        optimizer=lambda params: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+        validate=validate, output_dir=output_dir, epochs=cfg.epochs, batch_size=cfg.batch_size,
+        num_workers=workers, device=cfg.device, amp=cfg.amp, monitor="val_aji", mode="max",
+        seed=cfg.seed, callbacks=[TimeBudget(cfg.max_minutes)], progress=False, drop_last=len(ds) > cfg.batch_size,
+        run_config=cfg)

@@ -1,0 +1,186 @@
+"""``biomedai serve``: the HTTP API, the web pages and the worker processes in one command.
+
+    biomedai serve --data-dir biomedai-data --port 8000 --workers 2
+    biomedai serve --database-url postgresql+psycopg://user:pw@host/db --data-dir /srv/biomedai
+
+With nothing else installed it keeps a SQLite database and the storage folder in ``--data-dir``.
+On first start, with no users yet, it creates the user ``admin`` with the password from
+``BIOMEDAI_ADMIN_PASSWORD`` (or a random one written to ``<data-dir>/initial-admin-password.txt``,
+readable by the owner only). Workers are separate processes (``python -m biomedai.workflow.worker``);
+one that dies is restarted, and the job it held runs again once its lease runs out. To scale out,
+start more workers here (``--workers``) or on other machines against the same database and
+storage folder.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def ensure_admin(store: Any, password: str | None = None) -> str | None:
+    """Create the first admin when there are no users; returns the password when one was made up."""
+    if store.count_users():
+        return None
+    password = password or os.environ.get("BIOMEDAI_ADMIN_PASSWORD")
+    made_up = password is None
+    password = password or secrets.token_urlsafe(12)
+    store.create_user("admin", password, "admin")
+    if made_up:
+        path = store.data_dir / "initial-admin-password.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
+        log.warning("created user 'admin'; its password is in %s", path)
+        return password
+    return None
+
+
+class WorkerPool:
+    """Worker processes that are restarted when they die, until :meth:`stop`."""
+
+    def __init__(self, n: int, data_dir: Path, database_url: str | None, imports: Sequence[str] = (),
+                 lease_s: float = 30.0) -> None:
+        self.command = [sys.executable, "-m", "biomedai.workflow.worker", "--data-dir", str(data_dir),
+                        "--lease-s", str(lease_s)]
+        if database_url:
+            self.command += ["--database-url", database_url]
+        for plugin in imports:
+            self.command += ["--import", plugin]
+        self.n, self.procs, self.stopping = n, [], threading.Event()
+        self.thread = threading.Thread(target=self._supervise, daemon=True)
+
+    def start(self) -> None:
+        self.procs = [subprocess.Popen(self.command) for _ in range(self.n)]
+        self.thread.start()
+
+    def _supervise(self) -> None:
+        while not self.stopping.wait(2.0):
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None and not self.stopping.is_set():
+                    log.warning("worker %s exited with %s; starting a new one", proc.pid, proc.returncode)
+                    self.procs[i] = subprocess.Popen(self.command)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        self.stopping.set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # the worker hands its job back to the queue
+        deadline = time.monotonic() + grace_s
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _watch_loop(store: Any, folder: Path, router: Any, stop: threading.Event) -> None:
+    from ..workflow.intake import scan_folder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    while not stop.wait(2.0):
+        try:
+            scan_folder(store, folder, router=router)
+        except Exception as exc:  # noqa: BLE001 - one bad pass must not stop watching
+            log.error("watched folder %s: %s", folder, exc)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "biomedai-data",
+          database_url: str | None = None, workers: int = 1, rules: str | Path | None = None,
+          watch: str | Path | None = None, imports: Sequence[str] = (), max_upload_mb: float = 2048,
+          token_ttl_h: float = 8.0, admin_password: str | None = None, seed_samples: bool = False,
+          dicom_port: int | None = None, dicom_aet: str = "BIOMEDAI", dicom_allow: Sequence[str] | None = None
+          ) -> None:
+    """Run the service until interrupted: API + pages (uvicorn), ``workers`` worker processes,
+    and optionally a watched folder. ``rules`` is a routing-rules YAML file (default: every method
+    whose ``input_kinds`` fit); ``imports`` are extra plug-in modules / ``.py`` files with methods;
+    ``seed_samples`` ingests a few bundled sample images (idempotent) before starting;
+    ``dicom_port`` starts a DICOM C-STORE receiver (AE title ``dicom_aet``; ``dicom_allow``
+    limits the calling AE titles) on ``host``."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ConfigError("biomedai serve needs the 'serve' extra: pip install 'biomedai[serve]'") from exc
+    from ..workflow.routing import Router
+    from ..workflow.runjob import import_plugin
+    from ..workflow.store import Store
+    from .app import create_app
+
+    for plugin in imports:
+        import_plugin(plugin)
+    store = Store(data_dir, database_url)
+    router = Router.from_yaml(rules) if rules else Router()
+    ensure_admin(store, admin_password)
+    if seed_samples:
+        from ..workflow.intake import seed_samples as _seed
+
+        report = _seed(store, router=router)
+        log.info("seeded %d sample stud(ies), %d job(s) queued", len(report.studies), len(report.jobs))
+    app = create_app(store, router, max_upload_bytes=int(max_upload_mb * 1024 ** 2), token_ttl_s=token_ttl_h * 3600)
+    pool = WorkerPool(max(0, workers), store.data_dir, database_url, imports)
+    stop = threading.Event()
+    pool.start()
+    if watch:
+        threading.Thread(target=_watch_loop, args=(store, Path(watch), router, stop), daemon=True).start()
+    receiver = None
+    if dicom_port is not None:
+        from ..workflow.dicom_receiver import DicomReceiver
+
+        receiver = DicomReceiver(store, router, host=host, port=dicom_port, ae_title=dicom_aet,
+                                 allowed_callers=dicom_allow)
+        receiver.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        if receiver is not None:
+            receiver.stop()
+        pool.stop()
+        store.close()
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` verb to an ``argparse`` sub-parser set."""
+    p = subparsers.add_parser("serve", help="run the imaging workflow service (API, web pages, workers)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", default="biomedai-data", help="database (SQLite) and storage folder")
+    p.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--rules", help="routing rules YAML (default: every method whose input kinds fit)")
+    p.add_argument("--watch", help="folder to ingest new files from")
+    p.add_argument("--import", dest="imports", action="append", default=[],
+                   help="module or .py file registering extra methods (repeatable)")
+    p.add_argument("--max-upload-mb", type=float, default=2048)
+    p.add_argument("--token-ttl-h", type=float, default=8.0, help="API token lifetime in hours")
+    p.add_argument("--seed-samples", action="store_true", help="ingest a few bundled sample images first")
+    p.add_argument("--dicom-port", type=int, help="start a DICOM C-STORE receiver on this port (e.g. 11112)")
+    p.add_argument("--dicom-aet", default="BIOMEDAI", help="the receiver's AE title (default BIOMEDAI)")
+    p.add_argument("--dicom-allow", help="comma-separated calling AE titles allowed to send (default: any)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
+          workers=args.workers, rules=args.rules, watch=args.watch, imports=args.imports,
+          max_upload_mb=args.max_upload_mb, token_ttl_h=args.token_ttl_h, seed_samples=args.seed_samples,
+          dicom_port=args.dicom_port, dicom_aet=args.dicom_aet,
+          dicom_allow=[a for a in (args.dicom_allow or "").split(",") if a.strip()] or None)
+    return 0

@@ -1,0 +1,149 @@
+"""The workflow store: one database (SQLite by default, any SQLAlchemy URL) plus a storage folder.
+
+Example:
+    >>> import tempfile
+    >>> store = Store(tempfile.mkdtemp())
+    >>> store.database_url.startswith("sqlite:///")
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigError
+from . import auth
+from .models import ROLES, AuditEvent, Base, Token, User, utcnow
+from .storage import FileStorage
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "biomedai-workflow.db"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Store:
+    """The database and the file storage of one workflow service instance.
+
+    ``data_dir`` holds ``storage/`` (study files and results) and, unless ``database_url`` is
+    given, the SQLite database. Several processes (the web server and the workers) open the same
+    store; SQLite runs in WAL mode with a busy timeout so that they can.
+    """
+
+    def __init__(self, data_dir: str | Path, database_url: str | None = None, create: bool = True) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = FileStorage(self.data_dir / "storage")
+        self.database_url = database_url or f"sqlite:///{self.data_dir / DB_FILE}"
+        kwargs: dict[str, Any] = {}
+        if self.database_url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine = create_engine(self.database_url, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - a bad URL is a configuration error
+            raise ConfigError(f"database URL {self.database_url!r}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if create:
+            Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block succeeds and rolls back when it raises."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # --- audit -------------------------------------------------------------------------------
+    def audit(self, username: str, action: str, object_type: str = "", object_id: Any = "", detail: str = "",
+              client: str = "") -> None:
+        """Append one audit event (who did what to which object)."""
+        with self.session() as s:
+            s.add(AuditEvent(username=username or "", action=action, object_type=object_type,
+                             object_id=str(object_id), detail=detail[:2000], client=client[:64]))
+
+    # --- users and tokens --------------------------------------------------------------------
+    def create_user(self, username: str, password: str, role: str = "viewer") -> User:
+        """Add a user; the password is stored as a scrypt hash."""
+        if role not in ROLES:
+            raise ConfigError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ConfigError(f"user name {username!r}: use 1-64 letters, digits, '.', '-' or '_'")
+        if len(password) < auth.MIN_PASSWORD_LENGTH:
+            raise ConfigError(f"password of {username!r} is shorter than {auth.MIN_PASSWORD_LENGTH} characters")
+        try:
+            with self.session() as s:
+                user = User(username=username, password_hash=auth.hash_password(password), role=role)
+                s.add(user)
+                s.flush()
+                return user
+        except IntegrityError:
+            raise ConfigError(f"user {username!r} exists already") from None
+
+    def count_users(self) -> int:
+        with self.session() as s:
+            return len(s.scalars(select(User.id)).all())
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with this name and password, or ``None``."""
+        with self.session() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                auth.verify_password(password, auth.hash_password("timing-equaliser", n=2 ** 14))
+                return None
+            if not user.active or not auth.verify_password(password, user.password_hash):
+                return None
+            return user
+
+    def issue_token(self, user: User, ttl_s: float = 8 * 3600) -> tuple[str, _dt.datetime]:
+        """A new API token for ``user`` valid for ``ttl_s`` seconds: ``(token, expires_at)``."""
+        token = auth.new_token()
+        expires = utcnow() + _dt.timedelta(seconds=ttl_s)
+        with self.session() as s:
+            s.add(Token(token_sha256=auth.token_digest(token), user_id=user.id, expires_at=expires))
+        return token, expires
+
+    def user_for_token(self, token: str | None) -> User | None:
+        """The active user a valid (known, unrevoked, unexpired) token belongs to, else ``None``."""
+        if not token or len(token) > 200:
+            return None
+        with self.session() as s:
+            row = s.scalar(select(Token).where(Token.token_sha256 == auth.token_digest(token)))
+            if row is None or row.revoked or row.expires_at <= utcnow():
+                return None
+            user = s.get(User, row.user_id)
+            return user if user is not None and user.active else None
+
+    def revoke_token(self, token: str) -> None:
+        with self.session() as s:
+            row = s.scalar(select(Token).where(Token.token_sha256 == auth.token_digest(token)))
+            if row is not None:
+                row.revoked = True

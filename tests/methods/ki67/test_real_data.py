@@ -1,0 +1,61 @@
+"""Real Ki-67 IHC (DeepLIIF sample): the quantifier against the masks; the classifier on real cells (slow)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from biomedai.methods.ki67.config import Ki67Config
+from tests.conftest import shared_subdir
+
+
+@pytest.fixture(scope="module")
+def deepliif(shared_data):
+    return shared_subdir(shared_data, "ki67", "deepliif_sample")
+
+
+def test_panels_and_masks_load(deepliif):
+    from biomedai.methods.ki67.deepliif import load_deepliif, seg_to_instances
+
+    tiles = {t.name: t for t in load_deepliif(deepliif)}
+    assert {"Lung1", "Bladder1", "22_2", "34_3", "6_2", "799_2"} <= set(tiles)
+    labels, classes = seg_to_instances(tiles["Lung1"].seg)
+    # DeepLIIF's own post-processing of the same mask (val/metrics.json) counts 11 positive of 60
+    assert int(classes[1:].sum()) == 11 and abs(int(labels.max()) - 60) <= 2
+
+
+def test_ihc_quantifier_against_ground_truth(deepliif):
+    from biomedai.methods.ki67.evaluation import evaluate_ihc_quantifier
+
+    result = evaluate_ihc_quantifier(deepliif, Ki67Config())
+    rows = {r["tile"]: r for r in result["rows"]}
+    summary = result["summary"]
+    # a quantifier that finds no cells, or calls every cell the same, fails these
+    assert summary["mean_cell_f1_test"] > 0.55
+    assert summary["mean_f1_positive_test"] > 0.45 and summary["mean_f1_negative_test"] > 0.45
+    assert summary["mean_abs_LI_error_pct_test"] < 15
+    assert summary["pearson_Rpos_all_tiles"] > 0.6
+    assert abs(rows["Lung1"]["pred_pos"] - rows["Lung1"]["metrics_json_pos"]) <= 3
+
+
+def test_evaluate_writes_per_tile_table(deepliif, tmp_path):
+    from biomedai.methods.registry import get_method
+
+    result = get_method("ki67")().evaluate(deepliif, tmp_path)
+    assert (tmp_path / "ihc_per_tile.csv").is_file() and (tmp_path / "result.json").is_file()
+    assert result.metrics["ihc_quantifier"]["test_tiles"] == 4
+
+
+@pytest.mark.slow
+def test_classifier_trained_on_deepliif_cells_beats_majority_rate(deepliif, tmp_path):
+    """Short CPU training (6 epochs, natural class frequencies): must beat always answering 'negative'."""
+    import torch
+
+    from biomedai.methods.ki67.evaluation import morphology_experiment
+
+    torch.set_num_threads(2)
+    config = Ki67Config(epochs=6, lr_step_epochs=3, device="cpu")
+    out = morphology_experiment(deepliif, config, tmp_path, test_views=("deepliif_hematoxylin",))
+    view = out["views"]["deepliif_hematoxylin"]
+    assert view["accuracy"] > view["majority_rate"] + 0.1
+    assert view["recall"]["background"] > 0.9
+    assert np.isfinite(view["accuracy"]) and (tmp_path / "weights.pt").is_file()

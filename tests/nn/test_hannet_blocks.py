@@ -1,0 +1,51 @@
+"""Dense dilated blocks and hybrid attention blocks: shapes, connectivity, attention behaviour."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from biomedai.nn.dense_dilated import DenseDilatedBlock
+from biomedai.nn.hybrid_attention import ChannelAttention, HybridAttentionBlock, SpatialAttention
+
+
+def test_dense_block_grows_channels_and_keeps_size():
+    block = DenseDilatedBlock(2, in_channels=5, n_layers=6, growth_rate=16, dilation=8).eval()
+    x = torch.randn(2, 5, 33, 17)
+    y = block(x)
+    assert y.shape == (2, 5 + 96, 33, 17)
+    assert torch.equal(y[:, :5], x)  # the input is passed through (dense connectivity)
+    assert [layer.conv.dilation for layer in block.layers] == [(8, 8)] * 6
+    assert [layer.conv.in_channels for layer in block.layers] == [5 + 16 * k for k in range(6)]
+
+
+def test_dense_block_per_layer_dilations_and_3d():
+    block = DenseDilatedBlock(3, 2, n_layers=2, growth_rate=3, dilation=(1, 2))
+    assert block(torch.zeros(1, 2, 6, 6, 6)).shape == (1, 8, 6, 6, 6)
+    with pytest.raises(ValueError):
+        DenseDilatedBlock(2, 2, n_layers=3, dilation=(1, 2))
+
+
+def test_channel_attention_scales_whole_channels():
+    att = ChannelAttention(2, channels=8, reduction=2)
+    x = torch.rand(1, 8, 5, 5) + 0.1
+    ratio = att(x) / x
+    assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio), atol=1e-6)  # one weight per channel
+    assert float(ratio.min()) > 0 and float(ratio.max()) < 1
+
+
+def test_spatial_attention_scales_whole_pixels():
+    att = SpatialAttention(2, channels=4)
+    x = torch.rand(1, 4, 6, 6) + 0.1
+    ratio = att(x) / x
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-6)  # one weight per pixel
+
+
+def test_hybrid_attention_block_shapes_and_gradients():
+    block = HybridAttentionBlock(2, 6, 10, kernel_sizes=(3, 5), reduction=4)
+    x = torch.randn(2, 6, 9, 9, requires_grad=True)
+    y = block(x)
+    assert y.shape == (2, 10, 9, 9)
+    y.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with pytest.raises(ValueError):
+        HybridAttentionBlock(2, 4, 4, kernel_sizes=(2, 3))
