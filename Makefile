@@ -5,18 +5,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biomedai-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow test-all bench clean
+.PHONY: install demo serve test test-slow test-all bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,serve,postgres]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/biomedai demo --output demo-output
+
+serve: $(STAMP)
+	$(VENV)/bin/biomedai serve --seed-samples
 
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

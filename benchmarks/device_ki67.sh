@@ -5,8 +5,8 @@
 #   OUT=/some/folder BIOMEDAI_SHARED_DATA=/path/to/shared/data bash benchmarks/device_ki67.sh
 #
 # 1. ki67_quality.py: IHC quantifier table + the ResNet18 trained 20 epochs (Table 3) on the DeepLIIF
-#    train cells, tested on the 4 test tiles, with natural class frequencies (weights kept in
-#    $OUT/morph_run/weights.pt) and again with classes oversampled to 400 each (paper-like balance).
+#    train cells, tested on the 4 test tiles, with natural class frequencies (weights used by step 2,
+#    then deleted to keep $OUT small) and again with classes oversampled to 400 each (paper-like balance).
 # 2. ki67_fcn_speed.py: the paper's 7,556 x 3,864 region, FCN one pass / FCN tiled / naive 64x64 patches,
 #    with the trained weights from step 1 (time, peak GPU memory, agreement).
 set -u
@@ -28,7 +28,7 @@ if [ -d "$DATA" ]; then
       --out "$OUT/morph_run" --json "$OUT/ki67_quality.json" > "$OUT/ki67_quality.md" 2> "$OUT/ki67_quality.err"
   echo "quality (natural class frequencies) rc=$?" >> "$OUT/status.txt"
   timeout 70 "$PY" benchmarks/ki67_quality.py --data "$DATA" --epochs 20 --balance --per-class 400 --device cuda \
-      --json "$OUT/ki67_quality_balanced.json" > "$OUT/ki67_quality_balanced.md" 2> "$OUT/ki67_quality_balanced.err"
+      --out "$OUT/morph_run_balanced" --json "$OUT/ki67_quality_balanced.json" > "$OUT/ki67_quality_balanced.md" 2> "$OUT/ki67_quality_balanced.err"
   echo "quality (balanced, 400 per class) rc=$?" >> "$OUT/status.txt"
 else
   echo "no DeepLIIF data at $DATA: quality step skipped" >> "$OUT/status.txt"
@@ -38,5 +38,5 @@ if [ -f "$OUT/morph_run/weights.pt" ]; then W="--weights $OUT/morph_run/weights.
 timeout 70 "$PY" benchmarks/ki67_fcn_speed.py --device cuda --batch 1024 $W --json "$OUT/ki67_fcn_speed.json" \
     > "$OUT/ki67_fcn_speed.txt" 2> "$OUT/ki67_fcn_speed.err"
 echo "speed rc=$?" >> "$OUT/status.txt"
-rm -f "$OUT"/morph_run/checkpoints/*.pt
+rm -f "$OUT"/morph_run*/checkpoints/*.pt "$OUT"/morph_run*/weights.pt  # 45 MB each; the .sha256 stays
 cat "$OUT/status.txt" "$OUT/ki67_fcn_speed.txt"

@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="folder for training outputs (weights.pt)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for training outputs (weights.pt); without it the last epoch is used, not the best")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{morph['seconds']:.0f} s)\n")
         print(f"train cells/background: {morph['train_cells_and_background']}; "
               f"training patches {morph['train_patches']}; validation patches {morph['val_patches']} "
-              f"(best validation balanced accuracy {_f(morph['best_val_balanced_accuracy'])} at epoch {morph['best_epoch']})\n")
+              f"(best {morph['monitor']} {_f(morph['best_metric'])} at epoch {morph['best_epoch']})\n")
         print(morphology_table(morph))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))

@@ -82,7 +82,7 @@ def run_network(name: str, args, train, val, test) -> dict:
     variant = "hannet" if name == "peer" else name
     method = HanNetMethod(dict(overrides, variant=variant))
     cfg = method.config
-    out = Path(args.out) / name
+    out = Path(args.runs_dir or args.out) / name
     ckpt = Path(args.checkpoints) / name / "weights.pt" if args.checkpoints else None
     start = time.perf_counter()
     if name == "peer":
@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tta", action="store_true")
     p.add_argument("--checkpoints", type=Path, default=None)
+    p.add_argument("--runs-dir", type=Path, default=None, help="where training runs go (default: --out)")
     p.add_argument("--test-sets", nargs="+", default=None, help="only these test sets (default: all)")
     p.add_argument("--jobs", type=int, default=1, help="processes for scoring and the classical baseline")
     args = p.parse_args(argv)

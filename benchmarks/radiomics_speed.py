@@ -70,10 +70,10 @@ def brain_of_brain1():
     return img, mask
 
 
-def run_ours(img, msk):
+def run_ours(img, msk, threads=None):
     from biomedai.radiomics import extract
 
-    return extract(img, msk, PARAMS)
+    return extract(img, msk, PARAMS, threads=threads)
 
 
 def run_peer(img, msk):
@@ -119,7 +119,7 @@ def _cohort_worker(args):
     import SimpleITK as sitk
 
     img, msk = sitk.ReadImage(path_img), sitk.ReadImage(path_msk)
-    return run_ours(img, msk) if which == "ours" else run_peer(img, msk)
+    return run_ours(img, msk, threads=1) if which == "ours" else run_peer(img, msk)
 
 
 def cohort(n: int, jobs: int) -> bool:

@@ -49,7 +49,19 @@ def main() -> int:
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=120)
+    ap.add_argument("--postgres", action="store_true",
+                    help="use a throwaway PostgreSQL cluster (see workflow_pg.py) instead of SQLite")
     args = ap.parse_args()
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from workflow_pg import postgres_cluster
+
+        with postgres_cluster() as url:
+            return run(args, url)
+    return run(args, None)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="biomedai-load-"))
     (tmp / "rules.yaml").write_text("rules:\n  - match: {}\n    methods: []\n")
@@ -58,7 +70,7 @@ def main() -> int:
         port = s.getsockname()[1]
     env = {**os.environ, "BIOMEDAI_ADMIN_PASSWORD": "load-test-password"}
     code = (f"from biomedai.web.server import serve; serve(port={port}, data_dir={str(tmp / 'data')!r}, "
-            f"workers={args.workers}, rules={str(tmp / 'rules.yaml')!r})")
+            f"workers={args.workers}, rules={str(tmp / 'rules.yaml')!r}, database_url={database_url!r})")
     server = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -118,7 +130,8 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"machine: {os.cpu_count()} CPU(s) visible, python {sys.version.split()[0]}, SQLite, 1 uvicorn process")
+    db = "PostgreSQL 15 (pg8000)" if database_url else "SQLite (WAL)"
+    print(f"machine: {os.cpu_count()} CPU(s) visible, python {sys.version.split()[0]}, {db}, 1 uvicorn process")
     print(f"wall {wall:.1f} s; {n_studies} studies stored for {args.uploads} uploads "
           f"({args.upload_threads} upload threads, {args.read_threads} reader threads, "
           f"{args.image_size}x{args.image_size} PNG ~{statistics.mean(map(len, payloads)) / 1024:.0f} KiB)")

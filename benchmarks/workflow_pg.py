@@ -11,6 +11,7 @@ the cluster and exits with pytest's code.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -30,7 +32,9 @@ def _tool(name: str) -> str:
     return found
 
 
-def main() -> int:
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback; yields its SQLAlchemy URL (pg8000 driver)."""
     initdb, pg_ctl, postgres_user = _tool("initdb"), _tool("pg_ctl"), None
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -59,13 +63,17 @@ def main() -> int:
                 time.sleep(0.2)
         conn.run("CREATE DATABASE biomedai_test")
         conn.close()
-        env = {**os.environ,
-               "BIOMEDAI_TEST_DATABASE_URL": f"postgresql+pg8000://postgres@127.0.0.1:{port}/biomedai_test"}
-        return subprocess.run([sys.executable, "-m", "pytest", "tests/workflow", "tests/web", *sys.argv[1:]],
-                              env=env).returncode
+        yield f"postgresql+pg8000://postgres@127.0.0.1:{port}/biomedai_test"
     finally:
         subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> int:
+    with postgres_cluster() as url:
+        env = {**os.environ, "BIOMEDAI_TEST_DATABASE_URL": url}
+        return subprocess.run([sys.executable, "-m", "pytest", "tests/workflow", "tests/web", *sys.argv[1:]],
+                              env=env).returncode
 
 
 if __name__ == "__main__":

@@ -8,6 +8,15 @@ from biomedai.nn.dense_dilated import DenseDilatedBlock
 from biomedai.nn.hybrid_attention import ChannelAttention, HybridAttentionBlock, SpatialAttention
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Two threads on two busy shared cores thrash (measured up to 25x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_dense_block_grows_channels_and_keeps_size():
     block = DenseDilatedBlock(2, in_channels=5, n_layers=6, growth_rate=16, dilation=8).eval()
     x = torch.randn(2, 5, 33, 17)
@@ -28,7 +37,8 @@ def test_dense_block_per_layer_dilations_and_3d():
 def test_channel_attention_scales_whole_channels():
     att = ChannelAttention(2, channels=8, reduction=2)
     x = torch.rand(1, 8, 5, 5) + 0.1
-    ratio = att(x) / x
+    with torch.no_grad():
+        ratio = att(x) / x
     assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio), atol=1e-6)  # one weight per channel
     assert float(ratio.min()) > 0 and float(ratio.max()) < 1
 
@@ -36,7 +46,8 @@ def test_channel_attention_scales_whole_channels():
 def test_spatial_attention_scales_whole_pixels():
     att = SpatialAttention(2, channels=4)
     x = torch.rand(1, 4, 6, 6) + 0.1
-    ratio = att(x) / x
+    with torch.no_grad():
+        ratio = att(x) / x
     assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-6)  # one weight per pixel
 
 

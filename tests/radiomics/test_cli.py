@@ -104,3 +104,15 @@ def test_usage_errors(tmp_path):
 
     with pytest.raises(InvalidInputError, match="no 'Image' column"):
         run(["radiomics", "--batch", str(bad), "-o", str(tmp_path / "o.csv")])
+
+
+def test_biomedai_main_entry_point(tmp_path, capsys):
+    cli_main = pytest.importorskip("biomedai.cli").main
+    img, msk = write_case(tmp_path, "m", 3)
+    out = tmp_path / "f.csv"
+    assert cli_main(["radiomics", str(img), str(msk), "-o", str(out), "--no-diagnostics"]) == 0
+    row = read(out)[0]
+    assert row["error"] == "" and "original_glszm_ZoneEntropy" in row
+    empty_img, empty_msk = write_case(tmp_path, "e", 4, empty=True)
+    assert cli_main(["radiomics", str(empty_img), str(empty_msk)]) == 2
+    assert "empty" in capsys.readouterr().err

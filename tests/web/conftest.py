@@ -6,7 +6,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 pytest.importorskip("multipart")
 
-from tests.workflow.conftest import store, wf_methods  # noqa: E402,F401 - shared fixtures
+from tests.workflow.conftest import cheap_password_hashing, store, wf_methods  # noqa: E402,F401 - shared fixtures
 
 PASSWORD = "s3cret-pass"
 MAX_UPLOAD = 300_000

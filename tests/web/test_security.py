@@ -66,10 +66,10 @@ def test_wrong_password_and_expired_or_revoked_tokens(app, client, store):
     user = store.authenticate("vic", PASSWORD)
     expired, _ = store.issue_token(user, ttl_s=-1)
     assert client.get("/api/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
-    app.state.settings.token_ttl_s = 0.5
+    app.state.settings.token_ttl_s = 0.3
     short = login(client, "vic")
     assert client.get("/api/me", headers=short).status_code == 200
-    time.sleep(0.7)
+    time.sleep(0.4)
     assert client.get("/api/me", headers=short).status_code == 401
     app.state.settings.token_ttl_s = 3600
     headers = login(client, "vic")
@@ -131,3 +131,15 @@ def test_oversized_uploads_refused(client, store):
     assert r.status_code == 413
     with store.session() as s:
         assert s.query(StoredFile).count() == 0
+
+
+def test_failed_logins_are_throttled(app, client):
+    app.state.settings.throttle.max_failures = 3
+    for _ in range(3):
+        assert client.post("/api/token", data={"username": "vic", "password": "guess-guess"}).status_code == 401
+    r = client.post("/api/token", data={"username": "vic", "password": PASSWORD})
+    assert r.status_code == 429  # even the right password, until the window has passed
+    r = client.post("/login", data={"username": "vic", "password": PASSWORD})
+    assert r.status_code == 303 and "too+many" in r.headers["location"]
+    app.state.settings.throttle.window_s = 0.0
+    assert client.post("/api/token", data={"username": "vic", "password": PASSWORD}).status_code == 200

@@ -15,6 +15,14 @@ WF_METHODS = str(Path(__file__).with_name("wf_methods.py"))
 TEST_DATABASE_URL = os.environ.get("BIOMEDAI_TEST_DATABASE_URL") or None
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """scrypt at N=2**10 instead of 2**14: the same code, 16x less work per login in tests."""
+    from biomedai.workflow import auth
+
+    monkeypatch.setattr(auth, "SCRYPT_N", 2 ** 10)
+
+
 @pytest.fixture
 def wf_methods(tmp_path, monkeypatch):
     """Register the test methods for this test (and for worker child processes via WF_METHODS)."""
@@ -51,7 +59,6 @@ def make_png(path: Path, value: int = 200, seed: int = 0, rgb: bool = False) -> 
 
 def make_dicom(path: Path, study_uid: str, series_uid: str, instance: int = 1, modality: str = "DX",
                body_part: str = "HIP", description: str = "AP pelvis") -> Path:
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

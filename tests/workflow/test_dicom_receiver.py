@@ -13,6 +13,9 @@ from .conftest import make_dicom
 
 pynetdicom = pytest.importorskip("pynetdicom")
 
+#: a hung worker or service must fail the test, not stall the run
+pytestmark = pytest.mark.timeout(90)
+
 
 def _send(port: int, files, calling: str = "MODALITY") -> list[int]:
     import pydicom

@@ -108,3 +108,22 @@ def test_remove_study_deletes_rows_and_files(store, tmp_path, wf_methods):
     assert folder.exists()
     assert remove_study(store, study_id)
     assert not folder.exists() and _count(store, Study) == 0 and _count(store, Job) == 0
+
+
+def test_volume_and_rgb_kinds_and_previews(store, tmp_path):
+    import numpy as np
+
+    from biomedai.io import write_image
+
+    volume = np.random.default_rng(0).random((6, 20, 20)).astype(np.float32)
+    mrc = write_image(volume, tmp_path / "tomo.mrc")
+    nii = write_image(volume, tmp_path / "ct.nii.gz")
+    rgb = make_png(tmp_path / "he.png", rgb=True)
+    assert classify(mrc).kind == "volume/mrc" and classify(nii).kind == "volume/nifti"
+    assert classify(rgb).kind == "image/rgb"
+    report = ingest(store, [("tomo.mrc", mrc), ("ct.nii.gz", nii), ("he.png", rgb)],
+                    router=Router.from_data({"rules": []}))
+    assert len(report.new_files) == 3 and len(report.studies) == 1
+    with store.session() as s:
+        rows = s.scalars(select(StoredFile)).all()
+        assert all(r.preview for r in rows), [(r.original_name, r.preview) for r in rows]

@@ -129,7 +129,8 @@ def _resolve(value: str, base: Path) -> str:
     return str(p if p.is_absolute() else base / p)
 
 
-def _extract_case(case: dict[str, Any], params: Any, label: int | None, diagnostics: bool) -> dict[str, Any]:
+def _extract_case(case: dict[str, Any], params: Any, label: int | None, diagnostics: bool,
+                  threads: int | None = None) -> dict[str, Any]:
     """Worker: features of one case, or its error message (never raises)."""
     from .extractor import extract
 
@@ -137,7 +138,8 @@ def _extract_case(case: dict[str, Any], params: Any, label: int | None, diagnost
     lab = label if label is not None else case.get("Label")
     row["Label"] = lab if lab is not None else params.settings.get("label", 1)
     try:
-        features = extract(case["_image"], case["_mask"], params, label=lab, label_channel=case.get("Label_channel"))
+        features = extract(case["_image"], case["_mask"], params, label=lab, label_channel=case.get("Label_channel"),
+                           threads=threads)
         if not diagnostics:
             features = {k: v for k, v in features.items() if not k.startswith("diagnostics_")}
         row["error"] = ""
@@ -231,7 +233,7 @@ def run_batch(cases_csv: str | Path, output: str | Path, params: Any, *, jobs: i
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(_extract_case, case, params, label, diagnostics) for case in todo]
+                futures = [pool.submit(_extract_case, case, params, label, diagnostics, 1) for case in todo]
                 for fut in progress(as_completed(futures), desc="radiomics", total=len(futures)):
                     finish(fut.result())
     finally:

@@ -75,7 +75,7 @@ def _mask_info(mask: Any, label: int, prefix: str, with_hash: bool = True) -> di
     out[f"{prefix}_Spacing"] = tuple(mask.GetSpacing())
     out[f"{prefix}_Size"] = tuple(mask.GetSize())
     if np.any(full == label):
-        bb = prep._roi_bounds(full, label)
+        bb = prep.roi_bounds(full, label)
         roi = full[bb.slices()] == label
         com = (np.argwhere(roi).mean(axis=0) + bb.lower)[::-1]
         out[f"{prefix}_BoundingBox"] = bb.itk()
@@ -142,7 +142,7 @@ def _class_features(array: np.ndarray, roi: np.ndarray, prefix: str, params: Rad
     out: dict[str, float] = OrderedDict()
     values = array[roi]
     levels = prep.discretize(array, roi, settings)
-    gray_levels = np.unique(levels[roi])
+    gray_levels = np.unique(levels[roi]).astype(np.int64)
     for cls, requested in params.feature_classes.items():
         if cls.startswith("shape"):
             continue
@@ -156,7 +156,8 @@ def _class_features(array: np.ndarray, roi: np.ndarray, prefix: str, params: Rad
 
 
 def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path | None = None, *,
-            label: int | None = None, label_channel: int | None = None) -> dict[str, Any]:
+            label: int | None = None, label_channel: int | None = None, threads: int | None = None
+            ) -> dict[str, Any]:
     """Radiomic features of one ROI, named as PyRadiomics names them, plus ``diagnostics_*`` provenance.
 
     Args:
@@ -166,6 +167,8 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
         params: a PyRadiomics params file/mapping or :class:`RadiomicsParams`; ``None``: defaults
             (Original image, all classes but shape2D, binWidth 25).
         label, label_channel: override the params' ``label`` / ``label_channel``.
+        threads: threads for the feature classes of the image types (default: one per CPU, at most
+            8; 1 to stay on one core, e.g. inside a process pool). Results do not depend on it.
 
     Example:
         >>> vol = np.random.default_rng(0).integers(0, 100, (8, 8, 8))
@@ -198,17 +201,33 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
         return features
     spacing = np.array(image_s.GetSpacing()[::-1])
     roi = sitk.GetArrayViewFromImage(mask_s)[bb.slices()] == lab
+    jobs = []
     for image_type, custom in params.image_types.items():
         type_settings = {**settings, **custom}
         for array, name in filtered_images(image_s, image_type, type_settings, bb):
-            features.update(_class_features(array, roi, name, params, type_settings, spacing))
+            jobs.append((array, roi, name, params, type_settings, spacing))
+    for result in _map_threads(_class_features, jobs, threads):
+        features.update(result)
     return features
+
+
+def _map_threads(fn: Any, jobs: list[tuple], threads: int | None) -> list[Any]:
+    """``fn(*job)`` for each job, on up to ``threads`` threads (numpy releases the GIL in its loops)."""
+    import os
+
+    n = threads if threads is not None else min(len(jobs), os.cpu_count() or 1, 8)
+    if n <= 1 or len(jobs) <= 1:
+        return [fn(*job) for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda job: fn(*job), jobs))
 
 
 def _load_inputs(image: Any, mask: Any, settings: dict[str, Any]) -> tuple[Any, Any, str]:
     """SimpleITK image and (label-checked, UInt32) mask, after the input checks."""
-    image_name = prep._name(image, "image")
-    mask_name = prep._name(mask, "mask")
+    image_name = prep.input_name(image, "image")
+    mask_name = prep.input_name(mask, "mask")
     image_s = prep.to_sitk(image, "image")
     mask_s = prep.to_sitk(mask, "mask")
     prep.check_dimensions(image_s, mask_s, image_name, mask_name)

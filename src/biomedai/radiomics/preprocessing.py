@@ -43,7 +43,8 @@ class BoundingBox:
         return tuple(int(v) for v in np.concatenate([self.lower[::-1], self.size[::-1]]))
 
 
-def _name(obj: Any, default: str) -> str:
+def input_name(obj: Any, default: str) -> str:
+    """How error messages name an input: its path, or ``default`` for in-memory images."""
     return str(obj) if isinstance(obj, (str, Path)) else default
 
 
@@ -137,7 +138,8 @@ def _same_geometry(image: Any, mask: Any, tolerance: float) -> bool:
     return bool(np.allclose(image.GetDirection(), mask.GetDirection(), rtol=0, atol=tolerance))
 
 
-def _roi_bounds(mask_arr: np.ndarray, label: int) -> BoundingBox:
+def roi_bounds(mask_arr: np.ndarray, label: int) -> BoundingBox:
+    """Inclusive bounding box of the voxels equal to ``label`` (one ``any`` projection per axis)."""
     roi = mask_arr == label
     lower, upper = [], []
     for axis in range(roi.ndim):
@@ -152,7 +154,7 @@ def _check_roi_inside(image: Any, mask: Any, label: int, name: str) -> None:
     """The ROI's physical extent must lie inside the image (PyRadiomics' tolerance of 1e-3 voxel)."""
     import SimpleITK as sitk
 
-    bb = _roi_bounds(sitk.GetArrayViewFromImage(mask), label)
+    bb = roi_bounds(sitk.GetArrayViewFromImage(mask), label)
     lo_x = (bb.lower[::-1] - 0.5).tolist()
     hi_x = (bb.upper[::-1] + 0.5).tolist()
     corners = [image.TransformPhysicalPointToContinuousIndex(mask.TransformContinuousIndexToPhysicalPoint(c))
@@ -185,7 +187,7 @@ def check_mask(image: Any, mask: Any, settings: dict[str, Any], name: str) -> tu
     count = int(np.count_nonzero(mask_arr == label))
     if count == 0:
         raise InvalidInputError(f"label {label} is not present in the mask on the image grid", name)
-    bb = _roi_bounds(mask_arr, label)
+    bb = roi_bounds(mask_arr, label)
     ndims = int(np.sum(bb.size > 1))
     min_dims = settings.get("minimumROIDimensions", 2)
     if ndims == 0:
@@ -249,13 +251,13 @@ def resample(image: Any, mask: Any, settings: dict[str, Any], name: str) -> tupl
         raise InvalidInputError(f"resampledPixelSpacing has {len(target)} values but the image is {nd}D", name)
     target = np.where(target == 0, mask_spacing, target)
     _check_roi_inside(image, mask, label, name)
-    bb = _roi_bounds(sitk.GetArrayViewFromImage(mask), label)
+    bb = roi_bounds(sitk.GetArrayViewFromImage(mask), label)
     lo = bb.lower[::-1].astype(float)
     sz = bb.size[::-1].astype(float)
     target = np.where(sz != 1, target, mask_spacing)
     if np.allclose(image_spacing, target):
         mask = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
-        bb2 = _roi_bounds(sitk.GetArrayViewFromImage(mask), label)
+        bb2 = roi_bounds(sitk.GetArrayViewFromImage(mask), label)
         return crop(image, mask, bb2, pad)
     ratio = mask_spacing / target
     new_lo = np.floor((lo - 0.5) * ratio - pad)
@@ -337,8 +339,14 @@ def bin_edges(values: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
 
 
 def discretize(array: np.ndarray, roi: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
-    """Grey levels 1..Ng inside the ROI (0 outside), from :func:`bin_edges` and ``np.digitize``."""
-    out = np.zeros(array.shape, dtype=np.int64)
+    """Grey levels 1..Ng inside the ROI (0 outside), from :func:`bin_edges` and ``np.digitize``.
+
+    The result has the smallest integer type that holds the levels (int16 usually), which
+    halves or quarters the memory traffic of the texture matrices.
+    """
     values = array[roi]
-    out[roi] = np.digitize(values, bin_edges(values, settings))
+    levels = np.digitize(values, bin_edges(values, settings))
+    top = int(levels.max()) if levels.size else 0
+    out = np.zeros(array.shape, dtype=np.int16 if top < 2 ** 15 - 1 else np.int64)
+    out[roi] = levels
     return out

@@ -150,7 +150,7 @@ def draw_nomogram(nom: Nomogram, path: str | Path, *, title: str | None = None,
             ax.text(x, y + (0.38 if crowded and i % 2 else 0.2), lab, ha="center", va="bottom", fontsize=7.5)
     for x in np.arange(0, 101, 10):
         ax.axvline(x, color="0.9", lw=0.5, zorder=0)
-    ax.set_xlim(-40, 104)
+    ax.set_xlim(-28, 104)
     ax.set_ylim(0.4, len(rows) + 0.8)
     ax.axis("off")
     if title:

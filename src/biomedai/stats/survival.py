@@ -20,7 +20,7 @@ from biomedai.errors import InvalidInputError
 __all__ = [
     "check_survival_data", "KaplanMeier", "kaplan_meier", "numbers_at_risk", "LogRankResult", "log_rank_test",
     "CoxRow", "cox_regression", "cox_table", "TimeDependentROC", "time_dependent_roc", "youden_cutoff",
-    "CalibrationCurve", "calibration_at", "bootstrap_calibration",
+    "CalibrationCurve", "calibration_at", "bootstrap_calibration", "breslow_survival_at",
 ]
 
 
@@ -116,7 +116,8 @@ def kaplan_meier(time: Any, event: Any, *, confidence: float = 0.95, ci_type: st
             low, high = surv ** np.exp(z * se), surv ** np.exp(-z * se)
     low = np.where(surv > 0, np.nan_to_num(low, nan=0.0), 0.0)
     high = np.where(np.isfinite(high), high, np.where(surv > 0, 1.0, 0.0))
-    low[0] = high[0] = 1.0 if surv[0] == 1.0 else low[0]
+    if surv[0] == 1.0:  # before the first event the band is the point
+        low[0] = high[0] = 1.0
     return KaplanMeier(times, surv, low, high, at_risk, d, confidence, ci_type)
 
 
@@ -252,6 +253,22 @@ def cox_regression(time: Any, event: Any, covariates: dict[str, Any], *, penaliz
                     np.asarray(cph._norm_mean.loc[list(cols)], float), base.index.to_numpy(float),
                     base.iloc[:, 0].to_numpy(float), float(cph.concordance_index_), float(cph.log_likelihood_),
                     n, n_ev, {"lr_statistic": float(lr.test_statistic), "lr_p": float(lr.p_value)})
+
+
+def breslow_survival_at(linear_predictor: Any, time: Any, event: Any, horizon: float) -> float:
+    """Breslow's baseline survival at ``horizon`` for a fitted linear predictor (``lp = 0`` baseline):
+    ``exp(-sum over event times u <= horizon of d(u) / sum_{t_j >= u} exp(lp_j))``.
+
+    >>> round(breslow_survival_at(np.zeros(4), [1, 2, 3, 4], [1, 1, 1, 1], 2.5), 4)  # KM-like: exp(-(1/4 + 1/3))
+    0.558
+    """
+    lp = np.asarray(linear_predictor, float)
+    t, e = check_survival_data(time, event, "breslow_survival_at")
+    r = np.exp(lp - lp.max())
+    cumhaz = 0.0
+    for u in np.unique(t[e & (t <= horizon)]):
+        cumhaz += np.count_nonzero((t == u) & e) / (r[t >= u].sum() * np.exp(lp.max()))
+    return float(np.exp(-cumhaz))
 
 
 def cox_table(time: Any, event: Any, variables: dict[str, Any], *, multivariable: str = "significant",

@@ -35,12 +35,50 @@ COOKIE = "biomedai_token"
 PUBLIC_PATHS = {"/api/token", "/login", "/healthz"}
 
 
+class LoginThrottle:
+    """At most ``max_failures`` failed logins per user name and per client address in ``window_s``;
+    beyond that, logins answer 429 until the window has passed (in memory, per server process)."""
+
+    def __init__(self, max_failures: int = 10, window_s: float = 300.0) -> None:
+        import threading
+
+        self.max_failures, self.window_s = max_failures, window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+        self._failures[key] = times
+        return times
+
+    def blocked(self, *keys: str) -> bool:
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            return any(len(self._recent(k, now)) >= self.max_failures for k in keys)
+
+    def failed(self, *keys: str) -> None:
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                self._recent(key, now).append(now)
+            if len(self._failures) > 100_000:  # bound the memory an attacker can make us use
+                self._failures.clear()
+
+
 class Settings:
     def __init__(self, store: Store, router: Router | None = None, max_upload_bytes: int = 2 * 1024 ** 3,
-                 token_ttl_s: float = 8 * 3600, cookie_secure: bool = False) -> None:
+                 token_ttl_s: float = 8 * 3600, cookie_secure: bool = False,
+                 destinations: dict[str, tuple[str, str, int]] | None = None) -> None:
         self.store, self.router = store, router or Router()
+        #: PACS that results may be sent to, by name: (AE title, host, port); fixed at start-up
+        self.destinations = dict(destinations or {})
         self.max_upload_bytes, self.token_ttl_s, self.cookie_secure = max_upload_bytes, token_ttl_s, cookie_secure
         self.queue = JobQueue(store)
+        self.throttle = LoginThrottle()
 
 
 def token_from(request: Request) -> str | None:
@@ -168,10 +206,11 @@ class AuthGate:
 
 
 def create_app(store: Store, router: Router | None = None, max_upload_bytes: int = 2 * 1024 ** 3,
-               token_ttl_s: float = 8 * 3600, cookie_secure: bool = False) -> FastAPI:
-    """The FastAPI application over ``store``."""
+               token_ttl_s: float = 8 * 3600, cookie_secure: bool = False,
+               destinations: dict[str, tuple[str, str, int]] | None = None) -> FastAPI:
+    """The FastAPI application over ``store``; ``destinations`` are the PACS results may be sent to."""
     app = FastAPI(title="biomedai workflow", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.settings = Settings(store, router, max_upload_bytes, token_ttl_s, cookie_secure)
+    app.state.settings = Settings(store, router, max_upload_bytes, token_ttl_s, cookie_secure, destinations)
     app.add_middleware(AuthGate, store=store)
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes)
 
@@ -184,11 +223,25 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/api/token")
-    def login(request: Request, username: str = Form(...), password: str = Form(...)) -> dict[str, Any]:
+    def check_login(request: Request, username: str, password: str) -> User | None:
+        """The user for these credentials, with failed attempts throttled (429) and audited."""
+        throttle = app.state.settings.throttle
+        keys = (f"user:{username[:64]}", f"client:{client_of(request)}")
+        if throttle.blocked(*keys):
+            store.audit(username[:64], "login_throttled", "user", username[:64], client=client_of(request))
+            raise HTTPException(429, "too many failed logins; try again in a few minutes")
         user = store.authenticate(username, password)
         if user is None:
+            throttle.failed(*keys)
             store.audit(username[:64], "login_failed", "user", username[:64], client=client_of(request))
+        return user
+
+    app.state.check_login = check_login
+
+    @app.post("/api/token")
+    def login(request: Request, username: str = Form(...), password: str = Form(...)) -> dict[str, Any]:
+        user = check_login(request, username, password)
+        if user is None:
             raise HTTPException(401, "wrong user name or password")
         token, expires = store.issue_token(user, app.state.settings.token_ttl_s)
         audit(request, user, "login", "user", user.username)
@@ -302,13 +355,14 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
         return compare_with_prior(store, study_id)
 
     @app.get("/api/studies/{study_id}/report.html")
-    def study_report(request: Request, study_id: int, user: User = Depends(need("viewer"))) -> Any:
+    def study_report(request: Request, study_id: int, deidentify: bool = False,
+                     user: User = Depends(need("viewer"))) -> Any:
         from fastapi.responses import HTMLResponse
 
         from .report import study_report_html
 
-        page = study_report_html(store, study_id)
-        audit(request, user, "report", "study", study_id)
+        page = study_report_html(store, study_id, deidentify=deidentify)
+        audit(request, user, "report", "study", study_id, "de-identified" if deidentify else "")
         return HTMLResponse(page, headers={"Content-Disposition": f'attachment; filename="study-{study_id}.html"',
                                            "Content-Security-Policy": "default-src 'none'; img-src data:; "
                                                                       "style-src 'unsafe-inline'"})
@@ -356,6 +410,38 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
             audit(request, user, "view_result", "result", result_id)
             return result_dict(result)
 
+    @app.get("/api/results/{result_id}/sr.dcm")
+    def result_sr(request: Request, result_id: int, user: User = Depends(need("viewer"))) -> Any:
+        from fastapi.responses import Response
+
+        from ..workflow.export import result_to_sr
+
+        with store.session() as s:
+            if s.get(Result, result_id) is None:
+                raise HTTPException(404, f"no result {result_id}")
+        data = result_to_sr(store, result_id)
+        audit(request, user, "export_sr", "result", result_id)
+        return Response(data, media_type="application/dicom",
+                        headers={"Content-Disposition": f'attachment; filename="result-{result_id}-sr.dcm"'})
+
+    @app.post("/api/results/{result_id}/send")
+    def send_result(request: Request, result_id: int, body: dict[str, Any],
+                    user: User = Depends(need("operator"))) -> dict[str, Any]:
+        """Send the result's DICOM SR to a configured PACS (only names fixed at start-up: no open relay)."""
+        from ..workflow.export import result_to_sr, send_dicom
+
+        name = str(body.get("destination", ""))
+        target = app.state.settings.destinations.get(name)
+        if target is None:
+            raise HTTPException(400, f"unknown destination {name!r} (configured: "
+                                     f"{', '.join(sorted(app.state.settings.destinations)) or 'none'})")
+        with store.session() as s:
+            if s.get(Result, result_id) is None:
+                raise HTTPException(404, f"no result {result_id}")
+        status = send_dicom(result_to_sr(store, result_id), *target)
+        audit(request, user, "send_sr", "result", result_id, f"to {name} ({target[0]}@{target[1]}:{target[2]})")
+        return {"sent": result_id, "destination": name, "status": status}
+
     @app.get("/api/results/{result_id}/files/{name:path}")
     def result_file(request: Request, result_id: int, name: str, user: User = Depends(need("viewer"))) -> Any:
         with store.session() as s:
@@ -375,6 +461,46 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
     @app.get("/api/studies/{study_id}/files/{file_id}/preview")
     def study_preview(request: Request, study_id: int, file_id: int, user: User = Depends(need("viewer"))) -> Any:
         return _stored_file(request, user, study_id, file_id, preview=True)
+
+    @app.get("/api/studies/{study_id}/files/{file_id}/render")
+    def render(request: Request, study_id: int, file_id: int, center: float | None = None,
+               width: float | None = None, slice: int | None = None,
+               user: User = Depends(need("viewer"))) -> Any:
+        """A PNG of a grey image or volume with a window (centre/width, e.g. CT 40/400) and a slice."""
+        import io
+
+        import numpy as np
+        from fastapi.responses import Response
+
+        from ..io import read_image
+        from ..viz import save_png, to_display
+        from ..workflow.intake import PREVIEW_MAX_BYTES
+
+        with store.session() as s:
+            row = s.get(StoredFile, file_id)
+            if row is None or row.study_id != study_id:
+                raise HTTPException(404, f"study {study_id} has no file {file_id}")
+            kind, rel, size = row.kind, row.path, row.size
+        if not (kind.startswith(("dicom/", "volume/")) or kind == "image/grey") or size > PREVIEW_MAX_BYTES:
+            raise HTTPException(400, f"file {file_id} ({kind}) cannot be windowed here; use its preview")
+        if (center is None) != (width is None) or (width is not None and width <= 0):
+            raise HTTPException(400, "give both center and width (> 0), or neither")
+        image = read_image(store.storage.resolve(rel))
+        array = np.asarray(image.array)
+        rgb = image.channel_axis is not None
+        if array.ndim - (1 if rgb else 0) > 2:
+            index = array.shape[0] // 2 if slice is None else slice
+            if not 0 <= index < array.shape[0]:
+                raise HTTPException(400, f"slice {index} is outside 0..{array.shape[0] - 1}")
+            if not rgb:
+                from ..io.image import Image as _Image
+
+                image = _Image(array[index], metadata=dict(image.metadata))
+        picture = to_display(image, window=(center, width) if center is not None else None)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = save_png(picture, Path(tmp) / "render.png").read_bytes()
+        audit(request, user, "view_file", "file", file_id, f"render center={center} width={width} slice={slice}")
+        return Response(io.BytesIO(data).getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
 
     def _stored_file(request: Request, user: User, study_id: int, file_id: int, preview: bool) -> Any:
         with store.session() as s:
@@ -410,6 +536,8 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
                     for e in rows]
 
     from .pages import add_pages
+    from .stow import add_stow
 
     add_pages(app)
+    add_stow(app)
     return app

@@ -116,10 +116,11 @@ def add_pages(app: FastAPI) -> None:
 
     @app.post("/login")
     def login_submit(request: Request, username: str = Form(...), password: str = Form(...)) -> RedirectResponse:
-        user = store.authenticate(username, password)
+        try:
+            user = app.state.check_login(request, username, password)
+        except HTTPException:
+            return RedirectResponse("/login?error=too+many+failed+logins;+try+again+later", status_code=303)
         if user is None:
-            store.audit(username[:64], "login_failed", "user", username[:64], client=request.client.host
-                        if request.client else "")
             return RedirectResponse("/login?error=wrong+user+name+or+password", status_code=303)
         settings = app.state.settings
         token, _ = store.issue_token(user, settings.token_ttl_s)
@@ -151,10 +152,11 @@ def add_pages(app: FastAPI) -> None:
                   "patient": _e(r["patient_id"]), "files": r["n_files"],
                   "findings": _e("; ".join(f.get("label", "") for f in r["findings"][:5])),
                   "received": _e(r["created_at"])} for r in rows]
-        filters = (f'<form method="get">Status <select name="status">' + "".join(
+        filters = ('<form method="get">Status <select name="status">' + "".join(
             f'<option{" selected" if s == status else ""}>{s}</option>'
             for s in ("", "received", "processing", "done", "failed", "cancelled")) +
-            f'</select> Modality <input name="modality" value="{_e(modality)}" size="6"> <button>Filter</button></form>')
+            f'</select> Modality <input name="modality" value="{_e(modality)}" size="6"> '
+            '<button>Filter</button></form>')
         body = (f'{filters}{table(shown, raw=tuple(shown[0]) if shown else ())}'
                 '<p class="muted">Sorted by the priority that AI findings raised, then by arrival. '
                 '<a href="">Refresh</a></p>')
@@ -178,6 +180,9 @@ def add_pages(app: FastAPI) -> None:
             f'<figure><a href="{_e(f["preview_url"])}"><img class=plain src="{_e(f["preview_url"])}" '
             f'alt="{_e(f["name"])}"></a><figcaption>{_e(f["name"])} ({_e(f["kind"])})</figcaption></figure>'
             for f in previews) + "</div>")
+        windowable = [f for f in d["files"] if f["kind"].startswith(("dicom/", "volume/")) or f["kind"] == "image/grey"]
+        if windowable:
+            parts.append("<h2>Window / level</h2>" + "".join(_window_form(f) for f in windowable[:20]))
         parts.append("<h2>Files</h2>" + table([{"name": f'<a href="{_e(f["url"])}">{_e(f["name"])}</a>',
                                                 "kind": _e(f["kind"]), "size": f["size"],
                                                 "series": _e(f["series_description"])} for f in d["files"]],
@@ -223,7 +228,8 @@ def add_pages(app: FastAPI) -> None:
 <p><label>Patient ID (optional; DICOM files carry their own) <input name="patient_id" size="20"></label></p>
 <p><label>Methods (optional, comma-separated; empty = routing rules)
 <input name="methods" size="40"></label></p><p><button>Upload</button></p></form>
-<p class="muted">Images (PNG, JPEG, TIFF), DICOM files or a zipped DICOM series, MRC volumes, whole-slide images.</p>""",
+<p class="muted">Images (PNG, JPEG, TIFF), DICOM files or a zipped DICOM series, MRC volumes,
+whole-slide images.</p>""",
                       user)
 
     @app.post("/upload")
@@ -238,6 +244,21 @@ def add_pages(app: FastAPI) -> None:
         skipped = [{"file": _e(k), "reason": _e(v)} for k, v in report["skipped"].items()]
         return layout("Uploaded", table(rows, raw=("study",)) + "<h2>Skipped</h2>" +
                       table(skipped, raw=("file", "reason")), user)
+
+
+CT_WINDOWS = (("soft tissue", 40, 400), ("lung", -600, 1500), ("bone", 400, 1800), ("brain", 40, 80))
+
+
+def _window_form(f: dict[str, Any]) -> str:
+    """A form that opens the file rendered with a window (centre/width) and slice; CT presets as links."""
+    url = _e(f["url"] + "/render")
+    presets = ""
+    if f["kind"] == "dicom/CT":
+        presets = " ".join(f'<a href="{url}?center={c}&amp;width={w}" target="_blank">{_e(name)} {c}/{w}</a>'
+                           for name, c, w in CT_WINDOWS)
+    return (f'<form method="get" action="{url}" target="_blank">{_e(f["name"])}: centre <input name="center" '
+            f'size="6" required> width <input name="width" size="6" required> slice <input name="slice" size="4"> '
+            f'<button>Render</button> {presets}</form>')
 
 
 def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]]) -> str:
@@ -271,6 +292,8 @@ def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]
         except (OSError, ValueError, csv.Error):
             continue
     links = " ".join(f'<a href="{_e(u)}">{_e(n)}</a>' for n, u in r["file_urls"].items())
+    links += f' <a href="/api/results/{r["id"]}/sr.dcm">DICOM SR</a> (DICOM studies)'
+
     parts.append(f'<p class="muted">Files: {links}</p>')
     return "".join(parts)
 

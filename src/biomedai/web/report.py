@@ -26,8 +26,12 @@ def _data_uri(store: Store, rel: str) -> str | None:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def study_report_html(store: Store, study_id: int) -> str:
-    """The report page as a string (raises HTTPException 404 through study_detail for unknown ids)."""
+def study_report_html(store: Store, study_id: int, deidentify: bool = False) -> str:
+    """The report page as a string (raises HTTPException 404 through study_detail for unknown ids).
+
+    ``deidentify`` leaves out the patient ID and the StudyInstanceUID (the report then names the
+    study only by its local number); text burnt into the pixels is not removed.
+    """
     from sqlalchemy import select
 
     from ..workflow.models import Result, StoredFile
@@ -35,6 +39,8 @@ def study_report_html(store: Store, study_id: int) -> str:
     from .pages import _STYLE, flatten, table
 
     d = study_detail(store, study_id)
+    if deidentify:
+        d["uid"], d["patient_id"] = f"(removed; local study {study_id})", "(removed)"
     parts = [f"<h1>Study report {study_id}</h1>",
              table([{k: d[k] for k in ("uid", "patient_id", "modality", "body_part", "status", "priority",
                                        "created_at")}]),

@@ -49,8 +49,22 @@ def ensure_admin(store: Any, password: str | None = None) -> str | None:
     return None
 
 
+def _term_with_parent() -> None:  # runs in a worker between fork and exec
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: stop() still ends them on a clean exit
+        pass
+
+
 class WorkerPool:
-    """Worker processes that are restarted when they die, until :meth:`stop`."""
+    """Worker processes that are restarted when they die, until :meth:`stop`.
+
+    Workers get SIGTERM when the serving process dies, however it dies (uvicorn re-raises the
+    signal that stopped it, so ``finally`` blocks do not always run): they hand their job back
+    to the queue and exit instead of living on as orphans.
+    """
 
     def __init__(self, n: int, data_dir: Path, database_url: str | None, imports: Sequence[str] = (),
                  lease_s: float = 30.0) -> None:
@@ -64,15 +78,18 @@ class WorkerPool:
         self.thread = threading.Thread(target=self._supervise, daemon=True)
 
     def start(self) -> None:
-        self.procs = [subprocess.Popen(self.command) for _ in range(self.n)]
+        self.procs = [self._spawn() for _ in range(self.n)]
         self.thread.start()
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(self.command, preexec_fn=_term_with_parent if os.name == "posix" else None)
 
     def _supervise(self) -> None:
         while not self.stopping.wait(2.0):
             for i, proc in enumerate(self.procs):
                 if proc.poll() is not None and not self.stopping.is_set():
                     log.warning("worker %s exited with %s; starting a new one", proc.pid, proc.returncode)
-                    self.procs[i] = subprocess.Popen(self.command)
+                    self.procs[i] = self._spawn()
 
     def stop(self, grace_s: float = 10.0) -> None:
         self.stopping.set()
@@ -103,14 +120,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
           database_url: str | None = None, workers: int = 1, rules: str | Path | None = None,
           watch: str | Path | None = None, imports: Sequence[str] = (), max_upload_mb: float = 2048,
           token_ttl_h: float = 8.0, admin_password: str | None = None, seed_samples: bool = False,
-          dicom_port: int | None = None, dicom_aet: str = "BIOMEDAI", dicom_allow: Sequence[str] | None = None
-          ) -> None:
+          dicom_port: int | None = None, dicom_aet: str = "BIOMEDAI", dicom_allow: Sequence[str] | None = None,
+          destinations: Sequence[str] = ()) -> None:
     """Run the service until interrupted: API + pages (uvicorn), ``workers`` worker processes,
     and optionally a watched folder. ``rules`` is a routing-rules YAML file (default: every method
     whose ``input_kinds`` fit); ``imports`` are extra plug-in modules / ``.py`` files with methods;
     ``seed_samples`` ingests a few bundled sample images (idempotent) before starting;
     ``dicom_port`` starts a DICOM C-STORE receiver (AE title ``dicom_aet``; ``dicom_allow``
-    limits the calling AE titles) on ``host``."""
+    limits the calling AE titles) on ``host``; ``destinations`` (``NAME=AET@host:port``) are the
+    PACS that operators may send result SRs to."""
     try:
         import uvicorn
     except ImportError as exc:
@@ -130,7 +148,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
 
         report = _seed(store, router=router)
         log.info("seeded %d sample stud(ies), %d job(s) queued", len(report.studies), len(report.jobs))
-    app = create_app(store, router, max_upload_bytes=int(max_upload_mb * 1024 ** 2), token_ttl_s=token_ttl_h * 3600)
+    from ..workflow.export import parse_destination
+
+    app = create_app(store, router, max_upload_bytes=int(max_upload_mb * 1024 ** 2), token_ttl_s=token_ttl_h * 3600,
+                     destinations=dict(parse_destination(d) for d in destinations))
     pool = WorkerPool(max(0, workers), store.data_dir, database_url, imports)
     stop = threading.Event()
     pool.start()
@@ -172,6 +193,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dicom-port", type=int, help="start a DICOM C-STORE receiver on this port (e.g. 11112)")
     p.add_argument("--dicom-aet", default="BIOMEDAI", help="the receiver's AE title (default BIOMEDAI)")
     p.add_argument("--dicom-allow", help="comma-separated calling AE titles allowed to send (default: any)")
+    p.add_argument("--send-to", dest="destinations", action="append", default=[], metavar="NAME=AET@HOST:PORT",
+                   help="a PACS that result SRs may be sent to (repeatable)")
     p.set_defaults(func=run)
     return p
 
@@ -182,5 +205,6 @@ def run(args: argparse.Namespace) -> int:
           workers=args.workers, rules=args.rules, watch=args.watch, imports=args.imports,
           max_upload_mb=args.max_upload_mb, token_ttl_h=args.token_ttl_h, seed_samples=args.seed_samples,
           dicom_port=args.dicom_port, dicom_aet=args.dicom_aet,
-          dicom_allow=[a for a in (args.dicom_allow or "").split(",") if a.strip()] or None)
+          dicom_allow=[a for a in (args.dicom_allow or "").split(",") if a.strip()] or None,
+          destinations=args.destinations)
     return 0

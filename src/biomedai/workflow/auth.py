@@ -15,7 +15,7 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
 MIN_PASSWORD_LENGTH = 8
 
 
-def hash_password(password: str, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+def hash_password(password: str, n: int | None = None, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
     """A salted scrypt hash of ``password`` for storage.
 
     Example:
@@ -23,6 +23,7 @@ def hash_password(password: str, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = 
         >>> verify_password("correct horse", h), verify_password("wrong", h)
         (True, False)
     """
+    n = n or SCRYPT_N  # read at call time, so tests can lower the cost
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32)
     return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"

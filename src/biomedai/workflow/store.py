@@ -95,7 +95,8 @@ class Store:
         """Add a user; the password is stored as a scrypt hash."""
         if role not in ROLES:
             raise ConfigError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        plain = username.replace("_", "").replace("-", "").replace(".", "")
+        if not username or len(username) > 64 or not plain.isascii() or not plain.isalnum():
             raise ConfigError(f"user name {username!r}: use 1-64 letters, digits, '.', '-' or '_'")
         if len(password) < auth.MIN_PASSWORD_LENGTH:
             raise ConfigError(f"password of {username!r} is shorter than {auth.MIN_PASSWORD_LENGTH} characters")
@@ -117,7 +118,7 @@ class Store:
         with self.session() as s:
             user = s.scalar(select(User).where(User.username == username))
             if user is None:
-                auth.verify_password(password, auth.hash_password("timing-equaliser", n=2 ** 14))
+                auth.verify_password(password, auth.hash_password("timing-equaliser"))
                 return None
             if not user.active or not auth.verify_password(password, user.password_hash):
                 return None

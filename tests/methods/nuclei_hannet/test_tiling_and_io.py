@@ -113,7 +113,8 @@ def tiny_run(tmp_path_factory):
     _write_set(root, "phantoms", [p.image.array for p in pairs], [p.labels.array for p in pairs])
     method = HanNetMethod({"base_channels": 4, "growth_rate": 2, "crop_size": 48, "batch_size": 2,
                            "crops_per_tile": 1, "epochs": 1, "tile_size": 64, "tile_overlap": 16, "device": "cpu",
-                           "min_object_size": 5, "stain_normalization": "reinhard"})
+                           "min_object_size": 5, "stain_normalization": "reinhard",
+                           "lr_schedule": "cosine"})
     out = tmp_path_factory.mktemp("run")
     torch.set_num_threads(1)
     result = method.train(root, out)
@@ -185,3 +186,16 @@ def test_evaluate_writes_per_tile_scores(tiny_run, tmp_path):
     res = evaluator.evaluate(root, tmp_path / "eval", out / "weights.pt")
     assert 0.0 <= res.metrics["phantoms_aji"] <= 1.0
     assert (tmp_path / "eval" / "per_tile.csv").read_text().startswith("dataset,tile,aji")
+
+
+def test_large_in_memory_images_go_through_the_seam_merging_blocks(tiny_run):
+    from biomedai.methods.nuclei_hannet.pipeline import NucleiSegmenter
+
+    method, _, out, _ = tiny_run
+    cfg = method.config.replace(max_whole_image_pixels=2000, block_size=64, block_margin=16)
+    seg = NucleiSegmenter.from_weights(out / "weights.pt", cfg)
+    rgb = nuclei_phantom((100, 130), n_nuclei=12, seed=12).image.array
+    labels = seg.segment(rgb)
+    assert labels.shape == (100, 130) and labels.dtype == np.uint16
+    ids = np.unique(labels[labels > 0])
+    assert np.array_equal(ids, np.arange(1, ids.size + 1))  # consecutive after merging

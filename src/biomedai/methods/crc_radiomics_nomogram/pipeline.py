@@ -71,6 +71,14 @@ class CrcRadiomicsNomogram(Method):
         rec.write()
         return RunResult(wf.out, rec.metrics, [wf.out / f for f in rec.files])
 
+    def report(self, output_dir: Path) -> Path:
+        """``report.html`` with every table and figure of a finished run."""
+        from .report import write_html_report
+
+        if not (Path(output_dir) / "result.json").is_file():
+            raise InvalidInputError("no result.json here; run the pipeline first", output_dir)
+        return write_html_report(Path(output_dir), self.title)
+
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         """The whole pipeline on a cohort folder (clinical.csv + images/ + masks/); saves model.json."""
         wf = self._workflow(data, output_dir)
@@ -93,7 +101,7 @@ class CrcRadiomicsNomogram(Method):
                                 preset=None if weights else "cai2020")
             if weights:
                 wf.__dict__["model"] = RadiomicsNomogramModel.load(weights)
-            if not (wf.out / "features.csv").is_file():
+            if not wf.has_features():
                 wf.extract()
             groups = wf.model.risk_group(wf.scores)
             preds = {}
@@ -123,7 +131,7 @@ class CrcRadiomicsNomogram(Method):
         from .model import RadiomicsNomogramModel
 
         wf = self._workflow(data, output_dir)
-        if not (wf.out / "features.csv").is_file():
+        if not wf.has_features():
             wf.extract()
         if weights is None:
             wf.run(extract=False)
@@ -168,6 +176,10 @@ class CrcRadiomicsNomogram(Method):
         p = sub.add_parser("run", help="the whole pipeline, then report.html")
         common(p)
         p.add_argument("--skip-extract", action="store_true", help="reuse features.csv if present")
+        p = sub.add_parser("radiogenomics", help="Pearson r of the model's features with per-sample hallmark "
+                           "scores (e.g. DeepCC, computed outside) -> heatmap (Fig. 5)")
+        common(p)
+        p.add_argument("--scores", help="CSV: id + one column per hallmark (default DATA/hallmark_scores.csv)")
         p = sub.add_parser("simulate", help="write a simulated cohort (phantom lesions with a known hazard)")
         p.add_argument("folder")
         p.add_argument("--n-primary", type=int, default=120)
@@ -201,6 +213,9 @@ class CrcRadiomicsNomogram(Method):
             for key in sorted(k for k in wf.metrics if k.startswith(("cindex_", "cutoff", "n_selected", "km_hr"))):
                 print(f"  {key}: {wf.metrics[key]}")
             return 0
-        path = getattr(wf, args.tool)()
+        from .workflow import single_thread_blas
+
+        with single_thread_blas():
+            path = wf.radiogenomics(args.scores) if args.tool == "radiogenomics" else getattr(wf, args.tool)()
         print(f"{args.tool}: wrote {path}")
         return 0

@@ -133,6 +133,28 @@ def plot_calibration(curves: dict[str, Any], path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
+def plot_correlation_heatmap(r: np.ndarray, significant: np.ndarray, rows: list[str], cols: list[str], path: Path,
+                             n: int) -> Path:
+    """Pearson r heatmap, '*' where significant (Fig. 5 analogue)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(cols), 1.5 + 0.35 * max(len(rows), 1)))
+    if len(rows):
+        im = ax.imshow(r, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+        for i in range(r.shape[0]):
+            for j in range(r.shape[1]):
+                if significant[i, j]:
+                    ax.text(j, i, "*", ha="center", va="center", fontsize=12)
+        fig.colorbar(im, ax=ax, label="Pearson r")
+    else:
+        ax.text(0.5, 0.5, "no hallmark significant with any feature", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels([c.removeprefix("original_") for c in cols], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=7)
+    ax.set_title(f"radiogenomics (n = {n}; * P < 0.05, uncorrected)", fontsize=9)
+    return _save(fig, path)
+
+
 def write_html_report(output_dir: Path, title: str) -> Path:
     """``report.html``: metrics, every table (CSV) and every figure of the run, and the provenance."""
     import csv

@@ -48,6 +48,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def single_thread_blas():
+    """The matrices here are small: one BLAS thread avoids oversubscribing shared cores (10-30x faster)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def radiomics_params(config: CrcNomogramConfig) -> dict[str, Any]:
     """PyRadiomics settings of spec 2.3 step 2: original image, all 3-D classes, binWidth, no resampling."""
     return {"setting": {"binWidth": config.bin_width, "label": config.label},
@@ -102,9 +109,15 @@ class Workflow:
         self.metrics["n_features_extracted"] = len(rows[0]) - 1
         return self._file(_write_csv(self.out / "features.csv", rows))
 
+    def has_features(self) -> bool:
+        """A features.csv in the output folder or beside the clinical CSV."""
+        return (self.out / "features.csv").is_file() or \
+            ((self.data if self.data.is_dir() else self.data.parent) / "features.csv").is_file()
+
     @cached_property
     def raw_features(self) -> tuple[list[str], np.ndarray]:
         """``(names, matrix)`` with rows in the cohort's id order; every id must have a row."""
+        cohort = self.cohort  # check the clinical CSV first: its errors name the bad line
         path = self.out / "features.csv"
         if not path.is_file():
             alt = (self.data if self.data.is_dir() else self.data.parent) / "features.csv"
@@ -433,6 +446,8 @@ class Workflow:
     # ------------------------------------------------------------------------------------------ steps 10-11
     def calibrate(self) -> Path:
         """Calibration at each horizon: bootstrap-corrected in the primary cohort, external in validation."""
+        from biomedai.stats.penalised_cox import penalised_cox_path
+
         cfg = self.config
         cox = self._nomogram_model()
         rows = []
@@ -445,8 +460,11 @@ class Workflow:
             curves = {}
 
             def fit_predict(train_idx: np.ndarray, eval_idx: np.ndarray, h: float = h) -> tuple[np.ndarray, np.ndarray]:
-                m = self._fit_cox(Xp[train_idx], tp[train_idx], ep[train_idx])
-                return m.survival_at(Xp[train_idx], h), m.survival_at(Xp[eval_idx], h)
+                # unpenalised Cox refit (Newton, Breslow ties) + Breslow baseline: fast enough for B = 1000
+                coef = penalised_cox_path(Xp[train_idx], tp[train_idx], ep[train_idx], lambdas=[0.0]).coef[0]
+                lp_train = Xp[train_idx] @ coef
+                s0 = sv.breslow_survival_at(lp_train, tp[train_idx], ep[train_idx], h)
+                return s0 ** np.exp(lp_train), s0 ** np.exp(Xp[eval_idx] @ coef)
 
             curves["primary"] = sv.bootstrap_calibration(fit_predict, tp, ep, h, group_size=group,
                                                          n_boot=cfg.calibration_boot, seed=cfg.seed)
@@ -511,12 +529,58 @@ class Workflow:
         write_json_atomic(self.out / "evaluation.json", results)
         return self._file(self.out / "evaluation.json")
 
+    # ------------------------------------------------------------------------------------------ step 12
+    def radiogenomics(self, scores_csv: Path | None = None, alpha: float = 0.05) -> Path:
+        """Pearson r between the model's features and per-sample pathway scores (e.g. DeepCC hallmark
+        enrichment, computed outside: ``id`` + one column per hallmark); heatmap of the hallmarks significant
+        with at least one feature, starred at P < alpha, no multiple-testing correction (as the paper)."""
+        from scipy.stats import pearsonr
+
+        path = Path(scores_csv) if scores_csv else (self.data if self.data.is_dir() else self.data.parent) / \
+            "hallmark_scores.csv"
+        if not path.is_file():
+            raise InvalidInputError("hallmark score CSV not found (give --scores FILE: id + one column per "
+                                    "hallmark)", path)
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            hallmarks = [c for c in (reader.fieldnames or []) if c != "id"]
+            table = {row["id"]: row for row in reader}
+        if "id" not in (reader.fieldnames or []) or not hallmarks:
+            raise InvalidInputError("needs an 'id' column and at least one score column", path)
+        names, X = self.raw_features
+        ids = [pid for pid in self.cohort.ids if pid in table]
+        if len(ids) < 4:
+            raise InvalidInputError(f"only {len(ids)} ids match the cohort; need >= 4", path)
+        rows_idx = [self.cohort.ids.index(pid) for pid in ids]
+        feats = self.model.features
+        F = X[rows_idx][:, [names.index(f) for f in feats]]
+        try:
+            H = np.array([[float(table[pid][h]) for h in hallmarks] for pid in ids])
+        except ValueError as exc:
+            raise InvalidInputError(f"non-numeric score ({exc})", path) from None
+        r = np.zeros((len(hallmarks), len(feats)))
+        p = np.ones_like(r)
+        for i in range(len(hallmarks)):
+            for j in range(len(feats)):
+                if np.ptp(H[:, i]) > 0 and np.ptp(F[:, j]) > 0:
+                    res = pearsonr(H[:, i], F[:, j])
+                    r[i, j], p[i, j] = res.statistic, res.pvalue
+        shown = np.flatnonzero((p < alpha).any(axis=1))
+        self._file(report.plot_correlation_heatmap(r[shown], p[shown] < alpha, [hallmarks[i] for i in shown], feats,
+                                                   self.out / "radiogenomics.png", len(ids)))
+        self.metrics["radiogenomics_significant_hallmarks"] = [hallmarks[i] for i in shown]
+        rows = [{"hallmark": h, "feature": f, "pearson_r": float(r[i, j]), "p": float(p[i, j]), "n": len(ids)}
+                for i, h in enumerate(hallmarks) for j, f in enumerate(feats)]
+        return self._file(_write_csv(self.out / "radiogenomics.csv", rows))
+
     # ------------------------------------------------------------------------------------------ all
     def run(self, extract: bool = True) -> list[Path]:
         """Every step in order (extraction skipped when ``extract`` is False and features.csv exists)."""
-        has_features = (self.out / "features.csv").is_file() or \
-            ((self.data if self.data.is_dir() else self.data.parent) / "features.csv").is_file()
-        if extract or not has_features:
+        with single_thread_blas():
+            return self._run(extract)
+
+    def _run(self, extract: bool) -> list[Path]:
+        if extract or not self.has_features():
             self.extract()
         if self.preset is None:
             self.preprocess()
@@ -529,4 +593,6 @@ class Workflow:
             self.nomogram()
             self.calibrate()
         self.evaluate()
+        if ((self.data if self.data.is_dir() else self.data.parent) / "hallmark_scores.csv").is_file():
+            self.radiogenomics()
         return self.files

@@ -122,6 +122,7 @@ def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | Non
     start = time.perf_counter()
     result = trainer.fit()
     info = {"steps": trainer.global_step, "epochs": result.epochs_completed, "train_seconds": time.perf_counter() - start,
+            "first": result.history[0] if result.history else {},
             "final": result.history[-1] if result.history else {}, "train_classes": data.class_names,
             "weights": str(result.weights) if result.weights else None}
     if result.weights:  # the exported (best-loss) weights, so the returned model matches the file

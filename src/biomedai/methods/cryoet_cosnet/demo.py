@@ -40,7 +40,8 @@ def run_demo(method, output_dir: Path) -> RunResult:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     cfg = method.config.replace(width=8, embedding_dim=64, steps=400, steps_per_epoch=10, train_seconds=35.0,
                                 train_ways=4, episodes_per_step=2, eval_episodes=300, eval_ways=(2, 4),
-                                support_pool=5, device="cpu", lr=2e-3)
+                                support_pool=5, device="cpu", lr=2e-3, dice_targets_per_class=8,
+                                crf_iterations=3)
     rec = RunRecorder(output_dir, method.name, "demo", seed=cfg.seed, config=cfg.to_dict())
     rec.notes["data"] = ("SYNTHETIC blob 'molecules' (not real structures) through the cryo-ET simulator at SNR 10, "
                          "tilt -60..60 step 3, CTF 300 kV; 8 training classes, 4 unseen test classes")

@@ -129,7 +129,8 @@ def episode_loss(model: CosNet, batch: dict[str, torch.Tensor], dice_eps: float 
     feats, logits = model.embed(vols)
     fa, fb = feats[: e * n].view(e, n, -1), feats[e * n:].view(e, n, -1)
     f_out = torch.softmax(model.pair_scores(fb, fa).float(), dim=-1)       # [E, n(targets), n(supports)]
-    bce = F.binary_cross_entropy(f_out.clamp(1e-6, 1 - 1e-6), batch["match"].float())
+    p, y = f_out.clamp(1e-6, 1 - 1e-6), batch["match"].float()
+    bce = -(y * torch.log(p) + (1 - y) * torch.log1p(-p)).mean()    # Eq. 14 (written out: autocast-safe)
     out = {"loss": bce, "bce": bce.detach(), "acc": (f_out.argmax(-1) == batch["match"].argmax(-1)).float().mean()}
     if logits is not None:
         prob = torch.sigmoid(logits.float())

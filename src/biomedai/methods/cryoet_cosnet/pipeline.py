@@ -113,7 +113,7 @@ class CosNetMethod(Method):
         dataset = load_dataset(data)
         with rec.timer("train"):
             _, info = train_cosnet(cfg, dataset, Path(output_dir))
-        rec.metrics = {"data": str(data), "snr": dataset.snr, **{k: v for k, v in info.items() if k != "final"},
+        rec.metrics = {"data": str(data), "snr": dataset.snr, **{k: v for k, v in info.items() if k not in ("first", "final")},
                        "final_epoch": info["final"]}
         rec.notes["data"] = "simulated subtomograms (from real structures when built from PolNet templates)"
         for name in ("weights.pt", "model.json", "metrics.jsonl"):

@@ -152,7 +152,7 @@ def morphology_experiment(root: str | Path, config: Ki67Config | None = None, ou
     model, train_result = train_classifier(x_train, y_train, x_val, y_val, config, output_dir, progress)
     out: dict[str, Any] = {"train_cells_and_background": raw_counts, "train_patches": int(len(y_train)),
                            "val_patches": int(len(y_val)),
-                           "best_val_balanced_accuracy": train_result.best_metric,
+                           "monitor": train_result.monitor, "best_metric": train_result.best_metric,
                            "best_epoch": train_result.best_epoch, "epochs": train_result.epochs_completed,
                            "views": evaluate_morphology(model, test_tiles, config, test_views)}
     out["model"] = model

@@ -174,17 +174,21 @@ def _accuracy_validator(model: nn.Module, loader: Any) -> dict[str, float]:
 
 def train_classifier(train_patches: np.ndarray, train_labels: np.ndarray, val_patches: np.ndarray | None,
                      val_labels: np.ndarray | None, config: Ki67Config, output_dir: Path | None,
-                     progress: bool = False) -> tuple[Ki67ResNet18, Any]:
+                     progress: bool = False, init_weights: str | Path | None = None) -> tuple[Ki67ResNet18, Any]:
     """Table 3: Adam (wd 1e-5), lr 1e-3 then 1e-4 after epoch 10, batch 64, cross-entropy, flips.
 
     The best epoch is the one with the best validation balanced accuracy (mean per-class recall),
-    because validation cells are as unbalanced as the tissue [decide]. Returns that model (the last
-    epoch's without validation data) and the
-    :class:`biomedai.train.TrainResult`.
+    because validation cells are as unbalanced as the tissue [decide]. ``init_weights`` starts from
+    earlier weights instead of a fresh network. Returns the best model (the last epoch's without
+    validation data) and the :class:`biomedai.train.TrainResult`.
     """
     from biomedai.train import Trainer
 
-    model_factory = lambda: Ki67ResNet18(config.num_classes, config.patch_size, config.pretrained)  # noqa: E731
+    def model_factory() -> Ki67ResNet18:
+        if init_weights is not None:  # fine-tune from earlier weights (checked against their sha256)
+            return load_classifier(init_weights, config).train()
+        return Ki67ResNet18(config.num_classes, config.patch_size, config.pretrained)
+
     has_val = val_patches is not None and len(val_patches) > 0
     trainer = Trainer(
         model_factory, FlipPatchDataset(train_patches, train_labels, augment=True),

@@ -146,7 +146,7 @@ class Ki67Method(Method):
 
     # ------------------------------------------------------------------------------------- train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .model import load_classifier, train_classifier
+        from .model import train_classifier
         from .training_data import training_patches
 
         output_dir = Path(output_dir)
@@ -155,12 +155,12 @@ class Ki67Method(Method):
         with rec.timer("build_patches"):
             (x_train, y_train), (x_val, y_val), counts = training_patches(Path(data), self.config)
         if weights is not None:
-            logger.info("fine-tuning from %s", weights)
-            load_classifier(weights, self.config)  # validates the file before training starts
+            rec.notes["init_weights"] = str(weights)
         with rec.timer("train"):
-            _, result = train_classifier(x_train, y_train, x_val, y_val, self.config, output_dir, progress=True)
+            _, result = train_classifier(x_train, y_train, x_val, y_val, self.config, output_dir, progress=True,
+                                         init_weights=weights)
         rec.metrics = {"patch_counts": counts, "train_patches": int(len(y_train)),
-                       "val_patches": int(len(y_val)), "best_val_balanced_accuracy": result.best_metric,
+                       "val_patches": int(len(y_val)), "monitor": result.monitor, "best_metric": result.best_metric,
                        "best_epoch": result.best_epoch, "epochs": result.epochs_completed,
                        "data": str(data)}
         if result.weights is not None:

@@ -41,6 +41,8 @@ class HanNetConfig(BaseConfig):
     epochs: int = 300
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    #: "constant" (the paper states no schedule) or "cosine" decay to 0 over ``epochs``
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     batch_size: int = 8
     #: training crop (FullNet: 208); must be divisible by 16
     crop_size: int = 208

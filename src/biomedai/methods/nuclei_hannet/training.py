@@ -159,6 +159,8 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
     return train_model(
         model, ds, [None], loss_fn=torch.nn.functional.cross_entropy,
         optimizer=lambda params: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+        scheduler=(lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs))
+        if cfg.lr_schedule == "cosine" else None,
         validate=validate, output_dir=output_dir, epochs=cfg.epochs, batch_size=cfg.batch_size,
         num_workers=workers, device=cfg.device, amp=cfg.amp, monitor="val_aji", mode="max",
         seed=cfg.seed, callbacks=[TimeBudget(cfg.max_minutes)], progress=False, drop_last=len(ds) > cfg.batch_size,

@@ -24,9 +24,11 @@ def features(values: np.ndarray, binned: np.ndarray, settings: dict[str, Any], s
     p = counts / counts.sum()
     mean = x.mean()
     dev = x - mean
-    m2 = np.mean(dev ** 2)
+    dev2 = dev * dev
+    m2 = dev2.mean()
     p10, p25, p50, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
-    energy = np.sum((x + shift) ** 2)
+    shifted = x + shift
+    energy = np.dot(shifted, shifted)
     inner = x[(x >= p10) & (x <= p90)]
     out: dict[str, float] = {
         "Energy": energy,
@@ -37,15 +39,15 @@ def features(values: np.ndarray, binned: np.ndarray, settings: dict[str, Any], s
         "90Percentile": p90,
         "Maximum": x.max(),
         "Mean": mean,
-        "Median": np.median(x),
+        "Median": p50,
         "InterquartileRange": p75 - p25,
         "Range": x.max() - x.min(),
         "MeanAbsoluteDeviation": np.mean(np.abs(dev)),
         "RobustMeanAbsoluteDeviation": np.mean(np.abs(inner - inner.mean())),
         "RootMeanSquared": np.sqrt(energy / x.size),
-        "Skewness": np.mean(dev ** 3) / m2 ** 1.5 if m2 != 0 else 0.0,
-        "Kurtosis": np.mean(dev ** 4) / m2 ** 2 if m2 != 0 else 0.0,
-        "Variance": np.std(x) ** 2,
+        "Skewness": np.mean(dev2 * dev) / m2 ** 1.5 if m2 != 0 else 0.0,
+        "Kurtosis": np.mean(dev2 * dev2) / m2 ** 2 if m2 != 0 else 0.0,
+        "Variance": m2,
         "Uniformity": np.sum(p ** 2),
     }
     if deprecated:

@@ -21,8 +21,8 @@ def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: i
     for k, off in enumerate(offsets):
         here, there = pair_slices(levels.shape, off)
         valid = roi[here] & roi[there]
-        i = levels[here][valid]
-        j = levels[there][valid]
+        i = levels[here][valid].astype(np.int64)
+        j = levels[there][valid].astype(np.int64)
         P[:, :, k] = np.bincount((i - 1) * n_levels + (j - 1), minlength=n_levels * n_levels).reshape(
             n_levels, n_levels)
     return P

@@ -37,7 +37,7 @@ def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: i
     """
     dep = dependence_counts(levels, roi, offsets, alpha)
     n_dep = len(offsets) + 1
-    return np.bincount((levels[roi] - 1) * n_dep + dep[roi], minlength=n_levels * n_dep).reshape(
+    return np.bincount((levels[roi].astype(np.int64) - 1) * n_dep + dep[roi], minlength=n_levels * n_dep).reshape(
         n_levels, n_dep).astype(float)
 
 

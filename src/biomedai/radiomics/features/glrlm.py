@@ -31,7 +31,7 @@ def _runs_along(levels: np.ndarray, roi: np.ndarray, off: np.ndarray) -> tuple[n
     same = np.zeros(levels.shape, dtype=bool)  # voxel continues the run of its predecessor
     same[there] = roi[here] & roi[there] & (levels[here] == levels[there])
     if not same.any() and not _any_line_with_two(roi, off):
-        return levels[:0], levels[:0], False
+        return levels.ravel()[:0], levels.ravel()[:0], False
     has_next = np.zeros(levels.shape, dtype=bool)
     has_next[here] = same[there]
     moving = [d for d in range(levels.ndim) if off[d] != 0]
@@ -73,7 +73,7 @@ def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: i
         gl, run, multi = _runs_along(levels, roi, np.asarray(off))
         if not multi:
             continue  # no line with more than one voxel: this angle is dropped
-        P[:, :, k] = np.bincount((gl - 1) * n_runs + (run - 1), minlength=n_levels * n_runs).reshape(
+        P[:, :, k] = np.bincount((gl.astype(np.int64) - 1) * n_runs + (run - 1), minlength=n_levels * n_runs).reshape(
             n_levels, n_runs)
     return P
 

@@ -18,14 +18,14 @@ def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: i
         >>> matrix(lv, lv > 0, off, 3).tolist()
         [[1.0, 1.0, 1.0], [1.0, 0.0, 2.0], [1.0, 1.0, 3.0]]
     """
-    total = np.zeros(levels.shape, dtype=np.int64)
-    count = np.zeros(levels.shape, dtype=np.int32)
+    total = np.zeros(levels.shape, dtype=np.int32 if levels.dtype.itemsize <= 2 else np.int64)
+    count = np.zeros(levels.shape, dtype=np.int16)
     lv0 = np.where(roi, levels, 0)
     for off in offsets:
         here, there = pair_slices(levels.shape, off)
         total[here] += lv0[there]
         count[here] += roi[there]
-    lv = levels[roi]
+    lv = levels[roi].astype(np.int64)
     c = count[roi]
     diff = np.abs(lv - np.divide(total[roi], c, out=lv.astype(float), where=c > 0))
     out = np.zeros((n_levels, 3))
