@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biomedai-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test test-slow test-all bench clean
+.PHONY: install reference demo serve test test-slow test-all bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# PyRadiomics, the reference the radiomics tests and benchmark compare against (not a dependency;
+# its sdist builds only without build isolation). Tests that need it skip when it is missing.
+reference: $(STAMP)
+	$(PY) -m pip install --quiet versioneer pykwalify six
+	$(PY) -m pip install --quiet --no-build-isolation pyradiomics
 
 demo: $(STAMP)
 	$(VENV)/bin/biomedai demo --output demo-output

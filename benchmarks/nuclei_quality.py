@@ -26,7 +26,7 @@ from biomedai.methods.nuclei_hannet.classical import classical_nuclei
 from biomedai.methods.nuclei_hannet.data import load_tiles
 from biomedai.methods.nuclei_hannet.evaluation import mean_scores, score_tile
 from biomedai.methods.nuclei_hannet.model import VARIANTS, count_parameters
-from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter, arch_from_config
+from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter
 from biomedai.methods.nuclei_hannet.training import train_network
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nuclei"

@@ -1,5 +1,7 @@
 """Run the workflow and web tests against a throwaway PostgreSQL cluster (Debian's packages).
 
+(A CI helper, biomedai-bench: skip.)
+
     .venv/bin/python benchmarks/workflow_pg.py [pytest args...]
 
 Needs ``initdb``/``pg_ctl`` (Debian: ``apt-get install postgresql``; they live in

@@ -1,8 +1,10 @@
 """Runs the benchmark scripts in ``benchmarks/``: each one times ours and the peer on the same input.
 
-A benchmark is a script ``bench_<name>.py`` that prints lines of the form
-``<case>: ours X s, peer Y s, ratio Z`` (and whatever else it likes); this runner only executes the
-scripts and collects those lines, so no number is produced anywhere but in a script that measured it.
+A benchmark is any ``<name>.py`` in the folder (``bench_`` prefixes are dropped from the name; files
+starting with ``_`` and files that say ``biomedai-bench: skip`` in their first lines are helpers, not
+benchmarks). It prints lines such as ``<case>: ours X s, peer Y s, ratio Z`` (and whatever else it
+likes); this runner only executes the scripts and collects those lines, so no number is produced
+anywhere but in a script that measured it.
 """
 from __future__ import annotations
 
@@ -30,11 +32,11 @@ class BenchResult:
 
 
 def find_benchmarks(folder: Path, names: list[str] | None = None) -> list[Path]:
-    """The ``bench_*.py`` scripts in ``folder``, filtered by ``names`` when given."""
+    """The benchmark scripts in ``folder``, filtered by ``names`` when given."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInputError("benchmark folder not found (run from the repository root or pass --dir)", folder)
-    scripts = sorted(folder.glob("bench_*.py"))
+    scripts = [s for s in sorted(folder.glob("*.py")) if not s.name.startswith("_") and not _is_helper(s)]
     if names:
         wanted = {n.removeprefix("bench_").removesuffix(".py") for n in names}
         missing = wanted - {s.stem.removeprefix("bench_") for s in scripts}
@@ -42,6 +44,12 @@ def find_benchmarks(folder: Path, names: list[str] | None = None) -> list[Path]:
             raise InvalidInputError(f"no benchmark named {sorted(missing)[0]!r}", folder)
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in wanted]
     return scripts
+
+
+def _is_helper(script: Path) -> bool:
+    with open(script, encoding="utf-8", errors="replace") as handle:
+        head = "".join(handle.readline() for _ in range(15))
+    return "biomedai-bench: skip" in head
 
 
 def run_benchmarks(scripts: list[Path], timeout: float = 1800) -> list[BenchResult]:

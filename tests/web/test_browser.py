@@ -8,7 +8,7 @@ import pytest
 
 from tests.workflow.conftest import make_png
 
-from .cdp import Browser, find_chromium
+from tests.browser import HeadlessChromium, find_chromium
 from .service import ADMIN_PASSWORD, running_service
 
 pytest.importorskip("uvicorn")
@@ -23,7 +23,7 @@ def test_browser_login_upload_view_overlay_report(tmp_path, store, wf_methods):
     image = make_png(tmp_path / "knee.png", value=210)
     rules = "rules:\n  - match: {kind: 'image/*'}\n    methods: [wf_brightness]\n"
     with running_service(store, tmp_path, rules) as base:
-        browser = Browser(CHROMIUM)
+        browser = HeadlessChromium(CHROMIUM)
         try:
             browser.open_page()
             browser.navigate(f"{base}/")  # not logged in: sent to the login page

@@ -7,7 +7,7 @@ import pytest
 
 from tests.workflow.conftest import make_png
 
-from .cdp import find_chromium
+from tests.browser import find_chromium
 from .service import ADMIN_PASSWORD, running_service
 
 httpx = pytest.importorskip("httpx")

@@ -39,5 +39,7 @@ def test_demo_runs_and_learns(tmp_path):
     start = time.perf_counter()
     res = CosNetMethod().demo(tmp_path)
     elapsed = time.perf_counter() - start
-    assert res.metrics["accuracy_2way"] > 0.6 and (tmp_path / "unseen_classes_segmentation.png").is_file()
+    # briefly trained on CPU: above chance (0.5) on unseen synthetic classes, with its 95% CI
+    assert res.metrics["accuracy_2way_ci95"][0] > 0.5, res.metrics
+    assert (tmp_path / "unseen_classes_segmentation.png").is_file()
     assert elapsed < 300, elapsed  # about 90 s on an idle 2-core machine; generous for loaded CI runners

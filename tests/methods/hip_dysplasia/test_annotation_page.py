@@ -16,7 +16,7 @@ from biomedai.methods.hip_dysplasia.geometry import angles_from_landmarks
 from biomedai.methods.hip_dysplasia.synthetic import render_radiograph, synthetic_film
 from biomedai.viz import save_png
 
-from .cdp import HeadlessChromium, find_chromium
+from tests.browser import HeadlessChromium, find_chromium
 
 CHROMIUM = find_chromium()
 

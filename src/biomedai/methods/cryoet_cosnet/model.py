@@ -69,10 +69,12 @@ class CosNet(nn.Module):
         head.append(nn.Linear(embedding_dim, embedding_dim))
         self.feature = nn.Sequential(*head)                              # P_FE
         self.final = nn.Linear(embedding_dim, 1)                          # P_final
+        # channels-last 3D: PyTorch's CPU conv3d backward is 10-20x faster in this layout (oneDNN path)
+        self.to(memory_format=torch.channels_last_3d)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """P_VE: [B, 1, 32, 32, 32] -> [B, width, 8, 8, 8]."""
-        x = self.ese1(self.enc1(self.stem(x)))
+        x = self.ese1(self.enc1(self.stem(x.contiguous(memory_format=torch.channels_last_3d))))
         x = self.ese2(self.enc2(F.max_pool3d(x, 2)))
         return self.enc3(F.max_pool3d(x, 2))
 

@@ -1,4 +1,4 @@
-"""A tiny Chrome DevTools Protocol client over ``--remote-debugging-pipe`` (standard library only).
+"""A tiny Chrome DevTools Protocol client over ``--remote-debugging-pipe`` for the browser tests (stdlib only).
 
 Chromium reads commands from file descriptor 3 and writes replies and events to descriptor 4, each
 message a JSON text followed by a NUL byte. No websocket library and no browser download are needed:
@@ -108,6 +108,22 @@ class HeadlessChromium:
                 return value
             time.sleep(0.05)
         raise CdpError(f"timed out waiting for: {expression}")
+
+    def open_page(self) -> None:
+        """Attach to a blank page (then :meth:`navigate`)."""
+        self.open("about:blank")
+        self.send("Page.enable", session=self.session)
+
+    def navigate(self, url: str) -> None:
+        """Load ``url`` in the attached page and wait until it has loaded."""
+        self.send("Page.navigate", {"url": url}, session=self.session)
+        self.wait_for(f"location.href.startsWith({json.dumps(url)}) && document.readyState === 'complete'")
+
+    def set_files(self, selector: str, paths: list[str]) -> None:
+        """Put files into an ``<input type=file>`` as if the user had picked them."""
+        root = self.send("DOM.getDocument", session=self.session)["root"]["nodeId"]
+        node = self.send("DOM.querySelector", {"nodeId": root, "selector": selector}, session=self.session)["nodeId"]
+        self.send("DOM.setFileInputFiles", {"nodeId": node, "files": paths}, session=self.session)
 
     def click(self, x: float, y: float) -> None:
         """A real left click (press and release) at page coordinates."""
