@@ -103,3 +103,30 @@ def configure_logging(level: int | str = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def write_csv_atomic(path: str | Path, rows: Iterable[dict[str, Any]], columns: list[str] | None = None,
+                     float_format: str | None = None) -> Path:
+    """Write dict rows as a CSV table atomically; columns default to every key in first-seen order.
+
+    Example:
+        >>> import tempfile
+        >>> p = write_csv_atomic(Path(tempfile.mkdtemp()) / "t.csv", [{"a": 1, "b": 0.5}], float_format=".3g")
+        >>> p.read_text().splitlines()
+        ['a,b', '1,0.5']
+    """
+    import csv
+
+    rows = list(rows)
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            if float_format:
+                row = {k: (format(v, float_format) if isinstance(v, float) else v) for k, v in row.items()}
+            writer.writerow(row)
+    return Path(path)

@@ -163,13 +163,6 @@ def read_clinical_csv(path: str | Path, *, require_images: bool = False) -> Coho
 
 def write_clinical_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Write rows (dicts with the columns above) as a clinical CSV."""
-    from biomedai.utils import atomic_path
+    from biomedai.utils import write_csv_atomic
 
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return Path(path)
+    return write_csv_atomic(path, rows)

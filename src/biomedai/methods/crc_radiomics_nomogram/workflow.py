@@ -35,17 +35,9 @@ VARIABLE_LABELS = {"radscore_group": "Rad-score (high vs low)", "radscore": "Rad
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    from biomedai.utils import atomic_path
+    from biomedai.utils import write_csv_atomic
 
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return path
+    return write_csv_atomic(path, rows, float_format=".6g")
 
 
 def single_thread_blas():
