@@ -9,7 +9,7 @@ import pytest
 
 import biomedai.metrics
 
-MODULES = ["segmentation", "instance", "classification", "detection", "survival", "image_quality", "bootstrap"]
+MODULES = ["segmentation", "instance", "classification", "detection", "survival", "image_quality", "bootstrap", "agreement"]
 
 
 @pytest.mark.parametrize("name", MODULES)

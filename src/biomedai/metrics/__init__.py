@@ -4,11 +4,13 @@ Modules: :mod:`~biomedai.metrics.segmentation` (Dice, IoU, mIoU, Hausdorff, HD95
 :mod:`~biomedai.metrics.instance` (AJI, AJI+, PQ, object F1/Dice/Hausdorff, matching),
 :mod:`~biomedai.metrics.classification` (accuracy, precision/recall/F1, ROC AUC, confusion matrix),
 :mod:`~biomedai.metrics.detection` (box IoU, FROC, COCO AP), :mod:`~biomedai.metrics.survival`
-(C-index), :mod:`~biomedai.metrics.image_quality` (PSNR, SSIM) and :mod:`~biomedai.metrics.bootstrap`.
+(C-index), :mod:`~biomedai.metrics.image_quality` (PSNR, SSIM), :mod:`~biomedai.metrics.agreement`
+(MAE, ICC, Bland-Altman) and :mod:`~biomedai.metrics.bootstrap`.
 Bad inputs raise :class:`biomedai.errors.InvalidInputError`.
 """
 from __future__ import annotations
 
+from biomedai.metrics.agreement import BlandAltman, bland_altman, intraclass_correlation, mean_absolute_error
 from biomedai.metrics.bootstrap import ConfidenceInterval, bootstrap_ci
 from biomedai.metrics.classification import (
     accuracy,
@@ -69,6 +71,10 @@ from biomedai.metrics.segmentation import (
 from biomedai.metrics.survival import concordance_index, concordance_index_ci
 
 __all__ = [
+    "BlandAltman",
+    "bland_altman",
+    "intraclass_correlation",
+    "mean_absolute_error",
     "COCO_AREA_RANGES",
     "FROC_FP_RATES",
     "ConfidenceInterval",
