@@ -299,10 +299,10 @@ def refine_masks(probs: np.ndarray, volumes: np.ndarray, cfg: CosNetConfig, devi
 
 
 def dice_per_sample(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    t, p = truth.reshape(len(truth), -1), pred.reshape(len(pred), -1)
-    inter = (t & p).sum(1)
-    total = t.sum(1) + p.sum(1)
-    return np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0)
+    """Dice of each (true, predicted) mask pair along the first axis (both empty: 1.0)."""
+    from biomedai.metrics import dice
+
+    return np.array([dice(t, p) for t, p in zip(truth, pred)], dtype=float)
 
 
 def evaluate_model(model: CosNet, data: SubtomogramSet, cfg: CosNetConfig, plan: EpisodePlan | None = None,

@@ -40,19 +40,24 @@ def read_subtomogram(path: Path, box: int) -> np.ndarray:
     return zscore(data[None].astype(np.float32))[0]
 
 
-def list_mrc(inputs: Sequence[str | Path]) -> list[Path]:
-    """MRC files given directly or inside given folders, sorted within each folder."""
+def collect_files(inputs: Sequence[str | Path], suffixes: Sequence[str], what: str) -> list[Path]:
+    """Files given directly, or those with ``suffixes`` inside given folders (sorted per folder)."""
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in MRC_SUFFIXES)
+            files += sorted(p for p in item.iterdir() if p.suffix.lower() in suffixes)
         elif item.is_file():
             files.append(item)
         else:
             raise InvalidInputError("no such file or folder", item)
     if not files:
-        raise InvalidInputError(f"no MRC subtomograms in {', '.join(map(str, inputs))}")
+        raise InvalidInputError(f"no {what} in {', '.join(map(str, inputs))}")
     return files
+
+
+def list_mrc(inputs: Sequence[str | Path]) -> list[Path]:
+    """MRC files given directly or inside given folders, sorted within each folder."""
+    return collect_files(inputs, MRC_SUFFIXES, "MRC subtomograms")
 
 
 def read_support_folder(folder: Path, box: int) -> tuple[list[str], list[np.ndarray]]:

@@ -11,17 +11,9 @@ from biomedai.errors import InvalidInputError
 
 
 def _structure_files(items: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for item in map(Path, items):
-        if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in (".mrc", ".map", ".pdb", ".ent"))
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise InvalidInputError("no such structure file or folder", item)
-    if not files:
-        raise InvalidInputError(f"no .mrc/.map/.pdb structures in {', '.join(items)}")
-    return files
+    from .pipeline import collect_files
+
+    return collect_files(items, (".mrc", ".map", ".pdb", ".ent"), ".mrc/.map/.pdb structures")
 
 
 def run_simulate(args: argparse.Namespace) -> int:
