@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 MODULES = ["biomedai.utils", "biomedai.config", "biomedai.io.image", "biomedai.htmlpage", "biomedai.provenance",
-           "biomedai.viz"]
+           "biomedai.viz", "biomedai.io.probe"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 __all__ = ["Image", "IMAGE_FORMATS", "WRITE_SUFFIXES", "describe_file", "detect_format", "open_wsi",
-           "read_annotations", "read_image", "read_video_frames", "write_image"]
+           "probe_raster", "read_annotations", "read_image", "read_video_frames", "write_image"]
 
 # format -> (module, function) so that nothing heavy is imported until a file is read
 _READERS: dict[str, tuple[str, str]] = {
@@ -108,3 +108,8 @@ def read_video_frames(path: str | Path, start: int = 0, stop: int | None = None,
 def read_annotations(path: str | Path) -> Any:
     """See :func:`biomedai.io.annotations.read_annotations`."""
     return _function("annotations", "read_annotations")(path)
+
+
+def probe_raster(path: str | Path) -> Any:
+    """See :func:`biomedai.io.probe.probe_raster` (header only, no pixels decoded)."""
+    return _function("probe", "probe_raster")(path)

@@ -43,6 +43,8 @@ MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_TOTAL_BYTES = 8 * 1024 ** 3
 PREVIEW_MAX_BYTES = 512 * 1024 ** 2
 _RASTER = {"png", "jpeg", "tiff", "gif", "bmp"}
+#: A plain TIFF with more pixels than this is routed as a whole slide.
+WSI_PIXELS = 100_000_000
 
 
 @dataclasses.dataclass
@@ -116,18 +118,12 @@ def classify(path: str | Path) -> FileInfo:
     if fmt == "dicom":
         return _dicom_info(path)
     if fmt in _RASTER:
-        from PIL import Image as PILImage
+        from ..io.probe import probe_raster
 
-        try:
-            with PILImage.open(path) as im:
-                mode = im.mode
-                big = im.width * im.height > 100_000_000
-        except Exception as exc:  # noqa: BLE001 - PIL raises many kinds
-            raise InvalidInputError(f"unreadable {fmt.upper()} image ({exc})", path) from exc
-        if fmt == "tiff" and big:
+        header = probe_raster(path)  # header only: a huge TIFF is not decoded to route it
+        if fmt == "tiff" and (header.levels > 1 or header.pixels > WSI_PIXELS):
             return FileInfo(format="wsi", kind="wsi")
-        grey = mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "P") and mode != "P"
-        return FileInfo(format=fmt, kind="image/grey" if grey else "image/rgb")
+        return FileInfo(format=fmt, kind="image/grey" if header.is_grey else "image/rgb")
     if fmt == "wsi":
         return FileInfo(format=fmt, kind="wsi")
     if fmt in ("mrc", "nifti", "nrrd", "metaimage"):
