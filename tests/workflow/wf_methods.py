@@ -89,7 +89,39 @@ class WfFlaky(WfBrightness):
         return super().predict(inputs, output_dir, weights)
 
 
-ALL = (WfBrightness, WfSlow, WfFlaky)
+class WfCtThreshold(WfBrightness):
+    """CT density classes by Hounsfield thresholds: a label map with named labels (for the DICOM SEG tests)."""
+
+    name = "wf_ct_threshold"
+    title = "CT density classes (workflow test method)"
+    input_kinds = ("dicom/CT",)
+    #: label -> (name, lowest HU, highest HU)
+    CLASSES = {1: ("air (< -200 HU)", -1e9, -200.0), 2: ("soft tissue (-200..300 HU)", -200.0, 300.0),
+               3: ("dense (> 300 HU)", 300.0, 1e9)}
+
+    def predict(self, inputs, output_dir, weights=None):
+        from biomedai.io import read_image, write_image
+
+        _mark(self.name)
+        rec = RunRecorder(Path(output_dir), self.name, "predict", config=self.config.to_dict())
+        rec.add_inputs(inputs)
+        if len(inputs) != 1:
+            raise InvalidInputError(f"one CT image or series at a time, got {len(inputs)}")
+        image = read_image(inputs[0])
+        if image.metadata.get("Modality") != "CT":
+            raise InvalidInputError("not a CT", inputs[0])
+        hu = np.asarray(image.array, dtype=float)
+        labels = np.zeros(hu.shape, np.uint8)
+        for value, (_, low, high) in self.CLASSES.items():
+            labels[(hu > low) & (hu <= high)] = value
+        rec.add_file(write_image(image.with_array(labels), Path(output_dir) / "ct_labels.nii.gz"))
+        rec.metrics = {"segments": {str(k): name for k, (name, _, _) in self.CLASSES.items()},
+                       **{f"fraction_{k}": float(np.mean(labels == k)) for k in self.CLASSES}}
+        rec.write()
+        return RunResult(Path(output_dir), rec.metrics)
+
+
+ALL = (WfBrightness, WfSlow, WfFlaky, WfCtThreshold)
 
 
 def register_all() -> None:

@@ -82,6 +82,20 @@ def list_dicom_series(directory: str | Path) -> list[dict[str, Any]]:
              "Modality": str(items[0][1].get("Modality", ""))} for uid, items in groups.items()]
 
 
+def series_headers(directory: str | Path) -> list[Any]:
+    """Headers (no pixels) of the one series in ``directory``, in the slice order :func:`read_dicom_series` uses.
+
+    Raises InvalidInputError when the directory holds no series or several.
+    """
+    directory = Path(directory)
+    groups = _scan_directory(directory)
+    if len(groups) != 1:
+        raise InvalidInputError(f"directory holds {len(groups)} DICOM series, expected one", directory)
+    items = next(iter(groups.values()))
+    ordered = _sort_slices(items, directory)[0] if len(items) > 1 else items
+    return [header for _, header in ordered]
+
+
 def read_dicom_series(directory: str | Path, series_uid: str | None = None, rescale: bool = True) -> Image:
     """Read a directory of single-frame DICOM slices as one volume ``[z, y, x]`` (LPS, mm).
 

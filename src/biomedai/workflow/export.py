@@ -122,3 +122,44 @@ def send_dicom(data: bytes, ae_title: str, host: str, port: int, calling_ae: str
     if code != 0:
         raise BiomedaiError(f"{ae_title}@{host}:{port} answered C-STORE with status 0x{code:04X}")
     return code
+
+
+EXPORT_KINDS = ("SR", "SEG")
+
+
+def export_objects(store: Store, result_id: int, kinds: list[str] | None = None, deidentify: bool = False,
+                   dates: str = "remove") -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """A result's DICOM objects to download or send: ``([(kind, bytes), ...], {kind: why skipped})``.
+
+    ``kinds=None`` gives the SR and, when the result lists masks, the SEG (a SEG that cannot be made,
+    e.g. masks of another geometry, is skipped with its reason); named ``kinds`` (``["SEG"]``) raise
+    instead. ``deidentify`` applies :func:`biomedai.workflow.deid.deidentify` with the service's key,
+    so the SR and SEG keep referencing the (de-identified) source instances.
+    """
+    import logging
+
+    from .dicom_seg import result_masks, result_to_seg
+
+    builders = {"SR": result_to_sr, "SEG": result_to_seg}
+    if kinds is None:
+        wanted = ["SR"] + (["SEG"] if result_masks(store, result_id)[2] else [])
+    else:
+        wanted = [str(k).upper() for k in kinds]
+        unknown = [k for k in wanted if k not in builders]
+        if unknown or not wanted:
+            raise InvalidInputError(f"unknown DICOM export {unknown or kinds!r}: choose from {', '.join(EXPORT_KINDS)}")
+    objects, skipped = [], {}
+    for kind in wanted:
+        try:
+            objects.append((kind, builders[kind](store, result_id)))
+        except InvalidInputError as exc:
+            if kinds is not None or kind == "SR":
+                raise
+            skipped[kind] = str(exc)
+            logging.getLogger(__name__).warning("result %s: no %s: %s", result_id, kind, exc)
+    if deidentify:
+        from .deid import deid_key, deidentify_bytes
+
+        key = deid_key(store)
+        objects = [(kind, deidentify_bytes(data, key, dates)) for kind, data in objects]
+    return objects, skipped
