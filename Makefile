@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[test,serve,postgres]'
+	$(PY) -m pip install --quiet -e '.[test,serve,postgres,ray]'
 	@touch $(STAMP)
 
 install: $(STAMP)

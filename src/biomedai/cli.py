@@ -1,6 +1,6 @@
 """The ``biomedai`` command line: ``biomedai <verb>``.
 
-Verbs: list, info, demo, train, predict, evaluate, report, tool, radiomics, serve, bench. Heavy libraries are imported only
+Verbs: list, info, demo, train, predict, evaluate, report, tool, radiomics, serve, batch, bench. Heavy libraries are imported only
 inside the verb that needs them, so ``biomedai --help`` answers at once. Any :class:`BiomedaiError`
 becomes one line on stderr and exit code 2.
 """
@@ -65,9 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .radiomics.cli import add_parser as add_radiomics_parser
     from .web.server import add_parser as add_serve_parser
+    from .workflow.batch import add_parser as add_batch_parser
 
     add_radiomics_parser(sub)
     add_serve_parser(sub)
+    add_batch_parser(sub)
 
     p = sub.add_parser("tool", help="a method's own tools: biomedai tool METHOD TOOL [args] (see METHOD --help)",
                        add_help=False)
@@ -211,13 +213,19 @@ def cmd_radiomics(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .workflow.batch import run
+
+    return run(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web.server import run
 
     return run(args)
 
 
-COMMANDS = {"radiomics": cmd_radiomics, "serve": cmd_serve, "list": cmd_list, "info": cmd_info, "demo": cmd_demo, "train": cmd_train, "predict": cmd_predict,
+COMMANDS = {"radiomics": cmd_radiomics, "serve": cmd_serve, "batch": cmd_batch, "list": cmd_list, "info": cmd_info, "demo": cmd_demo, "train": cmd_train, "predict": cmd_predict,
             "evaluate": cmd_evaluate, "report": cmd_report, "tool": cmd_tool, "bench": cmd_bench}
 
 

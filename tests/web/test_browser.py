@@ -55,3 +55,68 @@ def test_browser_login_upload_view_overlay_report(tmp_path, store, wf_methods):
             assert top["priority"] == 75 and top["status"] == "done" and path == f"/studies/{top['id']}"
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)")
+def test_browser_wsi_pan_zoom_with_overlay(tmp_path, store, wf_methods):
+    """The slide viewer draws Deep Zoom tiles and a GeoJSON overlay; the wheel zooms in, a drag pans."""
+    import numpy as np
+
+    from biomedai.io.wsi import write_pyramidal_tiff
+    from biomedai.workflow.intake import ingest
+    from biomedai.workflow.models import Job, Result
+
+    yy, xx = np.mgrid[0:2048, 0:3072]
+    array = np.stack([(xx // 12) % 256, (yy // 8) % 256, np.full_like(xx, 128)], axis=-1).astype(np.uint8)
+    write_pyramidal_tiff(array, tmp_path / "slide.tif", mpp=0.5, tile=256)
+    report = ingest(store, [("slide.tif", tmp_path / "slide.tif")], methods=["wf_brightness"])  # queues nothing
+    file_id = report.new_files[0]
+    with store.session() as s:  # a finished result with cell outlines on the slide
+        from biomedai.workflow.models import StoredFile
+
+        row = s.get(StoredFile, file_id)
+        job = Job(study_id=row.study_id, method="wf_brightness", inputs=[row.path], status="done")
+        s.add(job)
+        s.flush()
+        folder = store.storage.resolve("results/cells")
+        folder.mkdir(parents=True)
+        (folder / "cells.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"color": [255, 0, 0]},
+             "geometry": {"type": "Polygon", "coordinates": [[[1400, 900], [1700, 900], [1700, 1100], [1400, 900]]]}}]}))
+        s.add(Result(job_id=job.id, study_id=row.study_id, method="wf_brightness", output_dir="results/cells",
+                     files=["results/cells/cells.geojson"]))
+    rules = "rules:\n  - match: {kind: 'image/*'}\n    methods: [wf_brightness]\n"
+    with running_service(store, tmp_path, rules, workers=0) as base:
+        browser = HeadlessChromium(CHROMIUM)
+        try:
+            browser.open_page()
+            browser.navigate(f"{base}/login")
+            browser.evaluate(f"""document.querySelector('input[name=username]').value = 'admin';
+                document.querySelector('input[name=password]').value = {json.dumps(ADMIN_PASSWORD)};
+                document.querySelector('form[action="/login"]').submit();""")
+            browser.wait_for("location.pathname === '/' && document.readyState === 'complete'")
+            browser.navigate(f"{base}/slides/{file_id}")
+            viewer = "document.querySelector('.wsi-viewer')"
+            browser.wait_for(f"+{viewer}.dataset.tilesDrawn > 0 && +{viewer}.dataset.overlayDrawn === 1")
+            assert browser.evaluate(f"{viewer}.dataset.error") is None
+            centre = browser.evaluate(f"""(() => {{ const c = {viewer}.querySelector('canvas');
+                const r = c.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
+            pixel = browser.evaluate(f"""(() => {{ const c = {viewer}.querySelector('canvas');
+                return [...c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data]; }})()""")
+            assert pixel[:3] != [34, 34, 34]  # slide pixels, not the empty background
+            level = int(browser.evaluate(f"{viewer}.dataset.level"))
+            for _ in range(3):  # the mouse wheel zooms in at the pointer
+                browser.send("Input.dispatchMouseEvent", {"type": "mouseWheel", "x": centre[0], "y": centre[1],
+                                                          "deltaX": 0, "deltaY": -400}, session=browser.session)
+            browser.wait_for(f"+{viewer}.dataset.level > {level} && +{viewer}.dataset.tilesDrawn > 0")
+            x0, y0, scale = map(float, browser.evaluate(f"{viewer}.dataset.view").split(","))
+            for kind, dx, buttons in (("mousePressed", 0, 1), ("mouseMoved", 60, 1), ("mouseMoved", 120, 1),
+                                      ("mouseReleased", 120, 0)):
+                browser.send("Input.dispatchMouseEvent", {"type": kind, "x": centre[0] + dx, "y": centre[1],
+                                                          "button": "left", "buttons": buttons, "clickCount": 1},
+                             session=browser.session)
+            browser.wait_for(f"{viewer}.dataset.view.split(',')[0] < {x0 - 100 / scale}")
+            panned = float(browser.evaluate(f"{viewer}.dataset.view").split(",")[0])
+            assert panned == pytest.approx(x0 - 120 / scale, rel=0.05, abs=2)
+        finally:
+            browser.close()

@@ -367,6 +367,19 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
                                            "Content-Security-Policy": "default-src 'none'; img-src data:; "
                                                                       "style-src 'unsafe-inline'"})
 
+    @app.get("/api/studies/{study_id}/report.pdf")
+    def study_report_pdf(request: Request, study_id: int, deidentify: bool = False,
+                         user: User = Depends(need("viewer"))) -> Any:
+        from fastapi.responses import Response
+
+        from .pdf import study_report_pdf as make_pdf
+
+        data = make_pdf(store, study_id, deidentify=deidentify)
+        audit(request, user, "report", "study", study_id, "pdf" + (", de-identified" if deidentify else ""))
+        return Response(data, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="study-{study_id}.pdf"',
+                                 "Cache-Control": "no-store"})
+
     @app.get("/api/jobs")
     def list_jobs(status: str | None = None, study_id: int | None = None, limit: int = 200,
                   user: User = Depends(need("viewer"))) -> list[dict[str, Any]]:
@@ -411,24 +424,31 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
             return result_dict(result)
 
     @app.get("/api/results/{result_id}/sr.dcm")
-    def result_sr(request: Request, result_id: int, user: User = Depends(need("viewer"))) -> Any:
+    @app.get("/api/results/{result_id}/seg.dcm")
+    def result_dicom(request: Request, result_id: int, deidentify: bool = False, dates: str = "remove",
+                     user: User = Depends(need("viewer"))) -> Any:
+        """The result as a DICOM SR (measurements) or SEG (masks); ``?deidentify=true[&dates=shift]``."""
         from fastapi.responses import Response
 
-        from ..workflow.export import result_to_sr
+        from ..workflow.export import export_objects
 
+        kind = "SEG" if request.url.path.endswith("/seg.dcm") else "SR"
         with store.session() as s:
             if s.get(Result, result_id) is None:
                 raise HTTPException(404, f"no result {result_id}")
-        data = result_to_sr(store, result_id)
-        audit(request, user, "export_sr", "result", result_id)
+        data = export_objects(store, result_id, [kind], deidentify=deidentify, dates=dates)[0][0][1]
+        audit(request, user, f"export_{kind.lower()}", "result", result_id, "de-identified" if deidentify else "")
+        name = f"result-{result_id}-{kind.lower()}{'-deid' if deidentify else ''}.dcm"
         return Response(data, media_type="application/dicom",
-                        headers={"Content-Disposition": f'attachment; filename="result-{result_id}-sr.dcm"'})
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.post("/api/results/{result_id}/send")
     def send_result(request: Request, result_id: int, body: dict[str, Any],
                     user: User = Depends(need("operator"))) -> dict[str, Any]:
-        """Send the result's DICOM SR to a configured PACS (only names fixed at start-up: no open relay)."""
-        from ..workflow.export import result_to_sr, send_dicom
+        """Send the result's DICOM SR (and SEG when it has masks) to a configured PACS (only names fixed at
+        start-up: no open relay). Body: ``{"destination": NAME, "objects": ["SR", "SEG"]?, "deidentify": bool?,
+        "dates": "remove"|"shift"?}``."""
+        from ..workflow.export import export_objects, send_dicom
 
         name = str(body.get("destination", ""))
         target = app.state.settings.destinations.get(name)
@@ -438,9 +458,17 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
         with store.session() as s:
             if s.get(Result, result_id) is None:
                 raise HTTPException(404, f"no result {result_id}")
-        status = send_dicom(result_to_sr(store, result_id), *target)
-        audit(request, user, "send_sr", "result", result_id, f"to {name} ({target[0]}@{target[1]}:{target[2]})")
-        return {"sent": result_id, "destination": name, "status": status}
+        chosen = body.get("objects")
+        if chosen is not None and not isinstance(chosen, list):
+            raise HTTPException(400, "objects: a list such as [\"SR\", \"SEG\"]")
+        deidentify = str(body.get("deidentify", False)).lower() in ("1", "true", "yes")
+        objects, skipped = export_objects(store, result_id, chosen, deidentify=deidentify,
+                                          dates=str(body.get("dates", "remove")))
+        sent = [{"kind": kind, "status": send_dicom(data, *target)} for kind, data in objects]
+        audit(request, user, "send_sr", "result", result_id, f"{'+'.join(k for k, _ in objects)} to {name} "
+              f"({target[0]}@{target[1]}:{target[2]}){' de-identified' if deidentify else ''}")
+        return {"sent": result_id, "destination": name, "status": max(o["status"] for o in sent), "objects": sent,
+                "skipped": skipped, "deidentified": deidentify}
 
     @app.get("/api/results/{result_id}/files/{name:path}")
     def result_file(request: Request, result_id: int, name: str, user: User = Depends(need("viewer"))) -> Any:
@@ -537,7 +565,9 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
 
     from .pages import add_pages
     from .stow import add_stow
+    from .tiles import add_tile_routes
 
     add_pages(app)
     add_stow(app)
+    add_tile_routes(app)
     return app

@@ -170,7 +170,8 @@ def add_pages(app: FastAPI) -> None:
         operator = role_allows(user.role, "operator")
         parts = [table([{k: d[k] for k in ("uid", "patient_id", "modality", "body_part", "status", "priority",
                                            "source", "created_at")}]),
-                 f'<p><a href="/api/studies/{study_id}/report.html">Download the report (HTML)</a></p>']
+                 f'<p><a href="/api/studies/{study_id}/report.html">Download the report (HTML)</a> '
+                 f'<a href="/api/studies/{study_id}/report.pdf">(PDF)</a></p>']
         if d["findings"]:
             parts.append("<h2>Findings</h2>" + table([{"method": f.get("method", ""), "finding": f.get("label", ""),
                                                        "severity": f.get("severity", ""), "text": f.get("text", "")}
@@ -180,6 +181,14 @@ def add_pages(app: FastAPI) -> None:
             f'<figure><a href="{_e(f["preview_url"])}"><img class=plain src="{_e(f["preview_url"])}" '
             f'alt="{_e(f["name"])}"></a><figcaption>{_e(f["name"])} ({_e(f["kind"])})</figcaption></figure>'
             for f in previews) + "</div>")
+        from .tiles import viewer_html, zoomable_ids
+
+        zoom_ids = zoomable_ids(store, study_id)
+        slides = [f for f in d["files"] if f["id"] in zoom_ids]
+        if slides:
+            parts.append("<h2>Pan and zoom</h2>" + "".join(
+                f'<p>{_e(f["name"])} <a href="/slides/{f["id"]}">full window</a></p>{viewer_html(f["id"])}'
+                for f in slides[:3]))
         windowable = [f for f in d["files"] if f["kind"].startswith(("dicom/", "volume/")) or f["kind"] == "image/grey"]
         if windowable:
             parts.append("<h2>Window / level</h2>" + "".join(_window_form(f) for f in windowable[:20]))
@@ -292,7 +301,8 @@ def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]
         except (OSError, ValueError, csv.Error):
             continue
     links = " ".join(f'<a href="{_e(u)}">{_e(n)}</a>' for n, u in r["file_urls"].items())
-    links += f' <a href="/api/results/{r["id"]}/sr.dcm">DICOM SR</a> (DICOM studies)'
+    links += (f' <a href="/api/results/{r["id"]}/sr.dcm">DICOM SR</a>'
+              f' <a href="/api/results/{r["id"]}/seg.dcm">DICOM SEG</a> (DICOM studies; SEG when the result has masks)')
 
     parts.append(f'<p class="muted">Files: {links}</p>')
     return "".join(parts)

@@ -195,12 +195,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dicom-allow", help="comma-separated calling AE titles allowed to send (default: any)")
     p.add_argument("--send-to", dest="destinations", action="append", default=[], metavar="NAME=AET@HOST:PORT",
                    help="a PACS that result SRs may be sent to (repeatable)")
+    p.add_argument("--migrate-only", action="store_true",
+                   help="bring the database schema up to date (Alembic migrations) and exit")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "migrate_only", False):
+        from ..workflow.migrations import current_revision
+        from ..workflow.store import Store
+
+        store = Store(args.data_dir, args.database_url)  # opening the store migrates it to the newest schema
+        try:
+            print(f"workflow database at revision {current_revision(store.engine)}")
+        finally:
+            store.close()
+        return 0
     serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
           workers=args.workers, rules=args.rules, watch=args.watch, imports=args.imports,
           max_upload_mb=args.max_upload_mb, token_ttl_h=args.token_ttl_h, seed_samples=args.seed_samples,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigError
 from . import auth
-from .models import ROLES, AuditEvent, Base, Token, User, utcnow
+from .models import ROLES, AuditEvent, Token, User, utcnow
 from .storage import FileStorage
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ class Store:
 
     ``data_dir`` holds ``storage/`` (study files and results) and, unless ``database_url`` is
     given, the SQLite database. Several processes (the web server and the workers) open the same
-    store; SQLite runs in WAL mode with a busy timeout so that they can.
+    store; SQLite runs in WAL mode with a busy timeout so that they can. With ``create`` (the
+    default) the schema is brought to the newest Alembic revision (:mod:`.migrations`).
     """
 
     def __init__(self, data_dir: str | Path, database_url: str | None = None, create: bool = True) -> None:
@@ -64,7 +65,18 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
-            Base.metadata.create_all(self.engine)
+            from .migrations import upgrade
+
+            try:
+                upgrade(self.engine)  # versioned schema (Alembic); adopts databases made by create_all
+            except ConfigError:
+                raise
+            except ImportError as exc:
+                raise ConfigError(f"the workflow database needs {exc.name or 'alembic'}: "
+                                  "pip install 'biomedai[serve]'") from exc
+            except Exception as exc:  # noqa: BLE001 - unreachable or unmigratable database
+                raise ConfigError(f"database {self.engine.url.render_as_string(hide_password=True)}: could not "
+                                  f"bring its schema up to date ({type(exc).__name__}: {exc})") from exc
 
     def close(self) -> None:
         self.engine.dispose()
