@@ -2,6 +2,9 @@
 
 Public API:
     extract(image, mask, params=None) -> dict   features + diagnostics of one ROI
+    extract(..., voxel_based=True)              one feature map (Image) per feature instead
+                                                (kernelRadius, maskedKernel, initValue, voxelBatch;
+                                                device="cuda": the GLCM maps in torch)
     RadiomicsParams                             a validated PyRadiomics params file
 
 Example:

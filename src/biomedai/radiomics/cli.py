@@ -44,6 +44,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes for --batch (default 1)")
     p.add_argument("--label", type=int, help="label value of the ROI (overrides the params file)")
     p.add_argument("--no-diagnostics", action="store_true", help="leave out the diagnostics_* columns")
+    p.add_argument("--voxel-based", metavar="MAPS_DIR",
+                   help="write one feature map per feature into MAPS_DIR (PyRadiomics' voxel-based extraction; "
+                        "voxelSetting of the params file: kernelRadius, maskedKernel, initValue, voxelBatch)")
+    p.add_argument("--kernel-radius", type=int, help="voxel-based: kernel radius (overrides the params file)")
+    p.add_argument("--maps-format", default="nrrd", choices=["nrrd", "nii.gz", "nii", "mha"],
+                   help="voxel-based: file format of the maps (default nrrd)")
+    p.add_argument("--roi-box", action="store_true",
+                   help="voxel-based: maps on the ROI's box grown by the kernel radius (PyRadiomics' layout) "
+                        "instead of the image's grid")
+    p.add_argument("--device", help="voxel-based: compute the GLCM maps with torch on this device (cuda, cpu)")
     p.set_defaults(func=run)
     return p
 
@@ -57,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch:
         if args.image or args.mask:
             raise ConfigError("radiomics: give either IMAGE MASK or --batch CASES_CSV, not both")
+        if getattr(args, "voxel_based", None):
+            raise ConfigError("radiomics: --voxel-based works on one IMAGE MASK case, not with --batch")
         if not args.output:
             raise ConfigError("radiomics: --batch needs -o/--output (the file that makes the run resumable)")
         summary = run_batch(args.batch, args.output, params, jobs=args.jobs, label=args.label,
@@ -66,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
         return 1 if summary["failed"] else 0
     if not (args.image and args.mask):
         raise ConfigError("radiomics: give IMAGE and MASK, or --batch CASES_CSV")
+    if getattr(args, "voxel_based", None):
+        return _run_voxel_based(args, params)
+    used = [o for o, v in (("--kernel-radius", getattr(args, "kernel_radius", None)),
+                           ("--roi-box", getattr(args, "roi_box", False)),
+                           ("--device", getattr(args, "device", None))) if v]
+    if used:
+        raise ConfigError(f"radiomics: {', '.join(used)} only apply with --voxel-based MAPS_DIR")
     from .extractor import extract
 
     features = extract(args.image, args.mask, params, label=args.label)
@@ -86,6 +105,33 @@ def run(args: argparse.Namespace) -> int:
         writer.writerow([_cell(v) for v in row.values()])
     if args.output:
         print(f"radiomics: {sum(not k.startswith('diagnostics_') for k in features)} features -> {args.output}")
+    return 0
+
+
+def _run_voxel_based(args: argparse.Namespace, params: Any) -> int:
+    """Write every feature map of one case into ``args.voxel_based`` (plus ``diagnostics.json``)."""
+    from ..io import write_image
+    from ..utils import write_json_atomic
+    from .extractor import extract
+
+    if args.kernel_radius is not None:
+        if args.kernel_radius < 1:
+            raise ConfigError("radiomics: --kernel-radius must be a positive integer")
+        params = params.with_settings(kernelRadius=args.kernel_radius)
+    out_dir = Path(args.voxel_based)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = extract(args.image, args.mask, params, label=args.label, voxel_based=True,
+                     full_grid=not args.roi_box, device=args.device)
+    n = 0
+    for name, value in result.items():
+        if name.startswith("diagnostics_"):
+            continue
+        write_image(value, out_dir / f"{name}.{args.maps_format}")
+        n += 1
+    if not getattr(args, "no_diagnostics", False):
+        write_json_atomic(out_dir / "diagnostics.json",
+                          {k: _cell(v) for k, v in result.items() if k.startswith("diagnostics_")})
+    print(f"radiomics: {n} feature maps -> {out_dir}")
     return 0
 
 

@@ -156,7 +156,8 @@ def _class_features(array: np.ndarray, roi: np.ndarray, prefix: str, params: Rad
 
 
 def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path | None = None, *,
-            label: int | None = None, label_channel: int | None = None, threads: int | None = None
+            label: int | None = None, label_channel: int | None = None, threads: int | None = None,
+            voxel_based: bool = False, full_grid: bool = True, device: str | None = None
             ) -> dict[str, Any]:
     """Radiomic features of one ROI, named as PyRadiomics names them, plus ``diagnostics_*`` provenance.
 
@@ -169,6 +170,13 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
         label, label_channel: override the params' ``label`` / ``label_channel``.
         threads: threads for the feature classes of the image types (default: one per CPU, at most
             8; 1 to stay on one core, e.g. inside a process pool). Results do not depend on it.
+        voxel_based: feature maps instead of ROI values (PyRadiomics' ``voxelBased=True``; settings
+            ``kernelRadius``, ``maskedKernel``, ``initValue``, ``voxelBatch``): each feature is a
+            float64 :class:`biomedai.io.image.Image`, ``initValue`` outside the ROI; no shape class.
+        full_grid: voxel-based maps on the image's whole grid (after resampling: the resampled grid,
+            cropped as in PyRadiomics); ``False``: on the ROI's box grown by ``kernelRadius``, as
+            PyRadiomics returns them (far less memory for large images).
+        device: run the voxel-based GLCM in torch on this device (``"cuda"``, ``"cpu"``); ``None``: numpy.
 
     Example:
         >>> vol = np.random.default_rng(0).integers(0, 100, (8, 8, 8))
@@ -193,6 +201,11 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
     image_s, mask_s, reseg, bb = _prepare(image_s, mask_s, settings, mask_name, info)
 
     features: dict[str, Any] = OrderedDict(info)
+    if voxel_based:
+        if reseg is not None:  # voxel-based: no shape, the resegmented mask for every class
+            mask_s = reseg
+        features.update(_voxel_maps(image_s, mask_s, bb, params, settings, threads, full_grid, device))
+        return features
     shape_mask = reseg if (reseg is not None and settings.get("resegmentShape", False)) else mask_s
     features.update(_shape_features(image_s, shape_mask, bb, params, settings))
     if reseg is not None:
@@ -279,3 +292,57 @@ def _prepare(image: Any, mask: Any, settings: dict[str, Any], mask_name: str, in
         if additional:
             info.update(_mask_info(reseg, lab, "diagnostics_Mask-resegmented", with_hash=False))
     return image, mask, reseg, bb
+
+
+def _voxel_maps(image: Any, mask: Any, bb: prep.BoundingBox, params: RadiomicsParams, settings: dict[str, Any],
+                threads: int | None, full_grid: bool, device: str | None) -> dict[str, Any]:
+    """Feature maps of every image type and class, on the ROI box grown by ``kernelRadius``."""
+    import SimpleITK as sitk
+
+    from ..io.image import Image
+    from .voxel import VOXEL_CLASSES, class_maps
+
+    radius = int(settings.get("kernelRadius", 1))
+    size = np.array(image.GetSize())[::-1]
+    grown = prep.BoundingBox(np.maximum(bb.lower - radius, 0), np.minimum(bb.upper + radius, size - 1))
+    roi = sitk.GetArrayViewFromImage(mask)[grown.slices()] == settings.get("label", 1)
+    kernel_mask = roi if settings.get("maskedKernel", True) else np.ones_like(roi)
+    spacing = np.array(image.GetSpacing()[::-1])
+    init = float(settings.get("initValue", 0))
+    jobs = []
+    for image_type, custom in params.image_types.items():
+        type_settings = {**settings, **custom}
+        for array, name in filtered_images(image, image_type, type_settings, grown):
+            for cls, requested in params.feature_classes.items():
+                if cls.startswith("shape"):
+                    continue
+                if cls not in VOXEL_CLASSES:  # pragma: no cover - all non-shape classes are voxel classes
+                    continue
+                names, _ = _wanted(cls, requested)
+                jobs.append((cls, array, kernel_mask, roi, type_settings, spacing, names, device, name))
+
+    def one(cls: str, array: np.ndarray, kmask: np.ndarray, r: np.ndarray, st: dict[str, Any], sp: np.ndarray,
+            names: list[str], dev: str | None, prefix: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        coords, maps = class_maps(cls, array, kmask, r, st, sp, names, dev)
+        return [(f"{prefix}_{cls}_{n}", coords, maps[n]) for n in names]
+
+    origin_index = [int(v) for v in grown.lower[::-1]]
+    out: dict[str, Any] = OrderedDict()
+    for result in _map_threads(one, jobs, 1 if device else threads):
+        for key, coords, values in result:
+            if coords.shape[1] != roi.ndim:  # 2D input: class_maps added a unit axis
+                coords = coords[:, 1:]
+            box = np.full(roi.shape, init)
+            box[tuple(coords.T)] = values
+            if full_grid:
+                arr = np.full(tuple(size), init)
+                arr[grown.slices()] = box
+                img = sitk.GetImageFromArray(arr)
+                img.CopyInformation(image)
+            else:
+                img = sitk.GetImageFromArray(box)
+                img.SetSpacing(image.GetSpacing())
+                img.SetDirection(image.GetDirection())
+                img.SetOrigin(image.TransformIndexToPhysicalPoint(origin_index))
+            out[key] = Image.from_sitk(img)
+    return out
