@@ -1,0 +1,317 @@
+"""The Deetal-Perio method (Li et al. 2021): tooth segmentation and FDI numbering with two Mask R-CNNs and the
+numbering calibration; the bone-loss and staging half lives in ``abl``/``bone``/``staging``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from biomedai.errors import InvalidInputError, WeightsError
+from biomedai.methods.base import Method, RunResult
+from biomedai.methods.registry import register
+
+from .config import DentalPerioConfig
+
+logger = logging.getLogger(__name__)
+
+MODELS_FILE = "models.json"
+#: Table 1 of the paper (spec 4.7): mAP, Dice(all), Dice(single) per set
+PAPER_TABLE1 = {
+    "binary + calibration (Deetal-Perio)": {"suzhou": (0.863, 0.892, 0.809), "zhongshan": (0.927, 0.903, 0.819)},
+    "multi-class Mask R-CNN": {"suzhou": (0.834, 0.830, 0.781), "zhongshan": (0.881, 0.869, 0.801)},
+}
+TOOTH_COLUMNS = ["image", "tooth", "fdi", "source", "score", "arch", "x1", "y1", "x2", "y2", "area_px",
+                 "centre_x", "centre_y"]
+
+
+# --------------------------------------------------------------------------------------------- models
+def models_file(weights: str | Path) -> Path:
+    """``models.json`` of a training output folder (or the file itself)."""
+    path = Path(weights)
+    path = path / MODELS_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise WeightsError(f"{path}: no {MODELS_FILE} (give the folder written by 'biomedai train dental_perio')")
+    return path
+
+
+def load_models(weights: str | Path, config: DentalPerioConfig, device: str = "cpu") -> tuple[Any, Any,
+                                                                                              DentalPerioConfig]:
+    """The binary and multi-class models from a training folder; the config takes its architecture keys."""
+    from biomedai.train import load_weights
+
+    from .model import build_from_config
+
+    path = models_file(weights)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        arch = {k: spec[k] for k in ("backbone", "image_size")}
+        entries = {task: spec[task] for task in ("binary", "multiclass")}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise WeightsError(f"{path}: not a dental_perio models file ({exc})") from None
+    config = config.replace(**arch, coco_checkpoint=None, coco_sha256=None)
+    models = []
+    for task in ("binary", "multiclass"):
+        model = build_from_config(config, task)
+        load_weights(model, path.parent / entries[task]["weights"], expected_sha256=entries[task]["sha256"])
+        models.append(model.to(device).eval())
+    return models[0], models[1], config
+
+
+def infer_radiograph(binary_model: Any, multi_model: Any, image: Any, config: DentalPerioConfig) -> dict[str, Any]:
+    """Both models on one radiograph, then the calibration: binary, multi-class and numbered instances."""
+    from .model import detect_teeth
+    from .numbering import number_binary_detections
+
+    binary = detect_teeth(binary_model, image, "binary")
+    multi = detect_teeth(multi_model, image, "multiclass")
+    numbered, calibration = number_binary_detections(binary, multi, config)
+    return {"binary": binary, "multi": multi, "numbered": numbered, "calibration": calibration}
+
+
+def tooth_rows(name: str, teeth: Any, calibration: Any = None) -> list[dict[str, Any]]:
+    """One CSV row per tooth instance."""
+    import numpy as np
+
+    rows = []
+    for k in range(len(teeth)):
+        ys, xs = np.nonzero(teeth.masks[k])
+        x1, y1, x2, y2 = (round(float(v), 1) for v in teeth.boxes[k])
+        rows.append({"image": name, "tooth": k, "fdi": int(teeth.fdi[k]) or "",
+                     "source": calibration.sources[k] if calibration is not None else "ground truth",
+                     "score": round(float(teeth.scores[k]), 4) if teeth.scores is not None else "",
+                     "arch": calibration.arches[k] if calibration is not None else "",
+                     "x1": x1, "y1": y1, "x2": x2, "y2": y2, "area_px": int(len(xs)),
+                     "centre_x": round(float(xs.mean()), 1) if len(xs) else "",
+                     "centre_y": round(float(ys.mean()), 1) if len(ys) else ""})
+    return rows
+
+
+def image_warnings(teeth: Any, calibration: Any) -> list[str]:
+    """Plain-language warnings for one radiograph."""
+    out = []
+    if len(teeth) == 0:
+        out.append("no teeth were found: is this a dental panoramic radiograph?")
+    if "mirrored_film_suspected" in calibration.flags:
+        out.append("the multi-class numbers run right-to-left: the film looks mirrored (patient right on the "
+                   "image right); check it, or set display=mirrored")
+    if calibration.unresolved:
+        out.append(f"{len(calibration.unresolved)} teeth could not be numbered (shown as '?')")
+    if "no_multiclass_labels" in calibration.flags and len(teeth):
+        out.append("the multi-class model numbered no tooth: numbers cannot be calibrated")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- the method
+@register
+class DentalPerio(Method):
+    """Li et al. 2021 (Deetal-Perio): teeth segmentation and FDI numbering (two Mask R-CNNs + calibration)."""
+
+    name = "dental_perio"
+    title = "Deetal-Perio: teeth numbering and periodontitis staging on panoramic X-rays (Li et al. 2021)"
+    modality = "X-ray (dental panoramic)"
+    task = "tooth instance segmentation, FDI numbering, alveolar bone loss, periodontitis stage"
+    paper = "Li et al. (2021), Deetal-Perio: periodontitis severity from dental panoramic radiographs"
+    config_class = DentalPerioConfig
+    input_kinds = ("image/grey", "dicom/PX", "dicom/DX")
+
+    # ----------------------------------------------------------------------------------- train
+    def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Train the binary and the 32-class model on ``data`` (``images/`` + ``labels/`` FDI label maps);
+        the UFBA training part of the fixed split when ``data`` is that set, else every image. ``weights``: a
+        previous training folder to fine-tune from (the paper's Suzhou -> Zhongshan protocol)."""
+        from biomedai.provenance import RunRecorder
+        from biomedai.utils import write_json_atomic
+
+        from .data import UFBADataset, split_ids
+        from .training import ToothDetectionDataset, train_tooth_model
+
+        cfg, output_dir = self.config, Path(output_dir)
+        rec = RunRecorder(output_dir, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
+        rec.add_inputs([data])
+        dataset = UFBADataset(data)
+        try:
+            ids, part = split_ids(dataset, "train"), "train part of splits/ufba_split.json"
+        except InvalidInputError:
+            ids, part = list(dataset.ids), "all images (not the UFBA set)"
+        init = models_file(weights) if weights is not None else None
+        init_spec = json.loads(init.read_text(encoding="utf-8")) if init is not None else None
+        spec: dict[str, Any] = {"backbone": cfg.backbone, "image_size": cfg.image_size, "data": str(data),
+                                "images": part, "n_train": len(ids)}
+        for task in ("binary", "multiclass"):
+            with rec.timer(f"train {task}"):
+                torch_data = ToothDetectionDataset.from_ufba(dataset, ids, task, augment=cfg.augment, seed=cfg.seed)
+                start = init.parent / init_spec[task]["weights"] if init is not None else None
+                result = train_tooth_model(cfg, torch_data, task, output_dir / task, init_weights=start)
+            spec[task] = {"weights": f"{task}/weights.pt", "sha256": result.weights_sha256,
+                          "steps": result.global_step, "final_train_loss": result.history[-1].get("train_loss")}
+            rec.add_file(output_dir / task / "weights.pt")
+        rec.add_file(write_json_atomic(output_dir / MODELS_FILE, spec))
+        rec.metrics.update({"n_train": len(ids), "images": part,
+                            **{f"{t}_steps": spec[t]["steps"] for t in ("binary", "multiclass")},
+                            **{f"{t}_final_train_loss": spec[t]["final_train_loss"] for t in ("binary", "multiclass")}})
+        rec.write()
+        return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
+
+    # ----------------------------------------------------------------------------------- predict
+    def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Number the teeth of each radiograph: ``NAME_teeth.png`` (coloured instances with FDI numbers),
+        ``NAME_calibration.json`` (every inference step), ``teeth.csv``, ``instances.coco.json``, ``result.json``.
+        With ``bone_weights`` (and ``staging_model``) set: per-tooth bone loss, the stage and ``NAME_report/``."""
+        from biomedai.provenance import RunRecorder
+        from biomedai.utils import write_csv_atomic, write_json_atomic
+
+        from .data import read_panoramic, write_coco_json
+        from .overlay import save_numbered_overlay
+
+        if weights is None:
+            raise WeightsError("predict needs --weights: the folder written by 'biomedai train dental_perio'")
+        if not inputs:
+            raise InvalidInputError("predict needs at least one radiograph")
+        output_dir = Path(output_dir)
+        films_in = [(Path(p), *read_panoramic(p)) for p in inputs]  # refuse bad files before loading models
+        binary_model, multi_model, cfg = load_models(weights, self.config)
+        bone_model = None
+        if cfg.bone_weights:
+            from .bone import load_bone_model
+
+            bone_model = load_bone_model(cfg.bone_weights)
+        rec = RunRecorder(output_dir, self.name, "predict", seed=cfg.seed, config=cfg.to_dict())
+        rec.add_inputs(inputs)
+        rows, coco_images, coco_teeth, films = [], [], [], {}
+        for path, image, notes in films_in:
+            with rec.timer("inference"):
+                out = infer_radiograph(binary_model, multi_model, image, cfg)
+            teeth, calibration = out["numbered"], out["calibration"]
+            stem = path.name.split(".")[0]
+            rec.add_file(save_numbered_overlay(image, teeth, output_dir / f"{stem}_teeth.png"))
+            rec.add_file(write_json_atomic(output_dir / f"{stem}_calibration.json", calibration.to_dict()))
+            rows += tooth_rows(path.name, teeth, calibration)
+            if cfg.bone_weights:
+                with rec.timer("bone loss"):
+                    films_abl = bone_loss_and_stage(image, teeth, cfg, output_dir, stem, bone_model)
+                rec.files += films_abl.pop("files")
+            coco_images.append((path.name, image.shape))
+            coco_teeth.append(teeth)
+            warnings = image_warnings(teeth, calibration)
+            for w in warnings:
+                logger.warning("%s: %s", path, w)
+            films[path.name] = {"n_teeth": len(teeth), "n_numbered": int((teeth.fdi > 0).sum()),
+                                "n_multiclass_detections": len(out["multi"]), "fdi": sorted(int(f) for f in teeth.fdi
+                                                                                            if f),
+                                "flags": calibration.flags, "warnings": warnings, "notes": notes,
+                                "calibration_passes": calibration.passes,
+                                **(films_abl if cfg.bone_weights else {})}
+        rec.add_file(write_csv_atomic(output_dir / "teeth.csv", rows, columns=TOOTH_COLUMNS))
+        rec.add_file(write_coco_json(output_dir / "instances.coco.json", coco_images, coco_teeth,
+                                     info={"description": "dental_perio predictions (category_id = FDI number)"}))
+        rec.metrics["films"] = films
+        rec.write()
+        return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
+
+    # ----------------------------------------------------------------------------------- evaluate
+    def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Table 1 metrics (mAP@0.5 over the FDI classes, Dice(all), Dice(single)) of the multi-class model
+        alone and of binary + calibration, on the test part of the fixed split (or every image of ``data``)."""
+        from biomedai.provenance import RunRecorder
+        from biomedai.utils import write_csv_atomic
+
+        from .data import UFBADataset, split_ids
+
+        if weights is None:
+            raise WeightsError("evaluate needs --weights: the folder written by 'biomedai train dental_perio'")
+        output_dir = Path(output_dir)
+        binary_model, multi_model, cfg = load_models(weights, self.config)
+        rec = RunRecorder(output_dir, self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
+        rec.add_inputs([data])
+        dataset = UFBADataset(data)
+        try:
+            ids, part = split_ids(dataset, "test"), "test part of splits/ufba_split.json"
+        except InvalidInputError:
+            ids, part = list(dataset.ids), "all images"
+        with rec.timer("evaluate"):
+            table = evaluate_numbering(binary_model, multi_model, dataset, ids, cfg)
+        rows = [{"method": name, **{k: v for k, v in m.items()}} for name, m in table["ours"].items()]
+        rec.add_file(write_csv_atomic(output_dir / "table1.csv", rows))
+        rec.metrics = {"data": f"{data} ({part})", **table}
+        rec.write()
+        return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
+
+    # ----------------------------------------------------------------------------------- demo / tools
+    def demo(self, output_dir: Path) -> RunResult:
+        """A simulated film (no model weights are bundled): classical tooth segmentation, sparse simulated
+        multi-class numbers (one wrong), the calibration, and the bone-loss ratios when that half is present."""
+        from .demo import run_demo
+
+        return run_demo(self, Path(output_dir))
+
+    @classmethod
+    def tool_parser(cls, prog: str) -> argparse.ArgumentParser:
+        from .tools import build_parser
+
+        return build_parser(prog)
+
+    def run_tool(self, args: argparse.Namespace) -> int:
+        from .tools import run
+
+        return run(self, args)
+
+
+def evaluate_numbering(binary_model: Any, multi_model: Any, dataset: Any, ids: Sequence[str],
+                       config: DentalPerioConfig) -> dict[str, Any]:
+    """Table 1 metrics for the multi-class model alone and for binary + calibration on ``ids``."""
+    from .numbering import numbering_accuracy, table1_metrics
+
+    truths, multis, numbered = [], [], []
+    correct = matched = unresolved = 0
+    for name in ids:
+        image, truth = dataset.load(name)
+        out = infer_radiograph(binary_model, multi_model, image, config)
+        truths.append(truth)
+        multis.append(out["multi"])
+        numbered.append(out["numbered"])
+        c, m = numbering_accuracy(truth, out["numbered"])
+        correct, matched, unresolved = correct + c, matched + m, unresolved + len(out["calibration"].unresolved)
+    ours = {"multi-class Mask R-CNN": table1_metrics(truths, multis),
+            "binary + calibration (Deetal-Perio)": table1_metrics(truths, numbered)}
+    return {"ours": ours, "paper": PAPER_TABLE1,
+            "numbering_accuracy_matched": correct / matched if matched else float("nan"),
+            "n_matched_binary_teeth": matched, "n_unresolved": unresolved, "n_images": len(ids),
+            "note": "Dice(all) of binary + calibration is the binary model's; numbering does not change masks"}
+
+
+def bone_loss_and_stage(image: Any, teeth: Any, config: DentalPerioConfig, output_dir: Path, stem: str,
+                        bone_model: Any) -> dict[str, Any]:
+    """Bone mask, per-tooth ABL ratio d, the 32-vector and (with a staging model) the stage and report."""
+    import numpy as np
+
+    from biomedai.utils import write_csv_atomic
+
+    from .abl import abl_vector, measure_abl
+    from .bone import segment_bone
+    from .report import abl_rows, write_patient_report
+    from .staging import STAGES, StagingModel
+
+    bone = segment_bone(bone_model, image)
+    masks = {int(f): teeth.masks[k] for k, f in enumerate(teeth.fdi) if f}
+    abl = measure_abl(masks, bone, line=config.abl_line, rng=config.seed)
+    out: dict[str, Any] = {"abl_d": {int(f): round(float(r.d), 4) for f, r in abl.items()}, "files": []}
+    if not abl:
+        out["warnings_abl"] = "no numbered tooth touches the segmented bone: no bone-loss ratio"
+        return out
+    out["files"].append(str(write_csv_atomic(output_dir / f"{stem}_abl.csv", abl_rows(abl)).name))
+    if config.staging_model:
+        proba = StagingModel.load(config.staging_model).predict_proba(abl_vector({f: r.d for f, r in abl.items()})[None])[0]
+        stage = int(np.argmax(proba))
+        from .overlay import save_numbered_overlay
+
+        folder = output_dir / f"{stem}_report"
+        save_numbered_overlay(image, teeth, folder / "teeth.png")
+        report = write_patient_report(folder, image=image, abl=abl, stage=stage, probabilities=proba.tolist(),
+                                      bone_mask=bone, patient_id=stem,
+                                      extra_figures=[("teeth.png", "teeth and FDI numbers (binary + calibration)")])
+        out.update({"stage": STAGES[stage], "stage_probabilities": [round(float(p), 4) for p in proba]})
+        out["files"].append(str(report.relative_to(output_dir)))
+    return out
