@@ -8,7 +8,9 @@ window whose top-left corner is ``(i * stride, j * stride)`` and whose size is t
 For a trunk without zero padding (or with padding that never reaches a window's border) the map
 equals the classifier run on each window exactly; for a padded trunk such as ResNet18 the windows'
 borders see real neighbours instead of zeros, so the map is close but not identical
-(:func:`sliding_window_classify` is the naive reference to compare with).
+(:func:`sliding_window_classify` is the naive reference to compare with). A residual network can be
+made exact by construction: padding-free convolutions and pooling, shortcuts cropped to the main
+branch at a fixed offset (``biomedai.methods.ki67.networks.Ki67ValidResNet18``).
 
 Example:
     >>> import torch

@@ -92,6 +92,31 @@ def test_fcn_predict_region_and_whole_slide(method, tmp_path):
         bad.predict([slide], tmp_path / "bad", weights=weights)
 
 
+def test_whole_slide_tiles_are_seam_exact_with_the_valid_variant(tmp_path):
+    """Tiles overlapping by the receptive field: the tiled slide map equals the one-pass map of the same image."""
+    import torch
+
+    from biomedai.io.wsi import write_pyramidal_tiff
+    from biomedai.methods.ki67.config import Ki67Config
+    from biomedai.methods.ki67.model import Ki67ValidResNet18, probability_map
+    from biomedai.train.checkpoint import save_weights
+
+    torch.manual_seed(0)
+    save_weights(Ki67ValidResNet18(), tmp_path / "valid.pt")  # untrained: plumbing and geometry only
+    rgb = np.random.default_rng(5).integers(0, 255, (256, 352, 3), dtype=np.uint8)
+    slide = write_pyramidal_tiff(rgb, tmp_path / "slide.tif", mpp=0.25)
+    method = get_method("ki67")({"wsi_tile": 128, "architecture": "resnet18_valid"})
+    res = method.predict([slide], tmp_path / "wsi", weights=tmp_path / "valid.pt")
+    info = res.metrics["regions"][0]
+    assert info["architecture"] == "resnet18_valid" and info["tiles_run"] > 4 and info["tiles_skipped_glass"] == 0
+    tiled = np.load(tmp_path / "wsi" / "slide_probabilities.npy")
+    from biomedai.methods.ki67.model import load_classifier
+
+    one_pass = probability_map(load_classifier(tmp_path / "valid.pt", Ki67Config()), rgb, Ki67Config())
+    assert tiled.shape == one_pass.shape == (3, (256 - 64) // 32 + 1, (352 - 64) // 32 + 1)
+    np.testing.assert_allclose(tiled, one_pass, rtol=0, atol=1e-5)
+
+
 def test_build_patches_tool(method, tmp_path, capsys):
     rgb = np.random.default_rng(2).integers(0, 255, (300, 400, 3), dtype=np.uint8)
     image = write_image(rgb, tmp_path / "roi.png")

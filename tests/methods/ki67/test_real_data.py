@@ -45,17 +45,40 @@ def test_evaluate_writes_per_tile_table(deepliif, tmp_path):
     assert result.metrics["ihc_quantifier"]["test_tiles"] == 4
 
 
+def test_label_check_and_what_the_haematoxylin_views_carry(deepliif):
+    """The masks' positives are DAB-positive; the test tiles' inferred haematoxylin carries DAB, the training panel little."""
+    from biomedai.methods.ki67.evaluation import label_dab_check, nuclear_darkness_auc, nuclear_intensity_baseline
+
+    labels = {r["tile"]: r for r in label_dab_check(deepliif)}
+    assert labels["Lung1"]["positive_above"] >= 8 and labels["Lung1"]["negative_above"] <= 3
+    assert sum(r["positive_above"] for r in labels.values() if r["split"] == "test") >= 50
+    auc = {(r["tile"], r["view"]): r["auc_darkest_pixel"] for r in nuclear_darkness_auc(deepliif)}
+    assert auc[("Lung1", "hematoxylin_panel")] < 0.8 and auc[("34_3", "deepliif_hematoxylin")] > 0.9
+    baseline = nuclear_intensity_baseline(deepliif)["deepliif_hematoxylin"]
+    assert baseline["cells"] > 300 and baseline["balanced_accuracy"] > 0.75
+
+
 @pytest.mark.slow
-def test_classifier_trained_on_deepliif_cells_beats_majority_rate(deepliif, tmp_path):
-    """Short CPU training (6 epochs, natural class frequencies): must beat always answering 'negative'."""
+def test_classifier_trained_on_deepliif_cells_beats_majority_rate_and_calls_positives(deepliif, tmp_path):
+    """Default recipe (padding-free ResNet18, class-weighted loss, dihedral flips/rotations), 20 epochs on CPU.
+
+    Must beat always answering 'negative' (majority rate 0.60) by 0.08, reach a 3-class balanced accuracy
+    far above chance (1/3), recognise background, and call some positive cells (the old natural-frequency
+    recipe called none). The floors are low on purpose: over seeds 0-2 (1 thread) and seed 0 with 2
+    threads, accuracy was 0.73-0.79, balanced accuracy 0.58-0.72 and positive recall 0.06-0.41; the
+    positive call is not robust on 26 positive training cells (RESULTS-ki67.md section 2).
+    """
     import torch
 
     from biomedai.methods.ki67.evaluation import morphology_experiment
 
     torch.set_num_threads(2)
-    config = Ki67Config(epochs=6, lr_step_epochs=3, device="cpu")
+    config = Ki67Config(epochs=20, lr_step_epochs=10, device="cpu")
+    assert config.architecture == "resnet18_valid" and config.class_balance == "weighted_loss"
     out = morphology_experiment(deepliif, config, tmp_path, test_views=("deepliif_hematoxylin",))
     view = out["views"]["deepliif_hematoxylin"]
-    assert view["accuracy"] > view["majority_rate"] + 0.1
-    assert view["recall"]["background"] > 0.9
+    assert view["accuracy"] > view["majority_rate"] + 0.08
+    assert view["balanced_accuracy"] > 0.55
+    assert view["recall"]["positive"] >= 0.05
+    assert view["recall"]["background"] > 0.85
     assert np.isfinite(view["accuracy"]) and (tmp_path / "weights.pt").is_file()

@@ -197,6 +197,9 @@ def evaluate_morphology(model: Any, tiles: list[DeepliifTile], config: Ki67Confi
             "accuracy": accuracy(y_test, pred), "majority_rate": float(counts.max() / counts.sum()),
             "precision": per_class(precision), "recall": per_class(recall), "f1": per_class(f1_score),
             "weighted_f1": float(f1_score(y_test, pred, labels=labels, average="weighted")),
+            # mean per-class recall over the 3 classes (chance 1/3) and over positive/negative cells (chance 1/2)
+            "balanced_accuracy": float(np.mean(list(per_class(recall).values()))),
+            "cell_balanced_accuracy": float(np.mean([per_class(recall)[CLASS_NAMES[c]] for c in (NEGATIVE, POSITIVE)])),
             "confusion_rows_true_cols_pred": confusion_matrix(y_test, pred, labels=labels).tolist(),
             "tiles": rows,
             "pearson_Rpos": _pearson([r["pred_Rpos"] for r in rows], [r["true_Rpos"] for r in rows]),
@@ -212,3 +215,89 @@ def _test_view(tile: DeepliifTile, view: str) -> np.ndarray | None:
     if view == "ihc":
         return tile.ihc
     raise ValueError(f"unknown test view {view!r}")
+
+
+def nuclear_darkness_auc(root: str | Path) -> list[dict[str, Any]]:
+    """Per tile and view, how well one number separates positive from negative nuclei: the ROC AUC of the
+    darkest grey value inside each true nucleus (darker = positive).
+
+    A diagnostic of what the "morphology" images carry: on a view computed from the IHC image (DeepLIIF's
+    inferred haematoxylin, our deconvolution), a high AUC means DAB leaks into it.
+    """
+    from scipy import ndimage as ndi
+    from scipy.stats import rankdata
+
+    rows = []
+    for tile in load_deepliif(root):
+        labels, classes = seg_to_instances(tile.seg)
+        ids = np.arange(1, labels.max() + 1)
+        y = classes[1:] == 1
+        if not y.any() or y.all():
+            continue
+        views = {"deconvolved_hematoxylin": hematoxylin_only_rgb(tile.ihc)}
+        if tile.hematoxylin is not None:
+            views["hematoxylin_panel" if tile.split == "train" else "deepliif_hematoxylin"] = tile.hematoxylin
+        for view, image in views.items():
+            darkest = -np.asarray(ndi.minimum(image.astype(float).mean(-1), labels, ids))
+            ranks = rankdata(darkest)
+            n1, n0 = int(y.sum()), int((~y).sum())
+            rows.append({"tile": tile.name, "split": tile.split, "view": view,
+                         "auc_darkest_pixel": float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))})
+    return rows
+
+
+def nuclear_intensity_baseline(root: str | Path) -> dict[str, Any]:
+    """A reference for the CNN: logistic regression (class-balanced) on two numbers per *true* nucleus, its darkest
+    and its mean grey value, trained on the train tiles' haematoxylin panel and tested on each test view.
+
+    It is given the true nucleus outlines (the CNN is not), so it bounds what a plain intensity cue gives.
+    Returns per view the positive / negative recall and their mean (balanced accuracy, chance 0.5).
+    """
+    from scipy import ndimage as ndi
+    from sklearn.linear_model import LogisticRegression
+
+    def features(image: np.ndarray, tile: DeepliifTile) -> tuple[np.ndarray, np.ndarray]:
+        labels, classes = seg_to_instances(tile.seg)
+        ids = np.arange(1, labels.max() + 1)
+        grey = image.astype(float).mean(-1)
+        x = np.c_[ndi.minimum(grey, labels, ids), ndi.mean(grey, labels, ids)] / 255.0
+        return x, classes[1:]
+
+    tiles = load_deepliif(root)
+    train = [features(t.hematoxylin, t) for t in tiles if t.split == "train" and t.hematoxylin is not None]
+    model = LogisticRegression(class_weight="balanced").fit(np.concatenate([x for x, _ in train]),
+                                                            np.concatenate([y for _, y in train]))
+    out: dict[str, Any] = {}
+    for view in ("deepliif_hematoxylin", "deconvolved_hematoxylin"):
+        parts = [features(image, t) for t in tiles if t.split == "test" and (image := _test_view(t, view)) is not None]
+        if not parts:
+            continue
+        y = np.concatenate([y for _, y in parts])
+        pred = model.predict(np.concatenate([x for x, _ in parts]))
+        r_pos, r_neg = float((pred[y == 1] == 1).mean()), float((pred[y == 0] == 0).mean())
+        out[view] = {"recall_positive": r_pos, "recall_negative": r_neg, "balanced_accuracy": (r_pos + r_neg) / 2,
+                     "cells": int(y.size), "positive_cells": int(y.sum())}
+    return out
+
+
+def label_dab_check(root: str | Path, threshold: float | None = None) -> list[dict[str, Any]]:
+    """Are the mask's positives DAB-positive on the IHC image? Per tile: median mean-DAB OD of positive and
+    negative nuclei, and how many of each lie above ``threshold`` (default: the quantifier's ``dab_threshold``)."""
+    from scipy import ndimage as ndi
+
+    from .ihc import stain_channels
+
+    threshold = Ki67Config().dab_threshold if threshold is None else threshold
+    rows = []
+    for tile in load_deepliif(root):
+        labels, classes = seg_to_instances(tile.seg)
+        ids = np.arange(1, labels.max() + 1)
+        y = classes[1:] == 1
+        dab = np.asarray(ndi.mean(stain_channels(tile.ihc)[1], labels, ids))
+        rows.append({"tile": tile.name, "split": tile.split, "positive": int(y.sum()), "negative": int((~y).sum()),
+                     "median_dab_positive": float(np.median(dab[y])) if y.any() else None,
+                     "median_dab_negative": float(np.median(dab[~y])) if (~y).any() else None,
+                     "positive_above": int((dab[y] > threshold).sum()),
+                     "negative_above": int((dab[~y] > threshold).sum()),
+                     "threshold": threshold})
+    return rows

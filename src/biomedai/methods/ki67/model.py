@@ -1,8 +1,8 @@
-"""The modified ResNet18 of Liu et al. (Table 2), its training (Table 3) and its FCN form (section 1.6).
+"""Training (Table 3, plus class balancing and augmentation) and FCN inference of the Ki-67 patch classifiers.
 
-``Ki67ResNet18`` = ImageNet normalisation + torchvision ResNet18 without its global average pool and
-FC, then ``Linear(512*2*2, 3)`` on the flattened 512x2x2 map of a 64x64 patch. Inputs are RGB floats in
-[0, 1], ``[N, 3, H, W]``. Class order: 0 negative, 1 positive, 2 background.
+The networks (Liu et al.'s padded ResNet18 and the padding-free variant whose FCN is exact) are in
+:mod:`.networks`. Inputs are RGB floats in [0, 1], ``[N, 3, H, W]``. Class order: 0 negative,
+1 positive, 2 background.
 """
 from __future__ import annotations
 
@@ -14,107 +14,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from biomedai.nn.fcn import FullyConvolutional, classifier_to_fcn, fcn_map_tiled
+from biomedai.nn.fcn import fcn_map_tiled
 
 from .config import BACKGROUND, NEGATIVE, POSITIVE, Ki67Config
+from .networks import (  # noqa: F401 - re-exported: the networks used to live here
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    BasicBlock,
+    ImageNetNormalize,
+    Ki67ResNet18,
+    Ki67ValidResNet18,
+    ValidBasicBlock,
+    architecture_of_state,
+    build_classifier,
+    resnet18_trunk,
+    resnet18_valid_trunk,
+)
 
 logger = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # Table 3: Normalize(mean, std)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class ImageNetNormalize(nn.Module):
-    """Per-channel ``(x - mean) / std``; a per-pixel affine map, so it commutes with the FCN conversion."""
-
-    def __init__(self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
-class BasicBlock(nn.Module):
-    """ResNet's basic block (conv3x3-BN-ReLU-conv3x3-BN + shortcut, ReLU); torchvision's parameter names."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                            nn.BatchNorm2d(out_channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
-
-
-def resnet18_trunk() -> nn.Sequential:
-    """conv1..layer4 of ResNet18 (Table 2), named like torchvision's so its ImageNet weights load."""
-    def layer(cin: int, cout: int, stride: int) -> nn.Sequential:
-        return nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1))
-
-    trunk = nn.Sequential()
-    trunk.add_module("conv1", nn.Conv2d(3, 64, 7, 2, 3, bias=False))
-    trunk.add_module("bn1", nn.BatchNorm2d(64))
-    trunk.add_module("relu", nn.ReLU(inplace=True))
-    trunk.add_module("maxpool", nn.MaxPool2d(3, 2, 1))
-    for name, (cin, cout, stride) in zip(("layer1", "layer2", "layer3", "layer4"),
-                                         ((64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2))):
-        trunk.add_module(name, layer(cin, cout, stride))
-    for m in trunk.modules():  # torchvision's initialisation
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-    return trunk
-
-
-def _load_imagenet_weights(trunk: nn.Sequential) -> bool:
-    """Copy torchvision's ImageNet ResNet18 weights into ``trunk`` if they can be had offline."""
-    try:
-        import torchvision
-
-        weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
-        state = weights.get_state_dict(progress=False)
-    except Exception as exc:  # noqa: BLE001 - no torchvision or no network: train from scratch
-        logger.warning("ImageNet weights for ResNet18 are not available (%s); training from scratch",
-                       exc.__class__.__name__)
-        return False
-    trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=True)
-    return True
-
-
-class Ki67ResNet18(nn.Module):
-    """Table 2: conv1..layer4 of ResNet18 (no avgpool), flatten, ``Linear(512*(p/32)^2, num_classes)``.
-
-    Built here rather than taken from torchvision (same layers and parameter names), so that it runs
-    where only PyTorch is installed; ``pretrained`` loads torchvision's ImageNet weights when available.
-    """
-
-    def __init__(self, num_classes: int = 3, patch_size: int = 64, pretrained: bool = False) -> None:
-        super().__init__()
-        self.patch_size = patch_size
-        backbone = resnet18_trunk()
-        if pretrained:
-            _load_imagenet_weights(backbone)
-        self.trunk = nn.Sequential(ImageNetNormalize(), *backbone.children())
-        side = patch_size // 32
-        self.fc = nn.Linear(512 * side * side, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.trunk(x), 1))
-
-    def to_fcn(self) -> FullyConvolutional:
-        """The FCN form (shares weights with this model), softmax over classes, in eval mode."""
-        return classifier_to_fcn(self.trunk, self.fc, self.patch_size, softmax=True).eval()
-
 
 def patches_to_tensor(patches: np.ndarray) -> torch.Tensor:
     """``[n, h, w, 3]`` uint8 -> ``[n, 3, h, w]`` float in [0, 1]."""
@@ -122,24 +39,62 @@ def patches_to_tensor(patches: np.ndarray) -> torch.Tensor:
 
 
 class FlipPatchDataset(torch.utils.data.Dataset):
-    """Patches with random horizontal and vertical flips (Table 3 augmentation) when ``augment``."""
+    """Patches with on-the-fly augmentation.
 
-    def __init__(self, patches: np.ndarray, labels: np.ndarray, augment: bool = True) -> None:
+    ``augment``: ``"flips"`` (or True) random horizontal and vertical flips (Table 3); ``"dihedral"``
+    flips and 90-degree rotations (all 8 symmetries of the square); ``"none"`` (or False) nothing.
+    ``colour_jitter`` > 0 adds a stain-like jitter in optical density: each RGB channel's OD is scaled
+    by ``U(1 - j, 1 + j)`` and shifted by ``U(-j/4, j/4)`` (per patch), then mapped back to [0, 1].
+    """
+
+    def __init__(self, patches: np.ndarray, labels: np.ndarray, augment: bool | str = True,
+                 colour_jitter: float = 0.0) -> None:
         self.x = patches_to_tensor(patches)
         self.y = torch.as_tensor(labels, dtype=torch.long)
-        self.augment = augment
+        self.augment = {True: "flips", False: "none"}.get(augment, augment)  # type: ignore[call-overload]
+        if self.augment not in ("none", "flips", "dihedral"):
+            raise ValueError(f"unknown augmentation {augment!r}")
+        self.colour_jitter = float(colour_jitter)
 
     def __len__(self) -> int:
         return int(self.y.numel())
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.x[index]
-        if self.augment:
+        if self.augment != "none":
             if torch.rand(()) < 0.5:
                 x = x.flip(-1)
             if torch.rand(()) < 0.5:
                 x = x.flip(-2)
+            if self.augment == "dihedral":
+                x = torch.rot90(x, int(torch.randint(0, 4, ())), (-2, -1))
+        if self.colour_jitter > 0:
+            j = self.colour_jitter
+            od = -torch.log(x.clamp_min(1.0 / 255.0))
+            scale = 1.0 + (torch.rand(3, 1, 1) * 2 - 1) * j
+            shift = (torch.rand(3, 1, 1) * 2 - 1) * (j / 4)
+            x = torch.exp(-(od * scale + shift).clamp_min(0.0)).clamp(0.0, 1.0)
         return x, self.y[index]
+
+
+def class_weights(labels: np.ndarray, num_classes: int = 3) -> torch.Tensor:
+    """``n / (K * n_c)`` per class (1 for absent classes): every class weighs the same in the loss."""
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes).astype(float)
+    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
+def sampling_loader(dataset: FlipPatchDataset, batch_size: int, seed: int, balanced: bool,
+                    samples_per_epoch: int | None = None) -> torch.utils.data.DataLoader:
+    """Draws with replacement, ``samples_per_epoch`` (default ``len(dataset)``) per epoch; with ``balanced``
+    every class is drawn equally often."""
+    labels = dataset.y.numpy()
+    per_sample = class_weights(labels, int(labels.max()) + 1).numpy()[labels] if balanced else np.ones(len(labels))
+    generator = torch.Generator().manual_seed(seed)
+    sampler = torch.utils.data.WeightedRandomSampler(torch.as_tensor(per_sample, dtype=torch.double),
+                                                     int(samples_per_epoch or len(labels)), replacement=True,
+                                                     generator=generator)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler)
 
 
 @torch.no_grad()
@@ -174,28 +129,46 @@ def _accuracy_validator(model: nn.Module, loader: Any) -> dict[str, float]:
 
 def train_classifier(train_patches: np.ndarray, train_labels: np.ndarray, val_patches: np.ndarray | None,
                      val_labels: np.ndarray | None, config: Ki67Config, output_dir: Path | None,
-                     progress: bool = False, init_weights: str | Path | None = None) -> tuple[Ki67ResNet18, Any]:
+                     progress: bool = False, init_weights: str | Path | None = None) -> tuple[nn.Module, Any]:
     """Table 3: Adam (wd 1e-5), lr 1e-3 then 1e-4 after epoch 10, batch 64, cross-entropy, flips.
 
-    The best epoch is the one with the best validation balanced accuracy (mean per-class recall),
-    because validation cells are as unbalanced as the tissue [decide]. ``init_weights`` starts from
-    earlier weights instead of a fresh network. Returns the best model (the last epoch's without
-    validation data) and the :class:`biomedai.train.TrainResult`.
+    Additions for unbalanced tissue cells [decide]: ``config.class_balance`` (``weighted_loss``:
+    cross-entropy weighted ``n / (K n_c)``; ``sampler``: classes drawn equally often), and
+    ``config.augmentation`` / ``config.colour_jitter``. The best epoch is the one with the best
+    validation balanced accuracy (mean per-class recall), because validation cells are as unbalanced
+    as the tissue. ``init_weights`` starts from earlier weights instead of a fresh network. Returns the
+    best model (the last epoch's without validation data or ``output_dir``) and the
+    :class:`biomedai.train.TrainResult`.
     """
     from biomedai.train import Trainer
 
-    def model_factory() -> Ki67ResNet18:
+    def model_factory() -> nn.Module:
         if init_weights is not None:  # fine-tune from earlier weights (checked against their sha256)
             return load_classifier(init_weights, config).train()
-        return Ki67ResNet18(config.num_classes, config.patch_size, config.pretrained)
+        return build_classifier(config.architecture, config.num_classes, config.patch_size, config.pretrained)
 
     has_val = val_patches is not None and len(val_patches) > 0
+    train_set = FlipPatchDataset(train_patches, train_labels, config.augmentation, config.colour_jitter)
+    train_data: Any = train_set
+    loss_fn: Any = nn.functional.cross_entropy
+    if config.class_balance == "sampler" or config.samples_per_epoch:
+        train_data = sampling_loader(train_set, config.batch_size, config.seed, config.class_balance == "sampler",
+                                     config.samples_per_epoch)
+    if config.class_balance == "weighted_loss":
+        weights = class_weights(train_labels, config.num_classes)
+
+        def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return nn.functional.cross_entropy(logits, target, weight=weights.to(logits.device))
+    logger.info("training %s on %s patches (classes %s), class balance %s, augmentation %s, jitter %.2f, "
+                "%s draws per epoch", config.architecture, len(train_labels),
+                np.bincount(train_labels, minlength=3).tolist(), config.class_balance, config.augmentation,
+                config.colour_jitter, config.samples_per_epoch or len(train_labels))
     trainer = Trainer(
-        model_factory, FlipPatchDataset(train_patches, train_labels, augment=True),
+        model_factory, train_data,
         FlipPatchDataset(val_patches, val_labels, augment=False) if has_val else None,
         optimizer=lambda params: torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
         scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, config.lr_step_epochs, config.lr_gamma),
-        loss_fn=nn.functional.cross_entropy, validate=_accuracy_validator if has_val else None,
+        loss_fn=loss_fn, validate=_accuracy_validator if has_val else None,
         output_dir=output_dir, run_config=config, epochs=config.epochs, batch_size=config.batch_size,
         monitor="val_balanced_accuracy" if has_val else "train_loss", mode="max" if has_val else "min",
         seed=config.seed, device=config.device, amp=False, progress=progress,
@@ -211,19 +184,31 @@ def train_classifier(train_patches: np.ndarray, train_labels: np.ndarray, val_pa
     return model.eval(), result
 
 
-def load_classifier(weights: str | Path, config: Ki67Config) -> Ki67ResNet18:
-    """A :class:`Ki67ResNet18` with weights from ``weights`` (checked against its ``.sha256`` sidecar)."""
+def load_classifier(weights: str | Path, config: Ki67Config) -> nn.Module:
+    """The classifier saved in ``weights`` (checked against its ``.sha256`` sidecar).
+
+    The architecture is read from the saved parameters; when it differs from ``config.architecture``
+    the file wins (with a warning), since weights only fit the network they were trained in.
+    """
     from biomedai.train.checkpoint import load_weights
 
-    model = Ki67ResNet18(config.num_classes, config.patch_size, pretrained=False)
+    state = load_weights(None, weights)
+    architecture = architecture_of_state(state)
+    if architecture != config.architecture:
+        logger.warning("%s holds %s weights; using that architecture instead of the configured %s",
+                       weights, architecture, config.architecture)
+    model = build_classifier(architecture, config.num_classes, config.patch_size, pretrained=False)
     load_weights(model, weights)
     return model.eval()
 
 
 @torch.no_grad()
-def probability_map(model: Ki67ResNet18, rgb: np.ndarray, config: Ki67Config,
+def probability_map(model: nn.Module, rgb: np.ndarray, config: Ki67Config,
                     device: str | torch.device = "cpu") -> np.ndarray:
-    """FCN class probabilities ``[3, rows, cols]`` for an RGB uint8 region (stride 32 for 64x64 patches)."""
+    """FCN class probabilities ``[3, rows, cols]`` for an RGB uint8 region (stride 32 for 64x64 patches).
+
+    ``config.fcn_tile`` runs it in stride-aligned tiles; for ``resnet18_valid`` that is exactly the one pass.
+    """
     fcn = model.to(device).to_fcn()
     x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1).float().div_(255.0)
     return fcn_map_tiled(fcn, x, config.fcn_tile).float().cpu().numpy()

@@ -120,11 +120,12 @@ class Ki67Method(Method):
         np.save(output_dir / f"{stem}_probabilities.npy", prob.astype(np.float32))
         rec.add_file(output_dir / f"{stem}_probabilities.npy")
         rec.add_file(save_png(class_map_to_rgb(classes), output_dir / f"{stem}_fcn_map.png"))
-        full = upsample_map(classes, rgb.shape[:2], 32, self.config.patch_size)  # ResNet18 stride 32
+        full = upsample_map(classes, rgb.shape[:2], model.to_fcn().stride, self.config.patch_size)
         blend = (0.6 * rgb + 0.4 * class_map_to_rgb(full)).round().astype(np.uint8)
         rec.add_file(save_png(blend, output_dir / f"{stem}_fcn_overlay.png"))
         rec.add_file(save_png(heatmap_rgb(prob[1]), output_dir / f"{stem}_p_positive.png"))
-        return {"image": path.name, "source": "morphology FCN", "map_rows": int(prob.shape[1]),
+        return {"image": path.name, "source": "morphology FCN", "architecture": model.architecture,
+                "map_rows": int(prob.shape[1]),
                 "map_cols": int(prob.shape[2]), **area_indices(classes)}
 
     def _wsi_one(self, model: Any, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
@@ -142,7 +143,8 @@ class Ki67Method(Method):
         rec.add_file(output_dir / f"{stem}_probabilities.npy")
         rec.add_file(save_png(heatmap_rgb(prob[1]), output_dir / f"{stem}_heatmap_p_positive.png"))
         rec.add_file(save_png(class_map_to_rgb(classes), output_dir / f"{stem}_fcn_map.png"))
-        return {"image": path.name, "source": "morphology FCN (whole slide)", **info, **area_indices(classes)}
+        return {"image": path.name, "source": "morphology FCN (whole slide)", "architecture": model.architecture,
+                **info, **area_indices(classes)}
 
     # ------------------------------------------------------------------------------------- train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -159,7 +161,8 @@ class Ki67Method(Method):
         with rec.timer("train"):
             _, result = train_classifier(x_train, y_train, x_val, y_val, self.config, output_dir, progress=True,
                                          init_weights=weights)
-        rec.metrics = {"patch_counts": counts, "train_patches": int(len(y_train)),
+        rec.metrics = {"architecture": self.config.architecture, "class_balance": self.config.class_balance,
+                       "patch_counts": counts, "train_patches": int(len(y_train)),
                        "val_patches": int(len(y_val)), "monitor": result.monitor, "best_metric": result.best_metric,
                        "best_epoch": result.best_epoch, "epochs": result.epochs_completed,
                        "data": str(data)}

@@ -5,8 +5,9 @@
 * **Point annotations**: images (``*.png``, ``*.jpg``, ``*.tif``) each beside an annotation file of the same
   stem (``.json`` Labelme, ``.geojson`` QuPath, ``.csv`` ``x,y,label``), in ``data/`` or ``data/images``.
 
-Patches are split 8:2 at random (section 1.3); with ``balance_classes`` the training part is then
-balanced by jittered re-cuts.
+Patches are split 8:2 at random (section 1.3), cell by cell, so that a cell seen in several views
+(``training_views``) is either in training or in validation; with ``balance_classes`` the training part
+is then balanced by jittered re-cuts.
 """
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from biomedai.errors import InvalidInputError
 
 from .config import CLASS_NAMES, Ki67Config
 
-Source = tuple[np.ndarray, np.ndarray, np.ndarray]  # image, centres xy, classes
+Source = tuple[list[np.ndarray], np.ndarray, np.ndarray]  # views of one image, centres xy, classes
 
 
 def _deepliif_sources(data: Path, config: Ki67Config, rng: np.random.Generator) -> list[Source]:
     from .deepliif import load_deepliif
     from .evaluation import _cell_points
+    from .ihc import hematoxylin_only_rgb
     from .patches import build_patch_set
 
     sources = []
@@ -35,7 +37,8 @@ def _deepliif_sources(data: Path, config: Ki67Config, rng: np.random.Generator) 
         n_bg = int(round(config.background_per_cell * len(xy)))
         _, labels, centres = build_patch_set(tile.hematoxylin, xy, classes, config.patch_size, n_bg,
                                              config.cell_box_size, config.border_policy, rng, tile.source)
-        sources.append((tile.hematoxylin, centres, labels))
+        views = {"hematoxylin": lambda t=tile: t.hematoxylin, "deconvolved": lambda t=tile: hematoxylin_only_rgb(t.ihc)}
+        sources.append(([views[v]() for v in config.training_views], centres, labels))
     return sources
 
 
@@ -58,7 +61,7 @@ def _annotated_sources(data: Path, config: Ki67Config, rng: np.random.Generator)
         n_bg = int(round(config.background_per_cell * int((classes != 2).sum())))
         _, labels, centres = build_patch_set(image, xy, classes, config.patch_size, n_bg, config.cell_box_size,
                                              config.border_policy, rng, candidates[0])
-        sources.append((image, centres, labels))
+        sources.append(([image], centres, labels))
     return sources
 
 
@@ -84,11 +87,12 @@ def training_patches(data: Path, config: Ki67Config, per_class: int | None = Non
                                 "a .json / .geojson / .csv point file of the same name", data)
     counts = {name: int(sum((s[2] == c).sum() for s in sources)) for c, name in enumerate(CLASS_NAMES)}
     train_src, val_parts = [], []
-    for image, xy, cls in sources:
+    for images, xy, cls in sources:
         is_val = rng.random(len(cls)) < config.val_fraction
-        train_src.append((image, xy[~is_val], cls[~is_val]))
-        if is_val.any():
-            val_parts.append(cell_patches(image, xy[is_val], cls[is_val], config.patch_size, "pad"))
+        for image in images:
+            train_src.append((image, xy[~is_val], cls[~is_val]))
+            if is_val.any():
+                val_parts.append(cell_patches(image, xy[is_val], cls[is_val], config.patch_size, "pad"))
     if config.balance_classes:
         if per_class is None:
             per_class = max(int(sum((s[2] == c).sum() for s in train_src)) for c in range(3))
@@ -101,4 +105,6 @@ def training_patches(data: Path, config: Ki67Config, per_class: int | None = Non
     else:
         x_val = np.zeros((0, config.patch_size, config.patch_size, 3), np.uint8)
         y_val = np.zeros(0, np.int64)
-    return (x_train, y_train), (x_val, y_val), {"layout": "deepliif" if deepliif else "point annotations", **counts}
+    layout = "deepliif" if deepliif else "point annotations"
+    views = list(config.training_views) if deepliif else ["image"]
+    return (x_train, y_train), (x_val, y_val), {"layout": layout, "views": views, **counts}

@@ -1,8 +1,11 @@
 """Whole-slide mode: the FCN over a slide level, tile by tile through :func:`biomedai.io.open_wsi` (tiffslide).
 
-Tiles start at multiples of the stride (32 px) and overlap by ``patch - stride`` so their maps join
-into one grid, exactly as :func:`biomedai.nn.fcn.fcn_map_tiled` does for an in-memory region. Tiles
-that are almost white (glass) are not run; their positions get P(background) = 1.
+Tiles start at multiples of the stride (32 px) and overlap by ``patch - stride`` (the receptive field
+of the padding-free variant less one stride) so their maps join into one grid, as
+:func:`biomedai.nn.fcn.fcn_map_tiled` does for an in-memory region. With ``resnet18_valid`` every map
+position depends only on its own 64x64 window, so the tiled map equals the one-pass map exactly (no
+seams); with the padded ``resnet18`` positions at tile borders see zero padding instead of the
+neighbouring tile. Tiles that are almost white (glass) are not run; their positions get P(background) = 1.
 """
 from __future__ import annotations
 
