@@ -94,14 +94,24 @@ def upgrade(engine: Any, revision: str = "head") -> str | None:
     Cheap when the database is already there (one query). Tables found without an
     ``alembic_version`` (a database from before migrations) are kept with their rows.
     """
+    head = head_revision()
+    if engine.dialect.name == "sqlite":
+        # SQLite: every opener takes the file lock, also for the check, so that no connection switches the
+        # file to WAL or reads a half-made schema while another process migrates it
+        with _file_lock(engine):
+            return _upgrade_locked(engine, revision, head)
+    if revision == "head" and current_revision(engine) == head:
+        return head
+    return _upgrade_locked(engine, revision, head)
+
+
+def _upgrade_locked(engine: Any, revision: str, head: str | None) -> str | None:
     from alembic import command
     from sqlalchemy import inspect, text
 
-    head = head_revision()
-    if revision == "head" and current_revision(engine) == head:
+    if engine.dialect.name == "sqlite" and revision == "head" and current_revision(engine) == head:
         return head
-    lock = _file_lock(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    with lock, engine.begin() as conn:
+    with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
         before = _revision_of(conn)
