@@ -8,6 +8,12 @@ or loaded from ``--checkpoints DIR/<name>/weights.pt`` when that file exists.
     python benchmarks/nuclei_quality.py --device cuda --base-channels 64 --minutes 1.2 \\
         --models hannet peer classical --out out/quality
 
+Reduced width on CPU at matched parameter count (Han-Net base 8 / growth 4: 0.42 M; the peer with
+``--peer-features 13 13 26 52 104 13``: 0.40 M)::
+
+    python benchmarks/nuclei_quality.py --models hannet --minutes 15 --loss ce_dice --lr-schedule onecycle
+    python benchmarks/nuclei_quality.py --models peer classical --peer-features 13 13 26 52 104 13 --minutes 15 ...
+
 Prints a Markdown table and writes ``quality.json`` with every per-tile score.
 """
 from __future__ import annotations
@@ -27,15 +33,19 @@ from biomedai.methods.nuclei_hannet.data import load_tiles
 from biomedai.methods.nuclei_hannet.evaluation import mean_scores, score_tile
 from biomedai.methods.nuclei_hannet.model import VARIANTS, count_parameters
 from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter
+from biomedai.methods.nuclei_hannet.postprocess import instances_from_probabilities
 from biomedai.methods.nuclei_hannet.training import train_network
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nuclei"
 
 
+PEER_FEATURES = (32, 32, 64, 128, 256, 32)
+
+
 class PeerUNetPlusPlus(torch.nn.Module):
     """MONAI BasicUNetPlusPlus (2.4 M parameters at these features), 3 classes, first output only."""
 
-    def __init__(self, features=(32, 32, 64, 128, 256, 32)) -> None:
+    def __init__(self, features=PEER_FEATURES) -> None:
         super().__init__()
         from monai.networks.nets import BasicUNetPlusPlus
 
@@ -78,18 +88,20 @@ def run_network(name: str, args, train, val, test) -> dict:
     overrides = {"base_channels": args.base_channels, "growth_rate": args.growth_rate, "crop_size": args.crop_size,
                  "batch_size": args.batch_size, "crops_per_tile": args.crops_per_tile, "max_minutes": args.minutes,
                  "epochs": 100000, "device": args.device, "num_workers": args.workers, "val_every": args.val_every,
-                 "seed": args.seed, "tta": args.tta}
+                 "seed": args.seed, "tta": args.tta, "lr": args.lr, "lr_schedule": args.lr_schedule,
+                 "loss": args.loss, "class_weights": tuple(args.class_weights), "val_from": args.val_from,
+                 "postprocess": args.postprocess[0], "split_h": args.split_h, "time_budget_clock": args.budget_clock}
     variant = "hannet" if name == "peer" else name
     method = HanNetMethod(dict(overrides, variant=variant))
     cfg = method.config
     out = Path(args.runs_dir or args.out) / name
     ckpt = Path(args.checkpoints) / name / "weights.pt" if args.checkpoints else None
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if name == "peer":
         from biomedai.train import load_weights
 
         torch.manual_seed(cfg.seed)
-        model = PeerUNetPlusPlus()
+        model = PeerUNetPlusPlus(tuple(args.peer_features))
         if ckpt is not None and ckpt.is_file():
             load_weights(model, ckpt)
             history = "loaded"
@@ -102,7 +114,7 @@ def run_network(name: str, args, train, val, test) -> dict:
 
             result = train_network(model, [(t.image, t.labels) for t in train], val_score, out, cfg)
             load_weights(model, result.weights)
-            history = result.epochs_completed
+            history = f"{result.epochs_completed} ep / {result.global_step} steps, best ep {result.best_epoch}"
         seg = NucleiSegmenter(model.to(next(model.parameters()).device), cfg, {"stain_normalization": "none"})
     else:
         if ckpt is not None and ckpt.is_file():
@@ -111,12 +123,27 @@ def run_network(name: str, args, train, val, test) -> dict:
         else:
             result, _ = method.fit(train, val, out)
             seg = NucleiSegmenter.from_weights(result.weights, cfg)
-            history = result.epochs_completed
+            history = f"{result.epochs_completed} ep / {result.global_step} steps, best ep {result.best_epoch}"
     train_s = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu_start
     seg.model.eval()
-    scores = _score(seg.segment, test)
-    return {"name": name, "parameters": count_parameters(seg.model), "train_seconds": round(train_s, 1),
-            "epochs": history, "scores": scores}
+    probs: dict[int, np.ndarray] = {}  # one forward pass per tile, scored with every post-processing
+
+    def segment_with(method: str):
+        def segment(image: np.ndarray) -> np.ndarray:
+            if id(image) not in probs:
+                probs[id(image)] = seg.probabilities(image)
+            return instances_from_probabilities(probs[id(image)], method, cfg.min_object_size, cfg.grow_radius,
+                                                split_h=cfg.split_h, split_sigma=cfg.split_sigma)
+        return segment
+
+    out = []
+    for k, method in enumerate(args.postprocess):
+        out.append({"name": name if k == 0 else f"{name} ({method})", "postprocess": method,
+                    "parameters": count_parameters(seg.model), "train_seconds": round(train_s, 1),
+                    "train_cpu_seconds": round(cpu_s, 1), "epochs": history,
+                    "scores": _score(segment_with(method), test)})
+    return out
 
 
 def main(argv=None) -> int:
@@ -136,6 +163,19 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tta", action="store_true")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "onecycle"])
+    p.add_argument("--loss", default="ce", choices=["ce", "ce_dice"])
+    p.add_argument("--class-weights", type=float, nargs=3, default=[1.0, 1.0, 2.0])
+    p.add_argument("--postprocess", nargs="+", default=["morphological"],
+                   choices=["morphological", "watershed", "distance"],
+                   help="post-processing(s) to score; the first one also selects the best checkpoint")
+    p.add_argument("--split-h", type=float, default=1.0, help="h of the 'distance' post-processing")
+    p.add_argument("--budget-clock", default="wall", choices=["wall", "cpu"],
+                   help="--minutes of wall-clock or of this process's CPU time (fairer on a shared machine)")
+    p.add_argument("--val-from", type=float, default=0.0, help="validate only after this fraction of training")
+    p.add_argument("--peer-features", type=int, nargs=6, default=list(PEER_FEATURES),
+                   help="BasicUNetPlusPlus features (13 13 26 52 104 13 matches Han-Net base 8 / growth 4)")
     p.add_argument("--checkpoints", type=Path, default=None)
     p.add_argument("--runs-dir", type=Path, default=None, help="where training runs go (default: --out)")
     p.add_argument("--test-sets", nargs="+", default=None, help="only these test sets (default: all)")
@@ -150,7 +190,8 @@ def main(argv=None) -> int:
     if not args.data.is_dir():
         print(f"data folder {args.data} not found; pass --data", file=sys.stderr)
         return 2
-    train, val, test = load_tiles(args.data, "train"), load_tiles(args.data, "val"), load_tiles(args.data, "test", datasets=args.test_sets)
+    train, val = load_tiles(args.data, "train"), load_tiles(args.data, "val")
+    test = load_tiles(args.data, "test", datasets=args.test_sets)
     machine = (torch.cuda.get_device_name(0) if args.device.startswith("cuda") and torch.cuda.is_available()
                else f"CPU ({platform.processor() or platform.machine()}, {args.threads} thread(s))")
     print(f"train {len(train)} tiles, val {len(val)}, test {len(test)}; machine: {machine}")
@@ -161,19 +202,27 @@ def main(argv=None) -> int:
             results.append({"name": "classical", "parameters": 0, "train_seconds": 0.0, "epochs": "-",
                             "scores": _score(classical_nuclei, test), "seconds": time.perf_counter() - start})
         else:
-            results.append(run_network(name, args, train, val, test))
-        r = results[-1]
-        print(f"{name}: " + ", ".join(f"{d} AJI {v['mean']['aji']:.4f}" for d, v in r["scores"].items()), flush=True)
+            results += run_network(name, args, train, val, test)
+        for r in results[-len(args.postprocess) if name != "classical" else -1:]:
+            print(f"{r['name']}: " + ", ".join(f"{d} AJI {v['mean']['aji']:.4f}" for d, v in r["scores"].items()),
+                  flush=True)
     sets = sorted({d for r in results for d in r["scores"]})
     cols = ["f1", "dice", "aji", "hausdorff", "pq"]
-    header = "| model | params | train s | " + " | ".join(f"{d} {c}" for d in sets for c in cols) + " |"
+    header = ("| model | params | train s (CPU s) | training | " + " | ".join(f"{d} {c}" for d in sets for c in cols)
+              + " |")
     print()
-    print(f"machine: {machine}; width {args.base_channels}, growth {args.growth_rate}, {args.minutes} min per network")
+    import os
+
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"machine: {machine}; width {args.base_channels}, growth {args.growth_rate}, {args.minutes} min per network; "
+          f"recipe: lr {args.lr} {args.lr_schedule}, loss {args.loss}; load average at the end {load}")
     print(header)
-    print("|" + "---|" * (3 + len(sets) * len(cols)))
+    print("|" + "---|" * (4 + len(sets) * len(cols)))
     for r in results:
         cells = [f"{r['scores'][d]['mean'][c]:.4f}" if d in r["scores"] else "-" for d in sets for c in cols]
-        print(f"| {r['name']} | {r['parameters'] / 1e6:.2f} M | {r['train_seconds']} | " + " | ".join(cells) + " |")
+        print(f"| {r['name']} | {r['parameters'] / 1e6:.2f} M | {r['train_seconds']} ({r.get('train_cpu_seconds', 0)}) "
+              f"| {r['epochs']} | "
+              + " | ".join(cells) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.json").write_text(json.dumps({"machine": machine, "args": {k: str(v) for k, v in
                                                                                     vars(args).items()},

@@ -84,7 +84,8 @@ class NucleiSegmenter:
         from .postprocess import instances_from_probabilities
 
         c = self.cfg
-        return instances_from_probabilities(probs, c.postprocess, c.min_object_size, c.dilation_radius)
+        return instances_from_probabilities(probs, c.postprocess, c.min_object_size, c.grow_radius,
+                                            split_h=c.split_h, split_sigma=c.split_sigma)
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         """Instance labels of an in-memory RGB image of any size (blocks with seam merging when large)."""

@@ -112,18 +112,81 @@ class CropDataset(Dataset):
         return x, torch.from_numpy(target.astype(np.int64))
 
 
+class CrossEntropyDiceLoss(torch.nn.Module):
+    """Class-weighted cross-entropy plus ``1 -`` the mean soft Dice of the foreground classes (1, 2).
+
+    The soft Dice is computed over the whole batch per class, so a crop without nuclei does not divide by 0.
+    """
+
+    def __init__(self, class_weights: Sequence[float] = (1.0, 1.0, 2.0), dice_classes: Sequence[int] = (1, 2),
+                 smooth: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.tensor([float(w) for w in class_weights]))
+        self.dice_classes, self.smooth = tuple(dice_classes), smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        ce = torch.nn.functional.cross_entropy(logits, target, weight=self.weight.to(logits.device))
+        probs = logits.softmax(1)
+        dice = []
+        for k in self.dice_classes:
+            p, t = probs[:, k], (target == k).float()
+            dice.append((2 * (p * t).sum() + self.smooth) / (p.sum() + t.sum() + self.smooth))
+        return ce + 1.0 - torch.stack(dice).mean()
+
+
+def budget_timer(clock: str = "wall") -> Any:
+    """``time.perf_counter`` for a wall-clock budget, ``time.process_time`` (this process's CPU time) for "cpu"."""
+    return time.process_time if clock == "cpu" else time.perf_counter
+
+
+class TrainingClock:
+    """Progress of a run in [0, 1]: the larger of steps done / all steps and minutes spent / ``max_minutes``."""
+
+    def __init__(self, total_steps: int, max_minutes: float | None, clock: str = "wall") -> None:
+        self.total_steps, self.max_minutes = max(int(total_steps), 1), max_minutes
+        self.timer = budget_timer(clock)
+        self.start: float | None = None
+
+    def progress(self, step: int) -> float:
+        if self.start is None:
+            self.start = self.timer()
+        frac = step / self.total_steps
+        if self.max_minutes:
+            frac = max(frac, (self.timer() - self.start) / (60.0 * self.max_minutes))
+        return min(frac, 1.0)
+
+
+def lr_factor(schedule: str, progress: float, warmup: float = 0.05, floor: float = 0.01) -> float:
+    """Multiplier of the base learning rate at ``progress`` in [0, 1].
+
+    >>> [round(lr_factor("onecycle", p), 3) for p in (0.0, 0.05, 0.525, 1.0)]
+    [0.04, 1.0, 0.505, 0.01]
+    >>> round(lr_factor("cosine", 0.5), 3), lr_factor("constant", 0.9)
+    (0.5, 1.0)
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    if progress < warmup:
+        return 0.04 + 0.96 * progress / warmup
+    t = min((progress - warmup) / (1.0 - warmup), 1.0)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 class TimeBudget(Callback):
     """Engine callback: stop after ``minutes`` of training (checked at the end of each epoch)."""
 
-    def __init__(self, minutes: float | None) -> None:
-        self.minutes = minutes
-        self.start = time.perf_counter()
+    def __init__(self, minutes: float | None, clock: str = "wall") -> None:
+        self.minutes, self.timer = minutes, budget_timer(clock)
+        self.start = self.timer()
 
     def on_fit_start(self, trainer: Any) -> None:
-        self.start = time.perf_counter()
+        self.start = self.timer()
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        if self.minutes is not None and time.perf_counter() - self.start > 60.0 * self.minutes:
+        if self.minutes is not None and self.timer() - self.start > 60.0 * self.minutes:
             logger.info("time budget of %.1f min reached after epoch %d", self.minutes, record["epoch"])
             trainer.stopped_early = True
 
@@ -140,14 +203,25 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
     ds = CropDataset([t[0] for t in train_tiles], [t[1] for t in train_tiles], cfg.crop_size, cfg.crops_per_tile,
                      cfg.boundary_radius, {"color": cfg.aug_color, "flip": cfg.aug_flip, "rotate": cfg.aug_rotate,
                                            "elastic": cfg.aug_elastic})
-    state = {"epoch": 0, "last": {}}
+    state: dict[str, Any] = {"epoch": 0, "last": {}}
+    steps_per_epoch = max(len(ds) // cfg.batch_size, 1)
+    clock = TrainingClock(steps_per_epoch * cfg.epochs, cfg.max_minutes, cfg.time_budget_clock)
 
     def validate(model: Any, _loader: Any) -> dict[str, float]:
         state["epoch"] += 1
-        if not state["last"] or state["epoch"] % cfg.val_every == 0 or state["epoch"] == cfg.epochs:
+        last_epoch = state["epoch"] == cfg.epochs or clock.progress(state["epoch"] * steps_per_epoch) >= 1.0
+        if clock.progress(state["epoch"] * steps_per_epoch) < cfg.val_from and not last_epoch:
+            return {"aji": -1.0}  # too early to be a candidate for the best checkpoint
+        if not state["last"] or state["epoch"] % cfg.val_every == 0 or last_epoch:
             with torch.autocast(device_type="cuda", enabled=False):
                 state["last"] = dict(val_score(model))
         return state["last"]
+
+    def schedule(step: int) -> float:
+        return lr_factor(cfg.lr_schedule, clock.progress(step))
+
+    loss_fn = (CrossEntropyDiceLoss(cfg.class_weights) if cfg.loss == "ce_dice"
+               else torch.nn.functional.cross_entropy)
 
     workers = cfg.num_workers
     if workers is None:
@@ -157,11 +231,12 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
 
         workers = min(8, max((os.cpu_count() or 1) - 1, 0)) if resolve_device(cfg.device).type == "cuda" else 0
     return train_model(
-        model, ds, [None], loss_fn=torch.nn.functional.cross_entropy,
+        model, ds, [None], loss_fn=loss_fn,
         optimizer=lambda params: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        scheduler=(lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs))
-        if cfg.lr_schedule == "cosine" else None,
+        scheduler=(lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule))
+        if cfg.lr_schedule != "constant" else None, scheduler_interval="step",
         validate=validate, output_dir=output_dir, epochs=cfg.epochs, batch_size=cfg.batch_size,
         num_workers=workers, device=cfg.device, amp=cfg.amp, monitor="val_aji", mode="max",
-        seed=cfg.seed, callbacks=[TimeBudget(cfg.max_minutes)], progress=False, drop_last=len(ds) > cfg.batch_size,
+        seed=cfg.seed, callbacks=[TimeBudget(cfg.max_minutes, cfg.time_budget_clock)], progress=False,
+        drop_last=len(ds) > cfg.batch_size,
         run_config=cfg)
