@@ -77,3 +77,15 @@ def make_dicom(path: Path, study_uid: str, series_uid: str, instance: int = 1, m
     ds.PixelData = (np.arange(256, dtype=np.uint16).reshape(16, 16) * (instance + 1)).tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+@pytest.fixture
+def cli_logging():
+    """main() adds a handler on pytest's captured stderr to the 'biomedai' logger: take it away afterwards."""
+    import logging
+
+    logger = logging.getLogger("biomedai")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)

@@ -85,16 +85,6 @@ def test_batch_skips_bad_files_and_resumes(tmp_path, wf_methods):
     assert _summary(out)[files[2].name]["status"] == "done"
 
 
-@pytest.fixture
-def cli_logging():
-    """main() adds a handler on pytest's captured stderr to the 'biomedai' logger: take it away afterwards."""
-    import logging
-
-    logger = logging.getLogger("biomedai")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def test_cli_batch_with_local_processes(tmp_path, wf_methods, capsys, cli_logging):

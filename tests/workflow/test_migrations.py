@@ -157,16 +157,6 @@ def test_concurrent_starts_migrate_once(tmp_path, empty_url):
             s.close()
 
 
-@pytest.fixture
-def cli_logging():
-    """main() adds a handler on pytest's captured stderr to the 'biomedai' logger: take it away afterwards."""
-    import logging
-
-    logger = logging.getLogger("biomedai")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def test_serve_migrate_only(tmp_path, empty_url, capsys, cli_logging):
