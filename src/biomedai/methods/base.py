@@ -41,6 +41,9 @@ class Method(abc.ABC):
     config_class: ClassVar[type[BaseConfig]] = BaseConfig
     #: what the workflow router may send to it, e.g. ("image/rgb", "dicom/CT", "volume/mrc")
     input_kinds: ClassVar[tuple[str, ...]] = ()
+    #: a module of the method's package with ``build_parser(prog)`` and ``run(method, args)`` for its
+    #: extra tools (``biomedai tool NAME ...``), imported only when a tool is asked for; e.g. "tools"
+    tools_module: ClassVar[str | None] = None
 
     def __init__(self, config: BaseConfig | dict[str, Any] | None = None) -> None:
         if config is None:
@@ -78,13 +81,25 @@ class Method(abc.ABC):
         """Extra command-line tools of this method (``biomedai tool NAME ...``), or ``None``.
 
         Return a parser whose sub-commands are the tools (e.g. ``extract``, ``classify``);
-        :meth:`run_tool` receives the parsed namespace.
+        :meth:`run_tool` receives the parsed namespace. The default builds it from :attr:`tools_module`.
         """
-        return None
+        module = cls._tools()
+        return None if module is None else module.build_parser(prog)
 
     def run_tool(self, args: argparse.Namespace) -> int:
         """Run a tool parsed by :meth:`tool_parser`; returns the exit code."""
-        raise NotImplementedError(f"method {self.name!r} has no tools")
+        module = self._tools()
+        if module is None:
+            raise NotImplementedError(f"method {self.name!r} has no tools")
+        return int(module.run(self, args))
+
+    @classmethod
+    def _tools(cls) -> Any:
+        if not cls.tools_module:
+            return None
+        import importlib
+
+        return importlib.import_module(f"{cls.__module__.rpartition('.')[0]}.{cls.tools_module}")
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 numbering calibration; the bone-loss and staging half lives in ``abl``/``bone``/``staging``."""
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Sequence
@@ -116,6 +115,7 @@ class DentalPerio(Method):
     paper = "Li et al. (2021), Deetal-Perio: periodontitis severity from dental panoramic radiographs"
     config_class = DentalPerioConfig
     input_kinds = ("image/grey", "dicom/PX", "dicom/DX")
+    tools_module = "tools"
 
     # ----------------------------------------------------------------------------------- train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -239,24 +239,13 @@ class DentalPerio(Method):
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
-    # ----------------------------------------------------------------------------------- demo / tools
+    # ----------------------------------------------------------------------------------- demo
     def demo(self, output_dir: Path) -> RunResult:
         """A simulated film (no model weights are bundled): classical tooth segmentation, sparse simulated
         multi-class numbers (one wrong), the calibration, and the bone-loss ratios when that half is present."""
         from .demo import run_demo
 
         return run_demo(self, Path(output_dir))
-
-    @classmethod
-    def tool_parser(cls, prog: str) -> argparse.ArgumentParser:
-        from .tools import build_parser
-
-        return build_parser(prog)
-
-    def run_tool(self, args: argparse.Namespace) -> int:
-        from .tools import run
-
-        return run(self, args)
 
 
 def evaluate_numbering(binary_model: Any, multi_model: Any, dataset: Any, ids: Sequence[str],

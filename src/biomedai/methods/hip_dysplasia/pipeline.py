@@ -2,7 +2,6 @@
 detector, and the tools ``measure``, ``fit``, ``diagnose``, ``simulate`` and ``annotate``."""
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import logging
@@ -154,6 +153,7 @@ class HipDysplasia(Method):
     paper = "Yang et al., Front. Mol. Biosci. 7:613878 (2020), doi:10.3389/fmolb.2020.613878"
     config_class = HipDysplasiaConfig
     input_kinds = ("image/grey", "dicom/DX", "dicom/CR", "annotation/hip-json")
+    tools_module = "tools"
 
     # ----------------------------------------------------------------------------------- predict
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None,
@@ -365,16 +365,3 @@ class HipDysplasia(Method):
         from .demo import run_demo
 
         return run_demo(self, Path(output_dir))
-
-    # ----------------------------------------------------------------------------------- tools
-    @classmethod
-    def tool_parser(cls, prog: str) -> argparse.ArgumentParser:
-        from .tools import build_parser
-
-        return build_parser(prog)
-
-    def run_tool(self, args: argparse.Namespace) -> int:
-        from .tools import run
-
-        return run(self, args)
-
