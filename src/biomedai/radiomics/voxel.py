@@ -46,6 +46,20 @@ def _radii(ndim: int, radius: int, f2d: int | None) -> np.ndarray:
     return r
 
 
+def _kernel_radii(levels: np.ndarray, settings: dict[str, Any]) -> tuple[int | None, np.ndarray]:
+    """The force2D axis (or None) and the per-axis kernel radius from ``kernelRadius``."""
+    f2d = force2d_dim(settings)
+    return f2d, _radii(levels.ndim, int(settings.get("kernelRadius", 1)), f2d)
+
+
+def _level_lookup(gray_levels: np.ndarray, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Grey levels as int64 and a lookup table from grey level to its index (``fill`` elsewhere)."""
+    gl = gray_levels.astype(np.int64)
+    lut = np.full(int(gl.max()) + 1, fill, dtype=np.int64)
+    lut[gl] = np.arange(len(gl))
+    return gl, lut
+
+
 def kernel_windows(levels: np.ndarray, coords: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """Kernel boxes ``(n, 2r+1, ...)`` of ``levels`` around ``coords`` (0 beyond the array).
 
@@ -100,9 +114,7 @@ def firstorder_maps(values: np.ndarray, levels: np.ndarray, kernel_mask: np.ndar
     lev = np.pad(levels, radius)
     out = {n: np.empty(len(coords)) for n in names}
     shift = settings.get("voxelArrayShift", 0)
-    gl = gray_levels.astype(np.int64)
-    lut = np.full(int(gl.max()) + 1, -1, dtype=np.int64)
-    lut[gl] = np.arange(len(gl))
+    gl, lut = _level_lookup(gray_levels, fill=-1)
     for ch in _chunks(len(coords), len(offsets) * 8 + len(gl)):
         idx = tuple((coords[ch, None, :] + radius + offsets[None, :, :]).transpose(2, 0, 1))
         x = image[idx]  # (n, Nk), NaN outside the kernel mask
@@ -202,12 +214,9 @@ def _runs(windows: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 def glrlm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
                gray_levels: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """GLRLM features of each voxel's kernel."""
-    f2d = force2d_dim(settings)
-    radii = _radii(levels.ndim, int(settings.get("kernelRadius", 1)), f2d)
+    f2d, radii = _kernel_radii(levels, settings)
     offsets = angles(levels.shape, [1], False, f2d)
-    gl = gray_levels.astype(np.int64)
-    lut = np.zeros(int(gl.max()) + 1, dtype=np.int64)
-    lut[gl] = np.arange(len(gl))
+    gl, lut = _level_lookup(gray_levels)
     ng, na = len(gl), len(offsets)
     nr = int(2 * radii.max() + 1)
     weights = None
@@ -281,11 +290,8 @@ def glszm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any],
     """GLSZM features of each voxel's kernel (zones: full connectivity inside the kernel box)."""
     from skimage.measure import label
 
-    f2d = force2d_dim(settings)
-    radii = _radii(levels.ndim, int(settings.get("kernelRadius", 1)), f2d)
-    gl = gray_levels.astype(np.int64)
-    lut = np.zeros(int(gl.max()) + 1, dtype=np.int64)
-    lut[gl] = np.arange(len(gl))
+    f2d, radii = _kernel_radii(levels, settings)
+    gl, lut = _level_lookup(gray_levels)
     ng = len(gl)
     ns = int(np.prod(2 * radii + 1))
     iv = gl.astype(float)[None, :]
@@ -388,12 +394,9 @@ def _neighbour_stats(w: np.ndarray, offsets: np.ndarray, alpha: int | None
 def gldm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
               gray_levels: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """GLDM features of each voxel's kernel."""
-    f2d = force2d_dim(settings)
-    radii = _radii(levels.ndim, int(settings.get("kernelRadius", 1)), f2d)
+    f2d, radii = _kernel_radii(levels, settings)
     offsets = angles(levels.shape, settings.get("distances", [1]), True, f2d)
-    gl = gray_levels.astype(np.int64)
-    lut = np.zeros(int(gl.max()) + 1, dtype=np.int64)
-    lut[gl] = np.arange(len(gl))
+    gl, lut = _level_lookup(gray_levels)
     ng, nd = len(gl), len(offsets) + 1
     alpha = int(settings.get("gldm_a", 0))
     iv = gl.astype(float)[None, :]
@@ -416,12 +419,9 @@ def gldm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any], 
 def ngtdm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
                gray_levels: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """NGTDM features of each voxel's kernel."""
-    f2d = force2d_dim(settings)
-    radii = _radii(levels.ndim, int(settings.get("kernelRadius", 1)), f2d)
+    f2d, radii = _kernel_radii(levels, settings)
     offsets = angles(levels.shape, settings.get("distances", [1]), True, f2d)
-    gl = gray_levels.astype(np.int64)
-    lut = np.zeros(int(gl.max()) + 1, dtype=np.int64)
-    lut[gl] = np.arange(len(gl))
+    gl, lut = _level_lookup(gray_levels)
     ng = len(gl)
     out = {n: np.empty(len(coords)) for n in names}
     for ch in _chunks(len(coords), ng * ng * 6):
@@ -477,8 +477,7 @@ def _ngtdm_features(cnt: np.ndarray, s: np.ndarray, iv: np.ndarray) -> dict[str,
 def glcm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
               gray_levels: np.ndarray, names: list[str], device: str | None = None) -> dict[str, np.ndarray]:
     """GLCM features of each voxel's kernel; ``device`` (``"cpu"``, ``"cuda"``, ...) runs them in torch."""
-    f2d = force2d_dim(settings)
-    radii = _radii(levels.ndim, int(settings.get("kernelRadius", 1)), f2d)
+    f2d, radii = _kernel_radii(levels, settings)
     offsets = angles(levels.shape, settings.get("distances", [1]), False, f2d)
     weights = None
     if settings.get("weightingNorm") is not None:
