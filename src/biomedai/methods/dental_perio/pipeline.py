@@ -125,17 +125,14 @@ class DentalPerio(Method):
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_json_atomic
 
-        from .data import UFBADataset, split_ids
+        from .data import UFBADataset
         from .training import ToothDetectionDataset, train_tooth_model
 
         cfg, output_dir = self.config, Path(output_dir)
         rec = RunRecorder(output_dir, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
         dataset = UFBADataset(data)
-        try:
-            ids, part = split_ids(dataset, "train"), "train part of splits/ufba_split.json"
-        except InvalidInputError:
-            ids, part = list(dataset.ids), "all images (not the UFBA set)"
+        ids, part = split_or_all(dataset, "train")
         init = models_file(weights) if weights is not None else None
         init_spec = json.loads(init.read_text(encoding="utf-8")) if init is not None else None
         spec: dict[str, Any] = {"backbone": cfg.backbone, "image_size": cfg.image_size, "data": str(data),
@@ -218,7 +215,7 @@ class DentalPerio(Method):
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_csv_atomic
 
-        from .data import UFBADataset, split_ids
+        from .data import UFBADataset
 
         if weights is None:
             raise WeightsError("evaluate needs --weights: the folder written by 'biomedai train dental_perio'")
@@ -227,10 +224,7 @@ class DentalPerio(Method):
         rec = RunRecorder(output_dir, self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
         dataset = UFBADataset(data)
-        try:
-            ids, part = split_ids(dataset, "test"), "test part of splits/ufba_split.json"
-        except InvalidInputError:
-            ids, part = list(dataset.ids), "all images"
+        ids, part = split_or_all(dataset, "test")
         with rec.timer("evaluate"):
             table = evaluate_numbering(binary_model, multi_model, dataset, ids, cfg)
         rows = [{"method": name, **{k: v for k, v in m.items()}} for name, m in table["ours"].items()]
@@ -246,6 +240,16 @@ class DentalPerio(Method):
         from .demo import run_demo
 
         return run_demo(self, Path(output_dir))
+
+
+def split_or_all(dataset: Any, part: str) -> tuple[list[str], str]:
+    """The ``part`` ("train"/"test") of the fixed UFBA split, or every image of a folder that is not the UFBA set."""
+    from .data import split_ids
+
+    try:
+        return list(split_ids(dataset, part)), f"{part} part of splits/ufba_split.json"
+    except InvalidInputError:
+        return list(dataset.ids), "all images (not the UFBA set)"
 
 
 def evaluate_numbering(binary_model: Any, multi_model: Any, dataset: Any, ids: Sequence[str],
