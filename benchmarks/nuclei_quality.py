@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from biomedai.methods.nuclei_hannet.classical import classical_nuclei
-from biomedai.methods.nuclei_hannet.data import load_tiles
+from biomedai.methods.nuclei_hannet.data import load_split_file, load_tiles
 from biomedai.methods.nuclei_hannet.evaluation import mean_scores, score_tile
 from biomedai.methods.nuclei_hannet.model import VARIANTS, count_parameters
 from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter
@@ -87,7 +87,7 @@ def _score(segment, tiles) -> dict:
 def run_network(name: str, args, train, val, test) -> dict:
     overrides = {"base_channels": args.base_channels, "growth_rate": args.growth_rate, "crop_size": args.crop_size,
                  "batch_size": args.batch_size, "crops_per_tile": args.crops_per_tile, "max_minutes": args.minutes,
-                 "epochs": 100000, "device": args.device, "num_workers": args.workers, "val_every": args.val_every,
+                 "epochs": args.epochs, "device": args.device, "num_workers": args.workers, "val_every": args.val_every,
                  "seed": args.seed, "tta": args.tta, "lr": args.lr, "lr_schedule": args.lr_schedule,
                  "loss": args.loss, "class_weights": tuple(args.class_weights), "val_from": args.val_from,
                  "postprocess": args.postprocess[0], "split_h": args.split_h, "time_budget_clock": args.budget_clock}
@@ -146,12 +146,21 @@ def run_network(name: str, args, train, val, test) -> dict:
     return out
 
 
+def _write_json(args, machine: str, results: list) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "quality.json").write_text(json.dumps({"machine": machine, "args": {k: str(v) for k, v in
+                                                                                    vars(args).items()},
+                                                       "results": results}, indent=1, default=float))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, default=Path("benchmark-output/nuclei_quality"))
     p.add_argument("--models", nargs="+", default=[*VARIANTS, "peer", "classical"])
     p.add_argument("--minutes", type=float, default=3.0, help="training time per network")
+    p.add_argument("--epochs", type=int, default=100000,
+                   help="at most this many epochs (equal-steps comparisons: a large --minutes and a fixed --epochs)")
     p.add_argument("--base-channels", type=int, default=8)
     p.add_argument("--growth-rate", type=int, default=4)
     p.add_argument("--crop-size", type=int, default=128)
@@ -164,24 +173,29 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tta", action="store_true")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "onecycle"])
-    p.add_argument("--loss", default="ce", choices=["ce", "ce_dice"])
+    p.add_argument("--lr-schedule", default="onecycle", choices=["constant", "cosine", "onecycle"])
+    p.add_argument("--loss", default="ce_dice", choices=["ce", "ce_dice"])
     p.add_argument("--class-weights", type=float, nargs=3, default=[1.0, 1.0, 2.0])
-    p.add_argument("--postprocess", nargs="+", default=["morphological"],
+    p.add_argument("--postprocess", nargs="+", default=["distance", "morphological"],
                    choices=["morphological", "watershed", "distance"],
                    help="post-processing(s) to score; the first one also selects the best checkpoint")
     p.add_argument("--split-h", type=float, default=1.0, help="h of the 'distance' post-processing")
     p.add_argument("--budget-clock", default="wall", choices=["wall", "cpu"],
                    help="--minutes of wall-clock or of this process's CPU time (fairer on a shared machine)")
-    p.add_argument("--val-from", type=float, default=0.0, help="validate only after this fraction of training")
+    p.add_argument("--val-from", type=float, default=0.5, help="validate only after this fraction of training")
     p.add_argument("--peer-features", type=int, nargs=6, default=list(PEER_FEATURES),
                    help="BasicUNetPlusPlus features (13 13 26 52 104 13 matches Han-Net base 8 / growth 4)")
     p.add_argument("--checkpoints", type=Path, default=None)
     p.add_argument("--runs-dir", type=Path, default=None, help="where training runs go (default: --out)")
+    p.add_argument("--split", default="default",
+                   help="'default' (gbm40 = unseen-source test set), 'all_sources' (both sources in training, "
+                        "held-out tiles of each to test on) or a split JSON file")
     p.add_argument("--test-sets", nargs="+", default=None, help="only these test sets (default: all)")
     p.add_argument("--jobs", type=int, default=1, help="processes for scoring and the classical baseline")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed-size training crops: let cuDNN pick its fastest kernels
     global _POOL
     if args.jobs > 1:
         import multiprocessing
@@ -190,11 +204,12 @@ def main(argv=None) -> int:
     if not args.data.is_dir():
         print(f"data folder {args.data} not found; pass --data", file=sys.stderr)
         return 2
-    train, val = load_tiles(args.data, "train"), load_tiles(args.data, "val")
-    test = load_tiles(args.data, "test", datasets=args.test_sets)
+    split = load_split_file(args.split)
+    train, val = load_tiles(args.data, "train", split), load_tiles(args.data, "val", split)
+    test = load_tiles(args.data, "test", split, datasets=args.test_sets)
     machine = (torch.cuda.get_device_name(0) if args.device.startswith("cuda") and torch.cuda.is_available()
                else f"CPU ({platform.processor() or platform.machine()}, {args.threads} thread(s))")
-    print(f"train {len(train)} tiles, val {len(val)}, test {len(test)}; machine: {machine}")
+    print(f"split {args.split}: train {len(train)} tiles, val {len(val)}, test {len(test)}; machine: {machine}")
     results = []
     for name in args.models:
         if name == "classical":
@@ -206,6 +221,7 @@ def main(argv=None) -> int:
         for r in results[-len(args.postprocess) if name != "classical" else -1:]:
             print(f"{r['name']}: " + ", ".join(f"{d} AJI {v['mean']['aji']:.4f}" for d, v in r["scores"].items()),
                   flush=True)
+        _write_json(args, machine, results)  # after every model, so a run cut short keeps what finished
     sets = sorted({d for r in results for d in r["scores"]})
     cols = ["f1", "dice", "aji", "hausdorff", "pq"]
     header = ("| model | params | train s (CPU s) | training | " + " | ".join(f"{d} {c}" for d in sets for c in cols)
@@ -223,10 +239,6 @@ def main(argv=None) -> int:
         print(f"| {r['name']} | {r['parameters'] / 1e6:.2f} M | {r['train_seconds']} ({r.get('train_cpu_seconds', 0)}) "
               f"| {r['epochs']} | "
               + " | ".join(cells) + " |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quality.json").write_text(json.dumps({"machine": machine, "args": {k: str(v) for k, v in
-                                                                                    vars(args).items()},
-                                                       "results": results}, indent=1, default=float))
     return 0
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.processes import stop_process
 from tests.workflow.conftest import WF_METHODS
 
 ADMIN_PASSWORD = "admin-pass-123"
@@ -48,12 +49,7 @@ def running_service(store, tmp_path: Path, rules_text: str, workers: int = 1) ->
         yield base
     finally:
         workers = _children(proc.pid)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
         deadline = time.monotonic() + 15  # its workers stop when it dies (PDEATHSIG); wait for that
         while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.1)

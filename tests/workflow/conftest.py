@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import os
@@ -89,3 +91,25 @@ def cli_logging():
     yield
     logger.handlers[:] = handlers
     logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def operator_client_and_pacs(store) -> Iterator[tuple]:
+    """An API client logged in as an operator, with a destination "pacs": our own C-STORE receiver on a free
+    port standing in for a PACS. Yields ``(client, auth headers, receiver)``; the receiver stops on exit."""
+    from fastapi.testclient import TestClient
+
+    from biomedai.web.app import create_app
+    from biomedai.workflow.dicom_receiver import DicomReceiver
+    from biomedai.workflow.routing import Router
+
+    pacs = DicomReceiver(store, Router(), port=0)
+    pacs.start()
+    try:
+        store.create_user("olga", "password-123", "operator")
+        app = create_app(store, destinations={"pacs": ("BIOMEDAI", "127.0.0.1", pacs.port)})
+        with TestClient(app) as client:
+            token = client.post("/api/token", data={"username": "olga", "password": "password-123"}).json()["token"]
+            yield client, {"Authorization": f"Bearer {token}"}, pacs
+    finally:
+        pacs.stop()

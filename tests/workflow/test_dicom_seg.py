@@ -12,7 +12,7 @@ from biomedai.workflow.intake import ingest
 from biomedai.workflow.models import Job, Result
 from biomedai.workflow.routing import Router
 
-from .conftest import make_dicom, make_png
+from .conftest import make_dicom, make_png, operator_client_and_pacs
 
 hd = pytest.importorskip("highdicom")
 
@@ -198,11 +198,8 @@ def test_seg_endpoint_and_send_with_deidentification(store, tmp_path, monkeypatc
     import time
 
     import pydicom
-    from fastapi.testclient import TestClient
     from sqlalchemy import select
 
-    from biomedai.web.app import create_app
-    from biomedai.workflow.dicom_receiver import DicomReceiver
     from biomedai.workflow.models import StoredFile
 
     monkeypatch.setenv("BIOMEDAI_DEID_KEY", "k" * 32)
@@ -210,41 +207,32 @@ def test_seg_endpoint_and_send_with_deidentification(store, tmp_path, monkeypatc
     image, labels = _ct_labels(store, series_input)
     rid = add_result(store, study_id, inputs, {"ct_labels.nii.gz": image.with_array(labels)})
     rid_none = add_result(store, study_id, inputs, {})
-    pacs = DicomReceiver(store, Router(), port=0)
-    pacs.start()
-    try:
-        store.create_user("olga", "password-123", "operator")
-        app = create_app(store, destinations={"pacs": ("BIOMEDAI", "127.0.0.1", pacs.port)})
-        with TestClient(app) as client:
-            token = client.post("/api/token", data={"username": "olga", "password": "password-123"}).json()["token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            r = client.get(f"/api/results/{rid}/seg.dcm", headers=headers)
-            assert r.status_code == 200 and pydicom.dcmread(io.BytesIO(r.content)).Modality == "SEG"
-            assert "seg.dcm" in r.headers["content-disposition"]
-            r = client.get(f"/api/results/{rid}/seg.dcm?deidentify=true&dates=shift", headers=headers)
-            clean = pydicom.dcmread(io.BytesIO(r.content))
-            assert clean.PatientIdentityRemoved == "YES" and b"Doe^Peter" not in r.content
-            assert clean.LongitudinalTemporalInformationModified == "MODIFIED"
-            r = client.get(f"/api/results/{rid}/sr.dcm?deidentify=true", headers=headers)
-            assert pydicom.dcmread(io.BytesIO(r.content)).PatientIdentityRemoved == "YES"
-            r = client.get(f"/api/results/{rid_none}/seg.dcm", headers=headers)
-            assert r.status_code == 400 and "lists no mask files" in r.json()["detail"]
-            assert client.get(f"/api/results/{rid}/seg.dcm?deidentify=true&dates=blur",
-                              headers=headers).status_code == 400
-            assert client.get(f"/api/results/{rid}/seg.dcm").status_code == 401
-            r = client.post(f"/api/results/{rid}/send", headers=headers, json={"destination": "pacs"})
-            assert r.status_code == 200, r.text
-            assert [o["kind"] for o in r.json()["objects"]] == ["SR", "SEG"] and r.json()["status"] == 0
-            r = client.post(f"/api/results/{rid_none}/send", headers=headers, json={"destination": "pacs"})
-            assert [o["kind"] for o in r.json()["objects"]] == ["SR"]  # no masks: SR only
-            r = client.post(f"/api/results/{rid_none}/send", headers=headers,
-                            json={"destination": "pacs", "objects": ["SEG"]})
-            assert r.status_code == 400
+    with operator_client_and_pacs(store) as (client, headers, pacs):
+        r = client.get(f"/api/results/{rid}/seg.dcm", headers=headers)
+        assert r.status_code == 200 and pydicom.dcmread(io.BytesIO(r.content)).Modality == "SEG"
+        assert "seg.dcm" in r.headers["content-disposition"]
+        r = client.get(f"/api/results/{rid}/seg.dcm?deidentify=true&dates=shift", headers=headers)
+        clean = pydicom.dcmread(io.BytesIO(r.content))
+        assert clean.PatientIdentityRemoved == "YES" and b"Doe^Peter" not in r.content
+        assert clean.LongitudinalTemporalInformationModified == "MODIFIED"
+        r = client.get(f"/api/results/{rid}/sr.dcm?deidentify=true", headers=headers)
+        assert pydicom.dcmread(io.BytesIO(r.content)).PatientIdentityRemoved == "YES"
+        r = client.get(f"/api/results/{rid_none}/seg.dcm", headers=headers)
+        assert r.status_code == 400 and "lists no mask files" in r.json()["detail"]
+        assert client.get(f"/api/results/{rid}/seg.dcm?deidentify=true&dates=blur",
+                          headers=headers).status_code == 400
+        assert client.get(f"/api/results/{rid}/seg.dcm").status_code == 401
+        r = client.post(f"/api/results/{rid}/send", headers=headers, json={"destination": "pacs"})
+        assert r.status_code == 200, r.text
+        assert [o["kind"] for o in r.json()["objects"]] == ["SR", "SEG"] and r.json()["status"] == 0
+        r = client.post(f"/api/results/{rid_none}/send", headers=headers, json={"destination": "pacs"})
+        assert [o["kind"] for o in r.json()["objects"]] == ["SR"]  # no masks: SR only
+        r = client.post(f"/api/results/{rid_none}/send", headers=headers,
+                        json={"destination": "pacs", "objects": ["SEG"]})
+        assert r.status_code == 400
         deadline = time.monotonic() + 15
         while len(pacs.last_reports) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
-    finally:
-        pacs.stop()
     with store.session() as s:
         kinds = sorted(s.scalars(select(StoredFile.kind).where(StoredFile.study_id == study_id)))
     assert kinds.count("dicom/SEG") == 1 and kinds.count("dicom/CT") == 5  # the SEG joined its source study

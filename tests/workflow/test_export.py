@@ -9,7 +9,7 @@ from biomedai.workflow.intake import ingest
 from biomedai.workflow.models import Job, Result
 from biomedai.workflow.routing import Router
 
-from .conftest import make_dicom, make_png
+from .conftest import make_dicom, make_png, operator_client_and_pacs
 
 pytest.importorskip("highdicom")
 
@@ -78,35 +78,23 @@ def test_sr_sent_to_a_pacs_arrives_in_the_same_study(store, tmp_path):
     """Our own C-STORE receiver plays the PACS: the SR comes back into the source study, unrouted."""
     pytest.importorskip("pynetdicom")
     pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
     from sqlalchemy import select
 
-    from biomedai.web.app import create_app
-    from biomedai.workflow.dicom_receiver import DicomReceiver
     from biomedai.workflow.models import StoredFile
 
     files = [make_dicom(tmp_path / "1.dcm", "5.6.9", "5.6.9.1")]
     report = ingest(store, [("1.dcm", files[0])], router=Router.from_data({"rules": []}))
     rid = _result(store, report.studies[0], {"mean": 2.0})
-    pacs = DicomReceiver(store, Router(), port=0)
-    pacs.start()
-    try:
-        store.create_user("olga", "password-123", "operator")
-        app = create_app(store, destinations={"pacs": ("BIOMEDAI", "127.0.0.1", pacs.port)})
-        with TestClient(app) as client:
-            token = client.post("/api/token", data={"username": "olga", "password": "password-123"}).json()["token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            r = client.post(f"/api/results/{rid}/send", headers=headers, json={"destination": "pacs"})
-            assert r.status_code == 200 and r.json()["status"] == 0, r.text
-            bad = client.post(f"/api/results/{rid}/send", headers=headers, json={"destination": "evil:1.2.3.4"})
-            assert bad.status_code == 400
+    with operator_client_and_pacs(store) as (client, headers, pacs):
+        r = client.post(f"/api/results/{rid}/send", headers=headers, json={"destination": "pacs"})
+        assert r.status_code == 200 and r.json()["status"] == 0, r.text
+        bad = client.post(f"/api/results/{rid}/send", headers=headers, json={"destination": "evil:1.2.3.4"})
+        assert bad.status_code == 400
         import time
 
         deadline = time.monotonic() + 10
         while not pacs.last_reports and time.monotonic() < deadline:
             time.sleep(0.1)
-    finally:
-        pacs.stop()
     assert pacs.last_reports and pacs.last_reports[0].studies == report.studies and pacs.last_reports[0].jobs == []
     with store.session() as s:
         kinds = sorted(s.scalars(select(StoredFile.kind).where(StoredFile.study_id == report.studies[0])))

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from biomedai.workflow.models import Job, Result, Study
 from biomedai.workflow.routing import Router
+from tests.processes import stop_process
 
 from .conftest import WF_METHODS, make_dicom
 
@@ -94,12 +95,7 @@ def orthanc(tmp_path):
     finally:
         proc = state["proc"]
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 15)
 
 
 def _ct_files() -> list[Path]:

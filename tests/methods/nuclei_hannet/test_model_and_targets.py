@@ -181,5 +181,7 @@ def test_learning_rate_schedules_follow_steps_or_the_clock():
     assert timed.progress(1) == 1.0
     with pytest.raises(ConfigError, match="lr_schedule"):
         HanNetConfig.from_dict({"lr_schedule": "step"})
+    with pytest.raises(ConfigError, match="split"):
+        HanNetConfig.from_dict({"split": "everything"})
     with pytest.raises(ConfigError, match="class_weights"):
         HanNetConfig.from_dict({"class_weights": [1.0, 0.0, 2.0]})

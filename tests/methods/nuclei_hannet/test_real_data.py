@@ -21,6 +21,20 @@ def test_fixed_split_covers_the_shared_tiles(shared_data):
     assert len(table["gbm40"]["test"]) == 30 and not table["gbm40"]["train"]
 
 
+def test_all_sources_split_partitions_every_shared_tile(shared_data):
+    """The 'all_sources' split: both sources in training, every tile in exactly one part, and the
+    miccai2015 parts the same as the default split's (so Test 1 stays comparable)."""
+    from biomedai.methods.nuclei_hannet.data import load_split_file, split_table
+
+    root = shared_subdir(shared_data, "nuclei")
+    table = split_table(root, load_split_file("all_sources"))
+    assert table["miccai2015"] == split_table(root)["miccai2015"]
+    for name, n_tiles in (("miccai2015", 11), ("gbm40", 30)):
+        parts = [set(table[name][part]) for part in ("train", "val", "test")]
+        assert sum(map(len, parts)) == n_tiles and len(set().union(*parts)) == n_tiles, name
+        assert all(parts), f"{name}: a part of the split is empty"
+
+
 def test_real_tiles_load_with_matching_labels(shared_data):
     from biomedai.methods.nuclei_hannet.data import load_tiles
 

@@ -199,3 +199,18 @@ def test_large_in_memory_images_go_through_the_seam_merging_blocks(tiny_run):
     assert labels.shape == (100, 130) and labels.dtype == np.uint16
     ids = np.unique(labels[labels > 0])
     assert np.array_equal(ids, np.arange(1, ids.size + 1))  # consecutive after merging
+
+
+def test_split_file_names_and_errors(tmp_path):
+    from biomedai.errors import InvalidInputError
+    from biomedai.methods.nuclei_hannet.data import load_split_file
+
+    assert load_split_file("all_sources")["gbm40"]["train"]  # bundled, by name
+    assert load_split_file()["gbm40"]["test"] == "*"  # the default: gbm40 is an unseen-source test set
+    own = tmp_path / "mine.json"
+    own.write_text('{"phantoms": {"train": ["a"], "val": [], "test": ["b"]}}')
+    assert load_split_file(own)["phantoms"]["test"] == ["b"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InvalidInputError, match="bad.json.*split file.*all_sources"):
+        load_split_file(bad)

@@ -49,18 +49,19 @@ class HanNetConfig(BaseConfig):
     epochs: int = 300
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    #: "constant" (the paper states no schedule), "cosine" decay to 0, or "onecycle" (5 % linear warm-up,
-    #: then cosine to lr / 100); both over ``epochs`` or over ``max_minutes``, whichever ends training first
-    lr_schedule: Literal["constant", "cosine", "onecycle"] = "constant"
-    #: "ce" (the paper's pixel-wise cross-entropy) or "ce_dice": class-weighted cross-entropy plus the soft
-    #: Dice loss of the inside and boundary classes
-    loss: Literal["ce", "ce_dice"] = "ce"
+    #: "constant", "cosine" decay to 0, or "onecycle" (5 % linear warm-up, then cosine to lr / 100); both
+    #: over ``epochs`` or over ``max_minutes``, whichever ends training first. The paper states no schedule;
+    #: default "onecycle" (README decision 5)
+    lr_schedule: Literal["constant", "cosine", "onecycle"] = "onecycle"
+    #: "ce" (pixel-wise cross-entropy, implied by the paper) or "ce_dice" (default; README decision 5):
+    #: class-weighted cross-entropy plus the soft Dice loss of the inside and boundary classes
+    loss: Literal["ce", "ce_dice"] = "ce_dice"
     #: cross-entropy weights of (background, inside, boundary) for ``loss="ce_dice"``
     class_weights: tuple[float, float, float] = (1.0, 1.0, 2.0)
     #: validate (and so allow a "best" checkpoint) only after this fraction of the training (epochs or time)
     #: has passed; 0 validates from the start. Early checkpoints chosen on one noisy validation tile were
     #: worse on test than the last one (RESULTS-nuclei_hannet.md)
-    val_from: float = 0.0
+    val_from: float = 0.5
     batch_size: int = 8
     #: training crop (FullNet: 208); must be divisible by 16
     crop_size: int = 208
@@ -75,6 +76,9 @@ class HanNetConfig(BaseConfig):
     amp: bool = True
     #: data-loading processes; None: 0 on CPU, min(8, cores - 1) when training on CUDA
     num_workers: int | None = None
+    #: the split: "default" (split.json: gbm40 is an unseen-source test set), "all_sources"
+    #: (split_all_sources.json: held-out tiles of both sources), or the path of a split JSON file
+    split: str = "default"
     #: "split": train on the split's training tiles; "all": on every labelled tile found (for a final model)
     train_on: Literal["split", "all"] = "split"
     #: validate (AJI on the validation tiles) every N epochs
@@ -131,6 +135,8 @@ class HanNetConfig(BaseConfig):
             ("class_weights", len(self.class_weights) == 3 and all(w > 0 for w in self.class_weights),
              "must be three positive numbers"),
             ("val_from", 0 <= self.val_from < 1, "must lie in [0, 1)"),
+            ("split", self.split in ("default", "all_sources") or str(self.split).endswith(".json"),
+             "must be 'default', 'all_sources' or the path of a split .json file"),
             ("time_budget_clock", self.time_budget_clock in ("wall", "cpu"), "must be 'wall' or 'cpu'"),
             ("epochs", self.epochs >= 1, "must be >= 1"),
             ("lr", self.lr > 0, "must be > 0"),

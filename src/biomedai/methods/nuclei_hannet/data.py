@@ -20,6 +20,9 @@ from biomedai.methods.nuclei_hannet.postprocess import check_instance_labels
 logger = logging.getLogger(__name__)
 
 SPLIT_FILE = Path(__file__).with_name("split.json")
+#: bundled splits by name: "default" (gbm40 is an unseen-source test set) and "all_sources" (both sources
+#: in training, held-out tiles of each to test on)
+BUNDLED_SPLITS = {"default": SPLIT_FILE, "all_sources": Path(__file__).with_name("split_all_sources.json")}
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
@@ -98,12 +101,15 @@ def find_datasets(root: Path) -> dict[str, Path]:
     return found
 
 
-def load_split_file(path: Path | None = None) -> dict[str, Any]:
-    path = Path(path) if path else SPLIT_FILE
+def load_split_file(path: str | Path | None = None) -> dict[str, Any]:
+    """A split: a bundled one by name (``BUNDLED_SPLITS``), a JSON file, or the default one (None)."""
+    path = BUNDLED_SPLITS.get(str(path), path) if path else SPLIT_FILE
+    path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"cannot read the split file ({exc})", path) from exc
+        raise InvalidInputError(f"cannot read the split file ({exc}); bundled splits by name: "
+                                f"{sorted(BUNDLED_SPLITS)}", path) from exc
 
 
 def split_names(dataset: str, names: list[str], split: dict[str, Any]) -> dict[str, list[str]]:

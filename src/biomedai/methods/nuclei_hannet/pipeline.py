@@ -146,15 +146,16 @@ class HanNetMethod(Method):
 
     # ------------------------------------------------------------------------------------------ train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .data import load_tiles, split_table
+        from .data import load_split_file, load_tiles, split_table
 
         cfg: HanNetConfig = self.config
         output_dir = Path(output_dir)
+        split = load_split_file(cfg.split)
         rec = RunRecorder(output_dir, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
-        train_tiles = load_tiles(data, None if cfg.train_on == "all" else "train")
+        train_tiles = load_tiles(data, None if cfg.train_on == "all" else "train", split)
         train_tiles = [t for t in train_tiles if t.labels is not None and t.labels.any()]
-        val_tiles = load_tiles(data, "val")
+        val_tiles = load_tiles(data, "val", split)
         if not train_tiles:
             raise InvalidInputError("no labelled training tiles found (check the split and labels/)", data)
         if not val_tiles:
@@ -167,7 +168,7 @@ class HanNetMethod(Method):
                        "train_tiles": [f"{t.dataset}/{t.name}" for t in train_tiles],
                        "val_tiles": [f"{t.dataset}/{t.name}" for t in val_tiles], "data": str(data),
                        "weights": "weights.pt", "weights_sha256": result.weights_sha256}
-        rec.notes["split"] = split_table(data)
+        rec.notes["split"] = split_table(data, split)
         rec.notes["train_on"] = cfg.train_on
         for f in ("weights.pt", ARCH_FILE, "metrics.jsonl"):
             if (output_dir / f).is_file():
@@ -302,11 +303,11 @@ class HanNetMethod(Method):
 
     # ------------------------------------------------------------------------------------------ evaluate
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .data import load_tiles
+        from .data import load_split_file, load_tiles
 
         cfg: HanNetConfig = self.config
         seg = NucleiSegmenter.from_weights(weights, cfg)
-        tiles = load_tiles(data, cfg.eval_part)
+        tiles = load_tiles(data, cfg.eval_part, load_split_file(cfg.split))
         if not tiles:
             raise InvalidInputError(f"no tiles in the {cfg.eval_part!r} part of the split", data)
         rec = RunRecorder(Path(output_dir), self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
