@@ -91,6 +91,8 @@ def run_network(name: str, args, train, val, test) -> dict:
                  "seed": args.seed, "tta": args.tta, "lr": args.lr, "lr_schedule": args.lr_schedule,
                  "loss": args.loss, "class_weights": tuple(args.class_weights), "val_from": args.val_from,
                  "postprocess": args.postprocess[0], "split_h": args.split_h, "time_budget_clock": args.budget_clock}
+    if args.norm:
+        overrides["norm"] = args.norm
     variant = "hannet" if name == "peer" else name
     method = HanNetMethod(dict(overrides, variant=variant))
     cfg = method.config
@@ -163,6 +165,8 @@ def main(argv=None) -> int:
                    help="at most this many epochs (equal-steps comparisons: a large --minutes and a fixed --epochs)")
     p.add_argument("--base-channels", type=int, default=8)
     p.add_argument("--growth-rate", type=int, default=4)
+    p.add_argument("--norm", default=None, choices=["batch", "instance"],
+                   help="Han-Net family normalisation (default: the method's default)")
     p.add_argument("--crop-size", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--crops-per-tile", type=int, default=8)

@@ -60,3 +60,19 @@ def test_hybrid_attention_block_shapes_and_gradients():
     assert x.grad is not None and torch.isfinite(x.grad).all()
     with pytest.raises(ValueError):
         HybridAttentionBlock(2, 4, 4, kernel_sizes=(2, 3))
+
+
+def test_instance_norm_blocks_normalise_each_image_on_its_own():
+    """With norm="instance" a layer's output for one image does not depend on the other images in the
+    batch (batch norm in training mode mixes them), and there are no running statistics to drift."""
+    from biomedai.nn.dense_dilated import norm_layer
+
+    block = HybridAttentionBlock(2, 3, 8, norm="instance").train()
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in block.modules())
+    a, b = torch.randn(1, 3, 12, 12), 5 + 3 * torch.randn(1, 3, 12, 12)
+    together = block(torch.cat([a, b]))
+    assert torch.allclose(together[:1], block(a), atol=1e-5)
+    dense = DenseDilatedBlock(2, 3, n_layers=2, growth_rate=4, norm="instance").train()
+    assert torch.allclose(dense(torch.cat([a, b]))[:1], dense(a), atol=1e-5)
+    with pytest.raises(ValueError, match="norm"):
+        norm_layer(2, 4, "layer")

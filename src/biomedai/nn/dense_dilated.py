@@ -2,8 +2,8 @@
 
 A :class:`DenseDilatedBlock` of ``n_layers`` layers appends ``growth_rate`` feature maps per layer:
 layer ``k`` sees the block input concatenated with the outputs of layers ``0..k-1``. Each layer is
-BatchNorm -> ReLU -> 3x3 convolution with ``dilation`` (padding keeps the size) -> dropout, the
-pre-activation order of DenseNet (Huang et al. 2017) and FullNet (Qu et al. 2019). The output has
+normalisation (batch or instance) -> ReLU -> 3x3 convolution with ``dilation`` (padding keeps the size) ->
+dropout, the pre-activation order of DenseNet (Huang et al. 2017) and FullNet (Qu et al. 2019). The output has
 ``in_channels + n_layers * growth_rate`` channels at the input's resolution.
 
 Example:
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["DenseDilatedLayer", "DenseDilatedBlock"]
+__all__ = ["DenseDilatedLayer", "DenseDilatedBlock", "NORMS", "norm_layer"]
 
 
 def _conv(spatial_dims: int) -> type[nn.Module]:
@@ -28,21 +28,34 @@ def _conv(spatial_dims: int) -> type[nn.Module]:
     return nn.Conv2d if spatial_dims == 2 else nn.Conv3d
 
 
-def _norm(spatial_dims: int) -> type[nn.Module]:
-    return nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm3d
+#: feature normalisations the blocks accept
+NORMS = ("batch", "instance")
+
+
+def norm_layer(spatial_dims: int, channels: int, norm: str = "batch") -> nn.Module:
+    """``"batch"`` (running statistics) or ``"instance"`` (per image and channel, affine) normalisation.
+
+    Instance normalisation makes a network insensitive to an image's overall brightness and contrast,
+    which helps on images stained or scanned unlike the training ones (MONAI's BasicUNet default).
+    """
+    if norm == "batch":
+        return (nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm3d)(channels)
+    if norm == "instance":
+        return (nn.InstanceNorm2d if spatial_dims == 2 else nn.InstanceNorm3d)(channels, affine=True)
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
 
 class DenseDilatedLayer(nn.Module):
-    """BN -> ReLU -> dilated 3x3 conv (``in_channels -> growth_rate``) -> dropout."""
+    """Norm (batch or instance) -> ReLU -> dilated 3x3 conv (``in_channels -> growth_rate``) -> dropout."""
 
     def __init__(self, spatial_dims: int, in_channels: int, growth_rate: int, dilation: int = 1,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, norm: str = "batch") -> None:
         super().__init__()
         if in_channels < 1 or growth_rate < 1 or dilation < 1:
             raise ValueError("in_channels, growth_rate and dilation must be >= 1")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-        self.norm = _norm(spatial_dims)(in_channels)
+        self.norm = norm_layer(spatial_dims, in_channels, norm)
         self.act = nn.ReLU(inplace=True)
         self.conv = _conv(spatial_dims)(in_channels, growth_rate, 3, padding=dilation, dilation=dilation, bias=False)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -58,7 +71,7 @@ class DenseDilatedBlock(nn.Module):
     """
 
     def __init__(self, spatial_dims: int, in_channels: int, n_layers: int = 6, growth_rate: int = 16,
-                 dilation: int | Sequence[int] = 1, dropout: float = 0.0) -> None:
+                 dilation: int | Sequence[int] = 1, dropout: float = 0.0, norm: str = "batch") -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
@@ -66,7 +79,7 @@ class DenseDilatedBlock(nn.Module):
         if len(dilations) != n_layers:
             raise ValueError(f"{len(dilations)} dilations for {n_layers} layers")
         self.layers = nn.ModuleList(
-            DenseDilatedLayer(spatial_dims, in_channels + k * growth_rate, growth_rate, d, dropout)
+            DenseDilatedLayer(spatial_dims, in_channels + k * growth_rate, growth_rate, d, dropout, norm)
             for k, d in enumerate(dilations))
         self.in_channels = in_channels
         self.out_channels = in_channels + n_layers * growth_rate

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from biomedai.nn.dense_dilated import _conv, _norm
+from biomedai.nn.dense_dilated import _conv, norm_layer
 
 __all__ = ["ChannelAttention", "SpatialAttention", "HybridAttentionBlock"]
 
@@ -58,14 +58,15 @@ class SpatialAttention(nn.Module):
 
 
 class _ConvNormAct(nn.Sequential):
-    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int,
+                 norm: str = "batch") -> None:
         super().__init__(_conv(spatial_dims)(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
                                              bias=False),
-                         _norm(spatial_dims)(out_channels), nn.ReLU(inplace=True))
+                         norm_layer(spatial_dims, out_channels, norm), nn.ReLU(inplace=True))
 
 
 class HybridAttentionBlock(nn.Module):
-    """Conv(k1)-BN-ReLU -> channel then spatial attention, plus Conv(k2)-BN-ReLU -> channel + spatial
+    """Conv(k1)-norm-ReLU -> channel then spatial attention, plus Conv(k2)-norm-ReLU -> channel + spatial
     attention in parallel; the two branches are added.
 
     Args:
@@ -73,18 +74,19 @@ class HybridAttentionBlock(nn.Module):
         in_channels, out_channels: channels in and out.
         kernel_sizes: odd kernel sizes of the series and the parallel branch.
         reduction: squeeze-and-excitation reduction ratio.
+        norm: "batch" or "instance" normalisation after each branch convolution.
     """
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
-                 kernel_sizes: Sequence[int] = (3, 1), reduction: int = 16) -> None:
+                 kernel_sizes: Sequence[int] = (3, 1), reduction: int = 16, norm: str = "batch") -> None:
         super().__init__()
         k1, k2 = (int(k) for k in kernel_sizes)
         if k1 % 2 == 0 or k2 % 2 == 0 or k1 < 1 or k2 < 1:
             raise ValueError(f"kernel_sizes must be two odd positive integers, got {tuple(kernel_sizes)}")
-        self.series_conv = _ConvNormAct(spatial_dims, in_channels, out_channels, k1)
+        self.series_conv = _ConvNormAct(spatial_dims, in_channels, out_channels, k1, norm)
         self.series_channel = ChannelAttention(spatial_dims, out_channels, reduction)
         self.series_spatial = SpatialAttention(spatial_dims, out_channels)
-        self.parallel_conv = _ConvNormAct(spatial_dims, in_channels, out_channels, k2)
+        self.parallel_conv = _ConvNormAct(spatial_dims, in_channels, out_channels, k2, norm)
         self.parallel_channel = ChannelAttention(spatial_dims, out_channels, reduction)
         self.parallel_spatial = SpatialAttention(spatial_dims, out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels

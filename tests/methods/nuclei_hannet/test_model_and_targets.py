@@ -46,6 +46,25 @@ def test_hannet_structure_follows_the_paper():
         HanNet(nested=False, dense_top=True)
 
 
+def test_norm_option_swaps_every_batch_norm_and_old_weights_keep_batch_norm():
+    from biomedai.methods.nuclei_hannet.config import HanNetConfig
+    from biomedai.methods.nuclei_hannet.model import build_model, count_parameters
+    from biomedai.methods.nuclei_hannet.pipeline import NucleiSegmenter, arch_from_config
+
+    def kinds(net):
+        return {type(m).__name__ for m in net.modules() if type(m).__name__.endswith(("Norm2d", "Norm3d"))}
+
+    for variant in ("unet", "hannet"):
+        batch = build_model(variant, base_channels=4, growth_rate=2)
+        inst = build_model(variant, base_channels=4, growth_rate=2, norm="instance")
+        assert kinds(batch) == {"BatchNorm2d"} and kinds(inst) == {"InstanceNorm2d"}
+        assert count_parameters(batch) == count_parameters(inst)  # both affine: the same weights to learn
+    arch = arch_from_config(HanNetConfig(base_channels=4, growth_rate=2, norm="instance"))
+    assert arch["norm"] == "instance"
+    del arch["norm"]  # an architecture file written before the option existed
+    assert kinds(NucleiSegmenter.build_network(arch)) == {"BatchNorm2d"}
+
+
 def test_full_width_unet_has_the_papers_parameter_count():
     from biomedai.methods.nuclei_hannet.model import build_model, count_parameters
 
@@ -183,5 +202,7 @@ def test_learning_rate_schedules_follow_steps_or_the_clock():
         HanNetConfig.from_dict({"lr_schedule": "step"})
     with pytest.raises(ConfigError, match="split"):
         HanNetConfig.from_dict({"split": "everything"})
+    with pytest.raises(ConfigError, match="norm"):
+        HanNetConfig.from_dict({"norm": "layer"})
     with pytest.raises(ConfigError, match="class_weights"):
         HanNetConfig.from_dict({"class_weights": [1.0, 0.0, 2.0]})

@@ -10,8 +10,8 @@ from biomedai.data.phantoms import nuclei_phantom
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.nuclei_hannet.data import as_rgb_uint8, load_tiles, read_labels
 from biomedai.methods.nuclei_hannet.evaluation import score_tile
-from biomedai.methods.nuclei_hannet.inference import (block_grid, paste_blocks, segment_in_blocks,
-                                                      tiled_probabilities)
+from biomedai.methods.nuclei_hannet.inference import (Block, block_grid, paste_blocks, segment_in_blocks,
+                                                      tiled_probabilities, unclaimed_instances)
 
 torch = pytest.importorskip("torch")
 
@@ -54,6 +54,21 @@ def test_seam_merged_instances_are_whole_and_unique():
     assert int(np.unique(merged[merged > 0]).size) == 90
     scores = score_tile(truth, merged)
     assert scores["aji"] == 1.0  # every nucleus once, none cut at a seam
+
+
+def test_a_nucleus_two_blocks_both_own_is_written_once():
+    """Blocks that disagree about a seam nucleus's centroid can both own it: the second copy is dropped
+    (more than half its area already claimed); a neighbour that only touches it keeps its free pixels."""
+    first = np.zeros((10, 20), np.int64)
+    first[2:8, 6:12] = 1  # the nucleus as block A saw it
+    second = np.zeros((10, 20), np.int64)
+    second[2:8, 7:13] = 4  # the same nucleus as block B saw it, 1 px to the right (5/6 of it claimed)
+    second[2:8, 11:17] = 9  # a neighbour overlapping A's copy by one column (1/6 claimed)
+    kept = unclaimed_instances(second, first > 0)
+    assert set(np.unique(kept)) == {0, 9} and (kept == 9).sum() == 30
+    whole = Block(0, 10, 0, 20, 0, 10, 0, 20)
+    out = paste_blocks(iter([(whole, first), (whole, second)]), (10, 20))
+    assert sorted(np.unique(out)) == [0, 1, 2] and (out == 1).sum() == 36 and (out == 2).sum() == 30
 
 
 def test_naive_tiling_would_cut_nuclei():  # the merge above is not trivially satisfied

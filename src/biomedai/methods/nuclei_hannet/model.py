@@ -10,7 +10,8 @@ Evaluation is column by column, top to bottom (Eq. 1; spec 3.2):
 * ``x[i][j]`` (nested, ``i, j > 0``, ``i + j <= 4``): ``C([x[i][0..j-1], D(x[i-1][j]), U(x[i+1][j-1])])``;
 * output: 1x1 conv of ``x[0][4]`` to 3 classes (logits; softmax is applied by the loss / at inference).
 
-``C`` is a conv block (two 3x3 conv-BN-ReLU) or, with ``attention=True``, a hybrid attention block.
+``C`` is a conv block (two 3x3 conv-norm-ReLU; batch or instance norm) or, with ``attention=True``, a hybrid
+attention block.
 ``D`` = 2x2 max pooling, ``U`` = bilinear up-sampling (align_corners=False). ``nested=False`` gives the
 plain UNet of Table 1: encoder ``x[i][0]`` and decoder ``x[i][4-i] = C([x[i][0], U(x[i+1][3-i])])``.
 """
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biomedai.nn.dense_dilated import DenseDilatedBlock
+from biomedai.nn.dense_dilated import DenseDilatedBlock, norm_layer
 from biomedai.nn.hybrid_attention import HybridAttentionBlock
 
 __all__ = ["ConvBlock", "HanNet", "VARIANTS", "build_model", "count_parameters"]
@@ -38,13 +39,13 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
 
 
 class ConvBlock(nn.Sequential):
-    """Two 3x3 conv -> BN -> ReLU layers (the UNet/UNet++ "conv block")."""
+    """Two 3x3 conv -> norm -> ReLU layers (the UNet/UNet++ "conv block")."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "batch") -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), norm_layer(2, out_channels, norm),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), norm_layer(2, out_channels, norm),
             nn.ReLU(inplace=True))
 
 
@@ -53,20 +54,21 @@ class _TopNode(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, dense: bool, attention: bool, dilation: int,
                  dense_layers: int, growth_rate: int, drop_rate: float, kernels: Sequence[int],
-                 reduction: int) -> None:
+                 reduction: int, norm: str = "batch") -> None:
         super().__init__()
         if dense:
-            block = DenseDilatedBlock(2, in_channels, dense_layers, growth_rate, dilation, drop_rate)
+            block = DenseDilatedBlock(2, in_channels, dense_layers, growth_rate, dilation, drop_rate, norm)
             if attention:
-                after: nn.Module = HybridAttentionBlock(2, block.out_channels, out_channels, kernels, reduction)
+                after: nn.Module = HybridAttentionBlock(2, block.out_channels, out_channels, kernels, reduction,
+                                                        norm)
             else:
-                after = nn.Sequential(nn.BatchNorm2d(block.out_channels), nn.ReLU(inplace=True),
+                after = nn.Sequential(norm_layer(2, block.out_channels, norm), nn.ReLU(inplace=True),
                                       nn.Conv2d(block.out_channels, out_channels, 1, bias=False))
             self.body: nn.Module = nn.Sequential(block, after)
         elif attention:
-            self.body = HybridAttentionBlock(2, in_channels, out_channels, kernels, reduction)
+            self.body = HybridAttentionBlock(2, in_channels, out_channels, kernels, reduction, norm)
         else:
-            self.body = ConvBlock(in_channels, out_channels)
+            self.body = ConvBlock(in_channels, out_channels, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -87,6 +89,7 @@ class HanNet(nn.Module):
             one dilation per top-row block.
         drop_rate: dropout after every dense layer (the paper's "drop rate 0.1").
         attention_kernels, se_reduction: the A-part's branch kernel sizes and SE reduction ratio.
+        norm: "batch" or "instance" normalisation in every block (the paper does not say).
     """
 
     depth = 5
@@ -94,7 +97,7 @@ class HanNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64, *,
                  nested: bool = True, dense_top: bool = True, attention: bool = True, dense_layers: int = 6,
                  growth_rate: int = 16, dilations: Sequence[int] = (2, 4, 8, 4, 2), drop_rate: float = 0.1,
-                 attention_kernels: Sequence[int] = (3, 1), se_reduction: int = 16) -> None:
+                 attention_kernels: Sequence[int] = (3, 1), se_reduction: int = 16, norm: str = "batch") -> None:
         super().__init__()
         if dense_top and not nested:
             raise ValueError("dense_top needs the nested network (nested=True)")
@@ -108,17 +111,18 @@ class HanNet(nn.Module):
         kernels = tuple(attention_kernels)
 
         def block(cin: int, cout: int) -> nn.Module:
-            return HybridAttentionBlock(2, cin, cout, kernels, se_reduction) if attention else ConvBlock(cin, cout)
+            return (HybridAttentionBlock(2, cin, cout, kernels, se_reduction, norm) if attention
+                    else ConvBlock(cin, cout, norm))
 
         def top(cin: int, j: int) -> nn.Module:
             return _TopNode(cin, ch[0], dense_top, attention, int(dilations[j]), dense_layers, growth_rate,
-                            drop_rate, kernels, se_reduction)
+                            drop_rate, kernels, se_reduction, norm)
 
         self.nodes = nn.ModuleDict()
         self.unify = nn.ModuleDict()
         if dense_top:  # x[0][0]: a stem conv brings the image to the top-row width, then the first dense block
             self.stem = nn.Sequential(nn.Conv2d(in_channels, ch[0], 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(ch[0]), nn.ReLU(inplace=True))
+                                      norm_layer(2, ch[0], norm), nn.ReLU(inplace=True))
             self.nodes["0_0"] = top(ch[0], 0)
         else:
             self.stem = nn.Identity()

@@ -39,7 +39,8 @@ class NucleiSegmenter:
         return build_model(arch["variant"], arch["base_channels"], dense_layers=arch["dense_layers"],
                            growth_rate=arch["growth_rate"], dilations=tuple(arch["dilations"]),
                            drop_rate=arch["drop_rate"], attention_kernels=tuple(arch["attention_kernels"]),
-                           se_reduction=arch["se_reduction"])
+                           se_reduction=arch["se_reduction"],
+                           norm=arch.get("norm", "batch"))  # weights saved before the option: batch norm
 
     @classmethod
     def from_weights(cls, weights: Path | None, cfg: HanNetConfig) -> NucleiSegmenter:
@@ -251,7 +252,7 @@ class HanNetMethod(Method):
         from biomedai.io.annotations import write_geojson
         from biomedai.viz import save_png
 
-        from .inference import segment_in_blocks
+        from .inference import segment_in_blocks, unclaimed_instances
         from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
 
         cfg = self.config
@@ -273,6 +274,8 @@ class HanNetMethod(Method):
             next_id = 1
             for b, labels in segment_in_blocks(read, seg.segment_small, height, width, cfg.block_size,
                                                cfg.block_margin):
+                if full is not None:  # the table, GeoJSON and label TIFF then hold the same nuclei
+                    labels = unclaimed_instances(labels, full[b.y0:b.y1, b.x0:b.x1] > 0)
                 if not labels.any():
                     continue
                 rgb = read(b)
@@ -285,9 +288,8 @@ class HanNetMethod(Method):
                     lut = np.zeros(int(labels.max()) + 1, np.uint32)
                     for r in rows:
                         lut[r["_label"]] = r["id"]
-                    new = lut[labels]
-                    free = (view == 0) & (new > 0)
-                    view[free] = new[free]
+                    written = labels > 0
+                    view[written] = lut[labels[written]]
                 if picture is None:
                     picture = save_png(contour_overlay(rgb, labels), output_dir / f"{path.stem}_overlay.png")
                     rec.add_file(picture)
