@@ -10,8 +10,8 @@ from biomedai.data.phantoms import nuclei_phantom
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.nuclei_hannet.data import as_rgb_uint8, load_tiles, read_labels
 from biomedai.methods.nuclei_hannet.evaluation import score_tile
-from biomedai.methods.nuclei_hannet.inference import (Block, block_grid, paste_blocks, segment_in_blocks,
-                                                      tiled_probabilities, unclaimed_instances)
+from biomedai.methods.nuclei_hannet.inference import (Block, ClaimedPixels, block_grid, paste_blocks,
+                                                      segment_in_blocks, tiled_probabilities, unclaimed_instances)
 
 torch = pytest.importorskip("torch")
 
@@ -69,6 +69,22 @@ def test_a_nucleus_two_blocks_both_own_is_written_once():
     whole = Block(0, 10, 0, 20, 0, 10, 0, 20)
     out = paste_blocks(iter([(whole, first), (whole, second)]), (10, 20))
     assert sorted(np.unique(out)) == [0, 1, 2] and (out == 1).sum() == 36 and (out == 2).sum() == 30
+
+
+def test_claimed_band_matches_a_whole_slide_claim_map():
+    """The one-band claim tracker of the whole-slide path sees exactly what a full-size map would."""
+    rng = np.random.default_rng(3)
+    height, width, block, margin = 300, 500, 64, 8
+    full = np.zeros((height, width), bool)
+    claims = ClaimedPixels(width, block)
+    for b in block_grid(height, width, block, margin):
+        view = claims.view(b)
+        assert np.array_equal(view, full[b.y0:b.y1, b.x0:b.x1]), b
+        new = rng.random(view.shape) < 0.05
+        view |= new
+        full[b.y0:b.y1, b.x0:b.x1] |= new
+    with pytest.raises(ValueError, match="row-by-row"):
+        claims.view(Block(0, 10, 0, 10, 0, 10, 0, 10))
 
 
 def test_naive_tiling_would_cut_nuclei():  # the merge above is not trivially satisfied

@@ -98,6 +98,30 @@ def unclaimed_instances(labels: np.ndarray, claimed: np.ndarray, max_overlap: fl
     return np.where(keep[labels] & ~claimed, labels, 0)
 
 
+class ClaimedPixels:
+    """Which pixels earlier blocks wrote, for blocks visited in :func:`block_grid`'s row-by-row order.
+
+    Only one band of ``block`` rows is kept (``block x width`` booleans, about 200 MB for a slide 100,000
+    pixels wide at the default 2048), so seam duplicates are caught on slides too large for a label map.
+    """
+
+    def __init__(self, width: int, block: int) -> None:
+        self.band = np.zeros((block, width), bool)
+        self.top = 0
+
+    def view(self, b: Block) -> np.ndarray:
+        """The (writable) claimed mask under block ``b``; moving down a row drops the rows above it."""
+        if b.y0 < self.top or b.y1 - b.y0 > self.band.shape[0]:
+            raise ValueError(f"block {b} is not in row-by-row order or is larger than the band")
+        shift = b.y0 - self.top
+        if shift:
+            keep = max(self.band.shape[0] - shift, 0)
+            self.band[:keep] = self.band[shift:shift + keep]
+            self.band[keep:] = False
+            self.top = b.y0
+        return self.band[: b.y1 - b.y0, b.x0:b.x1]
+
+
 def paste_blocks(blocks: Iterator[tuple[Block, np.ndarray]], shape: tuple[int, int]) -> np.ndarray:
     """Assemble owned instances into one uint32 label map (ids 1..N; see :func:`unclaimed_instances`)."""
     out = np.zeros(shape, np.uint32)

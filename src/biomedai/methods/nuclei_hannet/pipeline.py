@@ -252,7 +252,7 @@ class HanNetMethod(Method):
         from biomedai.io.annotations import write_geojson
         from biomedai.viz import save_png
 
-        from .inference import segment_in_blocks, unclaimed_instances
+        from .inference import ClaimedPixels, segment_in_blocks, unclaimed_instances
         from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
 
         cfg = self.config
@@ -272,10 +272,12 @@ class HanNetMethod(Method):
                 return np.asarray(region)[..., :3]
 
             next_id = 1
+            claims = ClaimedPixels(width, cfg.block_size)  # a seam nucleus two blocks both own is kept once
             for b, labels in segment_in_blocks(read, seg.segment_small, height, width, cfg.block_size,
                                                cfg.block_margin):
-                if full is not None:  # the table, GeoJSON and label TIFF then hold the same nuclei
-                    labels = unclaimed_instances(labels, full[b.y0:b.y1, b.x0:b.x1] > 0)
+                claimed = claims.view(b)
+                labels = unclaimed_instances(labels, claimed)
+                claimed |= labels > 0
                 if not labels.any():
                     continue
                 rgb = read(b)
