@@ -18,6 +18,8 @@
 # Han-Net uses the method's default normalisation: instance norm since the third session of 2026-11-27; both
 # kept runs used batch norm. The next run to make, about 9.5 minutes of one call:
 #   SPLIT=all_sources TRAIN_MIN=4 WORKERS=12 POSTPROCESS="distance morphological"
+# (with more device time: EXTRA="--seeds 0 1" trains each network once per seed and prints mean +- SD;
+# raise QUALITY_TIMEOUT to match).
 # Needs: PyTorch with CUDA, numpy, scipy, scikit-image, monai; the repo's src/ on PYTHONPATH (set here);
 # the shared nuclei data (NUCLEI_DATA, default ../shared/data/nuclei or shared/data/nuclei).
 # Run from the repository root:   OUT=/some/dir bash benchmarks/device_nuclei_hannet.sh
@@ -55,7 +57,7 @@ timeout "$QUALITY_TIMEOUT" "$PY" benchmarks/nuclei_quality.py --data "$DATA" --o
   --runs-dir "$RUNS" --models ${MODELS:-hannet peer classical} --minutes "$TRAIN_MIN" --base-channels "${BASE:-64}" \
   --growth-rate 16 --split "${SPLIT:-default}" \
   --crop-size 208 --batch-size 8 --crops-per-tile 48 --val-every 1 --workers "${WORKERS:-6}" --jobs 8 --threads 4 \
-  --lr 1e-3 --lr-schedule onecycle --loss ce_dice --val-from 0.5 --postprocess ${POSTPROCESS:-distance} 2>&1 \
+  --lr 1e-3 --lr-schedule onecycle --loss ce_dice --val-from 0.5 --postprocess ${POSTPROCESS:-distance} ${EXTRA:-} 2>&1 \
   | grep -v -E "^\s*$" | tee "$OUT/quality.txt" || echo "quality benchmark failed or timed out" | tee -a "$OUT/quality.txt"
 echo "quality: $(( $(date +%s) - start )) s" | tee -a "$OUT/quality.txt"
 if [ "${SPEED:-0}" = 1 ]; then

@@ -96,8 +96,9 @@ def run_network(name: str, args, train, val, test) -> dict:
     variant = "hannet" if name == "peer" else name
     method = HanNetMethod(dict(overrides, variant=variant))
     cfg = method.config
-    out = Path(args.runs_dir or args.out) / name
-    ckpt = Path(args.checkpoints) / name / "weights.pt" if args.checkpoints else None
+    run_name = f"{name}_seed{args.seed}" if args.seeds else name  # one run folder per seed
+    out = Path(args.runs_dir or args.out) / run_name
+    ckpt = Path(args.checkpoints) / run_name / "weights.pt" if args.checkpoints else None
     start, cpu_start = time.perf_counter(), time.process_time()
     if name == "peer":
         from biomedai.train import load_weights
@@ -175,6 +176,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="train every network once per seed; adds mean and SD over seeds per model")
     p.add_argument("--tta", action="store_true")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="onecycle", choices=["constant", "cosine", "onecycle"])
@@ -221,8 +224,15 @@ def main(argv=None) -> int:
             results.append({"name": "classical", "parameters": 0, "train_seconds": 0.0, "epochs": "-",
                             "scores": _score(classical_nuclei, test), "seconds": time.perf_counter() - start})
         else:
-            results += run_network(name, args, train, val, test)
-        for r in results[-len(args.postprocess) if name != "classical" else -1:]:
+            for seed in args.seeds or [args.seed]:
+                rows = run_network(name, argparse.Namespace(**{**vars(args), "seed": seed}), train, val, test)
+                for r in rows:
+                    r["seed"] = seed
+                    if args.seeds:
+                        r["name"] += f" [seed {seed}]"
+                results += rows
+        n_new = 1 if name == "classical" else len(args.postprocess) * len(args.seeds or [args.seed])
+        for r in results[-n_new:]:
             print(f"{r['name']}: " + ", ".join(f"{d} AJI {v['mean']['aji']:.4f}" for d, v in r["scores"].items()),
                   flush=True)
         _write_json(args, machine, results)  # after every model, so a run cut short keeps what finished
@@ -243,7 +253,26 @@ def main(argv=None) -> int:
         print(f"| {r['name']} | {r['parameters'] / 1e6:.2f} M | {r['train_seconds']} ({r.get('train_cpu_seconds', 0)}) "
               f"| {r['epochs']} | "
               + " | ".join(cells) + " |")
+    if args.seeds and len(args.seeds) > 1:
+        print()
+        print(_seed_summary(results, sets))
     return 0
+
+
+def _seed_summary(results: list, sets: list) -> str:
+    """Mean +- SD of AJI over seeds, per model and post-processing (networks trained once per seed)."""
+    groups: dict[str, list] = {}
+    for r in results:
+        if "seed" in r:
+            groups.setdefault(r["name"].rsplit(" [seed", 1)[0], []).append(r)
+    lines = ["| model (AJI over seeds) | seeds | " + " | ".join(sets) + " |", "|---|---|" + "---|" * len(sets)]
+    for name, rows in groups.items():
+        cells = []
+        for d in sets:
+            values = np.array([r["scores"][d]["mean"]["aji"] for r in rows if d in r["scores"]])
+            cells.append(f"{values.mean():.4f} +- {values.std(ddof=1) if values.size > 1 else 0.0:.4f}")
+        lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
