@@ -76,6 +76,13 @@ class BaseConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def check_rules(self, checks: typing.Iterable[tuple[str, bool, str]]) -> None:
+        """Raise ``ConfigError`` naming the key, the rule and the value for the first ``(key, ok, rule)``
+        whose ``ok`` is false (the shared tail of every subclass's ``validate``)."""
+        for key, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")
+
     def validate(self) -> None:
         """Check value ranges; override and raise ``ConfigError`` naming the key."""
         if not isinstance(self.seed, int) or self.seed < 0:

@@ -97,9 +97,7 @@ class SimulationSettings(BaseConfig):
             ("mask_threshold", 0 < self.mask_threshold < 1, "must be in (0, 1)"),
             ("max_shift", self.max_shift >= 0, "must be >= 0"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"key {key!r} {rule}")
+        self.check_rules(checks)
 
     @property
     def tilt_angles(self) -> np.ndarray:

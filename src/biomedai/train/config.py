@@ -6,7 +6,6 @@ import re
 from typing import Literal
 
 from ..config import BaseConfig
-from ..errors import ConfigError
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -77,6 +76,4 @@ class TrainerConfig(BaseConfig):
             ("amp_dtype", self.amp_dtype in ("bf16", "fp16"), "must be 'bf16' or 'fp16'"),
             ("scheduler_interval", self.scheduler_interval in ("epoch", "step"), "must be 'epoch' or 'step'"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")
+        self.check_rules(checks)

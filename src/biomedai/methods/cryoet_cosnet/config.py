@@ -13,7 +13,6 @@ import dataclasses
 from typing import Literal
 
 from biomedai.config import BaseConfig
-from biomedai.errors import ConfigError
 
 #: our fixed split of the 26 PolNet structures (spec 1.6 used 14/8 of 22 PDBs that are not all public):
 #: 16 training classes, 10 unseen test classes chosen to span small, medium and large particles.
@@ -94,6 +93,4 @@ class CosNetConfig(BaseConfig):
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
             ("dice_targets_per_class", self.dice_targets_per_class >= 1, "must be >= 1"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"key {key!r} {rule}")
+        self.check_rules(checks)

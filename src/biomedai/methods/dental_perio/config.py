@@ -77,9 +77,7 @@ class DentalPerioConfig(BaseConfig):
             ("display", self.display in ("standard", "mirrored"), "must be 'standard' or 'mirrored'"),
             ("abl_line", self.abl_line in ("deterministic", "random"), "must be 'deterministic' or 'random'"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")
+        self.check_rules(checks)
         if self.staging_model is not None and self.bone_weights is None:
             raise ConfigError("key 'staging_model' needs 'bone_weights' (the stage is computed from bone loss)")
         if self.coco_sha256 is not None and self.coco_checkpoint is None:

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Literal
 
 from biomedai.config import BaseConfig
-from biomedai.errors import ConfigError
 
 
 @dataclasses.dataclass
@@ -66,6 +65,4 @@ class HipDysplasiaConfig(BaseConfig):
             ("n_synthetic_train", self.n_synthetic_train >= 2, "must be >= 2"),
             ("n_synthetic_val", self.n_synthetic_val >= 1, "must be >= 1"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")
+        self.check_rules(checks)

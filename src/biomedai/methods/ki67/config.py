@@ -139,9 +139,7 @@ class Ki67Config(BaseConfig):
             ("wsi_level", self.wsi_level >= 0, "must be >= 0"),
             ("wsi_tile", self.wsi_tile >= 2 * self.patch_size, "must be >= 2*patch_size"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")
+        self.check_rules(checks)
         for key in ("filter_negative_min_blue", "filter_negative_max_red", "filter_positive_max_blue"):
             if not 0 <= getattr(self, key) <= 255:
                 raise ConfigError(f"key {key!r} must be in 0..255, got {getattr(self, key)!r}")

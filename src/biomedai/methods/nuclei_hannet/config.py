@@ -7,7 +7,6 @@ import dataclasses
 from typing import Literal
 
 from biomedai.config import BaseConfig
-from biomedai.errors import ConfigError
 
 #: the rows of the paper's Table 1 (see model.VARIANTS)
 VARIANT_NAMES = ("unet", "nunet", "nunet_attention", "nunet_dense_top", "hannet")
@@ -159,9 +158,7 @@ class HanNetConfig(BaseConfig):
             ("wsi_level", self.wsi_level >= 0, "must be >= 0"),
             ("max_whole_image_pixels", self.max_whole_image_pixels >= 1, "must be >= 1"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"key {key!r} {rule}, got {getattr(self, key)!r}")
+        self.check_rules(checks)
 
     #: keys that define the network and its input; stored beside the weights
     ARCH_KEYS = ("variant", "base_channels", "dense_layers", "growth_rate", "dilations", "drop_rate",
