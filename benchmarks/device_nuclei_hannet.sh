@@ -16,10 +16,10 @@
 # Runs kept: device-results/2026-11-27-h200/ (60 s each, old recipe, seeds grown 2 px) and
 # device-results/2026-11-27-h100/ (SPLIT=all_sources TRAIN_MIN=3 WORKERS=12, then MODELS=hannet TRAIN_MIN=4).
 # Han-Net uses the method's default normalisation: instance norm since the third session of 2026-11-27; both
-# kept runs used batch norm. The next run to make, about 9.5 minutes of one call:
-#   SPLIT=all_sources TRAIN_MIN=4 WORKERS=12 POSTPROCESS="distance morphological"
-# (with more device time: EXTRA="--seeds 0 1" trains each network once per seed and prints mean +- SD;
-# raise QUALITY_TIMEOUT to match).
+# kept runs used batch norm. The next run to make (one call, about 9.5 minutes): two seeds at equal time,
+#   SPLIT=all_sources TRAIN_MIN=2 WORKERS=12 MODELS="hannet peer" EXTRA="--seeds 0 1" QUALITY_TIMEOUT=560
+# then, here: python benchmarks/nuclei_paired.py <files_at>/quality/quality.json (paired per-tile gap with its
+# bootstrap interval; the CPU runs of RESULTS-nuclei_hannet.md were judged the same way).
 # Needs: PyTorch with CUDA, numpy, scipy, scikit-image, monai; the repo's src/ on PYTHONPATH (set here);
 # the shared nuclei data (NUCLEI_DATA, default ../shared/data/nuclei or shared/data/nuclei).
 # Run from the repository root:   OUT=/some/dir bash benchmarks/device_nuclei_hannet.sh
