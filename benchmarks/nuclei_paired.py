@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import wilcoxon
 
+from biomedai.metrics.bootstrap import bootstrap_ci
+
 log = logging.getLogger("nuclei_paired")
 
 
@@ -58,18 +60,11 @@ def paired_scores(files: list[Path], a: str, b: str, metric: str) -> dict[str, t
     return {k: (np.asarray(x), np.asarray(y)) for k, (x, y) in pairs.items()}
 
 
-def bootstrap_interval(diff: np.ndarray, n: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile bootstrap interval of the mean of ``diff``."""
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), (n, len(diff)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def summary_row(label: str, x: np.ndarray, y: np.ndarray) -> str:
     diff = x - y
-    lo, hi = bootstrap_interval(diff)
+    ci = bootstrap_ci(lambda d: float(np.mean(d)), diff, n_resamples=10000)  # over tiles
     p = wilcoxon(x, y).pvalue if np.any(diff != 0) else 1.0
-    return (f"| {label} | {len(x)} | {x.mean():.4f} | {y.mean():.4f} | {diff.mean():+.4f} [{lo:+.4f}, {hi:+.4f}] | "
+    return (f"| {label} | {len(x)} | {x.mean():.4f} | {y.mean():.4f} | {ci.estimate:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}] | "
             f"{int((diff > 0).sum())} / {len(x)} | {p:.3f} |")
 
 
