@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import abc
 import argparse
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,9 @@ class Method(abc.ABC):
     #: a module of the method's package with ``build_parser(prog)`` and ``run(method, args)`` for its
     #: extra tools (``biomedai tool NAME ...``), imported only when a tool is asked for; e.g. "tools"
     tools_module: ClassVar[str | None] = None
+    #: the bundled model used when ``weights`` is None: ``biomedai/methods/<name>/models/<default_model>/``
+    #: (a folder written by :func:`biomedai.train.model_folder.save_model_folder`), or None
+    default_model: ClassVar[str | None] = None
 
     def __init__(self, config: BaseConfig | dict[str, Any] | None = None) -> None:
         if config is None:
@@ -75,6 +79,22 @@ class Method(abc.ABC):
     def demo(self, output_dir: Path) -> RunResult:
         """Run on bundled sample input. The default says plainly that there is no demo."""
         raise NotImplementedError(f"method {self.name!r} has no demo")
+
+    def resolve_weights(self, weights: Path | None) -> Path | None:
+        """``weights`` when given, else the folder of the method's bundled default model, else None.
+
+        The bundled model used is logged with its training data and terms.
+        """
+        if weights is not None or not self.default_model:
+            return None if weights is None else Path(weights)
+        from ..train.model_folder import default_model_folder, read_model_info
+
+        folder = default_model_folder(self.name, self.default_model)
+        if folder is None:
+            return None
+        logging.getLogger(type(self).__module__).info("using the bundled model: %s",
+                                                      read_model_info(folder).usage_note())
+        return folder
 
     @classmethod
     def tool_parser(cls, prog: str) -> argparse.ArgumentParser | None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from .distributed import DistributedContext, all_reduce_mean, distributed_from_env
     from .engine import NonFiniteLossError, Trainer, TrainResult, resolve_device, train_model
     from .metrics_log import JsonlLogger, read_jsonl
+    from .model_folder import (BundledModel, ModelInfo, bundled_models, default_model_folder, load_model_folder,
+                               read_model_info, save_model_folder)
     from .seeding import get_rng_state, seed_everything, seed_worker, set_rng_state
 
 _EXPORTS = {
@@ -35,6 +37,9 @@ _EXPORTS = {
     "Callback": "callbacks", "MetricTracker": "callbacks",
     "JsonlLogger": "metrics_log", "read_jsonl": "metrics_log",
     "move_to_device": "batches", "split_batch": "batches",
+    "ModelInfo": "model_folder", "BundledModel": "model_folder", "save_model_folder": "model_folder",
+    "load_model_folder": "model_folder", "read_model_info": "model_folder", "bundled_models": "model_folder",
+    "default_model_folder": "model_folder",
 }
 
 __all__ = sorted(_EXPORTS)
