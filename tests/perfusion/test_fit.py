@@ -99,3 +99,10 @@ def test_bad_times_raise(times):
 def test_mismatched_lengths_raise():
     with pytest.raises(InvalidInputError, match="time points"):
         fit_patlak(T, CA, np.ones((2, T.size - 1)))
+
+
+def test_tofts_forward_model_equals_dcmri():
+    dcmri = pytest.importorskip("dcmri")
+    ours = tofts_concentration(T, CA, 0.3, 0.4)
+    peer = dcmri.conc_tissue(CA, t=T, kinetics="WV", Ktrans=0.3 / 60, vi=0.4, H=0.0)
+    assert np.allclose(ours, peer, atol=1e-12)
