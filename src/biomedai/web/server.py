@@ -138,6 +138,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
     from ..workflow.store import Store
     from .app import create_app
 
+    from ..io.limits import set_default_limits
+
+    set_default_limits(allow_external_data=False)  # detached headers never read outside their folder here
     for plugin in imports:
         import_plugin(plugin)
     store = Store(data_dir, database_url)
