@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
+from biomedai.io.limits import check_array_size
 
 from .sensors import Calibration, SensorLayout, fill_gaps
 
@@ -143,7 +144,11 @@ def _from_array(array: np.ndarray, path: Path, layout: SensorLayout | None, orde
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        header = np.load(path, mmap_mode="r", allow_pickle=False)   # the header only, checked before reading
+        check_array_size(header.shape, header.dtype.itemsize, path, "tactile recording")
+        return np.array(header)
+    except InvalidInputError:
+        raise
     except (ValueError, OSError, EOFError) as exc:
         raise InvalidInputError(f"not a readable NPY array ({exc})", path) from None
 
@@ -164,6 +169,7 @@ def _load_hdf5(path: Path, dataset: str) -> tuple[np.ndarray, float | None, str 
             if dataset not in handle:
                 raise InvalidInputError(f"no dataset {dataset!r} in the file", path)
             node = handle[dataset]
+            check_array_size(node.shape, node.dtype.itemsize, path, "tactile recording")
             rate = node.attrs.get("frame_rate_hz", handle.attrs.get("frame_rate_hz"))
             order = node.attrs.get("order")
             return np.asarray(node[()]), (float(rate) if rate is not None else None), (str(order) if order else None)
