@@ -59,3 +59,39 @@ def test_predict_classes_picks_the_best_support():
     classes, best = matching.predict_classes(scores, [0, 1, 1])
     assert classes.tolist() == [1, 1] and best.tolist() == pytest.approx([0.5, 0.95])
     assert math.isclose(float(matching.search_rotations(5)[0].trace()), 3.0)
+
+
+def test_match_tool_writes_classes_csv(tmp_path):
+    """`biomedai tool cryoet_cosnet match`: support folder + MRC targets -> classes.csv and result.json."""
+    import json
+
+    from biomedai.cli import main
+    from biomedai.io.mrc import write_mrc
+
+    a, b = _blob(32), np.roll(_blob(32), 6, axis=0)
+    ds = sim.simulate_subtomograms({"a": a, "b": b}, 4, snr=1.0, seed=0)
+    (tmp_path / "support").mkdir()
+    (tmp_path / "targets").mkdir()
+    write_mrc(ds.volumes[0], tmp_path / "support" / "a.mrc", voxel_size=10.0)
+    write_mrc(ds.volumes[4], tmp_path / "support" / "b.mrc", voxel_size=10.0)
+    for i in (1, 2, 5, 6):
+        write_mrc(ds.volumes[i], tmp_path / "targets" / f"t{i}.mrc", voxel_size=10.0)
+    assert main(["tool", "cryoet_cosnet", "match", str(tmp_path / "targets"), "--support", str(tmp_path / "support"),
+                 "-o", str(tmp_path / "out"), "--rotations", "8"]) == 0
+    rows = (tmp_path / "out" / "classes.csv").read_text().splitlines()
+    assert rows[0].startswith("target,predicted_class,best_score,score_a,score_b") and len(rows) == 5
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["metrics"]["method"] == "missing-wedge-aware constrained correlation"
+    predicted = result["metrics"]["predicted"]
+    assert sum(predicted[f"t{i}.mrc"] == ("a" if i < 4 else "b") for i in (1, 2, 5, 6)) >= 3
+
+
+def test_match_tool_refuses_a_support_folder_with_one_class(tmp_path):
+    from biomedai.cli import main
+    from biomedai.io.mrc import write_mrc
+
+    (tmp_path / "support").mkdir()
+    write_mrc(np.zeros((32, 32, 32), np.float32) + 1, tmp_path / "support" / "a.mrc", voxel_size=10.0)
+    write_mrc(np.zeros((32, 32, 32), np.float32) + 1, tmp_path / "t.mrc", voxel_size=10.0)
+    assert main(["tool", "cryoet_cosnet", "match", str(tmp_path / "t.mrc"), "--support", str(tmp_path / "support"),
+                 "-o", str(tmp_path / "out")]) == 2

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from biomedai.data.cryoet_geometry import uniform_random_rotations
+from biomedai.data.cryoet_sim import zscore
 
 
 def search_rotations(n_rotations: int, seed: int = 0) -> np.ndarray:
@@ -127,6 +128,21 @@ def masked_correlation_bruteforce(support: np.ndarray, target: np.ndarray, rotat
     b = np.real(np.fft.ifftn(np.fft.fftn(np.asarray(target, np.float64)) * mask))
     a, b = a - a.mean(), b - b.mean()
     return float((a * b).sum() / math.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def ncc_scores(supports: np.ndarray, targets: np.ndarray, n_rotations: int = 60, seed: int = 0,
+               device: str = "cpu") -> np.ndarray:
+    """Plain template matching: max over rotations of the support of its whole-band NCC with the target [S, T]."""
+    rotations = search_rotations(n_rotations, seed)
+    n = supports.shape[-1]
+    dev = torch.device(device)
+    t = torch.from_numpy(zscore(targets).reshape(len(targets), -1)).to(dev) / float(n ** 3)
+    best = torch.full((len(supports), len(targets)), -np.inf, device=dev)
+    for i, vol in enumerate(supports):
+        r = torch.from_numpy(rotate_batch(vol, rotations).reshape(len(rotations), -1)).to(dev)
+        r = (r - r.mean(1, keepdim=True)) / r.std(1, unbiased=False, keepdim=True).clamp_min(1e-8)
+        best[i] = (r @ t.T).amax(0)
+    return best.cpu().numpy()
 
 
 def predict_classes(scores: np.ndarray, class_of_support: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
