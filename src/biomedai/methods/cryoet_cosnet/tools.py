@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from biomedai.errors import InvalidInputError
+from biomedai.utils import lazy_import
 
 from .inputs import collect_files, extract_boxes, list_mrc, read_subtomogram, read_support_folder
-from .matching import constrained_correlation_scores, ncc_scores
 
+
+matching = lazy_import(".matching", __package__)  # torch: imported on first use
 
 #: the "realistic boxes" of the SNR sweep: neighbours, membranes, gold fiducials, dose weighting (3 e/A^2 a tilt)
 REALISTIC_BOXES = {"crowding": 2, "membrane_probability": 0.3, "fiducial_probability": 0.1, "dose_per_tilt": 3.0}
@@ -110,9 +112,9 @@ def run_match(args: argparse.Namespace) -> int:
     rec.add_inputs(files + [Path(args.support)])
     with rec.timer("match"):
         if args.plain_ncc:
-            scores = ncc_scores(supports, targets, args.rotations, args.seed)
+            scores = matching.ncc_scores(supports, targets, args.rotations, args.seed)
         else:
-            scores = constrained_correlation_scores(supports, targets, args.rotations,
+            scores = matching.constrained_correlation_scores(supports, targets, args.rotations,
                                                     None if args.no_wedge else tuple(args.tilt_range),
                                                     tuple(args.band), args.seed)
     per_class = np.stack([scores[owner == c].max(0) for c in range(len(names))])       # [classes, targets]
