@@ -19,6 +19,7 @@ FAST_CHECKS = [name for name in CHECKS if name not in DEMO_CHECKS]
 KNOWN_FAILURES = {
     ("tactile_mis", "predict_without_weights"):
         "default_model = 'default' is declared but models/default/ is not in the repository yet (issue 27)",
+    ("tactile_mis", "demo"): "its demo's result.json records action 'predict', not 'demo' (issue 27)",
 }
 
 
@@ -38,8 +39,17 @@ def test_registered_method_conforms(method, check: str, tmp_path: Path) -> None:
     chosen()
 
 
+def _demo_cases() -> list:
+    cases = []
+    for cls in list_methods():
+        reason = KNOWN_FAILURES.get((cls.name, "demo"))
+        marks = [pytest.mark.xfail(reason=reason, strict=True, raises=MethodCheckError)] if reason else []
+        cases.append(pytest.param(cls, marks=marks, id=cls.name))
+    return cases
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list_methods(), ids=lambda cls: cls.name)
+@pytest.mark.parametrize("method", _demo_cases())
 def test_registered_method_demo_writes_result_and_report(method, tmp_path: Path) -> None:
     for check in method_checks(method, skip=FAST_CHECKS, workdir=tmp_path, demo_seconds=900):
         check()
