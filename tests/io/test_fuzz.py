@@ -16,6 +16,9 @@ KNOWN_CRASHERS = [
     ("svs", 0, 46), ("svs", 0, 65),  # ZeroDivisionError in tiffslide's lazily computed levels
     ("svs", 0, 47), ("svs", 0, 190),  # NotImplementedError: series.ndim / axes tiffslide does not support
     ("svs", 0, 200),  # ZeroDivisionError: Fraction(0, 0) resolution
+    ("svs", 0, 329), ("svs", 1, 581),  # memory: 65363 samples per pixel, allocated by zarr (9.4 GB)
+    ("svs", 0, 784),  # memory: a 256 x 2936013056 tile, allocated by the deflate decoder
+    ("mp4", 0, 460), ("mp4", 1, 325),  # memory: FFmpeg's ENOMEM on an absurd atom size, raised as MemoryError
 ]
 
 
