@@ -77,7 +77,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             database_file = self.engine.url.database
-            if database_file and database_file != ":memory:":
+            if database_file and database_file != ":memory:" and Path(database_file).parent.is_dir():
                 Path(database_file).touch(mode=0o600)  # SQLite gives its -wal/-shm files the same mode
                 _owner_only(Path(database_file), 0o600)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
