@@ -18,15 +18,8 @@ from .bone import load_bone_model, segment_bone
 from .config import DentalPerioConfig
 from .data import UFBADataset, read_panoramic, split_ids, write_coco_json
 from .demo import run_demo
-from .inference import (
-    MODELS_FILE,
-    TOOTH_COLUMNS,
-    image_warnings,
-    infer_radiograph,
-    load_models,
-    models_file,
-    tooth_rows,
-)
+from .inference import (MODELS_FILE, TOOTH_COLUMNS, image_warnings, infer_radiograph, load_models, models_file,
+                        tooth_rows)
 from .numbering import numbering_accuracy, table1_metrics
 from .overlay import save_numbered_overlay
 from .report import abl_rows, write_patient_report

@@ -21,14 +21,8 @@ from biomedai.errors import InvalidInputError
 from .annotation import IMAGE_SUFFIXES, annotation_for
 from .geometry import SIDES
 from .measurement import measure_annotation
-from .model import (
-    LandmarkHeatmapNet,
-    decode_heatmaps,
-    gaussian_heatmaps,
-    heatmap_loss,
-    sides_to_positional,
-    spatial_softmax,
-)
+from .model import (LandmarkHeatmapNet, decode_heatmaps, gaussian_heatmaps, heatmap_loss, sides_to_positional,
+                    spatial_softmax)
 from .synthetic import random_targets, render_radiograph, synthetic_film
 
 logger = logging.getLogger(__name__)

@@ -16,14 +16,7 @@ from .annotation import annotation_for, patient_side_of_image_left, spacing_of_i
 from .config import HipDysplasiaConfig
 from .demo import run_demo
 from .geometry import PLAUSIBLE, HipMeasurement, SideShapes, angles_from_landmarks
-from .measurement import (
-    NO_SPACING_NOTE,
-    film_picture,
-    measure_annotation,
-    orientation_of,
-    side_rows,
-    write_csv,
-)
+from .measurement import NO_SPACING_NOTE, film_picture, measure_annotation, orientation_of, side_rows, write_csv
 from .normal_model import NormalHipModel
 from .report import bland_altman_png, overlay_png, patient_report
 

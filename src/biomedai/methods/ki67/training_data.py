@@ -21,14 +21,8 @@ from biomedai.errors import InvalidInputError
 from .config import CLASS_NAMES, Ki67Config
 from .deepliif import cell_points, load_deepliif
 from .ihc import as_rgb, hematoxylin_only_rgb
-from .patches import (
-    ANNOTATION_SUFFIXES,
-    IMAGE_SUFFIXES,
-    balance_by_jitter,
-    build_patch_set,
-    cell_patches,
-    read_cell_points,
-)
+from .patches import (ANNOTATION_SUFFIXES, IMAGE_SUFFIXES, balance_by_jitter, build_patch_set, cell_patches,
+                      read_cell_points)
 
 Source = tuple[list[np.ndarray], np.ndarray, np.ndarray]  # views of one image, centres xy, classes
 

@@ -38,6 +38,37 @@ def tsis_features(force_map: np.ndarray, threshold: float) -> np.ndarray:
     return out.reshape(maps.shape[:-2] + (3,))
 
 
+def contact_shape_features(pressure_map: np.ndarray, radial_bins: int = 16, angular_bins: int = 32,
+                           harmonics: int = 16) -> np.ndarray:
+    """Position-, rotation- and scale-invariant shape features of normalised pressure maps (..., rows, cols).
+
+    Our stand-in for Liu et al.'s 512 invariant features (not described in the review): the map is
+    resampled on a polar grid around its centroid, radii scaled by the contact's RMS radius (scale),
+    and the magnitudes of the angular Fourier harmonics are kept (rotation): radial_bins x harmonics.
+    """
+    from scipy import ndimage
+
+    maps = np.asarray(pressure_map, float)
+    flat = maps.reshape((-1,) + maps.shape[-2:])
+    rows, cols = np.indices(maps.shape[-2:])
+    angles = np.linspace(0, 2 * np.pi, angular_bins, endpoint=False)
+    radii = (np.arange(radial_bins) + 0.5) / radial_bins * 2.5      # out to 2.5 RMS radii
+    out = np.zeros((len(flat), radial_bins * harmonics))
+    for k, m in enumerate(flat):
+        weight = np.clip(m, 0, None)
+        total = weight.sum()
+        if total <= 0:
+            continue
+        ci, cj = (rows * weight).sum() / total, (cols * weight).sum() / total
+        rms = np.sqrt((((rows - ci) ** 2 + (cols - cj) ** 2) * weight).sum() / total) or 1.0
+        rr = radii[:, None] * rms
+        coords = np.stack([ci + rr * np.sin(angles)[None], cj + rr * np.cos(angles)[None]])
+        polar = ndimage.map_coordinates(weight / weight.max(), coords, order=1, mode="constant")
+        spectrum = np.abs(np.fft.rfft(polar, axis=1))[:, :harmonics] / angular_bins
+        out[k] = spectrum.ravel()
+    return out.reshape(maps.shape[:-2] + (radial_bins * harmonics,))
+
+
 def subtraction_stiffness_map(force_map: np.ndarray, baseline: np.ndarray) -> np.ndarray:
     """Xie et al. 2013: the test over the nodule minus the nodule-free test (same probe, same press)."""
     force_map, baseline = np.asarray(force_map, float), np.asarray(baseline, float)

@@ -11,12 +11,17 @@ from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
+from biomedai.utils import lazy_import
 
 from .analysis import analyse_recording, load_baseline, load_recording
 from .config import TactileConfig
-from .ingest import SUFFIXES
-from .training import (CLASS_NAMES, REGRESSION_TARGETS, UNSEEN, latency_ms, load_part, model_inputs,
-                       predict_outputs, score, train_task)
+from .ingest import SUFFIXES, write_sequence_npy
+from .report import truth_vs_estimate_png
+from .simulate import homogeneous_map, line_path, palpation, probe_from_config, tissue_from_config
+from .training import (CLASS_NAMES, REGRESSION_TARGETS, UNSEEN, latency_ms, load_part, model_inputs, predict_outputs,
+                       score, train_task)
+
+tactile_net = lazy_import(".model", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +107,6 @@ class TactileMisMethod(Method):
     def _load_model(self, weights: Path | None, task: str | None = None):
         from biomedai.train import load_model_folder, read_model_info
 
-        from .model import build_model
-
         folder = self.resolve_weights(weights)
         if folder is None:
             raise WeightsError("tactile_mis needs --weights (a model folder from biomedai train tactile_mis)")
@@ -111,15 +114,13 @@ class TactileMisMethod(Method):
         model_task = info.architecture.get("task")
         if task is not None and model_task != task:
             raise WeightsError(f"{folder}: model is for task {model_task!r}, not {task!r}")
-        model = build_model(model_task, info.architecture)
+        model = tactile_net.build_model(model_task, info.architecture)
         load_model_folder(folder, model, method=self.name)
         model.eval()
         return model, info
 
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         """Score a trained model on a simulated dataset's ``test`` and ``unseen`` parts (truth vs estimate)."""
-        from .report import truth_vs_estimate_png
-
         cfg = self.config
         out = Path(output_dir)
         rec = RunRecorder(out, self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
@@ -190,9 +191,6 @@ class TactileMisMethod(Method):
         import json
 
         from biomedai.utils import write_json_atomic
-
-        from .ingest import write_sequence_npy
-        from .simulate import (homogeneous_map, line_path, palpation, probe_from_config, tissue_from_config)
 
         cfg = self.config
         out = Path(output_dir)

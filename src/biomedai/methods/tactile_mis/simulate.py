@@ -200,7 +200,8 @@ def shape_sequences(n: int, seed: int, shapes: Sequence[str] = CONTACT_SHAPES, s
         center = rng.uniform(-2.0, 2.0, 2) * pitch
         cov = contact.coverage(shapes[label], size, angle, center)
         peak = rng.uniform(0.3, 1.0)
-        seq = [contact.pressures_to_forces(cov, peak * (t + 1) / frames) for t in range(frames)]
+        unit = contact.pressures_to_forces(cov, 1.0)        # linear elasticity: forces scale with the depth
+        seq = [unit * peak * (t + 1) / frames for t in range(frames)]
         seqs.append(np.clip(np.stack(seq) + rng.normal(0, noise_n, (frames, grid, grid)), 0, None))
         labels.append(label)
     return np.stack(seqs), np.array(labels)
@@ -297,7 +298,8 @@ def hardness_sequences(n: int, seed: int, shapes: Sequence[str] = CONTACT_SHAPES
         modulus = float(shore00_to_modulus_kpa(shore))
         shape = shapes[int(rng.integers(len(shapes)))]
         cov = contact.coverage(shape, rng.uniform(5.0, 10.0), rng.uniform(0, 2 * math.pi), rng.uniform(-2, 2, 2))
-        seq = [contact.pressures_to_forces(cov, 0.25 * (t + 1), modulus) for t in range(frames)]
+        unit = contact.pressures_to_forces(cov, 1.0, modulus)   # linear: forces scale with the ramp depth
+        seq = [unit * 0.25 * (t + 1) for t in range(frames)]
         seqs.append(np.clip(np.stack(seq) + rng.normal(0, noise_n, (frames, grid, grid)), 0, None))
         hardness.append(shore)
     return np.stack(seqs), np.array(hardness)

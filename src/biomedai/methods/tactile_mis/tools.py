@@ -9,7 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from biomedai.utils import write_json_atomic
+from biomedai.utils import lazy_import, write_json_atomic
+
+from .analysis import load_baseline, load_recording
+from .ingest import write_sequence_csv, write_sequence_hdf5, write_sequence_npy
+from .mechanics import HalfSpaceModel, fe_indentation
+from .report import force_blocks_png, stiffness_maps_png
+from .sensors import SensorLayout
+from .simulate import line_path, palpation, probe_from_config, tissue_from_config
+from .streaming import StreamingMap, play
+
+training = lazy_import(".training", __package__)  # torch: imported on first use
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -43,10 +53,6 @@ def run(method: Any, args: argparse.Namespace) -> int:
 
 
 def run_simulate(method: Any, args: argparse.Namespace) -> int:
-    from .ingest import write_sequence_csv, write_sequence_hdf5, write_sequence_npy
-    from .sensors import SensorLayout
-    from .simulate import line_path, palpation, probe_from_config, tissue_from_config
-
     cfg = method.config
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,21 +76,15 @@ def run_simulate(method: Any, args: argparse.Namespace) -> int:
 
 
 def run_dataset(method: Any, args: argparse.Namespace) -> int:
-    from .training import PARTS, save_parts, simulate_part
-
     cfg = method.config.replace(seed=args.seed, task=args.task)
-    parts = {part: simulate_part(args.task, part, cfg) for part in PARTS}
-    save_parts(parts, Path(args.out))
+    parts = {part: training.simulate_part(args.task, part, cfg) for part in training.PARTS}
+    training.save_parts(parts, Path(args.out))
     sizes = ", ".join(f"{k} {len(v.target)}" for k, v in parts.items())
     print(f"{args.task}: {sizes} simulated cases -> {args.out}")
     return 0
 
 
 def run_stream(method: Any, args: argparse.Namespace) -> int:
-    from .analysis import load_baseline, load_recording
-    from .report import force_blocks_png, stiffness_maps_png
-    from .streaming import StreamingMap, play
-
     cfg = method.config
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,9 +113,6 @@ def run_stream(method: Any, args: argparse.Namespace) -> int:
 
 def fe_versus_fast(cfg: Any, elements_per_taxel: int = 2) -> list[dict[str, Any]]:
     """FE and fast-model taxel forces for the nodule-free block and three inclusions (config probe)."""
-    from .mechanics import HalfSpaceModel, fe_indentation
-    from .simulate import probe_from_config, tissue_from_config
-
     probe = probe_from_config(cfg)
     base = tissue_from_config(cfg, with_inclusion=False)
     cases = [("nodule-free", base),

@@ -17,11 +17,14 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 from biomedai.train.callbacks import Callback
+from biomedai.utils import lazy_import
 
 from .config import CONTACT_SHAPES, SLIP_CLASSES, TactileConfig
-from .maps import tsis_features
+from .maps import contact_shape_features, tsis_features
 from .simulate import (SIMULATOR_VERSION, InclusionRanges, hardness_sequences, homogeneous_map, inclusion_cases,
                        normalised_pressure_map, shape_sequences, slip_sequences)
+
+tactile_net = lazy_import(".model", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ def model_inputs(task: str, raw: np.ndarray, cfg: TactileConfig) -> np.ndarray:
         excess = raw - homogeneous_map(cfg)          # the probe's own nodule-free response removed
         return tsis_features(excess, cfg.tsis_threshold_n).astype(np.float32)
     if task == "shape":
-        return normalised_pressure_map(raw).reshape(len(raw), -1).astype(np.float32)
+        return contact_shape_features(normalised_pressure_map(raw)).astype(np.float32)
     return raw
 
 
@@ -161,15 +164,13 @@ def train_task(task: str, train: TaskData, val: TaskData, cfg: TactileConfig, ou
 
     from biomedai.train import train_model
 
-    from .model import build_model
-
     torch.set_num_threads(cfg.threads)
     x_train, x_val = model_inputs(task, train.raw, cfg), model_inputs(task, val.raw, cfg)
     arch = architecture(task, cfg, x_train)
     preprocessing: dict[str, Any] = {"inputs": _input_note(task), "tsis_threshold_n": cfg.tsis_threshold_n,
                                      "simulator": SIMULATOR_VERSION}
     torch.manual_seed(cfg.seed)
-    model = build_model(task, arch)
+    model = tactile_net.build_model(task, arch)
     if hasattr(model, "mean"):
         model.mean.copy_(torch.from_numpy(x_train.mean(0)))
         model.std.copy_(torch.from_numpy(x_train.std(0) + 1e-6))
@@ -205,7 +206,7 @@ def _input_note(task: str) -> str:
     return {"inverse_features": "TSIS features (O1 centroid value, O2 sum, O3 count > threshold) of the force map "
                                 "minus the probe's nodule-free map",
             "inverse_image": "the (rows, cols) force map in N",
-            "shape": "the normalised pressure map (frame mean / its max), flattened",
+            "shape": "polar-Fourier invariant features (16 radii x 16 harmonics) of the normalised pressure map",
             "slip": "(frames, 12, 11) BioTac-like images (24 electrodes, 8-neighbour gap filling), N",
             "hardness": "(frames, 16, 16) force maps under a fixed displacement ramp, N"}[task]
 
