@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
-# Radiomics GPU evidence (issue 10), one GPU, <= 7 minutes. Needs PyTorch + numpy/scipy + SimpleITK +
-# PyWavelets (scikit-image optional: without it GLSZM is left out) and this repository's src/ on
-# PYTHONPATH; PyRadiomics is NOT needed (the torch path is checked against our numpy path, which the
-# CPU tests check against PyRadiomics). Writes everything under "$OUT".
+# Radiomics on a GPU machine (issues 10 and 29), one GPU, <= 9 minutes. Needs PyTorch + numpy/scipy +
+# SimpleITK + PyWavelets (scikit-image optional: without it GLSZM is left out) and this repository's
+# src/ on PYTHONPATH. PyRadiomics is optional: with it (installed, or wheels in the carried folder
+# .whl/, see below) steps 2 and 3 also time PyRadiomics on the same cases on this machine's CPU, so
+# the ratios name the card; without it they time ours only. Writes everything under "$OUT".
 #
 #   OUT=/some/folder bash benchmarks/device/radiomics.sh
 #
+# Wheels for .whl/ (built here, carried with the run; PyRadiomics' C extension must match the device's
+# Python, check `python3 -V` there first):
+#   /work/main/.venv/bin/pip wheel --no-deps --no-build-isolation -w .whl pyradiomics pykwalify \
+#       ruamel.yaml ruamel.yaml.clib python-dateutil docopt six
+#
 # 1. torch (CUDA) vs numpy on small random volumes: every voxel-based GLCM map equal to relative 1e-9
 #    (Imc2 absolute 1e-7), masked and unmasked kernels, radius 1 and 2.
-# 2. benchmarks/speed/radiomics.py --voxel --device cuda --no-peer: voxel-based maps of synthetic cases up to
-#    ~100,000 ROI voxels, numpy vs GLCM-in-torch on the GPU, values checked, best of 2.
+# 2. radiomics_speed.py --voxel --device cuda: voxel-based maps of synthetic cases up to ~100,000 ROI
+#    voxels, numpy vs GLCM-in-torch on the GPU (and PyRadiomics on the two small ones), values checked.
+# 3. radiomics_speed.py --large: whole cases (segment-based, CPU numpy; no torch path there) over
+#    100,000 ROI voxels against PyRadiomics, alternating, with the machine's load; skipped without it.
 set -u
 OUT="${OUT:-$PWD/device_out}"
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-PY="${PYTHON:-python}"
+PY="${PYTHON:-python3}"
+if ls .whl/*.whl >/dev/null 2>&1 && ! "$PY" -c "import radiomics" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+PEER="--no-peer"
+"$PY" -c "import radiomics" 2>/dev/null && PEER=""
+echo "PyRadiomics: ${PEER:-importable}" >> "$OUT/status.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" >> "$OUT/gpu.txt" 2>&1
 nproc >> "$OUT/gpu.txt"
@@ -48,6 +63,11 @@ print(f"worst relative difference (all but Imc2): {worst:.2e}")
 EOF
 echo "torch vs numpy rc=$?" >> "$OUT/status.txt"
 
-timeout 300 "$PY" benchmarks/speed/radiomics.py --voxel --device cuda --no-peer --repeat 2 \
+timeout 240 "$PY" benchmarks/speed/radiomics.py --voxel --device cuda $PEER --repeat 2 \
     > "$OUT/voxel_speed.txt" 2> "$OUT/voxel_speed.err"
 echo "voxel speed rc=$?" >> "$OUT/status.txt"
+
+if [ -z "$PEER" ]; then
+  timeout 150 "$PY" benchmarks/speed/radiomics.py --large --repeat 1 > "$OUT/whole_case_speed.txt" 2>&1
+  echo "whole-case speed rc=$?" >> "$OUT/status.txt"
+fi
