@@ -74,3 +74,14 @@ def test_stream_tool_prints_latency(recording, tmp_path, capsys):
     assert "map update latency" in printed and printed.count("frame ") >= 7
     summary = json.loads((tmp_path / "live" / "stream_latency.json").read_text())
     assert summary["frames"] == 7 and summary["median_ms"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "h5"])
+def test_simulate_tool_writes_a_recording_predict_reads(fmt, tmp_path):
+    from biomedai.methods.tactile_mis.ingest import read_sequence
+
+    assert main(["tool", "tactile_mis", "simulate", "--out", str(tmp_path), "--frames", "4", "--format", fmt]) == 0
+    seq = read_sequence(tmp_path / f"palpation.{fmt}")
+    assert seq.frames.shape == (4, 8, 8) and seq.frames.max() > 0.1
+    truth = json.loads((tmp_path / "palpation.truth.json").read_text())
+    assert truth["seed"] == 0 and "tactile_mis.simulate" in truth["simulator"]
