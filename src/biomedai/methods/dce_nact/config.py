@@ -25,13 +25,16 @@ class DceNactConfig(BaseConfig):
     # --- segmentation (4.4 step 3; 4.8 point 3) -----------------------------------------------------------
     #: "sfcm" in the seed box, or "mask" (imported masks, mask.nii.gz per time point); "auto": mask if present
     segmentation: Literal["sfcm", "mask", "auto"] = "auto"
-    sfcm_clusters: int = 2
+    #: 3 clusters (lesion, enhancing parenchyma, background): with 2 the parenchyma joins the lesion (tested on
+    #: the simulated cohort); the paper does not give the count (spec 4.4 step 3)
+    sfcm_clusters: int = 3
     sfcm_fuzziness: float = 2.0
     #: follow-up ROI: segmented independently (spec decision) or the baseline ROI warped (option)
     followup_roi: Literal["independent", "warped"] = "independent"
     # --- registration (4.4 step 5) ------------------------------------------------------------------------
-    registration_grid_mm: float = 20.0
-    registration_iterations: int = 100
+    registration_grid_mm: float = 15.0
+    registration_iterations: int = 50
+    registration_sampling: float = 0.2
     registration_metric: Literal["mattes", "ms"] = "mattes"
     registration_levels: tuple[int, ...] = (4, 2, 1)
     # --- features (4.4 steps 6-7; 4.8 points 4-5) ---------------------------------------------------------

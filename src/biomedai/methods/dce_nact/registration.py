@@ -170,3 +170,13 @@ def warp_mask(mask: Any, reference: Any, transform: Any) -> Any:
     import SimpleITK as sitk
 
     return sitk.Resample(mask, reference, transform, sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
+
+
+def inverse_transform(result: RegistrationResult, reference: Any) -> Any:
+    """Follow-up -> baseline coordinates, from the inverted displacement field (B-splines have no closed-form
+    inverse); ``reference`` gives the field's grid (the baseline)."""
+    import SimpleITK as sitk
+
+    inv = sitk.InvertDisplacementField(sitk.Cast(result.displacement, sitk.sitkVectorFloat64),
+                                       maximumNumberOfIterations=30, enforceBoundaryCondition=True)
+    return sitk.DisplacementFieldTransform(inv)

@@ -32,6 +32,8 @@ RESPONSE_P = {"luminal_A": 0.15, "luminal_B": 0.3, "HER2": 0.6, "basal_like": 0.
 FLIP_DEG, TR_S, R1_RELAXIVITY = 10.0, 0.0045, 4.5             # Table 1 (dev), gadobutrol-like r1 (/mM/s)
 TISSUES = {"fat": (0.01, 0.05, 0.30), "fgt": (0.06, 0.25, 1.2)}   # Ktrans /min, ve, T10 s
 TUMOUR_T10 = 1.4
+#: fat suppression (the development protocol is fat-suppressed, spec 4.3): fat keeps this share of its signal
+FAT_SIGNAL = 0.15
 
 
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
@@ -56,16 +58,17 @@ def _tissue_maps(rng, shape, spacing, centre, radii, heterogeneity):
     kt = np.where(tumour, kt_t, kt)
     ve = np.where(tumour, 0.4, ve)
     t10 = np.where(tumour, TUMOUR_T10, t10)
-    return kt, ve, t10, tumour
+    m0 = np.where(fgt | tumour, 1000.0, 1000.0 * FAT_SIGNAL)
+    return kt, ve, t10, m0, tumour
 
 
-def _signal(kt, ve, t10, times, rng, noise):
+def _signal(kt, ve, t10, m0, times, rng, noise):
     t_fine = np.arange(0, times[-1] + 1, 1.0)
     ca = parker_aif(t_fine, delay=20.0, hematocrit=0.42)
     conc = tofts_concentration(t_fine, ca, kt.ravel(), ve.ravel())
     conc = conc[:, np.searchsorted(t_fine, times)]          # the phase times are whole seconds
     r1 = 1.0 / t10.ravel()[:, None] + R1_RELAXIVITY * conc
-    s = spgr_signal(r1, FLIP_DEG, TR_S, 1000.0)
+    s = spgr_signal(r1, FLIP_DEG, TR_S, m0.ravel()[:, None])
     s = s + rng.normal(0, noise, s.shape)
     return np.abs(s).T.reshape((len(times),) + kt.shape).astype(np.float32)
 
@@ -95,20 +98,22 @@ def simulate_patient(folder: Path, rng: np.random.Generator, responder: bool, *,
     radius = rng.uniform(9.0, 13.0)
     radii = radius * np.array([0.8, 1.0, 0.9]) * rng.uniform(0.9, 1.1, 3)
     het0 = rng.uniform(0.25, 0.45)
-    kt, ve, t10, tumour = _tissue_maps(rng, shape, spacing_a, centre, radii, het0)
+    kt, ve, t10, m0, tumour = _tissue_maps(rng, shape, spacing_a, centre, radii, het0)
     volume_ratio = rng.normal(0.45, 0.12) if responder else rng.normal(0.75, 0.12)
     warp_het = 0.35 if responder else 0.15
     coords = _followup_warp(shape, spacing_a, centre, radius, np.clip(volume_ratio, 0.2, 1.1), warp_het, rng)
     kt_f = ndimage.map_coordinates(kt, coords, order=1, mode="nearest")
     ve_f = ndimage.map_coordinates(ve, coords, order=1, mode="nearest")
     t10_f = ndimage.map_coordinates(t10, coords, order=1, mode="nearest")
+    m0_f = ndimage.map_coordinates(m0, coords, order=1, mode="nearest")
     tumour_f = ndimage.map_coordinates(tumour.astype(float), coords, order=1, mode="constant") > 0.5
     enhancement_drop = rng.normal(0.45, 0.1) if responder else rng.normal(0.85, 0.1)
     kt_f = np.where(tumour_f, kt_f * np.clip(enhancement_drop, 0.2, 1.1), kt_f)
-    for visit, (k, v, t1, m) in {"baseline": (kt, ve, t10, tumour), "followup": (kt_f, ve_f, t10_f, tumour_f)}.items():
+    maps = {"baseline": (kt, ve, t10, m0, tumour), "followup": (kt_f, ve_f, t10_f, m0_f, tumour_f)}
+    for visit, (k, v, t1, s0, m) in maps.items():
         out = folder / visit
         out.mkdir(parents=True, exist_ok=True)
-        sig = _signal(k, v, t1, np.array(TIMES_S), rng, noise)
+        sig = _signal(k, v, t1, s0, np.array(TIMES_S), rng, noise)
         img4 = sitk.JoinSeries([_image(s, spacing_a) for s in sig])
         sitk.WriteImage(img4, str(out / "dce.nii.gz"))
         write_json_atomic(out / "dce.json", {"times": list(TIMES_S), "FlipAngle": FLIP_DEG, "RepetitionTime": TR_S,
