@@ -161,7 +161,7 @@ class DceNact(Method):
         from .patient import process_patient
         from .pkmaps import pk_maps, write_maps
         from .series import load_dce_series
-        from .synthetic import DATA_NOTE, FLIP_DEG, TR_S, simulate_patient
+        from .synthetic import AIF_DELAY_S, DATA_NOTE, FLIP_DEG, TR_S, TUMOUR_T10, simulate_patient
 
         out = Path(output_dir)
         patient = out / "simulated_patient"
@@ -171,7 +171,7 @@ class DceNact(Method):
         res = process_patient(patient, out, cfg)
         series = load_dce_series(patient / "baseline" / "dce.nii.gz")
         mask = sitk.GetArrayFromImage(sitk.ReadImage(str(patient / "baseline" / "mask.nii.gz"))) > 0
-        maps = pk_maps(series, mask, flip_angle_deg=FLIP_DEG, tr_s=TR_S)
+        maps = pk_maps(series, mask, flip_angle_deg=FLIP_DEG, tr_s=TR_S, t10_s=TUMOUR_T10, aif_delay_s=AIF_DELAY_S)
         files = write_maps(maps, series.phases[0], out / "pk_maps")
         metrics = {k: v for k, v in res.summary.items() if isinstance(v, (int, float))}
         metrics["median_Ktrans_in_tumour_per_min"] = float(np.nanmedian(maps["Ktrans"]))

@@ -37,9 +37,10 @@ def pk_maps(series: DceSeries, mask: np.ndarray | None, *, flip_angle_deg: float
     conc = signal_to_concentration(curves, flip_angle_deg=flip_angle_deg, tr=tr_s, t10=t10_s, relaxivity=relaxivity,
                                    n_baseline=n_baseline)
     conc = np.where(np.isfinite(conc), conc, 0.0)
-    # the AIF at the phase times; the fits treat it as piecewise linear between phases (coarse series: biased)
-    ca = parker_aif(t, delay=aif_delay_s, hematocrit=hematocrit)
-    fit = FITTERS[model](t, ca, conc)
+    # coarse phases miss the bolus: the model is integrated on a 1 s grid (plus the phase times), sampled at t
+    t_model = np.union1d(np.arange(0.0, t[-1] + 1.0, 1.0), t)
+    ca = parker_aif(t_model, delay=aif_delay_s, hematocrit=hematocrit)
+    fit = FITTERS[model](t_model, ca, conc, sample_at=t)
     maps = {**fit.maps(), **semi_quantitative_maps(curves, t, n_baseline=n_baseline)}
     out = {}
     for name, values in maps.items():

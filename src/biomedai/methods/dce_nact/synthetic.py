@@ -32,6 +32,7 @@ RESPONSE_P = {"luminal_A": 0.15, "luminal_B": 0.3, "HER2": 0.6, "basal_like": 0.
 FLIP_DEG, TR_S, R1_RELAXIVITY = 10.0, 0.0045, 4.5             # Table 1 (dev), gadobutrol-like r1 (/mM/s)
 TISSUES = {"fat": (0.01, 0.05, 0.30), "fgt": (0.06, 0.25, 1.2)}   # Ktrans /min, ve, T10 s
 TUMOUR_T10 = 1.4
+AIF_DELAY_S = 20.0
 #: fat suppression (the development protocol is fat-suppressed, spec 4.3): fat keeps this share of its signal
 FAT_SIGNAL = 0.15
 
@@ -64,7 +65,7 @@ def _tissue_maps(rng, shape, spacing, centre, radii, heterogeneity):
 
 def _signal(kt, ve, t10, m0, times, rng, noise):
     t_fine = np.arange(0, times[-1] + 1, 1.0)
-    ca = parker_aif(t_fine, delay=20.0, hematocrit=0.42)
+    ca = parker_aif(t_fine, delay=AIF_DELAY_S, hematocrit=0.42)
     conc = tofts_concentration(t_fine, ca, kt.ravel(), ve.ravel())
     conc = conc[:, np.searchsorted(t_fine, times)]          # the phase times are whole seconds
     r1 = 1.0 / t10.ravel()[:, None] + R1_RELAXIVITY * conc
