@@ -212,8 +212,25 @@ def lbp2d(image: Any, settings: dict[str, Any], bb: Any) -> Iterator[tuple[np.nd
     yield arr[inner], "lbp-2D"
 
 
+def lbp3d(image: Any, settings: dict[str, Any], bb: Any) -> Iterator[tuple[np.ndarray, str]]:
+    """Spherical-harmonics LBP in 3D (:mod:`biomedai.radiomics.lbp3d`): ``lbp-3D-m1`` .. and ``lbp-3D-k``."""
+    from .lbp3d import SPLINE_MARGIN, lbp3d_images
+
+    if image.GetDimension() != 3:
+        logger.warning("LBP3D needs a 3D image, got %dD; skipped", image.GetDimension())
+        return
+    if settings.get("force2D", False):
+        logger.warning("LBP3D is computed in 3D but features are extracted in 2D (force2D)")
+    radius = float(settings.get("lbp3DIcosphereRadius", 1))
+    margin = int(np.ceil(radius)) + 2 + SPLINE_MARGIN
+    sub, inner = _grown(image, bb, np.full(3, margin))
+    yield from lbp3d_images(_array(sub), inner, levels=settings.get("lbp3DLevels", 2), radius=radius,
+                            subdivisions=settings.get("lbp3DIcosphereSubdivision", 1))
+
+
 _FILTERS = {"Original": original, "LoG": log, "Wavelet": wavelet, "Square": square, "SquareRoot": square_root,
-            "Logarithm": logarithm, "Exponential": exponential, "Gradient": gradient, "LBP2D": lbp2d}
+            "Logarithm": logarithm, "Exponential": exponential, "Gradient": gradient, "LBP2D": lbp2d,
+            "LBP3D": lbp3d}
 SUPPORTED_IMAGE_TYPES = tuple(_FILTERS)
 
 
@@ -221,7 +238,7 @@ def filtered_images(image: Any, image_type: str, settings: dict[str, Any], bb: A
                     ) -> Iterator[tuple[np.ndarray, str]]:
     """Arrays (numpy order, cropped to the ROI's bounding box ``bb``) of one image type.
 
-    Unsupported types (LBP3D) are skipped with a warning.
+    Unknown types are skipped with a warning.
     """
     fn = _FILTERS.get(image_type)
     if fn is None:
