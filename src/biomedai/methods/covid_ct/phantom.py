@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .lobes import LOBE_NAMES, LLL, RLL
+from .lesions import hu_bin_index
+from .lobes import LLL, LOBE_NAMES, RLL
 
 #: (target HU, noise SD): -550 +- 3 x 30 stays in (-750, -300]; -100 +- 90 stays in (-300, 50]
 LESION_KINDS = {"ground glass": (-550.0, 30.0), "consolidation": (-100.0, 30.0)}
@@ -111,8 +112,6 @@ def recovery_table(lesions: list[PhantomLesion], truth: np.ndarray, recovered: n
                    ) -> list[dict[str, Any]]:
     """Per lesion: true volume, recovered volume (the lesion mask within 2 voxels of the truth), per-bin
     recovered volume, Dice; every row is labelled simulated."""
-    from .lesions import hu_bin_index
-
     voxel_ml = float(np.prod(spacing)) / 1000.0
     bins = hu_bin_index(hu, edges)
     rows = []

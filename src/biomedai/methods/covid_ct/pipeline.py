@@ -11,12 +11,18 @@ from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
-from biomedai.utils import write_csv_atomic
+from biomedai.utils import lazy_import, write_csv_atomic
 
 from .case import analyse_ct
 from .config import CovidCTConfig
 from .outputs import write_case
 from .quantify import COLUMNS
+from .study import run_study, simulated_cohort
+from .synthetic import synthetic_chest
+
+slice_training = lazy_import(".slice_training", __package__)  # torch: imported on first use
+slice_model = lazy_import(".slice_model", __package__)        # torch: imported on first use
+slices = lazy_import(".slices", __package__)                  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +50,16 @@ class CovidCTMethod(Method):
         """EXTENSION: train the slice CNN on a COVID-CT folder (labels.csv), split by source figure."""
         from biomedai.train.model_folder import ModelInfo, save_model_folder
 
-        from .slice_training import train_slice_classifier
-        from .slices import CLASS_NAMES
-
         cfg = self.config
         out = Path(output_dir)
         rec = RunRecorder(out, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
         with rec.timer("train"):
-            metrics = train_slice_classifier(data, out / "run", cfg)
+            metrics = slice_training.train_slice_classifier(data, out / "run", cfg)
         state = metrics.pop("_state")
         metrics.pop("_test_files"), metrics.pop("_test_scores")
         info = ModelInfo(method=self.name, name="trained", architecture={"kind": "slice_cnn", "width": 16},
-                         preprocessing={"grey": "ITU-R 601 luma", "size": cfg.image_size}, class_names=CLASS_NAMES,
+                         preprocessing={"grey": "ITU-R 601 luma", "size": cfg.image_size}, class_names=slices.CLASS_NAMES,
                          training_data={"name": str(data), "split": str(metrics["split_sizes"]),
                                         "licence": "as the training data", "non_commercial": True},
                          metrics={"test_auc": metrics["test"]}, metrics_data="test split by source figure")
@@ -104,10 +107,8 @@ class CovidCTMethod(Method):
 
     def _classify_slices(self, pictures: list[Path], out: Path, weights: Path | None, rec: RunRecorder
                          ) -> dict[str, Any]:
-        from .slice_model import classify_pictures
-
         folder = self.resolve_weights(weights)
-        rows, note = classify_pictures(pictures, folder, self.config)
+        rows, note = slice_model.classify_pictures(pictures, folder, self.config)
         rec.add_file(write_csv_atomic(out / "slice_scores.csv", rows))
         rec.notes["slice_classifier"] = note
         return {row["file"]: row["covid_probability"] for row in rows}
@@ -117,23 +118,24 @@ class CovidCTMethod(Method):
         quantification of every CT and the group statistics (Tables 1-3) with an HTML report."""
         data = Path(data)
         if (data / "cases.csv").is_file():
-            from .study import run_study
-
             return run_study(self, data, Path(output_dir))
         if (data / "labels.csv").is_file():
-            from .slice_model import evaluate_slices
-
-            return evaluate_slices(self, data, Path(output_dir), self.resolve_weights(weights))
+            return slice_model.evaluate_slices(self, data, Path(output_dir), self.resolve_weights(weights))
         raise InvalidInputError("expected cases.csv (a case/control study) or labels.csv (COVID-CT slices)", data)
+
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """A small SIMULATED chest CT (NIfTI, HU) with two lungs and a trachea."""
+        from biomedai.io import Image, write_image
+
+        hu, _ = synthetic_chest(shape=(24, 64, 96))
+        image = Image(hu, spacing=(2.5, 1.5, 1.5), spacing_unit="mm")
+        return [write_image(image, Path(folder) / "simulated_chest_ct.nii.gz")]
 
     def demo(self, output_dir: Path) -> RunResult:
         """The group statistics on a SIMULATED cohort shaped like the paper's tables (labelled simulated)."""
-        from biomedai.utils import write_csv_atomic as write_csv
-
-        from .study import run_study, simulated_cohort
-
         out = Path(output_dir)
         folder = out / "simulated_study"
         folder.mkdir(parents=True, exist_ok=True)
-        write_csv(folder / "cases.csv", simulated_cohort(self.config.seed).to_dict("records"))
-        return run_study(self, folder, out, simulated=True)
+        write_csv_atomic(folder / "cases.csv", simulated_cohort(self.config.seed).to_dict("records"))
+        return run_study(self, folder, out, simulated=True, action="demo")

@@ -23,6 +23,7 @@ from .case import analyse_ct
 from .config import CovidCTConfig
 from .lobes import LOBE_NAMES
 from .quantify import summary
+from .report import study_report
 
 logger = logging.getLogger(__name__)
 
@@ -146,12 +147,11 @@ def features_auc(data: Any, config: CovidCTConfig) -> dict[str, Any] | None:
             "auc_ci95": [round(ci.low, 4), round(ci.high, 4)]}
 
 
-def run_study(method: Method, folder: Path, output_dir: Path, *, simulated: bool = False) -> RunResult:
-    """Quantify, test, plot and report one study folder."""
-    from .report import study_report
-
+def run_study(method: Method, folder: Path, output_dir: Path, *, simulated: bool = False,
+              action: str = "evaluate") -> RunResult:
+    """Quantify, test, plot and report one study folder (``action`` names the run in result.json)."""
     config = method.config
-    rec = RunRecorder(output_dir, method.name, "evaluate", seed=config.seed, config=config.to_dict())
+    rec = RunRecorder(output_dir, method.name, action, seed=config.seed, config=config.to_dict())
     rec.add_inputs([folder / "cases.csv"])
     data = read_cases(folder)
     with rec.timer("quantify"):
@@ -181,8 +181,6 @@ def simulated_cohort(seed: int = 0) -> Any:
     """A SIMULATED cohort shaped like Dou et al.: 52 vs 80 patients, Table 2 sign rates, Table 3 lobe means
     (log-normal volumes), two readers agreeing 85 % of the time. For the demo and tests only."""
     import pandas as pd
-
-    from .lobes import LOBE_NAMES
 
     rng = np.random.default_rng(seed)
     rates = {"ground_glass": (0.73, 0.71), "patchy_infiltration": (0.58, 0.60), "patchy_consolidation": (0.29, 0.35),

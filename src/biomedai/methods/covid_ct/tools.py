@@ -8,6 +8,9 @@ from typing import Any
 
 from biomedai.utils import write_csv_atomic, write_json_atomic
 
+from .ct_input import load_chest_ct
+from .phantom_run import recovery_by, run_phantom
+
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="covid_ct tools")
@@ -23,9 +26,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def run(method: Any, args: argparse.Namespace) -> int:
-    from .ct_input import load_chest_ct
-    from .phantom_run import recovery_by, run_phantom
-
     if args.tool != "phantom":
         return 2
     out = Path(args.out)
