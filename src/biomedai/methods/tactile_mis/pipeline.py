@@ -164,9 +164,10 @@ class TactileMisMethod(Method):
 
     def _optional_inverse_model(self, weights: Path | None):
         """The inverse (d, h, E) model when given or bundled; None when there is none."""
-        if weights is None and self.resolve_weights(None) is None:
+        folder = self.resolve_weights(weights)
+        if folder is None:
             return None
-        model, info = self._load_model(weights)
+        model, info = self._load_model(folder)
         if info.architecture.get("task") not in ("inverse_features", "inverse_image"):
             logger.info("model task %s is not an inclusion estimator; predict makes maps only",
                         info.architecture.get("task"))
