@@ -153,7 +153,9 @@ def mann_whitney_test(values: Any, groups: Any) -> GroupTestResult:
 
 def fisher_test_from_counts(table: Sequence[Sequence[float]], *, n_resamples: int = 10000, seed: int = 0
                             ) -> GroupTestResult:
-    """Fisher's exact test on an ``r x c`` table of counts: exact for 2x2; larger tables get scipy's seeded
+    """Fisher's exact test on an ``r x c`` table of counts.
+
+    Fisher's exact test on an ``r x c`` table of counts: exact for 2x2; larger tables get scipy's seeded
     Monte-Carlo P over tables with the same margins (``n_resamples``; SE about 0.005 at P = 0.5).
 
     >>> p = fisher_test_from_counts([[6, 10, 24, 5, 16], [3, 11, 16, 5, 18]]).p_value  # Fan et al. Table 2, MP
