@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 PURPOSES = {"speed", "quality", "device", "results", "workflow"}
 #: cited but not in the repository yet, with the reason; remove an entry when the file lands
-KNOWN_ABSENT = {"benchmarks/device/cryoet_snr_sweep.sh": "cited by quality/cryoet_cosnet/snr_sweep.py (issue 30)"}
+KNOWN_ABSENT: dict[str, str] = {}
 SPEED = find_benchmarks(ROOT / DEFAULT_FOLDER) if (ROOT / DEFAULT_FOLDER).is_dir() else []
 
 

@@ -120,7 +120,6 @@ def test_ids_beyond_the_database_range_answer_404_not_500(client, url):
 
 def test_served_files_carry_nosniff_csp_and_content_disposition(client, store, tmp_path, wf_methods):
     from biomedai.workflow.worker import Worker
-
     from tests.workflow.conftest import WF_METHODS, make_png
 
     operator = login(client, "otto")
@@ -197,7 +196,6 @@ def test_an_interrupted_upload_leaves_nothing(store, tmp_path, monkeypatch):
 
     from biomedai.workflow import intake
     from biomedai.workflow.models import Job, Study
-
     from tests.workflow.conftest import make_png
 
     def count(model):
@@ -228,11 +226,10 @@ def test_an_interrupted_upload_leaves_nothing(store, tmp_path, monkeypatch):
 
 
 def test_cli_refusals_are_one_line_without_third_party_warnings(tmp_path, capsys):
-    from tests.io import fuzz
+    import logging
 
     from biomedai.cli import main
-
-    import logging
+    from tests.io import fuzz
 
     seed = fuzz._dicom_seed(tmp_path / "seed.dcm")
     _, broken = fuzz.write_mutant(seed, "dcm", 1, 226, tmp_path / "m")  # PixelSpacing '0.@': pydicom warns
