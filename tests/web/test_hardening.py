@@ -242,3 +242,20 @@ def test_cli_refusals_are_one_line_without_third_party_warnings(tmp_path, capsys
         logger.setLevel(level)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and broken.name in err[0], err
+
+
+def test_a_zip_of_zeros_named_dcm_is_refused_at_once(client, store, tmp_path):
+    """Finding 3: 300 MB of zeros named .dcm in a 305 KB zip kept the server busy for 374 s (30 MB here)."""
+    import io
+    import time
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.dcm", bytes(30 * 1024 * 1024))
+    assert len(buffer.getvalue()) < 100_000
+    start = time.perf_counter()
+    r = client.post("/api/studies", headers=login(client, "otto"), files={"files": ("scan.zip", buffer.getvalue())})
+    assert time.perf_counter() - start < 20.0  # unzipping 30 MB included; parsing it all took 13.6 s alone
+    assert r.status_code == 201 and r.json()["new_files"] == [] and "zeros.dcm" in r.json()["skipped"]
+    assert "not a DICOM file" in r.json()["skipped"]["zeros.dcm"]
