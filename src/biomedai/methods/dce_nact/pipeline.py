@@ -113,6 +113,8 @@ class DceNact(Method):
 
         from biomedai.utils import write_json_atomic
 
+        if not inputs:
+            raise InvalidInputError("no patient folders given (each with baseline/ and followup/)")
         out = Path(output_dir)
         model = self._load_model(weights) if weights is not None else None
         rows, files = [], []
