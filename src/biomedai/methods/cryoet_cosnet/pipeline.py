@@ -36,6 +36,7 @@ class CosNetMethod(Method):
     paper = "Zhou et al., Front. Mol. Biosci. 7:613347 (2020)"
     config_class = CosNetConfig
     input_kinds = ("volume/mrc",)
+    default_model = "default"
 
     # ------------------------------------------------------------------ actions
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -57,9 +58,10 @@ class CosNetMethod(Method):
     def _require_weights(self, weights: Path | None) -> Path:
         from biomedai.errors import WeightsError
 
-        if weights is None:
+        folder = self.resolve_weights(weights)
+        if folder is None:
             raise WeightsError("cryoet_cosnet needs --weights (train first: biomedai train cryoet_cosnet ...)")
-        return Path(weights)
+        return folder
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Segment each MRC subtomogram; classify too when ``config.support_dir`` names a support folder."""
