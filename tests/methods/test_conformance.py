@@ -22,8 +22,6 @@ KNOWN_FAILURES = {
         "the suite cannot make a tactile recording; TactileMisMethod.example_inputs is not written yet (issue 27)",
     ("cryoet_cosnet", "predict_without_weights"):
         "default_model = 'default' is declared but models/default/ has not landed yet (issue 30)",
-    ("dce_nact", "predict_without_weights"):
-        "predict takes patient folders (baseline/ + followup/); DceNact.example_inputs is not written yet (issue 23)",
     ("tactile_mis", "demo"): "its demo's result.json records action 'predict', not 'demo' (issue 27)",
 }
 

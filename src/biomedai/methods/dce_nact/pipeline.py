@@ -158,8 +158,6 @@ class DceNact(Method):
         """One small SIMULATED patient folder (baseline/ + followup/), for the conformance suite."""
         import numpy as np
 
-        from .synthetic import simulate_patient
-
         patient = Path(folder) / "SIM_example"
         simulate_patient(patient, np.random.default_rng(0), responder=True, shape=(10, 24, 24))
         return [patient]
