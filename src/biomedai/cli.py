@@ -243,6 +243,10 @@ def _quiet_third_party() -> None:
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.NullHandler())  # else Python's last-resort handler prints their log warnings
+    logging.getLogger("nibabel").setLevel(logging.CRITICAL)  # nibabel gives its logger a handler of its own
+    from .io import _files
+
+    _files.CAPTURE_NATIVE_STDERR = True  # ITK's MetaIO writes to stderr from C++
 
 
 def main(argv: Sequence[str] | None = None) -> int:

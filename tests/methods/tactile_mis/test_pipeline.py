@@ -104,3 +104,24 @@ def test_bundled_model_estimates_the_default_inclusion(tmp_path):
     estimate = result.metrics["recordings"]["press.npy"]["inclusion_estimate"]
     assert abs(estimate["d_mm"] - 10.0) < 2.0 and abs(estimate["h_mm"] - 6.0) < 3.0
     assert "simulated" in estimate["note"]
+
+
+def test_calibrate_tool_then_predict_with_the_calibration(tmp_path):
+    from biomedai.methods.tactile_mis.ingest import read_sequence
+
+    rng = np.random.default_rng(5)
+    gain, offset = rng.uniform(0.01, 0.02, 6), rng.uniform(0.0, 0.05, 6)
+    raw = rng.uniform(0, 50, (12, 6))
+    header = ",".join(f"e{k}" for k in range(6))
+    np.savetxt(tmp_path / "raw.csv", raw, delimiter=",", header=header, comments="")
+    np.savetxt(tmp_path / "force.csv", raw * gain + offset, delimiter=",", header=header, comments="")
+    assert main(["tool", "tactile_mis", "calibrate", "--raw", str(tmp_path / "raw.csv"), "--force",
+                 str(tmp_path / "force.csv"), "--sensor", "pad", "--out", str(tmp_path / "cal.json")]) == 0
+    (tmp_path / "pad.json").write_text(json.dumps({"name": "pad", "rows": 2, "cols": 3}))
+    frames = rng.uniform(0, 50, (3, 2, 3))
+    write_sequence_npy(tmp_path / "rec.npy", frames)
+    cfg = TactileConfig(layout=str(tmp_path / "pad.json"), calibration=str(tmp_path / "cal.json"))
+    get_method("tactile_mis")(cfg).predict([tmp_path / "rec.npy"], tmp_path / "out")
+    peak = np.loadtxt(tmp_path / "out" / "rec_peak_force.csv", delimiter=",", ndmin=2)
+    expected = read_sequence(tmp_path / "rec.npy").frames * gain.reshape(2, 3) + offset.reshape(2, 3)
+    assert any(np.allclose(peak, frame, atol=1e-4) for frame in expected)
