@@ -63,11 +63,11 @@ print(f"worst relative difference (all but Imc2): {worst:.2e}")
 EOF
 echo "torch vs numpy rc=$?" >> "$OUT/status.txt"
 
-timeout 240 "$PY" benchmarks/radiomics_speed.py --voxel --device cuda $PEER --repeat 2 \
+timeout 240 "$PY" benchmarks/speed/radiomics.py --voxel --device cuda $PEER --repeat 2 \
     > "$OUT/voxel_speed.txt" 2> "$OUT/voxel_speed.err"
 echo "voxel speed rc=$?" >> "$OUT/status.txt"
 
 if [ -z "$PEER" ]; then
-  timeout 150 "$PY" benchmarks/radiomics_speed.py --large --repeat 1 > "$OUT/whole_case_speed.txt" 2>&1
+  timeout 150 "$PY" benchmarks/speed/radiomics.py --large --repeat 1 > "$OUT/whole_case_speed.txt" 2>&1
   echo "whole-case speed rc=$?" >> "$OUT/status.txt"
 fi
