@@ -61,9 +61,12 @@ class Tile(NamedTuple):
 
 
 class WSITile(NamedTuple):
-    """A tile of a whole-slide image at ``level``: ``x``/``y`` are the column/row of its top-left
+    """A tile of a whole-slide image at one level.
+
+    A tile of a whole-slide image at ``level``: ``x``/``y`` are the column/row of its top-left
     pixel at that level, ``location`` the same point in level-0 pixels (what ``read_region``
-    takes), ``width``/``height`` its size at that level."""
+    takes), ``width``/``height`` its size at that level.
+    """
 
     level: int
     x: int
