@@ -177,3 +177,14 @@ def test_ngtdm_box_sums_equal_offset_loop():
                 slow[i - 1, 1] += abs(i - total[idx] / count[idx]) if count[idx] else 0.0
             slow[:, 2] = np.arange(1, 6)
             np.testing.assert_allclose(ngtdm.matrix(lv, roi, offs, 5), slow, rtol=1e-12, atol=1e-12)
+
+
+def test_label_zones_equals_scikit_image_label():
+    from skimage.measure import label
+
+    from biomedai.radiomics.features._neighbours import label_zones
+
+    rng = np.random.default_rng(1)
+    for shape, conn in (((6, 9, 8), 3), ((6, 9, 8), 1), ((12, 11), 2)):
+        lv = rng.integers(0, 4, shape).astype(np.int16)
+        np.testing.assert_array_equal(label_zones(lv, conn), label(lv, background=0, connectivity=conn))
