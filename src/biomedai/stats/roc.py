@@ -97,7 +97,7 @@ def auc_with_ci(y: Any, score: Any, *, level: float = 0.95) -> AucResult:
     se = float(np.sqrt(max(_delong_cov(v10, v01)[0, 0], 0.0)))
     z = sps.norm.ppf(0.5 + level / 2)
     a = float(auc[0])
-    return AucResult(a, se, max(0.0, a - z * se), min(1.0, a + z * se), level)
+    return AucResult(a, se, float(max(0.0, a - z * se)), float(min(1.0, a + z * se)), level)
 
 
 def delong_test(y: Any, score_a: Any, score_b: Any) -> tuple[float, float, float]:

@@ -117,6 +117,8 @@ class DceNact(Method):
         from .patient import process_patient
 
         out = Path(output_dir)
+        if not inputs:
+            raise InvalidInputError("no patient folder given (each needs baseline/ and followup/)")
         model = self._load_model(weights) if weights is not None else None
         rows, files = [], []
         for patient in inputs:
@@ -151,6 +153,17 @@ class DceNact(Method):
             metrics["predicted_responder"] = [bool(r["predicted_responder"]) for r in rows]
         return _record(self, out, "predict", [Path(p) for p in inputs] + ([Path(weights)] if weights else []),
                        metrics, files)
+
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """One small SIMULATED patient folder (baseline/ + followup/), for the conformance suite."""
+        import numpy as np
+
+        from .synthetic import simulate_patient
+
+        patient = Path(folder) / "SIM_example"
+        simulate_patient(patient, np.random.default_rng(0), responder=True, shape=(10, 24, 24))
+        return [patient]
 
     def demo(self, output_dir: Path) -> RunResult:
         """One SIMULATED patient through the image steps (registration, Jacobian, QC, features) and its

@@ -55,6 +55,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--flip-angle", type=float, required=True, help="degrees")
     p.add_argument("--tr", type=float, required=True, help="repetition time, seconds")
     p.add_argument("--t10", type=float, default=1.4, help="fixed pre-contrast T1, seconds")
+    p.add_argument("--t10-map", help="T10 map NIfTI (s) on the series grid, e.g. from a VFA fit; overrides --t10")
+    p.add_argument("--aif-csv", help="measured AIF: CSV with columns time_s, conc_mM (default: Parker population AIF)")
     p.add_argument("--relaxivity", type=float, default=4.5, help="/mM/s")
     p.add_argument("--aif-delay", type=float, default=0.0, help="Parker AIF delay, seconds")
     p = sub.add_parser("simulate", help="write a SIMULATED longitudinal cohort (clinical.csv + 4-D NIfTI)")
@@ -165,8 +167,22 @@ def _pk_verb(args: argparse.Namespace) -> list[Path]:
             raise InvalidInputError(f"mask size {m.GetSize()} does not match the series {series.phases[0].GetSize()}",
                                     args.mask)
         mask = sitk.GetArrayFromImage(m) > 0
-    maps = pk_maps(series, mask, flip_angle_deg=args.flip_angle, tr_s=args.tr, t10_s=args.t10,
-                   relaxivity=args.relaxivity, model=args.model, aif_delay_s=args.aif_delay)
+    t10: Any = args.t10
+    if args.t10_map:
+        t10 = sitk.GetArrayFromImage(sitk.ReadImage(args.t10_map)).astype(float)
+    aif = None
+    if args.aif_csv:
+        import numpy as np
+
+        try:
+            table = np.loadtxt(args.aif_csv, delimiter=",", skiprows=1, ndmin=2)
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read the AIF CSV ({exc})", args.aif_csv) from None
+        if table.shape[1] < 2:
+            raise InvalidInputError("the AIF CSV needs two columns: time_s, conc_mM", args.aif_csv)
+        aif = (table[:, 0], table[:, 1])
+    maps = pk_maps(series, mask, flip_angle_deg=args.flip_angle, tr_s=args.tr, t10_s=t10,
+                   relaxivity=args.relaxivity, model=args.model, aif_delay_s=args.aif_delay, measured_aif=aif)
     return write_maps(maps, series.phases[0], Path(args.output))
 
 
