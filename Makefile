@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biomedai-installed
 PYTEST_ARGS ?=
 
-.PHONY: install reference demo serve test test-slow test-all bench clean
+.PHONY: install reference demo serve test test-slow test-all lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(VENV)/bin/pytest -m "slow or not slow" $(PYTEST_ARGS)
+
+# numpy-style docstrings of the public layers (also a test: tests/test_docstyle.py)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --select D --ignore D401,D105 src/biomedai/io src/biomedai/data src/biomedai/metrics \
+		src/biomedai/radiomics src/biomedai/stats src/biomedai/train
 
 bench: $(STAMP)
 	$(VENV)/bin/biomedai bench

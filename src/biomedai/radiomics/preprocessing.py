@@ -28,9 +28,11 @@ class BoundingBox:
 
     @property
     def size(self) -> np.ndarray:
+        """Extent of the box per axis, in voxels."""
         return self.upper - self.lower + 1
 
     def slices(self, pad: int = 0, shape: tuple[int, ...] | None = None) -> tuple[slice, ...]:
+        """Slices of the box grown by ``pad`` voxels, clipped to ``shape`` when given."""
         lo = self.lower - pad
         hi = self.upper + pad + 1
         if shape is not None:

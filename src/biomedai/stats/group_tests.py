@@ -36,7 +36,9 @@ def expected_counts(table: Any) -> np.ndarray:
 
 def categorical_test(table: Sequence[Sequence[float]], *, min_expected: float = 5.0,
                      yates: bool = False, n_resamples: int = 9999, seed: int = 0) -> GroupTestResult:
-    """Chi-square, or Fisher's exact test when any expected count is below ``min_expected``
+    """Chi-square or Fisher's exact test of a contingency table.
+
+    Chi-square, or Fisher's exact test when any expected count is below ``min_expected``
     (exact for 2x2; for larger tables a seeded permutation estimate with ``n_resamples``).
 
     >>> categorical_test([[38, 14], [57, 23]]).test   # Table 2, GGO: all expected counts >= 5
@@ -135,7 +137,9 @@ def benjamini_hochberg(p_values: Any) -> np.ndarray:
 
 
 def power_two_proportions(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> float:
-    """Power of the two-sided two-sample z-test of proportions, effect size Cohen's h (as statsmodels'
+    """Power of the two-sided two-sample z-test of proportions.
+
+    Power of the two-sided two-sample z-test of proportions, effect size Cohen's h (as statsmodels'
     ``NormalIndPower`` with ``proportion_effectsize``).
 
     >>> round(power_two_proportions(0.3, 0.5, 52, 80), 3)   # spec 3.3: about 62-65 %
@@ -179,8 +183,11 @@ def cohens_kappa(reader1: Any, reader2: Any) -> float:
 
 @dataclass
 class VariableSpec:
-    """One table row: ``column`` of the data, its ``label``, and ``kind`` "categorical" (with the
-    ``level`` counted as n (%) for a binary variable) or "continuous"."""
+    """One row of a group-comparison table.
+
+    One table row: ``column`` of the data, its ``label``, and ``kind`` "categorical" (with the
+    ``level`` counted as n (%) for a binary variable) or "continuous".
+    """
 
     column: str
     label: str
@@ -190,8 +197,11 @@ class VariableSpec:
 
 def group_table(data: Any, group_column: str, groups: Sequence[Any], variables: Sequence[VariableSpec], *,
                 alpha: float = 0.05, fdr: bool = False, digits: int = 2) -> list[dict[str, Any]]:
-    """A paper's table: per variable the two groups' summaries, the test chosen and its P
-    (and the Benjamini-Hochberg P with ``fdr``). ``data`` is a pandas DataFrame."""
+    """A paper's group-comparison table.
+
+    A paper's table: per variable the two groups' summaries, the test chosen and its P
+    (and the Benjamini-Hochberg P with ``fdr``). ``data`` is a pandas DataFrame.
+    """
     if len(groups) != 2:
         raise InvalidInputError(f"two groups are compared, got {list(groups)}")
     g = data[group_column]

@@ -13,7 +13,14 @@ from typing import Any
 
 from biomedai.errors import InvalidInputError
 
+from . import analysis
+from .cohort import process_cohort, read_clinical
 from .config import MODEL_SETS
+from .features import delta_rad
+from .patient import VISITS, find_visit_input, prepare_visit, process_patient
+from .pkmaps import pk_maps, write_maps
+from .series import load_dce_series
+from .synthetic import DATA_NOTE, simulate_cohort
 
 PATIENT_VERBS = {"preprocess": "N4, phase choice, subtraction images, resampling -> <visit>_subtraction.nii.gz",
                  "segment": "SFCM in the seed box (or the imported mask) -> <visit>_mask.nii.gz",
@@ -81,8 +88,6 @@ def _patient_verb(args: argparse.Namespace, config: Any) -> list[Path]:
 
     from biomedai.utils import write_json_atomic
 
-    from .patient import VISITS, find_visit_input, prepare_visit, process_patient
-
     patient, out = Path(args.patient), Path(args.output)
     if args.tool == "register":
         res = process_patient(patient, out, config)
@@ -108,9 +113,6 @@ def _patient_verb(args: argparse.Namespace, config: Any) -> list[Path]:
 def _cohort_verb(args: argparse.Namespace, config: Any) -> list[Path]:
     from biomedai.utils import write_csv_atomic
 
-    from . import analysis
-    from .cohort import process_cohort, read_clinical
-
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     cohort = read_clinical(args.data)
@@ -120,8 +122,6 @@ def _cohort_verb(args: argparse.Namespace, config: Any) -> list[Path]:
     if args.tool == "extract":
         return list(process_cohort(cohort.path, images, config).values())
     if args.tool == "delta":
-        from .features import delta_rad
-
         base = analysis.read_table(images / "features_baseline.csv")
         follow = {r["patient_id"]: r for r in analysis.read_table(images / "features_followup.csv")}
         rows = []
@@ -156,9 +156,6 @@ def _cohort_verb(args: argparse.Namespace, config: Any) -> list[Path]:
 def _pk_verb(args: argparse.Namespace) -> list[Path]:
     import SimpleITK as sitk
 
-    from .pkmaps import pk_maps, write_maps
-    from .series import load_dce_series
-
     series = load_dce_series(args.series, min_post=1)
     mask = None
     if args.mask:
@@ -188,8 +185,6 @@ def _pk_verb(args: argparse.Namespace) -> list[Path]:
 
 def run(method: Any, args: argparse.Namespace) -> int:
     if args.tool == "simulate":
-        from .synthetic import DATA_NOTE, simulate_cohort
-
         if args.n_dev < 4 or args.n_test < 2:
             raise InvalidInputError("need --n-dev >= 4 and --n-test >= 2")
         path = simulate_cohort(args.folder, args.n_dev, args.n_test, seed=args.seed)
