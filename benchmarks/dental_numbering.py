@@ -49,7 +49,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from biomedai.methods.dental_perio.config import DentalPerioConfig
     from biomedai.methods.dental_perio.data import UFBADataset, split_ids
-    from biomedai.methods.dental_perio.pipeline import DentalPerio, load_models
+    from biomedai.methods.dental_perio import DentalPerio
+    from biomedai.methods.dental_perio.inference import load_models
 
     cfg = DentalPerioConfig(backbone=args.backbone, image_size=args.image_size, max_steps=args.steps,
                             optimizer=args.optimizer, lr=args.lr, warmup_steps=min(50, max(args.steps // 10, 1)),

@@ -51,7 +51,7 @@ def one(kind: str, weights: str | None, threads: int, repeats: int) -> dict:
     torch.set_num_threads(threads)
     from biomedai.methods.dental_perio.config import DentalPerioConfig
     from biomedai.methods.dental_perio.model import build_from_config
-    from biomedai.methods.dental_perio.pipeline import infer_radiograph, load_models
+    from biomedai.methods.dental_perio.inference import infer_radiograph, load_models
 
     image = film()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

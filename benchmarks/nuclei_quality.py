@@ -32,7 +32,8 @@ from biomedai.methods.nuclei_hannet.classical import classical_nuclei
 from biomedai.methods.nuclei_hannet.data import load_split_file, load_tiles
 from biomedai.methods.nuclei_hannet.evaluation import mean_scores, score_tile
 from biomedai.methods.nuclei_hannet.model import VARIANTS, count_parameters
-from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter
+from biomedai.methods.nuclei_hannet import HanNetMethod
+from biomedai.methods.nuclei_hannet.segmenter import NucleiSegmenter
 from biomedai.methods.nuclei_hannet.postprocess import instances_from_probabilities
 from biomedai.methods.nuclei_hannet.training import train_network
 

@@ -24,7 +24,8 @@ import torch
 from biomedai.data.stain import ReinhardStats, fit_reinhard, reinhard_normalize
 from biomedai.methods.nuclei_hannet.data import load_split_file, load_tiles
 from biomedai.methods.nuclei_hannet.evaluation import score_tile
-from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter
+from biomedai.methods.nuclei_hannet import HanNetMethod
+from biomedai.methods.nuclei_hannet.segmenter import NucleiSegmenter
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nuclei"
 

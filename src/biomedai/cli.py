@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"biomedai {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--allow-external-data", action="store_true",
+                        help="let NRRD/MetaImage headers read data files outside their own folder "
+                             "(only for files you trust; never allowed in 'serve')")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     p = sub.add_parser("list", help="list registered methods with modality and task")
@@ -274,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .utils import configure_logging
 
     configure_logging(logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO))
+    if args.allow_external_data and args.verb != "serve":
+        from .io.limits import set_default_limits
+
+        set_default_limits(allow_external_data=True)
     try:
         return COMMANDS[args.verb](args)
     except BiomedaiError as exc:

@@ -111,3 +111,13 @@ def test_glcm_features_of_a_checkerboard():
     # horizontal/vertical neighbours always differ, diagonal ones never: contrast 1 on 2 of 4 angles
     assert f["Contrast"] == pytest.approx(0.5)
     assert f["JointAverage"] == pytest.approx(1.5)
+
+
+def test_firstorder_percentiles_equal_numpy_bit_for_bit():
+    from biomedai.radiomics.features.firstorder import percentiles
+
+    rng = np.random.default_rng(0)
+    qs = (10, 25, 50, 75, 90)
+    for n in (1, 2, 3, 7, 10, 101, 1000):
+        for x in (rng.normal(size=n), rng.integers(-5, 5, n).astype(float), np.full(n, 3.0)):
+            assert percentiles(x.copy(), qs) == np.percentile(x, qs).tolist()

@@ -158,3 +158,21 @@ def test_brain1_mesh_features_equal_pyradiomics3(shared_data):
     assert len(names) == 14
     for name in names:
         assert ours[name] == pytest.approx(float(ref[name]), rel=1e-11), name
+
+
+@pytest.mark.parametrize("shape", [(12, 20, 20), (1, 30, 30)])
+def test_volume_num_matches_pyradiomics(shape):
+    """Diagnostics: the number of fully connected ROI parts on a scattered mask."""
+    from radiomics import featureextractor, setVerbosity
+    import SimpleITK as sitk
+
+    setVerbosity(logging.CRITICAL)
+    rng = np.random.default_rng(1)
+    mask = (rng.random(shape) < 0.2).astype(np.uint8)
+    img = sitk.GetImageFromArray(rng.integers(0, 100, shape).astype(np.int16))
+    msk = sitk.GetImageFromArray(mask)
+    params = {"featureClass": {"firstorder": ["Mean"]}, "setting": {"force2D": shape[0] == 1}}
+    key = "diagnostics_Mask-original_VolumeNum"
+    expected = featureextractor.RadiomicsFeatureExtractor(params).execute(img, msk)[key]
+    assert expected > 5
+    assert extract(img, msk, params)[key] == expected

@@ -96,6 +96,45 @@ def check_writable(image: Any, path: Path) -> None:
         raise InvalidInputError("cannot write an array with no finite value (all NaN/inf)", path)
 
 
+def check_pixels(array: np.ndarray, path: Path) -> np.ndarray:
+    """Refuse what a reader decoded but no method can use: no values at all, or no finite value."""
+    if array.size == 0:
+        raise InvalidInputError(f"image is empty (shape {tuple(array.shape)})", path)
+    if array.dtype.kind in "fc" and not np.isfinite(array).any():
+        raise InvalidInputError("image holds no finite value (all NaN or infinity)", path)
+    return array
+
+
+def check_gzip_complete(path: Path, offset: int = 0) -> None:
+    """Refuse a gzip stream (from ``offset``) that is cut short or corrupt.
+
+    Readers of ``.nii.gz`` read only as many bytes as the header asks for, so a lost trailer (a
+    file truncated by one byte) went unnoticed. The stream is inflated once to its end in 4 MB
+    pieces that are counted, not kept (bounded by the ``max_bytes`` read limit); zlib checks the
+    trailer's CRC.
+    """
+    import zlib
+
+    from biomedai.io.limits import check_decoded_bytes
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        inflater, produced = zlib.decompressobj(31), 0
+        try:
+            while not inflater.eof:
+                block = inflater.unconsumed_tail or handle.read(1 << 20)
+                if not block:
+                    break
+                produced += len(inflater.decompress(block, 1 << 22))
+                check_decoded_bytes(produced, path, "gzip data")
+        except zlib.error as exc:
+            raise InvalidInputError(f"gzip data are corrupt ({exc})", path) from None
+    if not inflater.eof:
+        raise InvalidInputError(f"gzip data are truncated (the stream ends before its end marker; {size} bytes)",
+                                path)
+
+
 def lower_suffix(path: Path) -> str:
     """The suffix in lower case, with ``.nii.gz`` kept whole."""
     name = path.name.lower()

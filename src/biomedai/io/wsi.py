@@ -24,6 +24,7 @@ import numpy as np
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
 from biomedai.io._files import existing_file, reading, writing
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size
 from biomedai.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class WSIReader:
         width, height = (int(v) for v in size)
         if width <= 0 or height <= 0:
             raise InvalidInputError(f"region size must be positive, got {size}", self.path)
+        check_array_size((height, width, 4), 1, self.path, "slide region")  # RGBA before conversion
         x, y = (int(v) for v in location)
         with reading(self.path, "whole-slide image"):
             if self.backend == "tiffslide":

@@ -86,7 +86,7 @@ DEPRECATED_FEATURES: dict[str, dict[str, bool]] = {
     "glrlm": {}, "glszm": {}, "ngtdm": {},
 }
 
-#: Image types (filters) accepted in ``imageType``; LBP3D is recognised but not implemented.
+#: Image types (filters) accepted in ``imageType``.
 IMAGE_TYPES = ("Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential", "Gradient",
                "LBP2D", "LBP3D")
 

@@ -23,6 +23,7 @@ from ..errors import BiomedaiError, ConfigError, InvalidInputError, MethodNotFou
 from ..workflow.auth import role_allows
 from ..workflow.intake import ingest, remove_study, unit_inputs
 from ..workflow.models import ROLES, AuditEvent, Job, Result, StoredFile, Study, User
+from ..workflow.previews import has_preview
 from ..workflow.queue import JobQueue
 from ..workflow.routing import Router, kind_accepted
 from ..workflow.store import Store
@@ -139,9 +140,9 @@ def study_detail(store: Store, study_id: int) -> dict[str, Any]:
 def file_dict(f: StoredFile) -> dict[str, Any]:
     return {"id": f.id, "name": f.original_name, "size": f.size, "sha256": f.sha256, "format": f.format,
             "kind": f.kind, "modality": f.modality, "body_part": f.body_part, "series_uid": f.series_uid,
-            "series_description": f.series_description, "has_preview": bool(f.preview),
+            "series_description": f.series_description, "has_preview": has_preview(f.preview),
             "url": f"/api/studies/{f.study_id}/files/{f.id}",
-            "preview_url": f"/api/studies/{f.study_id}/files/{f.id}/preview" if f.preview else None}
+            "preview_url": f"/api/studies/{f.study_id}/files/{f.id}/preview" if has_preview(f.preview) else None}
 
 
 def job_dict(j: Job) -> dict[str, Any]:
@@ -502,7 +503,7 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
 
         from ..io import read_image
         from ..viz import save_png, to_display
-        from ..workflow.intake import PREVIEW_MAX_BYTES
+        from ..workflow.previews import PREVIEW_MAX_BYTES
 
         with store.session() as s:
             row = s.get(StoredFile, file_id)
@@ -533,7 +534,7 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
     def _stored_file(request: Request, user: User, study_id: int, file_id: int, preview: bool) -> Any:
         with store.session() as s:
             row = s.get(StoredFile, file_id)
-            if row is None or row.study_id != study_id or (preview and not row.preview):
+            if row is None or row.study_id != study_id or (preview and not has_preview(row.preview)):
                 raise HTTPException(404, f"study {study_id} has no {'preview of ' if preview else ''}file {file_id}")
             rel, name = (row.preview, f"{Path(row.original_name).stem}.png") if preview else (row.path,
                                                                                              row.original_name)

@@ -133,11 +133,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
         import uvicorn
     except ImportError as exc:
         raise ConfigError("biomedai serve needs the 'serve' extra: pip install 'biomedai[serve]'") from exc
+    from ..io.limits import set_default_limits
     from ..workflow.routing import Router
     from ..workflow.runjob import import_plugin
     from ..workflow.store import Store
     from .app import create_app
 
+    set_default_limits(allow_external_data=False)  # detached headers never read outside their folder here
     for plugin in imports:
         import_plugin(plugin)
     store = Store(data_dir, database_url)

@@ -14,7 +14,8 @@ folder's files, later a DICOM receiver's) with the names the sender gave them:
    changes nothing;
 4. new files are copied into ``storage/studies/<study id>/<series>/`` and grouped into units
    (one per non-DICOM file, one per DICOM series; a multi-file series is given to a method as
-   its folder), and each unit is routed and its jobs queued.
+   its folder), and each unit is routed and its jobs queued. Previews are left pending for a
+   worker (:mod:`.previews`): nothing is decoded here, in the request that uploads.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import BiomedaiError, InvalidInputError, UnsupportedFormatError
 from .models import StoredFile, Study
+from .previews import initial_preview
 from .routing import Router, Unit
 from .storage import safe_file_name, safe_relative_path, sha256_bytes_of
 from .store import Store
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_TOTAL_BYTES = 8 * 1024 ** 3
-PREVIEW_MAX_BYTES = 512 * 1024 ** 2
 _RASTER = {"png", "jpeg", "tiff", "gif", "bmp"}
 #: A plain TIFF with more pixels than this is routed as a whole slide.
 WSI_PIXELS = 100_000_000
@@ -165,37 +166,6 @@ def expand_zip(path: Path, into: Path, max_members: int = MAX_ZIP_MEMBERS,
     return out
 
 
-def _make_preview(store: Store, stored: Path, info: FileInfo, rel_dir: str, key: str) -> str:
-    """A PNG for the viewer (best effort: a failed preview only leaves the field empty)."""
-    from ..viz import save_png, to_display
-
-    if info.kind.startswith("annotation") or stored.stat().st_size > PREVIEW_MAX_BYTES and info.kind != "wsi":
-        return ""
-    try:
-        import numpy as np
-
-        if info.kind == "wsi":
-            from ..io import open_wsi
-
-            with open_wsi(stored) as reader:
-                picture = reader.thumbnail(1024)
-        else:
-            from ..io import read_image
-
-            image = read_image(stored)
-            array = np.asarray(image.array)
-            while array.ndim > 3 or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-                array = array[array.shape[0] // 2]
-            picture = to_display(array)
-        target = store.storage.resolve(f"{rel_dir}/previews/{key}.png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        save_png(picture, target)
-        return store.storage.relative(target)
-    except Exception as exc:  # noqa: BLE001 - previews never block intake
-        log.info("no preview for %s: %s", stored, exc)
-        return ""
-
-
 def _study_for(store: Store, uid: str, info: FileInfo, source: str) -> tuple[int, bool]:
     for _ in range(3):
         with store.session() as s:
@@ -276,7 +246,7 @@ def ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router | Non
                     report.duplicate_files.append(name)
                     continue
             stored = store.storage.put_file(path, rel)
-            preview = _make_preview(store, stored, info, rel_dir, digest[:16])
+            preview = initial_preview(info.kind, stored.stat().st_size)  # made later by a worker (.previews)
             try:
                 with store.session() as s:
                     row = StoredFile(study_id=study_id, path=rel, original_name=name[:256], sha256=digest,

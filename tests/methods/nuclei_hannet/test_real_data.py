@@ -67,7 +67,8 @@ def test_short_cpu_training_beats_the_classical_baseline(shared_data, tmp_path):
     from biomedai.methods.nuclei_hannet.classical import classical_nuclei
     from biomedai.methods.nuclei_hannet.data import load_tiles
     from biomedai.methods.nuclei_hannet.evaluation import score_tile
-    from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter
+    from biomedai.methods.nuclei_hannet import HanNetMethod
+    from biomedai.methods.nuclei_hannet.segmenter import NucleiSegmenter
 
     root = shared_subdir(shared_data, "nuclei")
     train, val = load_tiles(root, "train"), load_tiles(root, "val")

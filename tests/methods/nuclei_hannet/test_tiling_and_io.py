@@ -137,7 +137,7 @@ def test_label_maps_with_gaps_load_and_mismatches_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A tiny network trained for one epoch: enough to exercise the plumbing, not to judge quality."""
-    from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod
+    from biomedai.methods.nuclei_hannet import HanNetMethod
 
     root = tmp_path_factory.mktemp("data")
     pairs = [nuclei_phantom((80, 80), n_nuclei=8, seed=s) for s in range(4)]
@@ -220,7 +220,7 @@ def test_evaluate_writes_per_tile_scores(tiny_run, tmp_path):
 
 
 def test_large_in_memory_images_go_through_the_seam_merging_blocks(tiny_run):
-    from biomedai.methods.nuclei_hannet.pipeline import NucleiSegmenter
+    from biomedai.methods.nuclei_hannet.segmenter import NucleiSegmenter
 
     method, _, out, _ = tiny_run
     cfg = method.config.replace(max_whole_image_pixels=2000, block_size=64, block_margin=16)

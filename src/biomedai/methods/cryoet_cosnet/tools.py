@@ -9,10 +9,10 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 
+from .inputs import collect_files, extract_boxes
+
 
 def _structure_files(items: list[str]) -> list[Path]:
-    from .pipeline import collect_files
-
     return collect_files(items, (".mrc", ".map", ".pdb", ".ent"), ".mrc/.map/.pdb structures")
 
 
@@ -60,8 +60,6 @@ def run_extract(args: argparse.Namespace) -> int:
     """Cut ``box``^3 subtomograms at coordinates; writes one MRC per particle and particles.star."""
     from biomedai.io.mrc import read_mrc, write_mrc
     from biomedai.io.star import read_particle_coordinates, write_particle_coordinates
-
-    from .pipeline import extract_boxes
 
     if args.box < 8 or args.box % 2:
         raise InvalidInputError(f"--box must be an even size >= 8, got {args.box}")

@@ -11,7 +11,7 @@ from biomedai.errors import InvalidInputError
 from biomedai.methods.crc_radiomics_nomogram.clinical import write_clinical_csv
 from biomedai.methods.crc_radiomics_nomogram.config import CrcNomogramConfig
 from biomedai.methods.crc_radiomics_nomogram.pipeline import CrcRadiomicsNomogram
-from biomedai.methods.crc_radiomics_nomogram.workflow import Workflow
+from biomedai.methods.crc_radiomics_nomogram.study import NomogramStudy
 
 FAST = {"calibration_boot": 5, "cindex_boot": 20, "n_lambda": 15, "n_folds": 5}
 
@@ -43,7 +43,7 @@ def finished(tmp_path_factory):
     data = tmp_path_factory.mktemp("cohort")
     names = _feature_cohort(data)
     out = tmp_path_factory.mktemp("run")
-    wf = Workflow(data, out, CrcNomogramConfig(**FAST))
+    wf = NomogramStudy(data, out, CrcNomogramConfig(**FAST))
     wf.run(extract=False)
     return wf, names
 
@@ -103,7 +103,7 @@ def test_cli_verbs_step_by_step_and_preset(tmp_path):
     with pytest.raises(InvalidInputError, match="lacks the model's feature"):
         method.run_tool(parser.parse_args(["score", str(data), "-o", str(tmp_path / "p"), "--preset", "cai2020"]))
     with pytest.raises(InvalidInputError, match="no features.csv"):
-        Workflow(_empty_cohort(tmp_path), tmp_path / "o3").preprocess()
+        NomogramStudy(_empty_cohort(tmp_path), tmp_path / "o3").preprocess()
 
 
 def _empty_cohort(tmp_path):
@@ -117,7 +117,7 @@ def test_extract_on_phantoms_and_the_preset(tmp_path):
 
     data = tmp_path / "sim"
     simulate_cohort(data, n_primary=6, n_validation=0, seed=2, shape=(16, 32, 32))
-    wf = Workflow(data, tmp_path / "out", preset="cai2020")
+    wf = NomogramStudy(data, tmp_path / "out", preset="cai2020")
     wf.extract()
     with open(wf.out / "features.csv") as fh:
         header = next(csv.reader(fh))
@@ -128,7 +128,7 @@ def test_extract_on_phantoms_and_the_preset(tmp_path):
     assert len(scores) == 6 and abs(np.mean(scores)) < 1e-5  # z-scored on the cohort itself: mean 0
     (data / "images" / "sim0003.nii.gz").unlink()
     with pytest.raises(InvalidInputError, match="line 5: no image for id 'sim0003'"):
-        Workflow(data, tmp_path / "out2").extract()
+        NomogramStudy(data, tmp_path / "out2").extract()
 
 
 def test_radiogenomics_finds_a_planted_correlation(finished, tmp_path):

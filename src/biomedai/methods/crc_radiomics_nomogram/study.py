@@ -55,7 +55,7 @@ def radiomics_params(config: CrcNomogramConfig) -> dict[str, Any]:
 
 
 @dataclass
-class Workflow:
+class NomogramStudy:
     """One analysis: the cohort in ``data`` (folder with clinical.csv, or the CSV), outputs in ``out``."""
 
     data: Path
