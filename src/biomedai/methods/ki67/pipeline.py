@@ -25,7 +25,7 @@ from biomedai.utils import lazy_import
 from .config import CLASS_NAMES, Ki67Config
 from .deepliif import load_deepliif
 from .evaluation import evaluate_ihc_quantifier, evaluate_morphology
-from .ihc import area_indices, as_rgb, quantify_ihc
+from .ihc import area_indices, as_rgb, nucleus_scale_warning, quantify_ihc
 from .patches import build_patch_set, read_cell_points
 from .report import cell_overlay, cells_geojson, class_map_to_rgb, heatmap_rgb, rows_to_csv, upsample_map
 from .training_data import training_patches
@@ -96,6 +96,10 @@ class Ki67Method(Method):
 
         rgb = self._read_rgb(path)
         result = quantify_ihc(rgb, self.config, path)
+        warning = nucleus_scale_warning(result, self.config)
+        if warning:
+            logger.warning("%s: %s", path.name, warning)
+            rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
         stem = path.stem
         rec.add_file(save_png(class_map_to_rgb(result.class_map), output_dir / f"{stem}_ihc_map.png"))
         rec.add_file(save_png(cell_overlay(rgb, result.labels, result.cells), output_dir / f"{stem}_cells_overlay.png"))
