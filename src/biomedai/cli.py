@@ -268,6 +268,18 @@ COMMANDS = {"radiomics": cmd_radiomics, "serve": cmd_serve, "batch": cmd_batch, 
             "evaluate": cmd_evaluate, "models": cmd_models, "report": cmd_report, "tool": cmd_tool, "bench": cmd_bench}
 
 
+def _quiet_third_party() -> None:
+    """A refusal is one line: third-party libraries' warnings (pydicom, tifffile, nibabel, ...) stay unprinted
+    unless ``-v`` is given; ours still show."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"biomedai(\.|$)")
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())  # else Python's last-resort handler prints their log warnings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -277,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .utils import configure_logging
 
     configure_logging(logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO))
+    if args.verbose == 0:
+        _quiet_third_party()
     if args.allow_external_data and args.verb != "serve":
         from .io.limits import set_default_limits
 

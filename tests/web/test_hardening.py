@@ -5,7 +5,7 @@ import pytest
 
 from biomedai.workflow.models import StoredFile
 
-from .conftest import login
+from .conftest import PASSWORD, login
 
 
 def _header_naming(target) -> bytes:
@@ -70,3 +70,178 @@ def test_upload_of_a_decompression_bomb_decodes_nothing_and_its_preview_is_refus
     with store.session() as s:
         assert s.get(StoredFile, file_id).preview == NONE
     assert _png_claiming_rows  # (the PNG variant is covered in tests/io/test_limits.py)
+
+
+def _fake_clock(app):
+    now = [1000.0]
+    app.state.settings.throttle.clock = lambda: now[0]
+    return now
+
+
+def test_failures_from_one_address_lock_no_other_account_out(app, client):
+    """Finding 5: ten failed logins from one address (a proxy) used to lock everyone behind it out."""
+    _fake_clock(app)
+    for i in range(30):  # guessing other names, and guessing vic's password, all from the one test client
+        client.post("/api/token", data={"username": f"nobody{i % 3}", "password": "guess"})
+        client.post("/api/token", data={"username": "vic", "password": f"guess-{i}"})
+    assert client.post("/api/token", data={"username": "ada", "password": PASSWORD}).status_code == 200
+    assert client.post("/api/token", data={"username": "otto", "password": PASSWORD}).status_code == 200
+    r = client.post("/api/token", data={"username": "vic", "password": PASSWORD})
+    assert r.status_code == 429  # the attacked account is locked
+    r = client.post("/api/token", data={"username": "nobody1", "password": "guess"})
+    assert r.status_code == 429  # and the address may not retry the names it failed on
+
+
+def test_account_lockout_backs_off_exponentially(app, client):
+    now = _fake_clock(app)
+    throttle = app.state.settings.throttle
+    waits = []
+    for _ in range(4):
+        while client.post("/api/token", data={"username": "vic", "password": "wrong"}).status_code == 401:
+            pass
+        waits.append(throttle.wait_s("vic", "testclient"))
+        now[0] += waits[-1] + 0.01
+    assert waits == [pytest.approx(throttle.base_lock_s * 2 ** k) for k in range(4)]
+    assert client.post("/api/token", data={"username": "vic", "password": PASSWORD}).status_code == 200
+    assert throttle.wait_s("vic", "testclient") == 0  # a success clears the account
+
+
+@pytest.mark.parametrize("url", ["/api/studies/{big}", "/api/studies/{big}/files/1", "/api/studies/1/files/{big}",
+                                 "/api/jobs/{big}", "/api/results/{big}", "/api/results/{big}/files/result.json",
+                                 "/api/files/{big}/tiles.json", "/studies/{big}", "/api/jobs?study_id={big}"])
+def test_ids_beyond_the_database_range_answer_404_not_500(client, url):
+    viewer = login(client, "vic")
+    for big in (2 ** 63, 2 ** 64 + 5, 10 ** 30):
+        r = client.get(url.format(big=big), headers=viewer)
+        assert r.status_code in (404, 200), (url, big, r.status_code)
+        if "?" in url:
+            assert r.json() == []
+
+
+def test_served_files_carry_nosniff_csp_and_content_disposition(client, store, tmp_path, wf_methods):
+    from biomedai.workflow.worker import Worker
+
+    from tests.workflow.conftest import WF_METHODS, make_png
+
+    operator = login(client, "otto")
+    r = client.post("/api/studies", headers=operator, files={"files": ("a.png", make_png(tmp_path / "a.png")
+                                                                       .read_bytes())},
+                    data={"methods": "wf_brightness"})
+    study, file_id = r.json()["studies"][0], r.json()["new_files"][0]
+    Worker(store, poll_s=0.1, imports=[WF_METHODS]).run(max_jobs=1)
+    result = client.get(f"/api/studies/{study}", headers=operator).json()["results"][0]
+    urls = [f"/api/studies/{study}/files/{file_id}", f"/api/studies/{study}/files/{file_id}/preview",
+            f"/api/studies/{study}/files/{file_id}/render", *result["file_urls"].values()]
+    for url in urls:
+        r = client.get(url, headers=operator)
+        assert r.status_code == 200, url
+        assert r.headers["x-content-type-options"] == "nosniff", url
+        assert "default-src 'none'" in r.headers["content-security-policy"], url
+        assert r.headers["content-disposition"].startswith(("inline;", "attachment;")), url
+    assert client.get("/api/me", headers=operator).headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in client.get("/healthz").headers
+
+
+def test_tls_marks_the_cookie_secure_and_sends_hsts(store):
+    from fastapi.testclient import TestClient
+
+    from biomedai.web.app import create_app
+
+    store.create_user("tess", PASSWORD, "viewer")
+    with TestClient(create_app(store, tls=True), base_url="https://testserver", follow_redirects=False) as c:
+        r = c.post("/login", data={"username": "tess", "password": PASSWORD})
+        assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
+        assert r.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_serve_has_certfile_and_keyfile_options():
+    import argparse
+
+    from biomedai.web.server import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--certfile", "c.pem", "--keyfile", "k.pem"])
+    assert args.certfile == "c.pem" and args.keyfile == "k.pem"
+
+
+def test_data_folder_is_owner_only(store, client, tmp_path):
+    import os
+    import stat
+
+    from tests.workflow.conftest import make_png
+
+    def mode(path):
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    old = os.umask(0o077)  # what serve and the workers set
+    try:
+        r = client.post("/api/studies", headers=login(client, "otto"),
+                        files={"files": ("a.png", make_png(tmp_path / "a.png").read_bytes())})
+    finally:
+        os.umask(old)
+    assert mode(store.data_dir) == 0o700 and mode(store.storage.root) == 0o700
+    assert mode(store.data_dir / "biomedai-workflow.db") == 0o600
+    with store.session() as s:
+        stored = store.storage.resolve(s.get(StoredFile, r.json()["new_files"][0]).path)
+    assert mode(stored) == 0o600
+    (store.data_dir).chmod(0o755)  # an older data folder is tightened when the store opens it
+    from biomedai.workflow.store import Store
+
+    Store(store.data_dir).close()
+    assert mode(store.data_dir) == 0o700
+
+
+def test_an_interrupted_upload_leaves_nothing(store, tmp_path, monkeypatch):
+    from sqlalchemy import func, select
+
+    from biomedai.workflow import intake
+    from biomedai.workflow.models import Job, Study
+
+    from tests.workflow.conftest import make_png
+
+    def count(model):
+        with store.session() as s:
+            return s.scalar(select(func.count()).select_from(model))
+
+    kept = intake.ingest(store, [("keep.png", make_png(tmp_path / "keep.png", seed=1))])
+    before = sorted(p for p in store.storage.root.rglob("*") if p.is_file())
+    jobs = count(Job)
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt  # as if the process were interrupted after the file was stored
+    monkeypatch.setattr(intake, "initial_preview", killed)
+    with pytest.raises(KeyboardInterrupt):
+        intake.ingest(store, [("a.png", make_png(tmp_path / "a.png")), ("b.png", make_png(tmp_path / "b.png", 9))])
+    assert count(Study) == 1 and count(StoredFile) == 1 and count(Job) == jobs
+    assert sorted(p for p in store.storage.root.rglob("*") if p.is_file()) == before
+    # a kill -9 cannot clean up after itself: what it leaves is removed at the next start-up
+    monkeypatch.undo()
+    with store.session() as s:
+        s.add(Study(uid="half-made", source="upload"))
+    orphan = store.storage.root / "studies" / str(kept.studies[0]) / "files" / "0123" / "orphan.png"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"x")
+    assert intake.remove_incomplete(store, min_age_s=0) == {"studies": 1, "files": 1}
+    assert count(Study) == 1 and count(StoredFile) == 1 and count(Job) == jobs and not orphan.exists()
+    assert sorted(p for p in store.storage.root.rglob("*") if p.is_file()) == before
+
+
+def test_cli_refusals_are_one_line_without_third_party_warnings(tmp_path, capsys):
+    from tests.io import fuzz
+
+    from biomedai.cli import main
+
+    import logging
+
+    seed = fuzz._dicom_seed(tmp_path / "seed.dcm")
+    _, broken = fuzz.write_mutant(seed, "dcm", 1, 226, tmp_path / "m")  # PixelSpacing '0.@': pydicom warns
+    logger = logging.getLogger("biomedai")
+    handlers, level = list(logger.handlers), logger.level
+    try:
+        code = main(["info", str(broken)])
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and broken.name in err[0], err

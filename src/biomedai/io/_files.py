@@ -43,8 +43,14 @@ def reading(path: Path, what: str) -> Iterator[None]:
     """
     try:
         yield
-    except (BiomedaiError, MemoryError):
+    except BiomedaiError:
         raise
+    except MemoryError as exc:
+        if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] != "av":
+            raise  # a real allocation failure: not hidden
+        # a library's own ENOMEM refusal (FFmpeg's allocation cap on an absurd header field)
+        raise InvalidInputError(f"not a readable {what} file: its decoder refused to allocate what the "
+                                f"header asks for ({_short_message(exc, path)})", path) from exc
     except Exception as exc:  # noqa: BLE001 - third-party libraries raise anything
         message = _short_message(exc, path)
         raise InvalidInputError(f"not a readable {what} file (corrupt, truncated or wrong type): {message}",

@@ -62,6 +62,11 @@ def read_dicom(path: str | Path, rescale: bool = True) -> Image:
                 raise InvalidInputError("not a DICOM file: no 'DICM' marker at byte 128 and its first bytes do "
                                         "not parse as DICOM", path) from None
             ds = pydicom.dcmread(path, force=True)
+    with reading(path, "DICOM"):  # pydicom parses elements lazily: a broken one raises on first access
+        return _image_from_dataset(ds, path, rescale)
+
+
+def _image_from_dataset(ds: Any, path: Path, rescale: bool) -> Image:
     _require_image(ds, path)
     _check_declared_size(ds, path, rescale)
     array = check_pixels(_pixels(ds, path, rescale), path)

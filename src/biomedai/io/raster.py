@@ -214,6 +214,7 @@ def read_tiff(path: str | Path, series: int = 0, level: int = 0, max_pixels: int
                     f"pyramidal TIFF level {level} has {n_pixels} values; read it with "
                     f"biomedai.io.wsi.open_wsi(...).read_rect or pass level=", path)
             _check_tiff_data_present(lev, path)
+            _check_tiff_chunks(lev, path, max_samples=None)
             array = check_pixels(lev.asarray(), path)
             axes = lev.axes
             ours = _our_shaped_metadata(tif)
@@ -280,6 +281,23 @@ def _check_tiff_data_present(level: Any, path: Path) -> None:
                                     path)
 
 
+def _check_tiff_chunks(level: Any, path: Path, max_samples: int | None = 4) -> None:
+    """Refuse tiles/strips whose declared size (rows x columns x samples) is beyond the read limits, and
+    pages with more samples per pixel than any slide has: decoders allocate that much per tile."""
+    page = level.keyframe
+    samples = int(getattr(page, "samplesperpixel", 1) or 1)
+    if max_samples is not None and samples > max_samples:
+        raise InvalidInputError(f"TIFF page declares {samples} samples per pixel (a slide has at most "
+                                f"{max_samples})", path)
+    if getattr(page, "is_tiled", False):
+        rows, columns = int(page.tilelength or 1), int(page.tilewidth or 1)
+    else:
+        rows = min(int(getattr(page, "rowsperstrip", 0) or page.imagelength or 1), int(page.imagelength or 1))
+        columns = int(page.imagewidth or 1)
+    check_array_size((rows, columns, samples), max(1, int(getattr(page.dtype, "itemsize", 1) or 1)), path,
+                     "TIFF tile")
+
+
 def check_tiff_complete(path: Path, strict: bool = False) -> None:
     """Raise InvalidInputError if a TIFF's first series has strips/tiles past the end of the file.
 
@@ -293,6 +311,7 @@ def check_tiff_complete(path: Path, strict: bool = False) -> None:
             raise InvalidInputError("TIFF holds no image series", path)
         for level in tif.series[0].levels:
             _check_tiff_data_present(level, path)
+            _check_tiff_chunks(level, path)
 
 
 def _normalise_tiff_axes(array: np.ndarray, axes: str) -> tuple[np.ndarray, int | None]:

@@ -69,10 +69,11 @@ def read_video_frames(path: str | Path, start: int = 0, stop: int | None = None,
         container = av.open(str(path))
     try:
         stream = _video_stream(container, path)
-        check_array_size((int(stream.codec_context.height or 1), int(stream.codec_context.width or 1), 3), 1, path,
-                         "video frame")
-        if stream.frames:
-            check_frames(int(stream.frames), path, "video frames")
+        with reading(path, "video"):
+            height, width, frames = int(stream.codec_context.height or 1), int(stream.codec_context.width or 1), \
+                int(stream.frames or 0)
+        check_array_size((height, width, 3), 1, path, "video frame")
+        check_frames(frames, path, "video frames")
     except BaseException:
         container.close()
         raise

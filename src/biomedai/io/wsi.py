@@ -62,7 +62,9 @@ class WSIReader:
                 from biomedai.io.raster import check_tiff_complete
 
                 check_tiff_complete(self.path)
-                return tiffslide.TiffSlide(self.path), "tiffslide"
+                slide = tiffslide.TiffSlide(self.path)
+                _ = slide.properties, slide.level_dimensions, slide.level_downsamples  # lazily parsed: fail here
+                return slide, "tiffslide"
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"tiffslide: {_problem(exc)}")
                 if backend == "tiffslide":
@@ -316,5 +318,6 @@ def _halve(array: np.ndarray) -> np.ndarray:
 def _read_wsi_level(path: str | Path, level: int = 0, backend: str = "auto", max_pixels: int = MAX_PIXELS
                     ) -> Image:
     """``read_image`` for slide files: one whole level (refused above ``max_pixels``)."""
-    with open_wsi(path, backend=backend) as slide:
-        return slide.to_image(level, max_pixels=max_pixels)
+    with reading(Path(path), "whole-slide image"):  # tiffslide computes properties lazily and raises anything
+        with open_wsi(path, backend=backend) as slide:
+            return slide.to_image(level, max_pixels=max_pixels)

@@ -138,7 +138,7 @@ def study_report_pdf(store: Store, study_id: int, deidentify: bool = False) -> b
     from sqlalchemy import select
 
     from ..workflow.models import Result, StoredFile
-    from .app import study_detail
+    from .deps import study_detail
     from .pages import flatten
     from .report import _provenance
 

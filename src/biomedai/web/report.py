@@ -36,7 +36,7 @@ def study_report_html(store: Store, study_id: int, deidentify: bool = False) -> 
     from sqlalchemy import select
 
     from ..workflow.models import Result, StoredFile
-    from .app import study_detail
+    from .deps import study_detail
     from .pages import _STYLE, flatten, table
 
     d = study_detail(store, study_id)

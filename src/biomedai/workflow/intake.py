@@ -212,12 +212,82 @@ def ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router | Non
     :class:`InvalidInputError` before anything is stored. ``patient_id`` is given to new non-DICOM
     studies (DICOM studies take the PatientID of their files).
     """
-    from .queue import JobQueue
-
     for name, _ in items:
         safe_relative_path(name)
     router = router or Router()
     report = IngestReport()
+    written: list[str] = []
+    try:
+        _ingest(store, items, router, report, written, source, username, methods, max_attempts, timeout_s,
+                patient_id)
+    except BaseException:
+        _undo(store, report, written)  # an upload is all or nothing (a killed one: remove_incomplete)
+        raise
+    return report
+
+
+def _undo(store: Store, report: IngestReport, written: Sequence[str]) -> None:
+    """Remove what a failed :func:`ingest` call created: its new studies, files, rows and jobs."""
+    from .models import Job
+
+    try:
+        with store.session() as s:
+            for job_id in report.jobs:
+                job = s.get(Job, job_id)
+                if job is not None:
+                    s.delete(job)
+            for file_id in report.new_files:
+                row = s.get(StoredFile, file_id)
+                if row is not None:
+                    s.delete(row)
+        for study_id in report.new_studies:
+            remove_study(store, study_id)
+        with store.session() as s:
+            kept = set(s.scalars(select(StoredFile.path).where(StoredFile.path.in_(list(written)))))
+        for rel in written:
+            if rel not in kept:
+                store.storage.remove_tree(rel)
+    except Exception as exc:  # noqa: BLE001 - the start-up check removes what is left
+        log.error("could not undo a failed intake (%s); remove_incomplete will at start-up", exc)
+
+
+def remove_incomplete(store: Store, min_age_s: float = 600.0) -> dict[str, int]:
+    """Remove what killed uploads left behind: studies without files or jobs, and stored files (and
+    temporary ``.incoming-*`` files) that no database row names. Run at start-up; ``min_age_s`` spares
+    an upload another server process may be making right now."""
+    import datetime as _dt
+    import time
+
+    from .models import Job, Study, utcnow
+
+    removed = {"studies": 0, "files": 0}
+    cutoff = utcnow() - _dt.timedelta(seconds=min_age_s)
+    with store.session() as s:
+        empty = s.scalars(select(Study.id).where(Study.created_at <= cutoff, ~Study.files.any(),
+                                                 ~Study.jobs.any())).all()
+    for study_id in empty:
+        removed["studies"] += int(remove_study(store, study_id))
+    with store.session() as s:
+        known = set(s.scalars(select(StoredFile.path))) | set(s.scalars(select(StoredFile.preview)))
+    root = store.storage.resolve("studies") if (store.storage.root / "studies").exists() else None
+    now = time.time()
+    for path in sorted(root.rglob("*")) if root is not None else []:
+        if not path.is_file() or now - path.stat().st_mtime < min_age_s:
+            continue
+        if store.storage.relative(path) not in known:
+            path.unlink()
+            removed["files"] += 1
+    if any(removed.values()):
+        log.warning("removed what interrupted uploads left: %d empty stud(ies), %d unlisted file(s)",
+                    removed["studies"], removed["files"])
+    return removed
+
+
+def _ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router, report: IngestReport,
+            written: list[str], source: str, username: str, methods: Sequence[str] | None, max_attempts: int,
+            timeout_s: float, patient_id: str) -> None:
+    from .queue import JobQueue
+
     queue = JobQueue(store)
     with tempfile.TemporaryDirectory(prefix="biomedai-intake-") as tmp_name:
         classified = _classified(items, Path(tmp_name), report)
@@ -245,6 +315,7 @@ def ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router | Non
                                                         StoredFile.sha256 == digest)) is not None:
                     report.duplicate_files.append(name)
                     continue
+            written.append(rel)
             stored = store.storage.put_file(path, rel)
             preview = initial_preview(info.kind, stored.stat().st_size)  # made later by a worker (.previews)
             try:
@@ -264,7 +335,6 @@ def ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router | Non
         for (study_id, _key), members in new_units.items():
             report.jobs.extend(_queue_unit(store, queue, router, study_id, members, source, username, methods,
                                            max_attempts, timeout_s))
-    return report
 
 
 def unit_inputs(store: Store, study_id: int, rows: Sequence[StoredFile]) -> list[str]:

@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         help="module or .py file that registers extra methods (repeatable)")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # results hold patient data: owner only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s: %(message)s")
     from .runjob import import_plugin
 

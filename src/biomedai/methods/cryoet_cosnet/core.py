@@ -18,6 +18,7 @@ from biomedai.train import Callback, Trainer
 
 from .config import CosNetConfig
 from .crf import dense_crf3d
+from .matching import ncc_scores
 from .model import CosNet, SupervisedCnn, episode_loss
 
 logger = logging.getLogger(__name__)
@@ -206,29 +207,10 @@ def cosine_scores(support_feats: np.ndarray, target_feats: np.ndarray) -> np.nda
     return a @ b.T
 
 
-@torch.no_grad()
 def ncc_rotation_scores(supports: np.ndarray, targets: np.ndarray, n_rotations: int = 60, seed: int = 0,
                         device: str = "cpu") -> np.ndarray:
     """Template-matching baseline: max over rotations of the support of its NCC with the target [S, T]."""
-    import torch.nn.functional as F
-
-    from biomedai.data.cryoet_sim import uniform_random_rotations
-
-    rots = np.concatenate([np.eye(3)[None], uniform_random_rotations(n_rotations - 1, np.random.default_rng(seed))])
-    n = supports.shape[-1]
-    flip = np.eye(3)[::-1]
-    theta = np.zeros((len(rots), 3, 4))
-    theta[:, :, :3] = flip @ np.transpose(rots, (0, 2, 1)) @ flip
-    dev = torch.device(device)
-    grid = F.affine_grid(torch.from_numpy(theta).float(), (len(rots), 1, n, n, n), align_corners=True).to(dev)
-    t = torch.from_numpy(zscore(targets).reshape(len(targets), -1)).to(dev) / float(n ** 3)
-    best = torch.full((len(supports), len(targets)), -np.inf, device=dev)
-    for i, vol in enumerate(supports):
-        v = torch.from_numpy(np.ascontiguousarray(vol, np.float32)).to(dev)[None, None].expand(len(rots), 1, n, n, n)
-        r = F.grid_sample(v, grid, align_corners=True).reshape(len(rots), -1)
-        r = (r - r.mean(1, keepdim=True)) / r.std(1, unbiased=False, keepdim=True).clamp_min(1e-8)
-        best[i] = (r @ t.T).amax(0)
-    return best.cpu().numpy()
+    return ncc_scores(supports, targets, n_rotations, seed, device)
 
 
 # ----------------------------------------------------------------------------- evaluation protocol

@@ -20,7 +20,7 @@ from .config import CosNetConfig
 from .demo import run_demo
 from .inputs import list_mrc, read_subtomogram, read_support_folder
 from .report import save_slices, tables_markdown
-from .tools import run_extract, run_simulate
+from .tools import run_extract, run_match, run_simulate
 
 core = lazy_import(".core", __package__)  # torch: imported on first use
 
@@ -147,7 +147,11 @@ class CosNetMethod(Method):
         s.add_argument("structures", nargs="+", help="MRC density maps and/or PDB files, or folders of them")
         s.add_argument("-o", "--out", required=True)
         s.add_argument("--n-per-class", type=int, default=100)
-        s.add_argument("--snr", type=float, default=math.inf, help="var(signal)/var(noise) in the subtomogram; inf")
+        s.add_argument("--snr", type=float, default=math.inf,
+                       help="signal/noise variance of the tilt images in the particle band (see --snr-definition); inf")
+        s.add_argument("--snr-definition", default="projection_band", choices=("projection_band", "projection", "volume"))
+        s.add_argument("--realistic", action="store_true",
+                       help="neighbours cut by the box, membranes, gold fiducials and dose weighting")
         s.add_argument("--tilt", type=float, nargs=3, default=(-60.0, 60.0, 3.0), metavar=("MIN", "MAX", "STEP"))
         s.add_argument("--voxel-size", type=float, default=10.0, help="angstrom")
         s.add_argument("--seed", type=int, default=0)
@@ -170,6 +174,19 @@ class CosNetMethod(Method):
                 c.add_argument("--support", required=True, help="folder: NAME.mrc or NAME/*.mrc (K shots) per class")
             c.add_argument("-c", "--config", help="YAML config (e.g. CRF parameters)")
             c.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+        m = sub.add_parser("match", help="template matching (missing-wedge-aware by default) against a support folder")
+        m.add_argument("targets", nargs="+", help="MRC subtomograms or folders of them")
+        m.add_argument("--support", required=True, help="folder: NAME.mrc or NAME/*.mrc (K shots) per class")
+        m.add_argument("-o", "--out", required=True)
+        m.add_argument("--box", type=int, default=32)
+        m.add_argument("--rotations", type=int, default=100, help="identity + uniform random rotations searched")
+        m.add_argument("--tilt-range", type=float, nargs=2, default=(-60.0, 60.0), metavar=("MIN", "MAX"),
+                       help="tilt range of the tomogram (degrees, tilt axis y) for the wedge")
+        m.add_argument("--band", type=float, nargs=2, default=(1 / 32, 0.25), metavar=("LOW", "HIGH"),
+                       help="frequencies compared, cycles/voxel (default: the box size to 4 voxels)")
+        m.add_argument("--no-wedge", action="store_true", help="ignore the missing wedge (band-limited correlation)")
+        m.add_argument("--plain-ncc", action="store_true", help="whole-band NCC, no wedge (the plain baseline)")
+        m.add_argument("--seed", type=int, default=0)
         v = sub.add_parser("evaluate", help="Tables 1-3 over random episodes on a simulated set")
         v.add_argument("data", help="dataset.npz (or its folder) from 'simulate'")
         v.add_argument("-w", "--weights", required=True)
@@ -189,6 +206,8 @@ class CosNetMethod(Method):
             return run_simulate(args)
         if args.tool == "extract":
             return run_extract(args)
+        if args.tool == "match":
+            return run_match(args)
         self._with_overrides(args)
         if args.tool == "classify":
             res = self._classify_segment(list_mrc(args.targets), Path(args.out), Path(args.weights),
