@@ -40,7 +40,7 @@ test-all: $(STAMP)
 # (each within 60 minutes on two CPU cores; see the model's MODEL.md). SHARED_DATA: the data folder.
 SHARED_DATA ?= ../shared/data
 NUCLEI_RECIPE := --set variant=unetpp --set base_channels=16 --set split=all_sources --set crop_size=128 \
-	--set batch_size=4 --set crops_per_tile=8 --set lr=0.002 --set epochs=24 --set val_every=2 --set device=cpu --set seed=0
+	--set batch_size=4 --set crops_per_tile=8 --set lr=0.002 --set epochs=12 --set val_every=2 --set device=cpu --set seed=0
 models: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/biomedai train nuclei_hannet --data $(SHARED_DATA)/nuclei -o runs/nuclei_default $(NUCLEI_RECIPE)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/nuclei_hannet/bundle_default_model.py --run runs/nuclei_default \
