@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biomedai-installed
 PYTEST_ARGS ?=
 
-.PHONY: install reference demo serve test test-slow test-all bench models clean
+.PHONY: install reference demo serve test test-slow test-all lint bench models clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ models: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/biomedai train nuclei_hannet --data $(SHARED_DATA)/nuclei -o runs/nuclei_default $(NUCLEI_RECIPE)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/nuclei_hannet/bundle_default_model.py --run runs/nuclei_default \
 		--data $(SHARED_DATA)/nuclei
+
+# numpy-style docstrings of the public layers (also a test: tests/test_docstyle.py)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --select D --ignore D401,D105 src/biomedai/io src/biomedai/data src/biomedai/metrics \
+		src/biomedai/radiomics src/biomedai/stats src/biomedai/train
 
 bench: $(STAMP)
 	$(VENV)/bin/biomedai bench

@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="run benchmark scripts (ours vs the peer) and print a table")
     p.add_argument("names", nargs="*", help="benchmark names (file stems without bench_); default all")
-    p.add_argument("--dir", type=Path, default=Path("benchmarks"), help="folder with bench_*.py (default benchmarks)")
-    p.add_argument("--list", action="store_true", help="only list the benchmarks")
+    p.add_argument("--dir", type=Path, default=Path("benchmarks") / "speed",
+                   help="folder of speed benchmarks (default benchmarks/speed)")
+    p.add_argument("--list", action="store_true", help="only list the benchmarks, one line each")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
     return parser
 
@@ -234,12 +235,12 @@ def cmd_tool(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import find_benchmarks, run_benchmarks
+    from .bench import describe_benchmark, find_benchmarks, run_benchmarks
 
     benches = find_benchmarks(args.dir, args.names)
     if args.list:
         for bench in benches:
-            print(bench.stem.removeprefix("bench_"))
+            print(f"{bench.stem.removeprefix('bench_'):24s} {describe_benchmark(bench)}".rstrip())
         return 0
     results = run_benchmarks(benches, timeout=args.timeout)
     failed = [r for r in results if r.returncode != 0]
@@ -278,6 +279,10 @@ def _quiet_third_party() -> None:
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.NullHandler())  # else Python's last-resort handler prints their log warnings
+    logging.getLogger("nibabel").setLevel(logging.CRITICAL)  # nibabel gives its logger a handler of its own
+    from .io import _files
+
+    _files.CAPTURE_NATIVE_STDERR = True  # ITK's MetaIO writes to stderr from C++
 
 
 def main(argv: Sequence[str] | None = None) -> int:

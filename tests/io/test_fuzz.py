@@ -2,8 +2,6 @@
 address-space cap, lowered read limits and a time cap; each must read or be refused with the file named."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from . import fuzz

@@ -121,3 +121,70 @@ def test_firstorder_percentiles_equal_numpy_bit_for_bit():
     for n in (1, 2, 3, 7, 10, 101, 1000):
         for x in (rng.normal(size=n), rng.integers(-5, 5, n).astype(float), np.full(n, 3.0)):
             assert percentiles(x.copy(), qs) == np.percentile(x, qs).tolist()
+
+
+def _uint8_case():
+    rng = np.random.default_rng(2)
+    vals = rng.integers(0, 251, (6, 8, 8)).astype(np.uint8)
+    vals[0, 0, 0], vals[0, 0, 1] = 0, 250  # ROI range 0..250: 250 + 2 x 5 > 255
+    return vals, np.ones(vals.shape, bool)
+
+
+def test_uint8_bin_edges_overflow_like_pyradiomics_with_a_warning(caplog):
+    vals, roi = _uint8_case()
+    with caplog.at_level("WARNING", logger="biomedai.radiomics.preprocessing"):
+        levels = discretize(vals, roi, {"binWidth": 5})
+    # 0 + 2 x 5 wraps: the edges collapse to [-0.5, 0.5], so every value above 0 is level 2
+    np.testing.assert_array_equal(levels[roi], np.where(vals[roi] == 0, 1, 2))
+    assert "overflow uint8" in caplog.text and "binEdgesFloat64" in caplog.text
+
+
+def test_uint8_bin_edges_in_float64_on_request(caplog):
+    vals, roi = _uint8_case()
+    with caplog.at_level("WARNING", logger="biomedai.radiomics.preprocessing"):
+        levels = discretize(vals, roi, {"binWidth": 5, "binEdgesFloat64": True})
+    np.testing.assert_array_equal(levels[roi], vals[roi].astype(int) // 5 + 1)
+    assert "overflow" not in caplog.text
+    # where nothing overflows, the option changes nothing
+    small = np.minimum(vals, 200)
+    np.testing.assert_array_equal(discretize(small, roi, {"binWidth": 5, "binEdgesFloat64": True}),
+                                  discretize(small, roi, {"binWidth": 5}))
+
+
+def test_ngtdm_box_sums_equal_offset_loop():
+    """The separable box-sum path gives the offset loop's matrix (26 neighbours, radius 2, in-plane)."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        shape = tuple(int(v) for v in rng.integers(1, 8, 3))
+        roi = rng.random(shape) < 0.7
+        lv = np.where(roi, rng.integers(1, 6, shape), 0).astype(np.int16)
+        for dist, f2d in (([1], None), ([1, 2], None), ([1], 0), ([1], 2)):
+            offs = angles(shape, dist, True, f2d)
+            if len(offs) == 0:
+                continue
+            slow = np.zeros((5, 3))
+            total = np.zeros(shape, np.int64)
+            count = np.zeros(shape, np.int64)
+            for off in offs:  # the definition, one offset at a time
+                for idx in np.ndindex(*shape):
+                    nb = tuple(int(i + o) for i, o in zip(idx, off))
+                    if all(0 <= v < s for v, s in zip(nb, shape)) and roi[nb]:
+                        total[idx] += lv[nb]
+                        count[idx] += 1
+            for idx in zip(*np.nonzero(roi)):
+                i = int(lv[idx])
+                slow[i - 1, 0] += 1
+                slow[i - 1, 1] += abs(i - total[idx] / count[idx]) if count[idx] else 0.0
+            slow[:, 2] = np.arange(1, 6)
+            np.testing.assert_allclose(ngtdm.matrix(lv, roi, offs, 5), slow, rtol=1e-12, atol=1e-12)
+
+
+def test_label_zones_equals_scikit_image_label():
+    from skimage.measure import label
+
+    from biomedai.radiomics.features._neighbours import label_zones
+
+    rng = np.random.default_rng(1)
+    for shape, conn in (((6, 9, 8), 3), ((6, 9, 8), 1), ((12, 11), 2)):
+        lv = rng.integers(0, 4, shape).astype(np.int16)
+        np.testing.assert_array_equal(label_zones(lv, conn), label(lv, background=0, connectivity=conn))

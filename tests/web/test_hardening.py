@@ -120,7 +120,6 @@ def test_ids_beyond_the_database_range_answer_404_not_500(client, url):
 
 def test_served_files_carry_nosniff_csp_and_content_disposition(client, store, tmp_path, wf_methods):
     from biomedai.workflow.worker import Worker
-
     from tests.workflow.conftest import WF_METHODS, make_png
 
     operator = login(client, "otto")
@@ -197,7 +196,6 @@ def test_an_interrupted_upload_leaves_nothing(store, tmp_path, monkeypatch):
 
     from biomedai.workflow import intake
     from biomedai.workflow.models import Job, Study
-
     from tests.workflow.conftest import make_png
 
     def count(model):
@@ -227,21 +225,45 @@ def test_an_interrupted_upload_leaves_nothing(store, tmp_path, monkeypatch):
     assert sorted(p for p in store.storage.root.rglob("*") if p.is_file()) == before
 
 
-def test_cli_refusals_are_one_line_without_third_party_warnings(tmp_path, capsys):
-    from tests.io import fuzz
-
-    from biomedai.cli import main
-
+def test_cli_refusals_are_one_line_without_third_party_warnings(tmp_path, capfd):
     import logging
 
-    seed = fuzz._dicom_seed(tmp_path / "seed.dcm")
-    _, broken = fuzz.write_mutant(seed, "dcm", 1, 226, tmp_path / "m")  # PixelSpacing '0.@': pydicom warns
+    from biomedai.cli import main
+    from biomedai.io import _files
+
+    from tests.io import fuzz
+
+    seeds = fuzz.make_seeds(tmp_path / "seeds")
+    broken = [fuzz.write_mutant(seeds["dcm"], "dcm", 1, 226, tmp_path / "m")[1],  # PixelSpacing '0.@': pydicom warns
+              fuzz.write_mutant(seeds["mha"], "mha", 7, 0, tmp_path / "m")[1],  # ITK's MetaIO prints from C++
+              fuzz.write_mutant(seeds["nii"], "nii", 7, 3, tmp_path / "m")[1]]  # nibabel has its own log handler
     logger = logging.getLogger("biomedai")
     handlers, level = list(logger.handlers), logger.level
+    capfd.readouterr()
     try:
-        code = main(["info", str(broken)])
+        for path in broken:
+            code = main(["info", str(path)])
+            err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+            assert code == 2 and len(err) == 1 and path.name in err[0], (path.name, err)
     finally:
         logger.handlers[:] = handlers
         logger.setLevel(level)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and broken.name in err[0], err
+        _files.CAPTURE_NATIVE_STDERR = False
+        logging.getLogger("nibabel").setLevel(logging.NOTSET)
+
+
+def test_a_zip_of_zeros_named_dcm_is_refused_at_once(client, store, tmp_path):
+    """Finding 3: 300 MB of zeros named .dcm in a 305 KB zip kept the server busy for 374 s (30 MB here)."""
+    import io
+    import time
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.dcm", bytes(30 * 1024 * 1024))
+    assert len(buffer.getvalue()) < 100_000
+    start = time.perf_counter()
+    r = client.post("/api/studies", headers=login(client, "otto"), files={"files": ("scan.zip", buffer.getvalue())})
+    assert time.perf_counter() - start < 20.0  # unzipping 30 MB included; parsing it all took 13.6 s alone
+    assert r.status_code == 201 and r.json()["new_files"] == [] and "zeros.dcm" in r.json()["skipped"]
+    assert "not a DICOM file" in r.json()["skipped"]["zeros.dcm"]

@@ -34,6 +34,7 @@ from biomedai.methods.tactile_mis.training import (CLASS_NAMES, PARTS, REGRESSIO
                                                    UNSEEN_RANGES,
                                                    latency_ms, model_inputs, predict_outputs, score, simulate_part,
                                                    train_task)
+from biomedai.train import ModelInfo, save_model_folder
 from biomedai.utils import write_json_atomic, write_text_atomic
 
 TASKS = ("inverse_features", "inverse_image", "shape", "slip", "hardness")
@@ -84,15 +85,18 @@ def run_task(task: str, args: argparse.Namespace, out: Path) -> dict:
             write_text_atomic(out / f"{task}_{part}_truth_vs_estimate.csv", "\n".join(rows) + "\n")
     result["latency_per_image_cpu"] = latency_ms(task, model, model_inputs(task, parts["test"].raw, cfg))
     result["wall_seconds"] = time.perf_counter() - wall
+    save_model(out / "models" / task, task, model, arch, pre, cfg, result, parts)
     if args.bundle == task:
-        bundle(task, model, arch, pre, cfg, result, parts)
+        save_model(PACKAGE_MODEL, task, model, arch, pre, cfg, result, parts)
     return result
 
 
-def bundle(task: str, model, arch: dict, pre: dict, cfg: TactileConfig, result: dict, parts: dict) -> None:
-    from biomedai.train import ModelInfo, save_model_folder
+PACKAGE_MODEL = Path(__file__).resolve().parents[3] / "src/biomedai/methods/tactile_mis/models/default"
 
-    folder = Path(__file__).resolve().parents[3] / "src/biomedai/methods/tactile_mis/models/default"
+
+def save_model(folder: Path, task: str, model, arch: dict, pre: dict, cfg: TactileConfig, result: dict,
+               parts: dict) -> None:
+    """A biomedai model folder (weights.pt + model.json, simulated=True) with the held-out metrics."""
     metrics = {part: result[part] for part in ("test", "unseen")}
     metrics["latency_per_image_cpu"] = result["latency_per_image_cpu"]
     info = ModelInfo("tactile_mis", arch, name="default", preprocessing=pre, class_names=list(CLASS_NAMES.get(task, ())),
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-val", type=int, default=300)
     parser.add_argument("--n-test", type=int, default=400)
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--train-seconds", type=float, default=240.0)
+    parser.add_argument("--train-seconds", type=float, default=180.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--slip-layers", type=int, default=2)
     parser.add_argument("--slip-filters", type=int, default=16)

@@ -69,6 +69,36 @@ def writing(path: Path, what: str) -> Iterator[None]:
         raise InvalidInputError(f"cannot write {what}: {message}", path) from exc
 
 
+#: Set by the command line (without ``-v``): C++ libraries' own stderr lines (ITK's MetaIO) are captured
+#: during a read and logged at debug level, so that a refusal stays one line. Off in servers.
+CAPTURE_NATIVE_STDERR = False
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file for the block (when :data:`CAPTURE_NATIVE_STDERR` is on)."""
+    if not CAPTURE_NATIVE_STDERR:
+        yield
+        return
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                logger.debug("native library output: %s", text)
+
+
 def _short_message(exc: BaseException, path: Path) -> str:
     """First line of a third-party message, without repeating the full path we already name."""
     text = str(exc).strip()

@@ -20,18 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from biomedai.io._files import (
-    as_image,
-    check_gzip_complete,
-    check_pixels,
-    check_writable,
-    existing_file,
-    lower_suffix,
-    read_head,
-    reading,
-    unsupported_suffix,
-    writing,
-)
+from biomedai.io._files import (as_image, check_gzip_complete, check_pixels, check_writable, existing_file,
+                                lower_suffix, native_stderr_captured, read_head, reading, unsupported_suffix, writing)
 from biomedai.io.detached import check_detached_data_files
 from biomedai.io.image import Image
 from biomedai.io.limits import check_array_size
@@ -57,7 +47,7 @@ def read_itk(path: str | Path) -> Image:
     check_detached_data_files(path, fmt)  # before SimpleITK opens anything the header names
     if fmt == "nrrd":
         _check_attached_gzip(path)
-    with reading(path, what):
+    with reading(path, what), native_stderr_captured():
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))
         reader.SetImageIO("NrrdImageIO" if fmt == "nrrd" else "MetaImageIO")

@@ -43,7 +43,19 @@ class PKFit:
         return {**self.params, "rmse": self.rmse, "r2": self.r2}
 
 
-def _curves(t: np.ndarray, ca: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+def _sample_index(t: np.ndarray, sample_at: np.ndarray | None) -> np.ndarray:
+    """Indices of the measured times in the model grid ``t`` (all of it when ``sample_at`` is None)."""
+    if sample_at is None:
+        return np.arange(t.size)
+    s = check_times(sample_at, "sample_at")
+    idx = np.searchsorted(t, s)
+    if np.any(idx >= t.size) or not np.allclose(t[np.minimum(idx, t.size - 1)], s, atol=1e-6):
+        raise InvalidInputError("every measured time (sample_at) must be one of the model grid's times t")
+    return idx
+
+
+def _curves(t: np.ndarray, ca: np.ndarray, c: np.ndarray, n_samples: int | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     t = check_times(t)
     ca = np.asarray(ca, float)
     c = np.asarray(c, float)
@@ -51,9 +63,10 @@ def _curves(t: np.ndarray, ca: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, n
         raise InvalidInputError(f"the AIF has {ca.shape} samples but there are {t.size} times")
     if not np.all(np.isfinite(ca)):
         raise InvalidInputError("the AIF contains NaN or infinity")
-    if c.shape[-1] != t.size:
-        raise InvalidInputError(f"curves have {c.shape[-1]} time points but there are {t.size} times")
-    return t, ca, c.reshape(-1, t.size), c.shape[:-1]
+    n = t.size if n_samples is None else n_samples
+    if c.shape[-1] != n:
+        raise InvalidInputError(f"curves have {c.shape[-1]} time points but there are {n} times")
+    return t, ca, c.reshape(-1, n), c.shape[:-1]
 
 
 def _delays(fit_delay: bool, delay: float, delay_range: tuple[float, float], delay_step: float) -> np.ndarray:
@@ -117,16 +130,17 @@ def _profile(model: str, c: np.ndarray, ca_d: np.ndarray, e: np.ndarray, k: np.n
 
 def _fit_tofts_family(model: str, t, ca, c, *, fit_delay: bool, delay: float, delay_range, delay_step,
                       kep_range: tuple[float, float], n_kep: int, refine_iterations: int, ve_max: float,
-                      chunk: int, keep_fitted: bool) -> PKFit:
-    t, ca, flat, lead = _curves(t, ca, c)
+                      chunk: int, keep_fitted: bool, sample_at: np.ndarray | None = None) -> PKFit:
+    idx = _sample_index(check_times(t), sample_at)
+    t, ca, flat, lead = _curves(t, ca, c, idx.size)
     valid = np.all(np.isfinite(flat), -1) & np.any(flat != 0, -1)
     flat = np.where(valid[:, None], flat, 0.0)
     delays = _delays(fit_delay, delay, delay_range, delay_step)
     kgrid = np.geomspace(kep_range[0], kep_range[1], n_kep)
     ca_d = shift_input(t, ca, delays) if fit_delay else shift_input(t, ca, delays[0])[None]
-    basis = exp_convolve(t, ca_d[:, None, :], kgrid[None, :])            # (D, K, T)
-    grid_e = basis.reshape(-1, t.size)
-    grid_ca = np.repeat(ca_d, n_kep, axis=0)
+    basis = exp_convolve(t, ca_d[:, None, :], kgrid[None, :])[..., idx]  # (D, K, measured T)
+    grid_e = basis.reshape(-1, idx.size)
+    grid_ca = np.repeat(ca_d[:, idx], n_kep, axis=0)
     grid_k = np.tile(kgrid, delays.size)
     n = flat.shape[0]
     best = np.zeros(n, int)
@@ -138,11 +152,12 @@ def _fit_tofts_family(model: str, t, ca, c, *, fit_delay: bool, delay: float, de
     log_k = np.log(kgrid)
     lo = log_k[np.maximum(k_idx - 1, 0)]
     hi = log_k[np.minimum(k_idx + 1, n_kep - 1)]
-    ca_v = ca_d[d_idx]
+    ca_full = ca_d[d_idx]
+    ca_v = ca_full[:, idx]
 
     def cost_at(logk):
         k = np.exp(logk)
-        e = exp_convolve(t, ca_v, k)
+        e = exp_convolve(t, ca_full, k)[:, idx]
         return _profile(model, flat, ca_v, e, k, ve_max, per_row=True)
 
     x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
@@ -170,7 +185,7 @@ def _fit_tofts_family(model: str, t, ca, c, *, fit_delay: bool, delay: float, de
         params["delay"] = delays[d_idx]
     fitted = None
     if keep_fitted:
-        fitted = kt[:, None] * exp_convolve(t, ca_v, kep) + vp[:, None] * ca_v
+        fitted = kt[:, None] * exp_convolve(t, ca_full, kep)[:, idx] + vp[:, None] * ca_v
     return _pack(model, params, rmse, r2, valid, lead, fitted)
 
 
@@ -186,36 +201,45 @@ def _pack(model, params, rmse, r2, valid, lead, fitted) -> PKFit:
 def fit_tofts(t: np.ndarray, ca: np.ndarray, c: np.ndarray, *, fit_delay: bool = False, delay: float = 0.0,
               delay_range: tuple[float, float] = (-10.0, 10.0), delay_step: float = 0.5,
               kep_range: tuple[float, float] = (1e-3, 60.0), n_kep: int = 200, refine_iterations: int = 16,
-              ve_max: float = 1.0, chunk: int = 20000, keep_fitted: bool = False) -> PKFit:
+              ve_max: float = 1.0, chunk: int = 20000, keep_fitted: bool = False,
+              sample_at: np.ndarray | None = None) -> PKFit:
     """Standard Tofts fit of curves ``c`` (time on the last axis, mM) with input ``ca`` on times ``t`` (s).
 
     Returns Ktrans (/min), ve, kep (/min) and, with ``fit_delay``, the arterial delay (s) from a grid.
+    ``sample_at``: the times (a subset of ``t``) at which the curves were measured, when the input is given
+    on a finer grid than the images (coarse DCE phases miss the bolus; the model is integrated on ``t``).
     """
     return _fit_tofts_family("tofts", t, ca, c, fit_delay=fit_delay, delay=delay, delay_range=delay_range,
                              delay_step=delay_step, kep_range=kep_range, n_kep=n_kep,
-                             refine_iterations=refine_iterations, ve_max=ve_max, chunk=chunk, keep_fitted=keep_fitted)
+                             refine_iterations=refine_iterations, ve_max=ve_max, chunk=chunk, keep_fitted=keep_fitted,
+                             sample_at=sample_at)
 
 
 def fit_extended_tofts(t: np.ndarray, ca: np.ndarray, c: np.ndarray, *, fit_delay: bool = False, delay: float = 0.0,
                        delay_range: tuple[float, float] = (-10.0, 10.0), delay_step: float = 0.5,
                        kep_range: tuple[float, float] = (1e-3, 60.0), n_kep: int = 200, refine_iterations: int = 16,
-                       ve_max: float = 1.0, chunk: int = 20000, keep_fitted: bool = False) -> PKFit:
+                       ve_max: float = 1.0, chunk: int = 20000, keep_fitted: bool = False,
+                       sample_at: np.ndarray | None = None) -> PKFit:
     """Extended Tofts fit: Ktrans (/min), ve, kep (/min), vp (and the delay, s, with ``fit_delay``)."""
     return _fit_tofts_family("extended_tofts", t, ca, c, fit_delay=fit_delay, delay=delay, delay_range=delay_range,
                              delay_step=delay_step, kep_range=kep_range, n_kep=n_kep,
-                             refine_iterations=refine_iterations, ve_max=ve_max, chunk=chunk, keep_fitted=keep_fitted)
+                             refine_iterations=refine_iterations, ve_max=ve_max, chunk=chunk, keep_fitted=keep_fitted,
+                             sample_at=sample_at)
 
 
 def fit_patlak(t: np.ndarray, ca: np.ndarray, c: np.ndarray, *, fit_delay: bool = False, delay: float = 0.0,
                delay_range: tuple[float, float] = (-10.0, 10.0), delay_step: float = 0.5,
-               keep_fitted: bool = False) -> PKFit:
-    """Patlak fit ``C = vp ca + PS integral(ca)``: PS (/min), vp (and the delay, s, with ``fit_delay``)."""
-    t, ca, flat, lead = _curves(t, ca, c)
+               keep_fitted: bool = False, sample_at: np.ndarray | None = None) -> PKFit:
+    """Patlak fit ``C = vp ca + PS integral(ca)``: PS (/min), vp (and the delay, s, with ``fit_delay``);
+    ``sample_at`` as in :func:`fit_tofts`."""
+    idx = _sample_index(check_times(t), sample_at)
+    t, ca, flat, lead = _curves(t, ca, c, idx.size)
     valid = np.all(np.isfinite(flat), -1) & np.any(flat != 0, -1)
     flat = np.where(valid[:, None], flat, 0.0)
     delays = _delays(fit_delay, delay, delay_range, delay_step)
     ca_d = shift_input(t, ca, delays) if fit_delay else shift_input(t, ca, delays[0])[None]
-    integ = cumulative_integral(t, ca_d)
+    integ = cumulative_integral(t, ca_d)[:, idx]
+    ca_d = ca_d[:, idx]
     g00, g01, g11 = (ca_d * ca_d).sum(-1), (ca_d * integ).sum(-1), (integ * integ).sum(-1)
     vp, ps, cost = _solve_two(g00, g01, g11, flat @ ca_d.T, flat @ integ.T, 1.0, KTRANS_MAX)
     d_idx = np.argmin(cost, axis=1)

@@ -131,6 +131,8 @@ _SETTING_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "label_channel": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
     "binWidth": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "binCount": (lambda v: v is None or (_is_int(v) and v > 0), "a positive integer"),
+    # ours, not PyRadiomics': bin edges in float64 (PyRadiomics' integer edges can overflow, see bin_edges)
+    "binEdgesFloat64": (lambda v: isinstance(v, bool), "true or false"),
     "normalize": (lambda v: isinstance(v, bool), "true or false"),
     "normalizeScale": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "removeOutliers": (lambda v: v is None or (_is_number(v) and v > 0), "a positive number"),

@@ -68,6 +68,7 @@ class TrainerConfig(BaseConfig):
     export_weights: bool = True
 
     def validate(self) -> None:
+        """Raise ``ConfigError`` naming the first setting out of range."""
         super().validate()
         checks = [
             ("epochs", self.epochs >= 1, "must be >= 1"),

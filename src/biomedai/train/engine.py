@@ -84,6 +84,7 @@ class TrainResult:
     history: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the result."""
         return json.loads(json.dumps(dataclasses.asdict(self), default=json_default))
 
 
@@ -161,18 +162,22 @@ class Trainer:
     # ---------------------------------------------------------------- paths
     @property
     def last_checkpoint_path(self) -> Path | None:
+        """Path of the last checkpoint, or None without an output folder."""
         return self.output_dir / "checkpoints" / "last.pt" if self.output_dir else None
 
     @property
     def best_checkpoint_path(self) -> Path | None:
+        """Path of the best checkpoint, or None without an output folder."""
         return self.output_dir / "checkpoints" / "best.pt" if self.output_dir else None
 
     @property
     def metrics_log_path(self) -> Path | None:
+        """Path of the JSON-lines metrics log, or None without an output folder."""
         return self.output_dir / "metrics.jsonl" if self.output_dir else None
 
     @property
     def weights_path(self) -> Path | None:
+        """Path of the exported best weights, or None without an output folder."""
         return self.output_dir / "weights.pt" if self.output_dir else None
 
     # ---------------------------------------------------------------- main loop

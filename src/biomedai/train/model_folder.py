@@ -92,10 +92,12 @@ class ModelInfo:
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """The contents of ``model.json``."""
         return {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = "model.json") -> ModelInfo:
+        """Read and check the contents of ``model.json``."""
         if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
             raise WeightsError(f"{source}: not a biomedai model.json (format {MODEL_FORMAT!r} expected)")
         known = {f.name for f in fields(cls)}
@@ -204,10 +206,12 @@ class BundledModel:
 
     @property
     def info(self) -> ModelInfo:
+        """The model's ``model.json``."""
         return read_model_info(self.folder)
 
     @property
     def size_bytes(self) -> int:
+        """Size of the folder's files in bytes."""
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
 

@@ -309,8 +309,8 @@ def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]
 
 
 def _comparison_section(store: Any, study_id: int, previews: list[dict[str, Any]]) -> str:
-    from .deps import study_detail
     from ..workflow.priors import compare_with_prior
+    from .deps import study_detail
 
     comparisons = compare_with_prior(store, study_id)
     if not comparisons:

@@ -258,7 +258,7 @@ def remove_incomplete(store: Store, min_age_s: float = 600.0) -> dict[str, int]:
     import datetime as _dt
     import time
 
-    from .models import Job, Study, utcnow
+    from .models import Study, utcnow
 
     removed = {"studies": 0, "files": 0}
     cutoff = utcnow() - _dt.timedelta(seconds=min_age_s)

@@ -148,12 +148,90 @@ def previews_in_child(store: Store, file_ids: Sequence[int], database_url: str |
                   .values(preview=NONE))
 
 
+def render_png(path: Path, center: float | None = None, width: float | None = None,
+               slice_index: int | None = None) -> bytes:
+    """A PNG of a grey image or volume with a window (centre/width) and a slice (the middle one by default).
+
+    Raises InvalidInputError for unreadable files and slices out of range.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from ..errors import InvalidInputError
+    from ..io import read_image
+    from ..io.image import Image
+    from ..viz import save_png, to_display
+
+    image = read_image(path)
+    array = np.asarray(image.array)
+    rgb = image.channel_axis is not None
+    if array.ndim - (1 if rgb else 0) > 2:
+        index = array.shape[0] // 2 if slice_index is None else slice_index
+        if not 0 <= index < array.shape[0]:
+            raise InvalidInputError(f"slice {index} is outside 0..{array.shape[0] - 1}")
+        if not rgb:
+            image = Image(array[index], metadata=dict(image.metadata))
+    picture = to_display(image, window=(center, width) if center is not None else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        return save_png(picture, Path(tmp) / "render.png").read_bytes()
+
+
+def render_in_child(path: Path, center: float | None = None, width: float | None = None,
+                    slice_index: int | None = None, timeout_s: float = 120.0) -> bytes:
+    """:func:`render_png` in a child process under the read limits, a memory cap and a time limit.
+
+    The web service calls this, so a file that decodes badly costs a child, not the server.
+    """
+    import tempfile
+
+    from ..errors import InvalidInputError
+
+    with tempfile.TemporaryDirectory(prefix="biomedai-render-") as tmp:
+        out = Path(tmp) / "render.png"
+        command = [sys.executable, "-m", "biomedai.workflow.previews", "--render", str(path), "--out", str(out)]
+        for flag, value in (("--center", center), ("--width", width), ("--slice", slice_index)):
+            if value is not None:
+                command += [flag, repr(value)]
+        try:
+            done = subprocess.run(command, timeout=timeout_s, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, preexec_fn=_limit_child if os.name == "posix" else None, check=False)
+        except subprocess.TimeoutExpired:
+            raise InvalidInputError(f"rendering took longer than {timeout_s:g} s", path.name) from None
+        if done.returncode != 0 or not out.is_file():
+            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"the renderer stopped (exit code {done.returncode})"
+            raise InvalidInputError(reason.replace(str(path), path.name))
+        return out.read_bytes()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m biomedai.workflow.previews", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-dir")
     parser.add_argument("--database-url")
-    parser.add_argument("ids", nargs="+", type=int)
+    parser.add_argument("--render", help="render this file to --out instead of making previews")
+    parser.add_argument("--out")
+    parser.add_argument("--center", type=float)
+    parser.add_argument("--width", type=float)
+    parser.add_argument("--slice", type=int)
+    parser.add_argument("ids", nargs="*", type=int)
     args = parser.parse_args(argv)
+    if args.render:
+        import warnings
+
+        from ..errors import BiomedaiError
+
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            data = render_png(Path(args.render), args.center, args.width, args.slice)
+        except BiomedaiError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        Path(args.out).write_bytes(data)
+        return 0
+    if not args.data_dir:
+        parser.error("--data-dir is required to make previews")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s previews %(levelname)s: %(message)s")
     store = Store(Path(args.data_dir), args.database_url)
     try:

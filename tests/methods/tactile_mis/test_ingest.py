@@ -126,3 +126,13 @@ def test_negative_forces_are_refused_small_ones_clipped():
     bad = waves_to_sequence(np.arange(2.0), np.array([[0.5, -0.3], [0.2, 0.1]]), layout)
     with pytest.raises(InvalidInputError, match="negative force"):
         calibrate(bad, None)
+
+
+def test_shipped_layout_files_read():
+    from pathlib import Path
+
+    import biomedai.methods.tactile_mis as package
+
+    folder = Path(package.__file__).parent / "layouts"
+    assert read_layout(folder / "biotac_sp_like.json").n_elements == 24
+    assert read_layout(folder / "tactarray_15x4.json").shape == (15, 4)

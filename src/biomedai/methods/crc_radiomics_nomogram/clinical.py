@@ -125,12 +125,15 @@ def read_clinical_csv(path: str | Path, *, require_images: bool = False) -> Coho
     if not path.is_file():
         raise InvalidInputError("clinical CSV not found", path)
     text = read_text_table(path)  # a binary file (an image given by mistake) gets one clear line
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InvalidInputError(f"missing column(s) {missing}; the header is {header}", path)
-    raw_rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+    try:
+        reader = csv.DictReader(text.splitlines())
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise InvalidInputError(f"missing column(s) {missing}; the header is {header}", path)
+        raw_rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+    except csv.Error as exc:
+        raise InvalidInputError(f"not a readable CSV ({exc})", path) from None
     if not raw_rows:
         raise InvalidInputError("no patients (the CSV has a header only)", path)
     ids, cohorts, times, events, rows = [], [], [], [], {}

@@ -51,6 +51,12 @@ class CrcRadiomicsNomogram(Method):
     input_kinds = ("volume/CT", "table/clinical-csv")
 
     # ------------------------------------------------------------------------------------------ actions
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """A small simulated cohort folder (12 phantom patients), for the conformance suite."""
+        simulate_cohort(Path(folder) / "cohort", n_primary=12, n_validation=0, seed=0)
+        return [Path(folder) / "cohort"]
+
     def study(self, data: Path, output_dir: Path, preset: str | None = None) -> NomogramStudy:
         """The paper's steps over one output folder (see ``study.py``), with this method's config."""
         return NomogramStudy(Path(data), Path(output_dir), self.config, preset=preset)
@@ -93,6 +99,8 @@ class CrcRadiomicsNomogram(Method):
 
         import numpy as np
 
+        if not inputs:
+            raise InvalidInputError("no input given: pass cohort folders (clinical.csv, images/, masks/) or CSVs")
         output_dir = Path(output_dir)
         rows, wfs = [], []
         for k, data in enumerate(inputs):

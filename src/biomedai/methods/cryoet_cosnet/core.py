@@ -15,6 +15,7 @@ import torch
 from biomedai.data.cryoet_sim import SubtomogramSet, zscore
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.train import Callback, Trainer
+from biomedai.train.model_folder import ModelInfo, is_model_folder, load_model_folder, read_model_info, save_model_folder
 
 from .config import CosNetConfig
 from .crf import dense_crf3d
@@ -131,8 +132,12 @@ def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | Non
 
         load_weights(trainer.model, result.weights, map_location=trainer.device)
     if output_dir is not None and result.weights:
-        arch = {k: getattr(cfg, k) for k in ARCH_KEYS}
-        (Path(output_dir) / "model.json").write_text(json.dumps(arch, indent=1))
+        save_model_folder(output_dir, trainer.model, ModelInfo(
+            method="cryoet_cosnet", architecture={k: getattr(cfg, k) for k in ARCH_KEYS},
+            preprocessing={"box": cfg.box, "normalisation": "z-score per subtomogram"},
+            training_data={"name": "simulated subtomograms", "classes": data.class_names,
+                           "snr": data.snr, "simulator": data.settings}, simulated=True,
+            extra={"steps": trainer.global_step}))
     return trainer.model.eval(), info
 
 
@@ -158,10 +163,17 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def load_model(weights: str | Path, cfg: CosNetConfig, device: str = "cpu") -> CosNet:
-    """A CosNet from weights; the architecture comes from ``model.json`` beside them if present."""
+    """A CosNet from a model folder (``model.json`` + ``weights.pt``, checksum-verified) or, as written before
+    model folders, from ``weights.pt`` with an architecture-only ``model.json`` beside it."""
     from biomedai.train import load_weights
 
     weights = Path(weights)
+    if is_model_folder(weights):
+        info = read_model_info(weights)
+        cfg = cfg.replace(**{k: v for k, v in info.architecture.items() if k in ARCH_KEYS})
+        model = build_model(cfg)
+        load_model_folder(weights, model, method="cryoet_cosnet")
+        return model.to(device).eval()
     arch_file = weights.parent / "model.json"
     if arch_file.is_file():
         try:

@@ -1,4 +1,4 @@
-"""The method's demo and the simulated-cohort evaluation (shared with ``benchmarks/hip_cohort.py``).
+"""The method's demo and the simulated-cohort evaluation (shared with ``benchmarks/quality/hip_dysplasia/cohort.py``).
 
 Everything here is simulated: no real hip radiographs are bundled with biomedai.
 """

@@ -12,13 +12,14 @@ from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.utils import lazy_import
 
-from .annotation import annotation_for, patient_side_of_image_left, spacing_of_image
+from .annotation import HipAnnotation, annotation_for, patient_side_of_image_left, spacing_of_image
 from .config import HipDysplasiaConfig
 from .demo import run_demo
 from .geometry import PLAUSIBLE, HipMeasurement, SideShapes, angles_from_landmarks
 from .measurement import NO_SPACING_NOTE, film_picture, measure_annotation, orientation_of, side_rows, write_csv
 from .normal_model import NormalHipModel
 from .report import bland_altman_png, overlay_png, patient_report
+from .synthetic import synthetic_film
 
 landmark_detector = lazy_import(".detector", __package__)  # torch: imported on first use
 landmark_net = lazy_import(".model", __package__)  # torch: imported on first use
@@ -38,6 +39,11 @@ class HipDysplasia(Method):
     config_class = HipDysplasiaConfig
     input_kinds = ("image/grey", "dicom/DX", "dicom/CR", "annotation/hip-json")
     tools_module = "tools"
+
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """A simulated film's annotation file (angles need no weights), for the conformance suite."""
+        return [HipAnnotation(synthetic_film(seed=0).shapes).save(Path(folder) / "film.hip.json")]
 
     # ----------------------------------------------------------------------------------- predict
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None,
@@ -176,6 +182,15 @@ class HipDysplasia(Method):
                             "best_val_radial_error_px": result.best_metric, "weights_sha256": result.weights_sha256})
         if result.weights is not None:
             rec.add_file(result.weights)
+            synthetic = str(data) == "synthetic"
+            folder = landmark_detector.save_detector_folder(
+                output_dir / "model", result.weights, cfg, simulated=synthetic,
+                training_data={"name": "simulated pelvis-like radiographs" if synthetic else str(data),
+                               "split": f"{len(train)} train / {len(val)} validation films (seed {cfg.seed})",
+                               "licence": "simulated (no terms)" if synthetic else "see the data's own terms"},
+                metrics={"val_radial_error_px": result.best_metric}, metrics_data="validation films")
+            for name in ("weights.pt", "model.json"):
+                rec.add_file(folder / name)
             with rec.timer("validate angles"):
                 rec.metrics["val_angle_agreement"] = self._agreement(result.weights, val)
         rec.write()

@@ -195,6 +195,7 @@ class Ki67Method(Method):
                 "calls on nuclear DAB), not a Ki-67 result")
         data = json.loads((Path(output_dir) / "result.json").read_text(encoding="utf-8"))
         data["notes"]["demo"] = note
+        data["action"] = "demo"  # the predict run above, recorded as what it was: the demo
         from biomedai.utils import write_json_atomic
 
         write_json_atomic(Path(output_dir) / "result.json", data)

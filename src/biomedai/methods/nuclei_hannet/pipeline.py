@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from biomedai.data.blocks import ClaimedPixels, segment_in_blocks, unclaimed_instances
 from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
@@ -19,7 +20,6 @@ from .config import HanNetConfig
 from .data import load_split_file, load_tiles, read_rgb, split_table
 from .demo import run_demo
 from .evaluation import evaluate_tiles, score_tile
-from .inference import ClaimedPixels, segment_in_blocks, unclaimed_instances
 from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
 from .segmenter import ARCH_FILE, NucleiSegmenter, arch_from_config
 
@@ -176,7 +176,7 @@ class HanNetMethod(Method):
 
             next_id = 1
             claims = ClaimedPixels(width, cfg.block_size)  # a seam nucleus two blocks both own is kept once
-            for b, labels in segment_in_blocks(read, seg.segment_small, height, width, cfg.block_size,
+            for b, labels in segment_in_blocks(read, seg.segment_small, (height, width), cfg.block_size,
                                                cfg.block_margin):
                 claimed = claims.view(b)
                 labels = unclaimed_instances(labels, claimed)

@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from biomedai.data.blocks import paste_blocks, segment_in_blocks
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.utils import lazy_import
 
 from .config import HanNetConfig
-from .inference import paste_blocks, segment_in_blocks, tiled_probabilities
+from .inference import tiled_probabilities
 from .postprocess import instances_from_probabilities, relabel_sequential
 
 hannet = lazy_import(".model", __package__)  # the network (torch), imported on first use
@@ -96,8 +97,8 @@ class NucleiSegmenter:
         """Instance labels of an in-memory RGB image of any size (blocks with seam merging when large)."""
         if rgb.shape[0] * rgb.shape[1] <= self.cfg.max_whole_image_pixels:
             return self.instances_from(self.probabilities(rgb))
-        blocks = segment_in_blocks(lambda b: rgb[b.y0:b.y1, b.x0:b.x1], self.segment_small, rgb.shape[0],
-                                   rgb.shape[1], self.cfg.block_size, self.cfg.block_margin)
+        blocks = segment_in_blocks(lambda b: rgb[b.slices], self.segment_small, rgb.shape[:2], self.cfg.block_size,
+                                   self.cfg.block_margin)
         return relabel_sequential(paste_blocks(blocks, rgb.shape[:2]))
 
     def segment_small(self, rgb: np.ndarray) -> np.ndarray:

@@ -86,7 +86,8 @@ def analyse_recording(path: Path, cfg: TactileConfig, out: Path) -> tuple[dict[s
     files.append(wave_diagram_png(seq.times_s, seq.waves(), labels, out / f"{stem}_waves.png",
                                   f"wave diagram: {stem}", seq.unit))
     metrics: dict[str, Any] = {"sequence": seq.report(), "peak_frame": peak_index, "baseline": baseline_note,
-                               "nodules": nodule_summary(frames, cfg.nodule_threshold_n, cfg.nodule_free_max_n)}
+                               "nodules": nodule_summary(frames, cfg.nodule_threshold_n, cfg.nodule_free_max_n,
+                                                         baseline, cfg.nodule_excess_threshold_n)}
     path_xy = read_path_sidecar(path, len(frames))
     if path_xy is not None:
         excess = frames - baseline

@@ -56,6 +56,10 @@ class TactileConfig(BaseConfig):
     # --- rules and maps (Xie et al. 2013, spec 3.3 item 5; configurable as the review asks) ---
     nodule_free_max_n: float = 0.4          # nodule-free outputs mostly 0-0.4 N
     nodule_threshold_n: float = 0.8         # elements over a nodule: > 0.8 N
+    #: flag on the subtraction map too: excess over the nodule-free press above this (ours: chosen on 200
+    #: simulated validation presses, benchmarks/quality/tactile_mis; the raw rule cannot see past the probe's
+    #: own edge forces there)
+    nodule_excess_threshold_n: float = 0.016
     #: TSIS feature O3 counts pixels whose excess force over the nodule-free press exceeds this (ours)
     tsis_threshold_n: float = 0.01
     #: stiffness map: "subtraction" (Xie: nodule test - nodule-free test), "ratio" (force/displacement), "both"
@@ -84,7 +88,7 @@ class TactileConfig(BaseConfig):
         super().validate()
         positive = ("frame_rate_hz", "tissue_modulus_kpa", "inclusion_modulus_kpa", "inclusion_diameter_mm",
                     "block_size_mm", "block_thickness_mm", "taxel_pitch_mm", "skin_stiffness_n_mm3",
-                    "influence_radius_mm", "nodule_threshold_n", "tsis_threshold_n", "lr")
+                    "influence_radius_mm", "nodule_threshold_n", "nodule_excess_threshold_n", "tsis_threshold_n", "lr")
         checks = [(key, getattr(self, key) > 0, "must be > 0") for key in positive]
         checks += [
             ("array_order", self.array_order in ("MNT", "TMN"), "must be 'MNT' or 'TMN'"),

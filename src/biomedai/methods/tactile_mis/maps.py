@@ -125,13 +125,23 @@ def flag_nodules(force_map: np.ndarray, threshold_n: float) -> np.ndarray:
     return np.asarray(force_map, float) > threshold_n
 
 
-def nodule_summary(frames: np.ndarray, threshold_n: float, nodule_free_max_n: float) -> dict[str, object]:
-    """Per-recording flags: frames and elements over the threshold, and how many exceed the nodule-free range."""
+def nodule_summary(frames: np.ndarray, threshold_n: float, nodule_free_max_n: float,
+                   baseline: np.ndarray | None = None, excess_threshold_n: float | None = None) -> dict[str, object]:
+    """Per-recording flags by the raw rule (elements above ``threshold_n``) and, with a nodule-free
+    ``baseline``, by the subtraction rule (excess over the baseline above ``excess_threshold_n``)."""
     frames = np.asarray(frames, float)
     flags = flag_nodules(frames, threshold_n)
     per_frame = flags.reshape(len(frames), -1).any(1)
-    return {"threshold_n": threshold_n, "nodule_free_max_n": nodule_free_max_n,
-            "flagged": bool(per_frame.any()), "frames_flagged": [int(i) for i in np.flatnonzero(per_frame)],
-            "elements_flagged_any_frame": [list(map(int, ij)) for ij in np.argwhere(flags.any(0))],
-            "share_above_nodule_free_range": float((frames > nodule_free_max_n).mean()),
-            "max_force_n": float(frames.max())}
+    out: dict[str, object] = {
+        "threshold_n": threshold_n, "nodule_free_max_n": nodule_free_max_n,
+        "flagged": bool(per_frame.any()), "frames_flagged": [int(i) for i in np.flatnonzero(per_frame)],
+        "elements_flagged_any_frame": [list(map(int, ij)) for ij in np.argwhere(flags.any(0))],
+        "share_above_nodule_free_range": float((frames > nodule_free_max_n).mean()),
+        "max_force_n": float(frames.max())}
+    if baseline is not None and excess_threshold_n is not None:
+        excess = flag_nodules(subtraction_stiffness_map(frames, baseline), excess_threshold_n)
+        per_frame = excess.reshape(len(frames), -1).any(1)
+        out["excess_rule"] = {"threshold_n": excess_threshold_n, "flagged": bool(per_frame.any()),
+                              "frames_flagged": [int(i) for i in np.flatnonzero(per_frame)],
+                              "max_excess_n": float(subtraction_stiffness_map(frames, baseline).max())}
+    return out

@@ -164,9 +164,10 @@ class TactileMisMethod(Method):
 
     def _optional_inverse_model(self, weights: Path | None):
         """The inverse (d, h, E) model when given or bundled; None when there is none."""
-        if weights is None and self.resolve_weights(None) is None:
+        folder = self.resolve_weights(weights)
+        if folder is None:
             return None
-        model, info = self._load_model(weights)
+        model, info = self._load_model(folder)
         if info.architecture.get("task") not in ("inverse_features", "inverse_image"):
             logger.info("model task %s is not an inclusion estimator; predict makes maps only",
                         info.architecture.get("task"))
@@ -184,7 +185,8 @@ class TactileMisMethod(Method):
             return {"skipped": f"model expects {expected[0]} x {expected[1]} frames from the simulated probe"}
         value = predict_outputs(task, model, model_inputs(task, peak[None], self.config), info.preprocessing)[0]
         return {**{name: float(v) for name, v in zip(REGRESSION_TARGETS[task], value)},
-                "note": "peak frame; " + info.usage_note() + "; valid only for the simulated probe geometry"}
+                "note": "peak frame; " + info.usage_note() + "; valid only for the simulated probe geometry"
+                        + (f"; {info.extra['caveat']}" if info.extra.get("caveat") else "")}
 
     def demo(self, output_dir: Path) -> RunResult:
         """Simulate a palpation scan over a stiff inclusion, then run predict on it."""

@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from biomedai.errors import InvalidInputError
 from biomedai.utils import lazy_import, write_json_atomic
 
 from .analysis import load_baseline, load_recording
 from .ingest import write_sequence_csv, write_sequence_hdf5, write_sequence_npy
 from .mechanics import HalfSpaceModel, fe_indentation
 from .report import force_blocks_png, stiffness_maps_png
-from .sensors import SensorLayout
+from .sensors import SensorLayout, fit_calibration
 from .simulate import line_path, palpation, probe_from_config, tissue_from_config
 from .streaming import StreamingMap, play
 
@@ -23,7 +24,7 @@ training = lazy_import(".training", __package__)  # torch: imported on first use
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="tactile_mis tools (all data they make are simulated)")
+    parser = argparse.ArgumentParser(prog=prog, description="tactile_mis tools (simulate and dataset make simulated data, labelled so)")
     sub = parser.add_subparsers(dest="tool", required=True)
     p = sub.add_parser("simulate", help="a simulated palpation recording (+ path and truth files)")
     p.add_argument("--out", type=Path, required=True)
@@ -41,6 +42,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("recording", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--every", type=int, default=1, help="print every Nth frame")
+    p = sub.add_parser("calibrate", help="fit a per-element linear calibration (raw -> N) from load-cell readings")
+    p.add_argument("--raw", type=Path, required=True, help="CSV, header + one row per load, one column per element")
+    p.add_argument("--force", type=Path, required=True, help="CSV of the reference forces (N), same shape")
+    p.add_argument("--sensor", required=True, help="sensor name (must match the layout's name)")
+    p.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
     p = sub.add_parser("fe-check", help="finite-element vs fast (Boussinesq) model on a few inclusions")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--elements-per-taxel", type=int, default=2)
@@ -48,8 +54,27 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def run(method: Any, args: argparse.Namespace) -> int:
-    return {"simulate": run_simulate, "dataset": run_dataset, "stream": run_stream,
+    return {"simulate": run_simulate, "dataset": run_dataset, "stream": run_stream, "calibrate": run_calibrate,
             "fe-check": run_fe_check}[args.tool](method, args)
+
+
+def _numeric_csv(path: Path) -> np.ndarray:
+    try:
+        return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"not a numeric CSV with one header row ({exc})", path) from None
+
+
+def run_calibrate(method: Any, args: argparse.Namespace) -> int:
+    raw, force = _numeric_csv(args.raw), _numeric_csv(args.force)
+    if raw.shape != force.shape:
+        raise InvalidInputError(f"raw readings are {raw.shape} but forces are {force.shape}", args.force)
+    calibration = fit_calibration(raw, force, args.sensor)
+    calibration.save(args.out)
+    worst = int(np.argmax(calibration.fit_rmse))
+    print(f"{calibration.n_elements} elements calibrated from {len(raw)} loads -> {args.out}; worst fit element "
+          f"{worst} (RMSE {calibration.fit_rmse[worst]:.4f} N)")
+    return 0
 
 
 def run_simulate(method: Any, args: argparse.Namespace) -> int:

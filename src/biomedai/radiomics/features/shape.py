@@ -164,12 +164,15 @@ def _line_extremes(points: np.ndarray) -> np.ndarray:
 
 
 def _max_distance(points: np.ndarray) -> float:
-    """Largest pairwise Euclidean distance: line extremes, then all pairs (convex hull first if many)."""
+    """Largest pairwise Euclidean distance: line extremes, convex hull if still many, then all pairs.
+
+    Small sets never import scipy (its import is most of a tiny case's start-up).
+    """
     if len(points) < 2:
         return 0.0
-    if len(points) > 1000:  # below, all pairs cost less than sorting the lines
+    if len(points) > 128 and points.shape[1] == 3:  # in a plane the hull alone is cheaper
         points = _line_extremes(points)
-    if len(points) > 3000:  # scipy only here: its import costs ~0.2 s, small ROIs never need it
+    if len(points) > 128:
         from scipy.spatial import ConvexHull, QhullError
 
         try:

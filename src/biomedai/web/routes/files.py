@@ -1,7 +1,6 @@
 """A study's files: the original, its preview, and a windowed rendering of a slice."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,13 @@ def render(request: Request, study_id: int, file_id: int, center: float | None =
            user: User = Depends(need("viewer"))) -> Any:
     """A PNG of a grey image or volume with a window (centre/width, e.g. CT 40/400) and a slice.
 
-    The file is read under the read limits (:mod:`biomedai.io.limits`) and only up to
-    ``PREVIEW_MAX_BYTES``; detached headers cannot reach outside their folder.
+    The file is decoded in a child process (:func:`biomedai.workflow.previews.render_in_child`) under the
+    read limits, a memory cap and a time limit, never in this request's own process; detached headers
+    cannot reach outside their folder.
     """
-    import numpy as np
     from fastapi.responses import Response
 
-    from ...io import read_image
-    from ...viz import save_png, to_display
-    from ...workflow.previews import PREVIEW_MAX_BYTES
+    from ...workflow.previews import PREVIEW_MAX_BYTES, render_in_child
 
     store = store_of(request)
     with store.session() as s:
@@ -50,20 +47,7 @@ def render(request: Request, study_id: int, file_id: int, center: float | None =
         raise HTTPException(400, f"file {file_id} ({kind}) cannot be windowed here; use its preview")
     if (center is None) != (width is None) or (width is not None and width <= 0):
         raise HTTPException(400, "give both center and width (> 0), or neither")
-    image = read_image(store.storage.resolve(rel))
-    array = np.asarray(image.array)
-    rgb = image.channel_axis is not None
-    if array.ndim - (1 if rgb else 0) > 2:
-        index = array.shape[0] // 2 if slice is None else slice
-        if not 0 <= index < array.shape[0]:
-            raise HTTPException(400, f"slice {index} is outside 0..{array.shape[0] - 1}")
-        if not rgb:
-            from ...io.image import Image
-
-            image = Image(array[index], metadata=dict(image.metadata))
-    picture = to_display(image, window=(center, width) if center is not None else None)
-    with tempfile.TemporaryDirectory() as tmp:
-        data = save_png(picture, Path(tmp) / "render.png").read_bytes()
+    data = render_in_child(store.storage.resolve(rel), center, width, slice)
     audit(request, user, "view_file", "file", file_id, f"render center={center} width={width} slice={slice}")
     return Response(data, media_type="image/png", headers=file_headers(f"{Path(original).stem}-render.png", True))
 
