@@ -50,15 +50,19 @@ class BudgetClock:
         self._start = self._timer()
 
     def start(self, already_spent_s: float = 0.0) -> None:
+        """Start counting now (minus ``already_spent_s`` seconds)."""
         self._start = self._timer() - already_spent_s
 
     def spent_s(self) -> float:
+        """Seconds spent since :meth:`start` on this clock."""
         return self._timer() - self._start
 
     def left_s(self) -> float | None:
+        """Seconds of budget left (None without a budget)."""
         return None if self.minutes is None else max(self.minutes * 60.0 - self.spent_s(), 0.0)
 
     def exhausted(self) -> bool:
+        """True once the budget is spent."""
         return self.minutes is not None and self.spent_s() >= self.minutes * 60.0
 
 
@@ -82,6 +86,7 @@ class ProgressLines:
         return left
 
     def line(self, epoch: int, epochs: int, step: int, loss: float) -> str:
+        """One progress line: epoch, step of all steps, loss, elapsed, time left, peak memory."""
         total = f"/{self.total_steps}" if self.total_steps else ""
         left = self.time_left_s(step)
         return (f"epoch {epoch}/{epochs} step {step}{total} loss {loss:.4f} elapsed "
