@@ -130,7 +130,7 @@ tiles carry no licence (research only, no redistribution), so the weights follow
 - Architecture: MONAI `BasicUNetPlusPlus`, features 16-16-32-64-128-16 (0.60 M parameters), instance norm,
   3 classes (background, nucleus inside, nuclear boundary); weights stored as {info.weights_dtype}
   (largest per-tile AJI change from fp32 storage on the test tiles: {x['fp16_max_tile_aji_change']}).
-- Why not Han-Net: at equal CPU time the peer wins (benchmarks/RESULTS-nuclei_hannet.md: -0.014 AJI for
+- Why not Han-Net: at equal CPU time the peer wins (benchmarks/results/RESULTS-nuclei_hannet.md: -0.014 AJI for
   Han-Net in 10 CPU-minutes, two seeds); Han-Net stays the method's paper architecture (`variant=hannet`).
 - Post-processing chosen on the 4 validation tiles only: `distance` split with h = {x['validation_choice']['setting']['split_h']},
   seeds grown back by {'1' if x['validation_choice']['setting']['dilation_radius'] is None else x['validation_choice']['setting']['dilation_radius']} px
@@ -177,7 +177,7 @@ are our own held-out tiles of the same two sources, so the numbers compare in ki
 - Touching and overlapping nuclei are split by a distance-transform heuristic: clumps can be under- or
   over-split; very large or irregular nuclei (e.g. glioblastoma giant cells) may be split in two.
 - Only 26 training tiles of two sources (brain tumour H&E); tissue types or scanners not in them are likely to
-  score lower (see the unseen-source results in benchmarks/RESULTS-nuclei_hannet.md).
+  score lower (see the unseen-source results in benchmarks/results/RESULTS-nuclei_hannet.md).
 - Faint or out-of-focus nuclei are missed more often than crisp ones.
 """
     path = folder / "MODEL.md"

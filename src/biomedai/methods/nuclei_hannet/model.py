@@ -172,7 +172,7 @@ class HanNet(nn.Module):
 
 
 #: the peer of the comparisons (MONAI BasicUNetPlusPlus) as a variant of this method: at equal CPU time it beats
-#: Han-Net (benchmarks/RESULTS-nuclei_hannet.md), so the bundled default model uses it
+#: Han-Net (benchmarks/results/RESULTS-nuclei_hannet.md), so the bundled default model uses it
 PEER_VARIANT = "unetpp"
 
 
