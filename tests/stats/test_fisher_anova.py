@@ -20,7 +20,7 @@ def test_fisher_2x2_exact_and_from_values():
     from scipy.stats import fisher_exact
 
     r = fisher_test_from_counts([[8, 2], [1, 5]])
-    assert r.p_value == pytest.approx(fisher_exact([[8, 2], [1, 5]]).pvalue) and r.test == "Fisher exact"
+    assert r.p_value == pytest.approx(fisher_exact([[8, 2], [1, 5]]).pvalue) and r.test == "Fisher's exact"
     values = ["a"] * 8 + ["b"] * 2 + ["a"] * 1 + ["b"] * 5
     groups = ["x"] * 10 + ["y"] * 6
     assert fisher_test(values, groups).p_value == pytest.approx(r.p_value)

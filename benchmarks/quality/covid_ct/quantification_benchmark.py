@@ -93,7 +93,8 @@ def phantom(ct: object, baseline: object, scenario: dict) -> dict:
 
     config = CovidCTConfig()
     lesions = plan_lesions(baseline.lobes, baseline.lungs.lung, baseline.lesion, ct.spacing, scenario["n"],
-                           scenario["lower_lobe_predominant"], scenario["peripheral_fraction"], scenario["seed"])
+                           scenario["lower_lobe_predominant"], scenario["peripheral_fraction"], scenario["seed"],
+                           pleural=scenario.get("pleural", False))
     hu, truth = insert_lesions(ct.hu, ct.spacing, lesions, scenario["seed"])
     result = analyse_hu(ChestCT(hu, ct.spacing, ct.image.with_array(hu), ct.source, []), config)
     rows = recovery_table(lesions, truth, result.lesion, hu, ct.spacing, config.hu_edges, config.hu_bin_names)
@@ -122,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         {"name": "lower-lobe predominant, mostly peripheral", "n": 8, "lower_lobe_predominant": True,
          "peripheral_fraction": 0.75, "seed": 0},
         {"name": "no lobe preference, central", "n": 6, "lower_lobe_predominant": False,
-         "peripheral_fraction": 0.0, "seed": 1})]
+         "peripheral_fraction": 0.0, "seed": 1},
+        {"name": "against the pleura (a known weak spot)", "n": 6, "lower_lobe_predominant": True,
+         "peripheral_fraction": 1.0, "seed": 2, "pleural": True})]
     record["load_average_end"] = os.getloadavg()
     (HERE / "quantification_results.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k != "phantom"}, indent=1, default=float)[:4000])

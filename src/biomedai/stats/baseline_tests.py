@@ -165,17 +165,19 @@ def fisher_test_from_counts(table: Sequence[Sequence[float]], *, n_resamples: in
     from scipy.stats import PermutationMethod, fisher_exact
 
     arr = np.asarray(table, float)
-    if arr.ndim != 2 or min(arr.shape) < 2 or np.any(arr < 0) or not np.all(np.isfinite(arr)):
-        raise InvalidInputError(f"Fisher's test needs an r x c table of counts >= 0, got shape {arr.shape}")
+    if arr.ndim != 2 or min(arr.shape) < 2:
+        raise InvalidInputError(f"a contingency table needs >= 2 rows and columns, got shape {arr.shape}")
+    if np.any(arr < 0) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise InvalidInputError("contingency table counts must be non-negative integers")
     arr = arr[arr.sum(axis=1) > 0][:, arr.sum(axis=0) > 0]
     if min(arr.shape) < 2:
-        raise InvalidInputError("Fisher's test table has fewer than two non-empty rows or columns")
+        raise InvalidInputError("contingency table has fewer than two non-empty rows or columns")
     if arr.shape == (2, 2):
         res = fisher_exact(arr.astype(np.int64))
     else:
         res = fisher_exact(arr.astype(np.int64), method=PermutationMethod(n_resamples=n_resamples, rng=seed))
-    return GroupTestResult("Fisher exact" if arr.shape == (2, 2) else "Fisher (Monte Carlo)", float(np.asarray(res.statistic).ravel()[0]), float(res.pvalue),
-                           int(arr.sum()), 0)
+    statistic = float(res.statistic) if np.ndim(res.statistic) == 0 else float("nan")
+    return GroupTestResult("Fisher's exact", statistic, float(res.pvalue), int(arr.sum()), 0)
 
 
 def fisher_test(values: Any, groups: Any) -> GroupTestResult:

@@ -22,7 +22,7 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 
-from .baseline_tests import GroupTestResult, chi_square_from_counts, format_p
+from .baseline_tests import GroupTestResult, chi_square_from_counts, fisher_test_from_counts, format_p
 
 __all__ = ["categorical_test", "continuous_test", "benjamini_hochberg", "power_two_proportions", "cohens_kappa",
            "VariableSpec", "group_table", "expected_counts"]
@@ -46,8 +46,6 @@ def categorical_test(table: Sequence[Sequence[float]], *, min_expected: float = 
     >>> categorical_test([[3, 49], [5, 75]]).test     # lymphadenopathy: an expected count < 5
     "Fisher's exact"
     """
-    from scipy.stats import fisher_exact
-
     arr = np.asarray(table, float)
     if arr.ndim != 2 or min(arr.shape) < 2:
         raise InvalidInputError(f"a contingency table needs >= 2 rows and columns, got shape {arr.shape}")
@@ -57,14 +55,8 @@ def categorical_test(table: Sequence[Sequence[float]], *, min_expected: float = 
     if min(arr.shape) < 2:
         raise InvalidInputError("contingency table has fewer than two non-empty rows or columns")
     if expected_counts(arr).min() < min_expected:
-        if arr.shape == (2, 2):
-            res = fisher_exact(arr.astype(np.int64))
-        else:  # r x c: scipy's permutation version, seeded so that the same table gives the same P
-            from scipy.stats import PermutationMethod
-
-            res = fisher_exact(arr.astype(np.int64), method=PermutationMethod(n_resamples=n_resamples, rng=seed))
-        statistic = float(res.statistic) if np.ndim(res.statistic) == 0 else float("nan")
-        return GroupTestResult("Fisher's exact", statistic, float(res.pvalue), int(arr.sum()))
+        # exact for 2x2; r x c: scipy's permutation version, seeded so that the same table gives the same P
+        return fisher_test_from_counts(arr, n_resamples=n_resamples, seed=seed)
     return chi_square_from_counts(arr, yates=yates)
 
 

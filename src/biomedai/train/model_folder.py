@@ -225,6 +225,34 @@ def bundled_models(method: str | None = None) -> list[BundledModel]:
     return found
 
 
+def describe_bundled_models(method: str | None = None) -> list[dict[str, Any]]:
+    """One plain row per bundled model (for ``biomedai models``): size, data, licence, terms, metrics."""
+    rows = []
+    for bundled in bundled_models(method):
+        info = bundled.info
+        arch = info.architecture
+        rows.append({
+            "method": bundled.method, "name": bundled.name, "folder": str(bundled.folder),
+            "size_mb": round(bundled.size_bytes / 1e6, 3), "weights_dtype": info.weights_dtype,
+            "architecture": arch.get("name") or arch.get("variant") or arch.get("arch") or "",
+            "training_data": info.training_data.get("name", ""), "split": info.training_data.get("split", ""),
+            "licence": info.training_data.get("licence", info.licence), "non_commercial": info.non_commercial,
+            "simulated": info.simulated, "metrics": _flat_metrics(info.metrics), "metrics_data": info.metrics_data,
+            "usage": info.usage_note(), "card": str(bundled.folder / CARD_FILE),
+        })
+    return rows
+
+
+def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``{"aji": {"value": 0.71, "ci95": [..]}}`` -> ``{"aji": 0.71}``; numbers rounded to 3 places."""
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            value = value.get("value", value.get("mean"))
+        flat[key] = round(value, 3) if isinstance(value, float) else value
+    return flat
+
+
 def default_model_folder(method: str, name: str = "default") -> Path | None:
     """The bundled model folder ``name`` of ``method``, or None when the method ships none."""
     for bundled in bundled_models(method):
