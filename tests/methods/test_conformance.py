@@ -20,9 +20,6 @@ FAST_CHECKS = [name for name in CHECKS if name not in DEMO_CHECKS]
 KNOWN_FAILURES = {
     ("nuclei_hannet", "predict_without_weights"):
         "default_model = 'default' is declared but models/default/ has not landed yet (issue 18)",
-    ("tactile_mis", "predict_without_weights"):
-        "the suite cannot make a tactile recording; TactileMisMethod.example_inputs is not written yet (issue 27)",
-    ("tactile_mis", "demo"): "its demo's result.json records action 'predict', not 'demo' (issue 27)",
 }
 
 
