@@ -1,7 +1,7 @@
 """nmosd_ms quality: WMH segmentation on the 3 real MS FLAIRs (smoke test) and Tables 2-3 on a SIMULATED cohort.
 
     PYTHONPATH=src python benchmarks/quality/nmosd_ms/tables.py [--n 88] [--repeats 1] [--epochs 10]
-        [--archs twoview-r18,3d-r18] [--max-minutes 50] [--out benchmarks/results/nmosd_ms]
+        [--archs twoview-r18,3d-r18] [--max-minutes 50] [--out FOLDER]
 
 Part 1 (real data, ../shared/data/ms_lesions, CC-BY): the morphology WMH baseline per patient (Dice, lesion-wise
 F1, absolute volume difference). Part 2 (SIMULATED, see methods/nmosd_ms/cohort.py for the assumptions): the
@@ -73,7 +73,8 @@ def main() -> None:
     p.add_argument("--max-minutes", type=float, default=50.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-segmentation", action="store_true")
-    p.add_argument("--out", default="benchmarks/results/nmosd_ms")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "results" / "nmosd_ms_run"),
+                   help="output folder (default: the results folder beside quality/)")
     args = p.parse_args()
     args.archs = args.archs.split(",")
     torch.set_num_threads(2)
