@@ -109,7 +109,7 @@ def detect_polylines(net: torch.nn.Module, x: np.ndarray, fov: np.ndarray, cfg: 
 
 
 #: detection scores tried on the validation images; the best one is stored with the model
-SCORE_GRID = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
+SCORE_GRID = (0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
 
 
 def choose_detector_score(net: torch.nn.Module, cases: Sequence[DetectorCase], cfg: VesselsConfig

@@ -149,6 +149,7 @@ class VesselsBioSegmentMethod(Method):
             _write_image_outputs(analysis, output_dir, rec)
         rec.metrics = evaluation_summary(rows, cfg, str(test_root))
         rec.metrics["baseline_threshold"] = threshold
+        rec.metrics["models"] = models.notes
         write_csv_atomic(output_dir / "per_image_scores.csv", rows)
         rec.add_file(output_dir / "per_image_scores.csv")
         rec.notes = {"notes": notes}
@@ -176,7 +177,9 @@ def evaluation_summary(rows: Sequence[dict[str, Any]], cfg: VesselsConfig, data_
         if all(key in r for r in rows):
             summary[f"{prefix}_agreement"] = agreement_summary(manual, [r[key] for r in rows], cfg.na_percent_error)
             table[prefix] = {"holdout": summary[f"{prefix}_agreement"]["percent_error"]}
-    summary["table"] = [{"path": row.pop("fold"), **row} for row in cross_validation_table(table, ("holdout",))]
+    # one fold (the data's fixed split) per path; the evaluated images are the holdout partition
+    summary["table"] = [{"path": path, **{k: v for k, v in cross_validation_table({path: parts}, ("holdout",))[0].items()
+                                          if k != "fold"}} for path, parts in table.items()]
     return summary
 
 

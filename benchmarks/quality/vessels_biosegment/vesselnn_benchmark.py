@@ -1,0 +1,128 @@
+"""vesselNN two-photon stacks (7 here): length density in mm/mm^3 (3-D skeleton) and mm/mm^2 (on the maximum
+projection), for the manual labels and for a classical slice-wise Frangi segmentation whose threshold is chosen
+leave-one-stack-out (on the other six stacks only), with Dice and clDice in 3-D.
+
+This is the reduced vesselNN part of issue 19: no network is trained in 3-D here (two shared CPU cores); the
+numbers are the baseline's and the manual labels' own, cross-validated by stack.
+
+Usage (repository root): python benchmarks/quality/vessels_biosegment/vesselnn_benchmark.py
+Writes RESULTS-vesselnn.md next to this script.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from biomedai.io import read_image
+from biomedai.methods.vessels_biosegment.baseline import vesselness
+from biomedai.methods.vessels_biosegment.compare import markdown_table, percent_error
+from biomedai.methods.vessels_biosegment.imaging import max_projection, to_unit_range
+from biomedai.methods.vessels_biosegment.measures import clean_mask, skeleton_measures
+from biomedai.metrics.segmentation import cldice, dice
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+#: upstream: the santos2015 low-contrast stacks have no metadata; settings "similar to" santos2015_tumor
+SANTOS_FALLBACK_UM = (5.0, 0.621)
+GRID = np.round(np.arange(0.04, 0.61, 0.02), 2)
+
+
+def spacing_of(data: Path, name: str) -> tuple[tuple[float, float, float], str]:
+    meta = data / "metadata" / f"{name}_metadata.xml.txt"
+    if meta.is_file():
+        text = meta.read_text(errors="replace")
+        x = float(re.search(r'PhysicalSizeX="([0-9.]+)"', text).group(1))
+        z = float(re.search(r'PhysicalSizeZ="([0-9.]+)"', text).group(1))
+        return (z, x, x), "OME-XML metadata"
+    z, x = SANTOS_FALLBACK_UM
+    return (z, x, x), "no metadata: santos2015_tumor's settings (upstream note)"
+
+
+def load_stacks(data: Path) -> list[dict]:
+    stacks = []
+    for image_path in sorted((data / "denoised").glob("*_BM4D_denoised.tif")):
+        name = image_path.name.replace("_BM4D_denoised.tif", "")
+        labels = sorted((data / "labels").glob(f"{name}_label*.tif"))
+        if not labels:
+            continue
+        vol = to_unit_range(np.asarray(read_image(image_path).array))
+        lab = np.asarray(read_image(labels[0]).array) > 0
+        spacing, source = spacing_of(data, name)
+        stacks.append({"name": name, "image": vol, "label": lab, "spacing": spacing, "spacing_source": source})
+    return stacks
+
+
+def slice_vesselness(vol: np.ndarray) -> np.ndarray:
+    """2-D Frangi per slice (z step 5 um against 0.6-2.5 um pixels: the slices are far apart)."""
+    return np.stack([vesselness(s, kind="frangi", sigmas=(1.0, 2.0, 3.0)) for s in vol])
+
+
+def pooled_best_threshold(stacks: list[dict]) -> float:
+    best, best_d = GRID[0], -1.0
+    for th in GRID:
+        inter = sum(float((s["score"] >= th)[s["label"]].sum()) for s in stacks)
+        total = sum(float((s["score"] >= th).sum() + s["label"].sum()) for s in stacks)
+        d = 2 * inter / max(total, 1.0)
+        if d > best_d:
+            best, best_d = float(th), d
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/vessels/vesselnn")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS-vesselnn.md")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    load0, t0 = os.getloadavg(), time.time()
+    stacks = load_stacks(args.data)
+    for s in stacks:
+        s["score"] = slice_vesselness(s["image"])
+        logging.info("vesselness of %s done", s["name"])
+    rows = []
+    for i, s in enumerate(stacks):
+        th = pooled_best_threshold([o for j, o in enumerate(stacks) if j != i])
+        pred = clean_mask(s["score"] >= th, 30)
+        man3 = skeleton_measures(s["label"], spacing=s["spacing"])
+        pred3 = skeleton_measures(pred, spacing=s["spacing"])
+        man2 = skeleton_measures(max_projection(s["label"]), spacing=s["spacing"][1])
+        pred2 = skeleton_measures(max_projection(pred), spacing=s["spacing"][1])
+        rows.append({"stack": s["name"], "shape (z,y,x)": "x".join(map(str, s["label"].shape)),
+                     "voxel um (z,y,x)": ", ".join(f"{v:g}" for v in s["spacing"]), "threshold (LOSO)": th,
+                     "Dice 3-D": dice(s["label"], pred), "clDice 3-D": cldice(s["label"], pred),
+                     "manual mm/mm^3": man3["length_density"], "Frangi mm/mm^3": pred3["length_density"],
+                     "% error 3-D": percent_error(man3["length_density"], pred3["length_density"]),
+                     "manual MIP mm/mm^2": man2["length_density"], "Frangi MIP mm/mm^2": pred2["length_density"],
+                     "% error MIP": percent_error(man2["length_density"], pred2["length_density"]),
+                     "pixel size from": s["spacing_source"]})
+        logging.info("%s: %s", s["name"], rows[-1])
+    load1, minutes = os.getloadavg(), (time.time() - t0) / 60
+    mean = {"stack": "mean"}
+    for key in ("Dice 3-D", "clDice 3-D", "% error 3-D", "% error MIP"):
+        mean[key] = float(np.mean([r[key] for r in rows]))
+    text = [
+        "# vessels_biosegment on vesselNN (7 two-photon stacks here; reduced: classical baseline only)", "",
+        f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; 2 CPU cores shared with other jobs; "
+        f"load average at start {tuple(round(x, 1) for x in load0)}, at end {tuple(round(x, 1) for x in load1)}",
+        f"- command: `{' '.join([Path(sys.executable).name] + sys.argv)}` ({minutes:.1f} min)",
+        "- segmentation: 2-D Frangi per slice (sigmas 1, 2, 3 px), response / its 99.5th percentile, threshold "
+        "maximising the pooled Dice of the other six stacks (leave-one-stack-out), objects < 30 voxels removed",
+        "- length: skan skeleton of the 3-D mask with the anisotropic voxel size (mm/mm^3), and of the maximum "
+        "projection of the mask (mm/mm^2); the manual labels go through the same code",
+        "- poon2015_plaqueVessels' label is an under-segmentation by its name; the santos2015 stacks have no "
+        "recorded pixel size (0.621 um assumed, upstream's 'similar to santos2015_tumor')", "",
+        markdown_table(rows + [mean], digits=3), ""]
+    args.results.write_text("\n".join(text))
+    logging.info("wrote %s", args.results)
+
+
+if __name__ == "__main__":
+    main()
