@@ -1,5 +1,7 @@
-"""Runs the benchmark scripts in ``benchmarks/``: each one times ours and the peer on the same input.
+"""Runs the speed benchmarks in ``benchmarks/speed/``: each one times ours and the peer on the same input.
 
+``benchmarks/`` is sorted by purpose (``speed/``, ``quality/<method>/``, ``device/``, ``results/``); only
+``speed/`` holds what this runner runs, each script with defaults that need no argument.
 A benchmark is any ``<name>.py`` in the folder (``bench_`` prefixes are dropped from the name; files
 starting with ``_`` and files that say ``biomedai-bench: skip`` in their first lines are helpers, not
 benchmarks). It prints lines such as ``<case>: ours X s, peer Y s, ratio Z`` (and whatever else it
@@ -20,6 +22,7 @@ from .errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
+DEFAULT_FOLDER = Path("benchmarks") / "speed"
 RATIO_LINE = re.compile(r"ours\s+(?P<ours>[\d.eE+-]+)\s*s,\s*peer\s+(?P<peer>[\d.eE+-]+)\s*s,\s*ratio\s+(?P<ratio>[\d.eE+-]+)")
 
 
@@ -44,6 +47,17 @@ def find_benchmarks(folder: Path, names: list[str] | None = None) -> list[Path]:
             raise InvalidInputError(f"no benchmark named {sorted(missing)[0]!r}", folder)
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in wanted]
     return scripts
+
+
+def describe_benchmark(script: Path) -> str:
+    """The first line of a benchmark script's docstring (what it compares), or ''."""
+    import ast
+
+    try:
+        doc = ast.get_docstring(ast.parse(Path(script).read_text(encoding="utf-8"))) or ""
+    except (SyntaxError, UnicodeDecodeError):
+        return ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def _is_helper(script: Path) -> bool:

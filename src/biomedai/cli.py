@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"biomedai {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--allow-external-data", action="store_true",
+                        help="let NRRD/MetaImage headers read data files outside their own folder "
+                             "(only for files you trust; never allowed in 'serve')")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     p = sub.add_parser("list", help="list registered methods with modality and task")
@@ -79,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="run benchmark scripts (ours vs the peer) and print a table")
     p.add_argument("names", nargs="*", help="benchmark names (file stems without bench_); default all")
-    p.add_argument("--dir", type=Path, default=Path("benchmarks"), help="folder with bench_*.py (default benchmarks)")
-    p.add_argument("--list", action="store_true", help="only list the benchmarks")
+    p.add_argument("--dir", type=Path, default=Path("benchmarks") / "speed",
+                   help="folder of speed benchmarks (default benchmarks/speed)")
+    p.add_argument("--list", action="store_true", help="only list the benchmarks, one line each")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
     return parser
 
@@ -195,12 +199,12 @@ def cmd_tool(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import find_benchmarks, run_benchmarks
+    from .bench import describe_benchmark, find_benchmarks, run_benchmarks
 
     benches = find_benchmarks(args.dir, args.names)
     if args.list:
         for bench in benches:
-            print(bench.stem.removeprefix("bench_"))
+            print(f"{bench.stem.removeprefix('bench_'):24s} {describe_benchmark(bench)}".rstrip())
         return 0
     results = run_benchmarks(benches, timeout=args.timeout)
     failed = [r for r in results if r.returncode != 0]
@@ -229,6 +233,22 @@ COMMANDS = {"radiomics": cmd_radiomics, "serve": cmd_serve, "batch": cmd_batch, 
             "evaluate": cmd_evaluate, "report": cmd_report, "tool": cmd_tool, "bench": cmd_bench}
 
 
+def _quiet_third_party() -> None:
+    """A refusal is one line: third-party libraries' warnings (pydicom, tifffile, nibabel, ...) stay unprinted
+    unless ``-v`` is given; ours still show."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"biomedai(\.|$)")
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())  # else Python's last-resort handler prints their log warnings
+    logging.getLogger("nibabel").setLevel(logging.CRITICAL)  # nibabel gives its logger a handler of its own
+    from .io import _files
+
+    _files.CAPTURE_NATIVE_STDERR = True  # ITK's MetaIO writes to stderr from C++
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -238,6 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .utils import configure_logging
 
     configure_logging(logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO))
+    if args.verbose == 0:
+        _quiet_third_party()
+    if args.allow_external_data and args.verb != "serve":
+        from .io.limits import set_default_limits
+
+        set_default_limits(allow_external_data=True)
     try:
         return COMMANDS[args.verb](args)
     except BiomedaiError as exc:

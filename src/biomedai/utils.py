@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
+import importlib.util
 import json
 import logging
 import os
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,3 +134,84 @@ def write_csv_atomic(path: str | Path, rows: Iterable[dict[str, Any]], columns: 
                 row = {k: (format(v, float_format) if isinstance(v, float) else v) for k, v in row.items()}
             writer.writerow(row)
     return Path(path)
+
+
+class LazyModule(types.ModuleType):
+    """A stand-in for a module that is imported on first attribute access (see :func:`lazy_import`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.__dict__["_lazy_target"] = name
+
+    def _load(self) -> types.ModuleType:
+        return importlib.import_module(self.__dict__["_lazy_target"])
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._load(), attr)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        setattr(self._load(), attr, value)
+
+    def __dir__(self) -> list[str]:
+        return dir(self._load())
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self.__dict__['_lazy_target']!r}>"
+
+
+def lazy_import(name: str, package: str | None = None) -> types.ModuleType:
+    """The project's one way to import a heavy module lazily: a module-level name, imported on first use.
+
+    Use it where an eager import would pull torch (or another heavy dependency) into ``biomedai list``
+    or ``--help``, e.g. a method's ``pipeline.py`` reaching its network module. Every attribute access
+    is forwarded to the real module, so monkeypatching the real module is seen through the proxy.
+
+    Parameters
+    ----------
+    name : str
+        Absolute module name, or relative (``".model"``) together with ``package``.
+    package : str, optional
+        The package a relative ``name`` is resolved against (pass ``__package__``).
+
+    Returns
+    -------
+    types.ModuleType
+        The module itself when it is already imported, else a proxy that imports it on first use.
+
+    Examples
+    --------
+    >>> fractions = lazy_import("fractions")
+    >>> fractions.Fraction(1, 3) * 3
+    Fraction(1, 1)
+    """
+    absolute = importlib.util.resolve_name(name, package) if name.startswith(".") else name
+    loaded = sys.modules.get(absolute)
+    return loaded if loaded is not None else LazyModule(absolute)
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package whose public names load from submodules on first use.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    exports : dict of str to str
+        Public name -> submodule (relative to ``package``) that defines it.
+
+    Returns
+    -------
+    tuple of callables
+        Assign them to the package's module-level ``__getattr__`` and ``__dir__`` (PEP 562).
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+    def __dir__() -> list[str]:
+        return sorted(exports)
+
+    return __getattr__, __dir__

@@ -68,9 +68,9 @@ def test_missing_wedge_zeroes_the_right_fourier_region():
 
 
 @pytest.mark.parametrize("snr", [0.5, 4.0])
-def test_measured_snr_matches_requested(snr):
-    """Two copies with independent noise: SNR = cov(x1, x2) / (var(x) - cov(x1, x2))."""
-    settings = sim.SimulationSettings()
+def test_measured_volume_snr_matches_requested(snr):
+    """The old whole-box definition: two copies with independent noise, SNR = cov / (var - cov)."""
+    settings = sim.SimulationSettings(snr_definition="volume")
     vol = np.stack([_asymmetric_blob()] * 40)
     defocus = np.full(40, 4e4)
     x1, clean = sim.tilt_series_reconstruct(vol, snr, settings, np.random.default_rng(1), defocus)

@@ -28,6 +28,7 @@ class OtsuMethod(Method):
     title = "Otsu threshold (test method)"
     modality = "any grey image"
     task = "binary segmentation"
+    paper = "Otsu N. A threshold selection method from gray-level histograms. IEEE Trans. SMC 9(1), 1979"
     config_class = OtsuConfig
     input_kinds = ("image/grey",)
 
@@ -44,10 +45,15 @@ class OtsuMethod(Method):
         raise NotImplementedError("Otsu has nothing to train")
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
+        return self._segment_files(inputs, output_dir, "predict")
+
+    def _segment_files(self, inputs: Sequence[Path], output_dir: Path, action: str) -> RunResult:
         from biomedai.io import read_image
         from biomedai.viz import save_png
 
-        rec = RunRecorder(Path(output_dir), self.name, "predict", seed=self.config.seed, config=self.config.to_dict())
+        if not inputs:
+            raise InvalidInputError("no input files given")
+        rec = RunRecorder(Path(output_dir), self.name, action, seed=self.config.seed, config=self.config.to_dict())
         rec.add_inputs(inputs)
         fractions = {}
         with rec.timer("predict"):
@@ -79,7 +85,7 @@ class OtsuMethod(Method):
     def demo(self, output_dir: Path) -> RunResult:
         from biomedai.data.samples import sample_path
 
-        return self.predict([sample_path("coins")], output_dir)
+        return self._segment_files([sample_path("coins")], output_dir, "demo")
 
 
 class OtsuWithTools(OtsuMethod):

@@ -111,3 +111,41 @@ def test_glcm_features_of_a_checkerboard():
     # horizontal/vertical neighbours always differ, diagonal ones never: contrast 1 on 2 of 4 angles
     assert f["Contrast"] == pytest.approx(0.5)
     assert f["JointAverage"] == pytest.approx(1.5)
+
+
+def test_firstorder_percentiles_equal_numpy_bit_for_bit():
+    from biomedai.radiomics.features.firstorder import percentiles
+
+    rng = np.random.default_rng(0)
+    qs = (10, 25, 50, 75, 90)
+    for n in (1, 2, 3, 7, 10, 101, 1000):
+        for x in (rng.normal(size=n), rng.integers(-5, 5, n).astype(float), np.full(n, 3.0)):
+            assert percentiles(x.copy(), qs) == np.percentile(x, qs).tolist()
+
+
+def _uint8_case():
+    rng = np.random.default_rng(2)
+    vals = rng.integers(0, 251, (6, 8, 8)).astype(np.uint8)
+    vals[0, 0, 0], vals[0, 0, 1] = 0, 250  # ROI range 0..250: 250 + 2 x 5 > 255
+    return vals, np.ones(vals.shape, bool)
+
+
+def test_uint8_bin_edges_overflow_like_pyradiomics_with_a_warning(caplog):
+    vals, roi = _uint8_case()
+    with caplog.at_level("WARNING", logger="biomedai.radiomics.preprocessing"):
+        levels = discretize(vals, roi, {"binWidth": 5})
+    # 0 + 2 x 5 wraps: the edges collapse to [-0.5, 0.5], so every value above 0 is level 2
+    np.testing.assert_array_equal(levels[roi], np.where(vals[roi] == 0, 1, 2))
+    assert "overflow uint8" in caplog.text and "binEdgesFloat64" in caplog.text
+
+
+def test_uint8_bin_edges_in_float64_on_request(caplog):
+    vals, roi = _uint8_case()
+    with caplog.at_level("WARNING", logger="biomedai.radiomics.preprocessing"):
+        levels = discretize(vals, roi, {"binWidth": 5, "binEdgesFloat64": True})
+    np.testing.assert_array_equal(levels[roi], vals[roi].astype(int) // 5 + 1)
+    assert "overflow" not in caplog.text
+    # where nothing overflows, the option changes nothing
+    small = np.minimum(vals, 200)
+    np.testing.assert_array_equal(discretize(small, roi, {"binWidth": 5, "binEdgesFloat64": True}),
+                                  discretize(small, roi, {"binWidth": 5}))

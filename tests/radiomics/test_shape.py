@@ -86,3 +86,39 @@ def test_disk_close_to_analytic():
     assert f["MeshSurface"] == pytest.approx(math.pi * r ** 2, rel=0.01)
     assert f["Perimeter"] == pytest.approx(2 * math.pi * r, rel=0.1)
     assert f["Sphericity"] > 0.9
+
+
+def test_cube_triangle_table_equals_scikit_image():
+    """The stored marching-cubes table is what scikit-image's Lorensen tables give."""
+    from biomedai.radiomics.features import shape
+
+    assert "".join(shape._CUBE_TRIANGLES) == shape.cube_triangles_from_skimage()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_max_distance_equals_all_pairs(seed):
+    """Line-extreme pruning (and the hull above 128 points) keeps the exact largest distance."""
+    from scipy.spatial.distance import pdist
+
+    from biomedai.radiomics.features.shape import _boundary_vertices, _max_distance
+
+    rng = np.random.default_rng(seed)
+    roi = np.zeros((14, 18, 16), bool)
+    roi[2:-2, 2:-2, 2:-2] = rng.random((10, 14, 12)) < 0.6
+    points = _boundary_vertices(np.pad(roi, 1)) * (np.array([2.5, 0.7, 1.1]) / 2)
+    expected = math.sqrt(pdist(points, "sqeuclidean").max())
+    assert _max_distance(points) == expected
+    assert _max_distance(points[:, 1:]) == math.sqrt(pdist(points[:, 1:], "sqeuclidean").max())
+
+
+def test_max_distance_through_the_hull_on_many_points():
+    from scipy.spatial.distance import pdist
+
+    from biomedai.radiomics.features.shape import _boundary_vertices, _line_extremes, _max_distance
+
+    zz, yy, xx = np.indices((44, 44, 44)) - 21.5
+    roi = zz ** 2 + (yy * 0.9) ** 2 + xx ** 2 < 20 ** 2  # a ball: nearly every boundary point is extreme
+    points = _boundary_vertices(np.pad(roi, 1)) * 0.5
+    pruned = _line_extremes(points)
+    assert len(pruned) > 128  # the convex-hull branch
+    assert _max_distance(points) == math.sqrt(pdist(pruned, "sqeuclidean").max())

@@ -30,9 +30,10 @@ def test_login_upload_worklist_viewer(client, store, tmp_path, wf_methods):
     assert r.status_code == 303
     study_url = r.headers["location"]
     page = client.get(study_url).text
-    assert "queued" in page and "Cancel" in page and "/preview" in page
+    assert "queued" in page and "Cancel" in page and "/preview" not in page  # the worker makes the preview
     Worker(store, poll_s=0.1, imports=[WF_METHODS]).run(max_jobs=1)
     page = client.get(study_url).text
+    assert "/preview" in page
     assert "Result 1: wf_brightness" in page and "scan_mask.png" in page and 'class=ov' in page
     assert "mean brightness" in page and "per_file.scan.png" in page
     report = client.get(f"/api/studies/{study_url.rsplit('/', 1)[1]}/report.html")

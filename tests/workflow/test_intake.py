@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from biomedai.errors import InvalidInputError
 from biomedai.workflow.intake import classify, ingest, remove_study, scan_folder
 from biomedai.workflow.models import Job, StoredFile, Study
+from biomedai.workflow.previews import make_pending_previews
 from biomedai.workflow.routing import Router
 
 from .conftest import make_dicom, make_png
@@ -27,6 +28,7 @@ def test_same_upload_twice_is_stored_once(store, tmp_path, wf_methods):
     assert second.studies == first.studies and second.new_studies == [] and second.jobs == []
     assert second.duplicate_files == ["a.png"]
     assert _count(store, Study) == 1 and _count(store, StoredFile) == 1 and _count(store, Job) == 1
+    assert make_pending_previews(store) == 1  # previews are a worker's job, not intake's
     with store.session() as s:
         row = s.scalars(select(StoredFile)).one()
         assert row.kind == "image/grey" and row.preview.endswith(".png")
@@ -124,6 +126,7 @@ def test_volume_and_rgb_kinds_and_previews(store, tmp_path):
     report = ingest(store, [("tomo.mrc", mrc), ("ct.nii.gz", nii), ("he.png", rgb)],
                     router=Router.from_data({"rules": []}))
     assert len(report.new_files) == 3 and len(report.studies) == 1
+    make_pending_previews(store)
     with store.session() as s:
         rows = s.scalars(select(StoredFile)).all()
         assert all(r.preview for r in rows), [(r.original_name, r.preview) for r in rows]

@@ -1,6 +1,6 @@
 """Alembic migrations of the workflow database: fresh upgrade == models, legacy databases adopted.
 
-Runs on SQLite, and on PostgreSQL when ``BIOMEDAI_TEST_DATABASE_URL`` is set (benchmarks/workflow_pg.py):
+Runs on SQLite, and on PostgreSQL when ``BIOMEDAI_TEST_DATABASE_URL`` is set (benchmarks/workflow/pg.py):
 there every test gets its own throwaway database on the same server.
 """
 from __future__ import annotations

@@ -22,9 +22,11 @@ the paper gives none, see ``SimulationSettings``):
    detector MTF ``sinc(f / (2 f_Nyquist))``.
 5. **Noise**: white Gaussian noise, independent per tilt image, added *after* CTF/MTF. After WBP its
    spectrum in the volume is ``sqrt(sum_i S_i^2) / max(1, sum_i S_i)`` (the ramp-shaped noise of WBP).
-   **SNR definition**: ``SNR = var(clean reconstruction) / var(noise part of the reconstruction)``,
-   both over the whole 32^3 box of that particle; the noise is scaled per particle so the output has
-   exactly the requested SNR (``snr=inf``: no noise).
+   **SNR** (``snr_definition``, see :mod:`biomedai.data.cryoet_snr`): by default signal over noise
+   variance of the tilt images inside the particle's band (``"projection_band"``); the paper's
+   full-band projection SNR (``"projection"``) and the old whole-box reconstruction SNR (``"volume"``)
+   are options. The noise is scaled per particle so the *nominal* SNR is exactly the requested one;
+   dose weighting and ice thickness then lower the signal, and ``effective_snr`` records the result.
 6. **Ground truth**: the mask is the noise-free rotated density (before CTF/missing wedge)
    ``>= mask_threshold * its maximum`` (default 0.2); positions are the box centres (or tomogram
    coordinates when packing). Outputs are z-scored per subtomogram (zero mean, unit variance).
@@ -51,6 +53,11 @@ import numpy as np
 
 from biomedai.config import BaseConfig
 from biomedai.errors import ConfigError, InvalidInputError
+
+from .cryoet_geometry import rotate_volumes, uniform_random_rotations
+from .cryoet_context import add_membranes_and_fiducials, add_neighbours, template_radii
+from .cryoet_snr import (SNR_DEFINITIONS, band_fraction_2d, dose_weights, frequency_grids, ice_attenuation,
+                         projection_signal_variance, tilt_slabs)
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +88,20 @@ class SimulationSettings(BaseConfig):
     max_shift: float = 0.0
     #: skip the CTF (phase-flipped, perfect-optics data) when False
     apply_ctf: bool = True
+    #: "projection_band" (ours), "projection" (the paper's, full band) or "volume" (biomedai <= 0.1)
+    snr_definition: str = "projection_band"
+    #: the particle's band for "projection_band", cycles/voxel; a low edge of 0 means 1/box
+    snr_band: tuple[float, float] = (0.0, 0.25)
+    #: electron exposure per tilt (e/A^2) for dose weighting, dose-symmetric from 0 degrees; 0: off
+    dose_per_tilt: float = 0.0
+    #: ice thickness drawn uniformly per particle (nm); (0, 0): no ice attenuation
+    ice_thickness_nm: tuple[float, float] = (0.0, 0.0)
+    #: up to this many neighbouring structures cut by the box (0: isolated particles)
+    crowding: int = 0
+    #: chance that a lipid bilayer passes through the box
+    membrane_probability: float = 0.0
+    #: chance that a 10 nm gold fiducial sits next to the particle
+    fiducial_probability: float = 0.0
 
     def validate(self) -> None:
         super().validate()
@@ -96,8 +117,22 @@ class SimulationSettings(BaseConfig):
             ("mtf", self.mtf in ("sinc", "none"), "must be 'sinc' or 'none'"),
             ("mask_threshold", 0 < self.mask_threshold < 1, "must be in (0, 1)"),
             ("max_shift", self.max_shift >= 0, "must be >= 0"),
+            ("snr_definition", self.snr_definition in SNR_DEFINITIONS, f"must be one of {SNR_DEFINITIONS}"),
+            ("snr_band", 0 <= self.snr_band[0] < self.snr_band[1], "must be 0 <= low < high (cycles/voxel)"),
+            ("dose_per_tilt", self.dose_per_tilt >= 0, "must be >= 0"),
+            ("ice_thickness_nm", 0 <= self.ice_thickness_nm[0] <= self.ice_thickness_nm[1], "must be 0 <= low <= high"),
+            ("crowding", self.crowding >= 0, "must be >= 0"),
+            ("membrane_probability", 0 <= self.membrane_probability <= 1, "must be in [0, 1]"),
+            ("fiducial_probability", 0 <= self.fiducial_probability <= 1, "must be in [0, 1]"),
         ]
         self.check_rules(checks)
+
+    @property
+    def band(self) -> tuple[float, float] | None:
+        """The band the SNR is measured in (cycles/voxel), or None for the full band."""
+        if self.snr_definition != "projection_band":
+            return None
+        return (self.snr_band[0] or 1.0 / self.box, self.snr_band[1])
 
     @property
     def tilt_angles(self) -> np.ndarray:
@@ -144,59 +179,7 @@ def detector_mtf(freq_nyquist_fraction: np.ndarray, kind: str = "sinc") -> np.nd
     return np.sinc(f / 2.0) if kind == "sinc" else np.ones_like(f)
 
 
-# ----------------------------------------------------------------------------- geometry
-def uniform_random_rotations(n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` rotation matrices [n, 3, 3] drawn uniformly from SO(3) (normalised Gaussian quaternions)."""
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], 1)
-
-
-def rotate_volumes(volumes: np.ndarray, rotations: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray:
-    """Rotate a batch of cubic volumes [B, N, N, N] about their centre, trilinearly, all at once.
-
-    ``rotations`` [B, 3, 3] (or one [3, 3]) act on ``(z, y, x)`` coordinates: ``out(p) = in(R^T (p - c) + c - s)``
-    where ``s`` is an optional shift [B, 3] in voxels (z, y, x). Outside the box reads as 0.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    vols = np.asarray(volumes, dtype=np.float32)
-    single = vols.ndim == 3
-    if single:
-        vols = vols[None]
-    b, n = vols.shape[0], vols.shape[1]
-    if vols.shape[1:] != (n, n, n):
-        raise InvalidInputError(f"rotate_volumes needs cubic volumes, got {vols.shape[1:]}")
-    rot = np.broadcast_to(np.asarray(rotations, dtype=np.float64), (b, 3, 3))
-    half = (n - 1) / 2.0
-    theta = np.zeros((b, 3, 4))
-    # normalised coords u = (p - c) / half; source u_src = R^T u - s/half; grid_sample wants (x, y, z)
-    flip = np.eye(3)[::-1]
-    rt = np.transpose(rot, (0, 2, 1))
-    theta[:, :, :3] = flip @ rt @ flip
-    if shifts is not None:
-        theta[:, :, 3] = -(np.asarray(shifts, dtype=np.float64).reshape(b, 3)[:, ::-1]) / half
-    with torch.no_grad():
-        grid = F.affine_grid(torch.from_numpy(theta).float(), (b, 1, n, n, n), align_corners=True)
-        out = F.grid_sample(torch.from_numpy(np.ascontiguousarray(vols))[:, None], grid, mode="bilinear",
-                            padding_mode="zeros", align_corners=True)[:, 0].numpy()
-    return out[0] if single else out
-
-
-def _frequency_grids(shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kz, ky, kx) in cycles/voxel on the rfftn grid of ``shape`` (z, y, x), broadcastable."""
-    kz = np.fft.fftfreq(shape[0])[:, None, None]
-    ky = np.fft.fftfreq(shape[1])[None, :, None]
-    kx = np.fft.rfftfreq(shape[2])[None, None, :]
-    return kz, ky, kx
-
-
+# ----------------------------------------------------------------------------- imaging
 def wbp_transfer(shape: Sequence[int], tilt_angles_deg: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Signal and noise transfer of tilt-series + weighted back-projection on the rfftn grid.
 
@@ -204,24 +187,60 @@ def wbp_transfer(shape: Sequence[int], tilt_angles_deg: Sequence[float]) -> tupl
     missing wedge) and ``N(k) = sqrt(sum_i S_i^2) / max(1, sum_i S_i)`` (per unit white noise per tilt).
     The slab thickness along the beam is ``shape[0]`` voxels (the z extent).
     """
-    kz, _, kx = _frequency_grids(shape)
-    thickness = float(shape[0])
-    s_sum = np.zeros((shape[0], 1, shape[2] // 2 + 1))
-    s_sq = np.zeros_like(s_sum)
-    for angle in np.deg2rad(np.asarray(tilt_angles_deg, dtype=np.float64)):
-        d = np.abs(kz * math.cos(angle) + kx * math.sin(angle))
-        s = np.maximum(0.0, 1.0 - thickness * d)
-        s_sum += s
-        s_sq += s * s
-    norm = np.maximum(1.0, s_sum)
-    shape_r = (shape[0], shape[1], shape[2] // 2 + 1)
-    return (np.broadcast_to(s_sum / norm, shape_r).astype(np.float32),
-            np.broadcast_to(np.sqrt(s_sq) / norm, shape_r).astype(np.float32))
+    physics = TiltPhysics.build(shape, SimulationSettings(), tilt_angles_deg)
+    return physics.cover, physics.noise
+
+
+@dataclasses.dataclass
+class TiltPhysics:
+    """Everything about the tilt scheme that does not depend on the particle, on the rfftn grid."""
+
+    shape: tuple[int, int, int]
+    angles: np.ndarray
+    slabs: np.ndarray            # [T, z, 1, x_r]
+    norm: np.ndarray             # max(1, sum_i S_i)  [z, 1, x_r]
+    cover: np.ndarray            # [z, y, x_r]
+    noise: np.ndarray            # [z, y, x_r]
+    dose: np.ndarray | None      # [T, z, y, x_r] amplitude weights, None when no dose weighting
+
+    @classmethod
+    def build(cls, shape: Sequence[int], settings: SimulationSettings,
+              angles: Sequence[float] | None = None) -> TiltPhysics:
+        shape = tuple(int(v) for v in shape)
+        angles = np.asarray(settings.tilt_angles if angles is None else angles, dtype=np.float64)
+        slabs = tilt_slabs(shape, angles)
+        norm = np.maximum(1.0, slabs.sum(0))
+        shape_r = (shape[0], shape[1], shape[2] // 2 + 1)
+        cover = np.broadcast_to(slabs.sum(0) / norm, shape_r).astype(np.float32)
+        noise = np.broadcast_to(np.sqrt((slabs.astype(np.float64) ** 2).sum(0)) / norm, shape_r).astype(np.float32)
+        dose = (dose_weights(shape, angles, settings.dose_per_tilt, settings.voxel_size_a)
+                if settings.dose_per_tilt > 0 else None)
+        return cls(shape, angles, slabs, norm.astype(np.float32), cover, noise, dose)
+
+    def signal_cover(self, ice: np.ndarray | None) -> np.ndarray:
+        """Signal transfer with dose and ice attenuation: [z, y, x_r], or [B, z, y, x_r] with ``ice`` [B, T]."""
+        if self.dose is None and ice is None:
+            return self.cover
+        per_tilt = self.slabs * (self.dose if self.dose is not None else 1.0)            # [T, z, y|1, x_r]
+        if ice is None:
+            return (per_tilt.sum(0) / self.norm).astype(np.float32)
+        per_tilt = np.broadcast_to(per_tilt, (len(self.angles), *self.cover.shape))
+        return (np.einsum("bt,tzyx->bzyx", ice.astype(np.float32), per_tilt, optimize=True) / self.norm
+                ).astype(np.float32)
+
+    def tilt_signal_variance(self, spectra: np.ndarray, band: tuple[float, float] | None,
+                             ice: np.ndarray | None = None, damaged: bool = False) -> np.ndarray:
+        """Mean over tilts of each tilt image's signal variance in ``band`` [B] (optionally dose/ice-attenuated)."""
+        weights = self.slabs if not (damaged and self.dose is not None) else self.slabs * self.dose ** 2
+        var = projection_signal_variance(spectra, weights, self.shape, band)
+        if damaged and ice is not None:
+            var = var * ice ** 2
+        return var.mean(1)
 
 
 def _optics(shape: Sequence[int], defocus_a: np.ndarray, settings: SimulationSettings) -> np.ndarray:
     """CTF x MTF for each defocus [B] on the rfftn grid -> [B, *rshape] float32."""
-    kz, ky, kx = _frequency_grids(shape)
+    kz, ky, kx = frequency_grids(shape)
     k = np.sqrt(kz ** 2 + ky ** 2 + kx ** 2)  # cycles/voxel
     mtf = detector_mtf(k / 0.5, settings.mtf)
     if not settings.apply_ctf:
@@ -232,35 +251,73 @@ def _optics(shape: Sequence[int], defocus_a: np.ndarray, settings: SimulationSet
     return (values * mtf[None]).astype(np.float32)
 
 
-def tilt_series_reconstruct(volumes: np.ndarray, snr: float, settings: SimulationSettings,
-                            rng: np.random.Generator, defocus_a: np.ndarray | None = None,
-                            transfer: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Tilt series -> CTF/MTF -> noise at ``snr`` -> WBP for a batch [B, *shape]; returns (noisy, clean)."""
+@dataclasses.dataclass
+class Imaged:
+    """A batch through the microscope: the noisy and the noise-free reconstructions and the SNR reached."""
+
+    noisy: np.ndarray
+    clean: np.ndarray
+    noise_scale: np.ndarray      # std of the 3-D white noise before the WBP noise filter [B]
+    effective_snr: np.ndarray    # SNR (same definition) after dose and ice attenuation [B]
+
+
+def image_volumes(volumes: np.ndarray, snr: float, settings: SimulationSettings, rng: np.random.Generator,
+                  defocus_a: np.ndarray | None = None, physics: TiltPhysics | None = None,
+                  signal_volumes: np.ndarray | None = None, ice_thickness_nm: np.ndarray | None = None) -> Imaged:
+    """Tilt series -> CTF/MTF -> dose/ice -> noise at ``snr`` -> WBP for a batch [B, *shape].
+
+    The noise level is set from ``signal_volumes`` (the particles alone, default ``volumes``) so that
+    neighbours, membranes and beads in the box add clutter, not signal; with ``settings.snr_definition``.
+    """
     import scipy.fft as sfft
 
     vols = np.asarray(volumes, dtype=np.float32)
     shape = vols.shape[1:]
-    if transfer is None:
-        transfer = wbp_transfer(shape, settings.tilt_angles)
-    cover, noise_w = transfer
+    physics = physics or TiltPhysics.build(shape, settings)
     if defocus_a is None:
         lo, hi = settings.defocus_um
         defocus_a = rng.uniform(lo, hi, len(vols)) * 1e4
+    ice = None
+    if ice_thickness_nm is not None and np.any(np.asarray(ice_thickness_nm) > 0):
+        ice = ice_attenuation(ice_thickness_nm, physics.angles)
     axes = (1, 2, 3)
-    spec = sfft.rfftn(vols, axes=axes, workers=-1)
-    spec *= cover[None] * _optics(shape, defocus_a, settings)
-    clean = sfft.irfftn(spec, s=shape, axes=axes, workers=-1).astype(np.float32)
+    optics = _optics(shape, defocus_a, settings)
+    spec = sfft.rfftn(vols, axes=axes, workers=-1) * optics
+    clean = sfft.irfftn(spec * physics.signal_cover(ice), s=shape, axes=axes, workers=-1).astype(np.float32)
+    ones = np.ones(len(vols), np.float32)
     if not np.isfinite(snr):
-        return clean, clean
+        return Imaged(clean, clean, 0 * ones, np.full(len(vols), np.inf))
     if snr <= 0:
         raise ConfigError(f"key 'snr' must be > 0 or inf, got {snr}")
+    sig_spec = spec if signal_volumes is None else sfft.rfftn(np.asarray(signal_volumes, np.float32), axes=axes,
+                                                              workers=-1) * optics
     white = rng.standard_normal(vols.shape, dtype=np.float32)
-    noise = sfft.irfftn(sfft.rfftn(white, axes=axes, workers=-1) * noise_w[None], s=shape, axes=axes,
+    noise = sfft.irfftn(sfft.rfftn(white, axes=axes, workers=-1) * physics.noise[None], s=shape, axes=axes,
                         workers=-1).astype(np.float32)
-    sig_var = clean.reshape(len(vols), -1).var(axis=1)
-    noise_var = np.maximum(noise.reshape(len(vols), -1).var(axis=1), 1e-20)
-    scale = np.sqrt(sig_var / (snr * noise_var)).astype(np.float32)
-    return clean + scale[:, None, None, None] * noise, clean
+    if settings.snr_definition == "volume":
+        undamaged = sfft.irfftn(sig_spec * physics.cover, s=shape, axes=axes, workers=-1)
+        sig_var = undamaged.reshape(len(vols), -1).var(axis=1)
+        noise_var = np.maximum(noise.reshape(len(vols), -1).var(axis=1), 1e-20)
+        scale = np.sqrt(sig_var / (snr * noise_var))
+        damaged = sfft.irfftn(sig_spec * physics.signal_cover(ice), s=shape, axes=axes, workers=-1)
+        effective = snr * damaged.reshape(len(vols), -1).var(axis=1) / np.maximum(sig_var, 1e-20)
+    else:
+        band = settings.band
+        sig_var = physics.tilt_signal_variance(sig_spec, band)
+        sigma2 = sig_var / (snr * band_fraction_2d(shape[1], shape[2], band))    # per tilt image
+        scale = np.sqrt(sigma2 / shape[0])                                         # sigma^2 = scale^2 L
+        damaged = physics.tilt_signal_variance(sig_spec, band, ice, damaged=True)
+        effective = snr * damaged / np.maximum(sig_var, 1e-20)
+    scale = scale.astype(np.float32)
+    return Imaged(clean + scale[:, None, None, None] * noise, clean, scale, effective)
+
+
+def tilt_series_reconstruct(volumes: np.ndarray, snr: float, settings: SimulationSettings,
+                            rng: np.random.Generator, defocus_a: np.ndarray | None = None,
+                            transfer: TiltPhysics | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tilt series -> CTF/MTF -> noise at ``snr`` -> WBP for a batch [B, *shape]; returns (noisy, clean)."""
+    imaged = image_volumes(volumes, snr, settings, rng, defocus_a, physics=transfer)
+    return imaged.noisy, imaged.clean
 
 
 # ----------------------------------------------------------------------------- structures
@@ -372,6 +429,8 @@ class SubtomogramSet:
     defocus_a: np.ndarray
     snr: float
     settings: dict[str, Any]
+    #: per-particle SNR after dose and ice attenuation (same definition as ``snr``); None in old files
+    effective_snr: np.ndarray | None = None
 
     def save(self, path: str | Path) -> Path:
         """Write a compressed ``.npz`` (atomically)."""
@@ -383,7 +442,9 @@ class SubtomogramSet:
                 np.savez_compressed(fh, volumes=self.volumes, masks=self.masks, labels=self.labels,
                                     class_names=np.array(self.class_names), rotations=self.rotations,
                                     defocus_a=self.defocus_a, snr=np.array(self.snr),
-                                    settings=np.array(repr(self.settings)))
+                                    settings=np.array(repr(self.settings)),
+                                    effective_snr=np.full(len(self.labels), self.snr) if self.effective_snr is None
+                                    else self.effective_snr)
         return path
 
     @classmethod
@@ -398,7 +459,8 @@ class SubtomogramSet:
                 return cls(volumes=z["volumes"], masks=z["masks"].astype(bool), labels=z["labels"],
                            class_names=[str(c) for c in z["class_names"]], rotations=z["rotations"],
                            defocus_a=z["defocus_a"], snr=float(z["snr"]),
-                           settings=ast.literal_eval(str(z["settings"])))
+                           settings=ast.literal_eval(str(z["settings"])),
+                           effective_snr=z["effective_snr"] if "effective_snr" in z.files else None)
         except (KeyError, ValueError, OSError) as exc:
             raise InvalidInputError(f"not a simulated subtomogram set ({exc})", path) from None
 
@@ -413,7 +475,8 @@ class SubtomogramSet:
         return dataclasses.replace(self, volumes=self.volumes[keep], masks=self.masks[keep],
                                    labels=np.array([remap[v] for v in self.labels[keep]], dtype=np.int64),
                                    class_names=list(class_names), rotations=self.rotations[keep],
-                                   defocus_a=self.defocus_a[keep])
+                                   defocus_a=self.defocus_a[keep],
+                                   effective_snr=None if self.effective_snr is None else self.effective_snr[keep])
 
 
 def zscore(volumes: np.ndarray) -> np.ndarray:
@@ -444,18 +507,32 @@ def simulate_subtomograms(templates: Mapping[str, np.ndarray], n_per_class: int,
     lo, hi = settings.defocus_um
     defocus = rng.uniform(lo, hi, total) * 1e4
     shifts = rng.uniform(-settings.max_shift, settings.max_shift, (total, 3)) if settings.max_shift else None
-    transfer = wbp_transfer((box,) * 3, settings.tilt_angles)
+    ice_lo, ice_hi = settings.ice_thickness_nm
+    ice = rng.uniform(ice_lo, ice_hi, total) if ice_hi > 0 else None
+    context = settings.crowding > 0 or settings.membrane_probability > 0 or settings.fiducial_probability > 0
+    radii = template_radii(stack, settings.mask_threshold) if context else None
+    physics = TiltPhysics.build((box,) * 3, settings)
     vols = np.empty((total, box, box, box), np.float32)
     masks = np.empty((total, box, box, box), bool)
+    effective = np.empty(total, np.float64)
     for start in range(0, total, chunk):
         sl = slice(start, min(start + chunk, total))
         rotated = rotate_volumes(stack[labels[sl]], rotations[sl], None if shifts is None else shifts[sl])
         peak = rotated.reshape(len(rotated), -1).max(1)
         masks[sl] = rotated >= settings.mask_threshold * peak[:, None, None, None]
-        noisy, _ = tilt_series_reconstruct(rotated, snr, settings, rng, defocus[sl], transfer)
-        vols[sl] = zscore(noisy)
+        scene = rotated
+        if context:
+            scene = rotated.copy()
+            if settings.crowding:
+                add_neighbours(scene, labels[sl], stack, radii, settings.crowding, rng)
+            add_membranes_and_fiducials(scene, labels[sl], radii, settings.membrane_probability,
+                                        settings.fiducial_probability, settings.voxel_size_a, rng)
+        imaged = image_volumes(scene, snr, settings, rng, defocus[sl], physics, signal_volumes=rotated,
+                               ice_thickness_nm=None if ice is None else ice[sl])
+        vols[sl] = zscore(imaged.noisy)
+        effective[sl] = imaged.effective_snr
     return SubtomogramSet(vols, masks, labels.astype(np.int64), names, rotations, defocus, float(snr),
-                          settings.to_dict())
+                          settings.to_dict(), effective)
 
 
 # ----------------------------------------------------------------------------- tomograms

@@ -35,13 +35,17 @@ __all__ = [
     "tile_grid",
     "iter_tiles",
     "gaussian_weights",
+    "linear_weights",
     "TileAccumulator",
     "blend_tiles",
     "predict_tiled",
     "iter_wsi_tiles",
+    "MapWindow",
+    "strided_map_windows",
+    "predict_wsi_map",
 ]
 
-BLEND_MODES = ("constant", "gaussian")
+BLEND_MODES = ("constant", "gaussian", "linear")
 
 
 class Tile(NamedTuple):
@@ -189,12 +193,30 @@ def gaussian_weights(size: Sequence[int], sigma_scale: float | Sequence[float] =
     return np.maximum(weights, max(float(weights.min()), 1e-3))
 
 
+def linear_weights(size: Sequence[int]) -> np.ndarray:
+    """Separable linear (tent) importance map: 1 at the tile centre, falling linearly towards the edges.
+
+    Values are floored at 1e-3 so that every pixel keeps a positive weight.
+
+    Example:
+        >>> w = linear_weights((1, 5))
+        >>> [round(float(v), 2) for v in w[0]]
+        [0.2, 0.6, 1.0, 0.6, 0.2]
+    """
+    weights = np.ones((), dtype=np.float64)
+    for n in (int(s) for s in size):
+        x = np.abs(np.arange(n, dtype=np.float64) - (n - 1) / 2.0)
+        weights = np.multiply.outer(weights, 1.0 - x / (n / 2.0))
+    return np.maximum(weights.astype(np.float32), 1e-3)
+
+
 class TileAccumulator:
     """Sum weighted tile predictions into a float32 array and normalise by the summed weights.
 
     Predictions are channels-last (``tile.size + (n_channels,)``) or, when ``n_channels`` is None,
     spatial only. ``memmap_path`` keeps the sums in a ``.npy`` memory map for outputs larger than
-    RAM. Positions no tile covered come out as 0 (with a warning).
+    RAM; so does ``max_memory_bytes`` (in a temporary file) when the sums would exceed it. Blending is
+    ``constant``, ``gaussian`` or ``linear``. Positions no tile covered come out as 0 (with a warning).
 
     Example:
         >>> acc = TileAccumulator((6, 6), blend="constant")
@@ -205,7 +227,8 @@ class TileAccumulator:
     """
 
     def __init__(self, shape: Sequence[int], n_channels: int | None = None, blend: str = "gaussian",
-                 sigma_scale: float | Sequence[float] = 0.125, memmap_path: str | Path | None = None) -> None:
+                 sigma_scale: float | Sequence[float] = 0.125, memmap_path: str | Path | None = None,
+                 max_memory_bytes: int | None = None) -> None:
         if blend not in BLEND_MODES:
             raise InvalidInputError(f"blend must be one of {BLEND_MODES}, got {blend!r}")
         self.shape = tuple(int(s) for s in shape)
@@ -213,19 +236,19 @@ class TileAccumulator:
         self.blend = blend
         self.sigma_scale = sigma_scale
         full = self.shape + ((int(n_channels),) if n_channels is not None else ())
-        if memmap_path is not None:
-            self._sum = np.lib.format.open_memmap(Path(memmap_path), mode="w+", dtype=np.float32, shape=full)
-            self._sum[...] = 0
-        else:
-            self._sum = np.zeros(full, dtype=np.float32)
+        self._sum = _output_array(full, max_memory_bytes, memmap_path)
         self._weight = np.zeros(self.shape, dtype=np.float32)
         self._weights_cache: dict[tuple[int, ...], np.ndarray] = {}
         self._done = False
 
     def _weights(self, size: tuple[int, ...]) -> np.ndarray:
         if size not in self._weights_cache:
-            self._weights_cache[size] = (np.ones(size, dtype=np.float32) if self.blend == "constant"
-                                         else gaussian_weights(size, self.sigma_scale))
+            if self.blend == "constant":
+                self._weights_cache[size] = np.ones(size, dtype=np.float32)
+            elif self.blend == "linear":
+                self._weights_cache[size] = linear_weights(size)
+            else:
+                self._weights_cache[size] = gaussian_weights(size, self.sigma_scale)
         return self._weights_cache[size]
 
     def add(self, tile: Tile, prediction: np.ndarray) -> None:
@@ -310,7 +333,7 @@ def predict_tiled(array: np.ndarray, fn: Callable[[Any], Any], tile: int | Seque
                   blend: str = "gaussian", *, channel_axis: int | None = None,
                   sigma_scale: float | Sequence[float] = 0.125, framework: str = "auto",
                   device: Any = None, pad_mode: str = "constant", cval: float = 0.0,
-                  progress: bool = True) -> np.ndarray:
+                  progress: bool = True, max_memory_bytes: int | None = None) -> np.ndarray:
     """Run ``fn`` over overlapping tiles of ``array`` in batches and blend the outputs.
 
     ``fn`` receives a float32 batch ``(B, C, *tile)`` (channels first, ``C = 1`` when ``array``
@@ -318,6 +341,10 @@ def predict_tiled(array: np.ndarray, fn: Callable[[Any], Any], tile: int | Seque
     ``framework="torch"`` (automatic for a ``torch.nn.Module``) the batch is a tensor on
     ``device``, run under ``torch.inference_mode()``; otherwise a numpy array. Arrays smaller
     than the tile are padded (``pad_mode``/``cval``, as MONAI) and the output cropped back.
+
+    ``blend`` is ``gaussian`` (MONAI's importance map), ``linear`` (a tent) or ``constant``. With
+    ``max_memory_bytes`` the blended sums are kept in a temporary ``.npy`` memory map when they would
+    exceed it (the result is then that memory map).
 
     Returns float32 with the same spatial shape. The channel axis follows ``channel_axis`` of the
     input; an input without channels gives an output without channels when ``C_out == 1`` (or
@@ -363,7 +390,8 @@ def predict_tiled(array: np.ndarray, fn: Callable[[Any], Any], tile: int | Seque
             raise InvalidInputError(f"fn returned shape {out.shape} for a batch of shape {batch.shape}; "
                                     "it must keep the batch and spatial sizes")
         if acc is None:
-            acc = TileAccumulator(x.shape[:-1], n_channels=out.shape[1], blend=blend, sigma_scale=sigma_scale)
+            acc = TileAccumulator(x.shape[:-1], n_channels=out.shape[1], blend=blend, sigma_scale=sigma_scale,
+                                  max_memory_bytes=max_memory_bytes)
         for t, pred in zip(tiles, out):
             acc.add(t, np.moveaxis(pred, 0, -1))
     assert acc is not None
@@ -428,3 +456,140 @@ def iter_wsi_tiles(reader: Any, level: int = 0, tile: int | Sequence[int] = 512,
         if region.ndim == 3 and region.shape[-1] == 4:
             region = region[..., :3]
         yield wt, region
+
+
+# ----------------------------------------------------------------------------------------------
+# Maps on a strided grid over whole-slide images (fully convolutional classifiers)
+# ----------------------------------------------------------------------------------------------
+
+class MapWindow(NamedTuple):
+    """Map positions ``rows``/``cols`` (``start:stop``) and the pixel window at the level that yields them."""
+
+    rows: slice
+    cols: slice
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def strided_map_windows(height: int, width: int, patch: int, stride: int, tile: int) -> Iterator[MapWindow]:
+    """Pixel windows whose maps join into the one-pass map of a patch classifier run as an FCN.
+
+    A map position ``(r, c)`` is the ``patch``-sized window at pixel ``(r * stride, c * stride)``. Windows
+    start at multiples of the stride and overlap by ``patch - stride`` so that their maps join without
+    gaps or duplicates; each covers the positions of about ``tile`` pixels (at least ``patch + stride``).
+
+    Parameters
+    ----------
+    height, width : int
+        Size of the image (or slide level) in pixels.
+    patch, stride : int
+        Window side and step of the classifier's map.
+    tile : int
+        Approximate side of a window in pixels.
+
+    Yields
+    ------
+    MapWindow
+        In row-major order.
+
+    Examples
+    --------
+    >>> [(w.cols.start, w.cols.stop, w.x, w.width) for w in strided_map_windows(64, 200, 64, 32, 128)]
+    [(0, 3, 0, 128), (3, 5, 96, 96)]
+    """
+    if height < patch or width < patch:
+        raise InvalidInputError(f"the image ({width} x {height}) is smaller than one {patch} x {patch} patch")
+    rows, cols = (height - patch) // stride + 1, (width - patch) // stride + 1
+    n = (max(tile // stride * stride, patch + stride) - patch) // stride + 1  # map positions per window side
+    for r0 in range(0, rows, n):
+        for c0 in range(0, cols, n):
+            r1, c1 = min(r0 + n, rows), min(c0 + n, cols)
+            yield MapWindow(slice(r0, r1), slice(c0, c1), c0 * stride, r0 * stride,
+                            (c1 - c0 - 1) * stride + patch, (r1 - r0 - 1) * stride + patch)
+
+
+def predict_wsi_map(reader: Any, level: int, fn: Callable[[np.ndarray], np.ndarray], patch: int, stride: int,
+                    tile: int, n_channels: int, *, skip: Callable[[np.ndarray], bool] | None = None,
+                    fill: Sequence[float] | None = None, max_memory_bytes: int | None = None,
+                    memmap_path: str | Path | None = None, progress: bool = False
+                    ) -> tuple[np.ndarray, dict[str, Any]]:
+    """A patch classifier's map over a whole-slide level, window by window (see :func:`strided_map_windows`).
+
+    Parameters
+    ----------
+    reader : slide
+        OpenSlide conventions (``level_dimensions``, ``read_region(location, level, size)``,
+        ``level_downsamples``), e.g. :func:`biomedai.io.open_wsi`.
+    level : int
+        Slide level to read.
+    fn : callable
+        ``fn(region)`` maps an RGB window ``[h, w, 3]`` to ``[n_channels, rows, cols]`` values (at least
+        the window's map positions; extra rows or columns are cut).
+    patch, stride, tile : int
+        As for :func:`strided_map_windows`.
+    n_channels : int
+        Channels of the map.
+    skip : callable, optional
+        ``skip(region)`` True for a window not worth running (glass); its positions get ``fill``.
+    fill : sequence of float, optional
+        Per-channel values of skipped windows (default zeros).
+    max_memory_bytes : int, optional
+        When the map would exceed this, it is kept in a ``.npy`` memory map (``memmap_path`` or a
+        temporary file) instead of RAM.
+    memmap_path : path, optional
+        Where to keep the map on disk.
+    progress : bool
+        Show a progress bar over the windows.
+
+    Returns
+    -------
+    tuple of (ndarray, dict)
+        ``[n_channels, rows, cols]`` float32 and what was run (windows run and skipped, map size).
+    """
+    dims = getattr(reader, "level_dimensions", None)
+    if dims is None or not hasattr(reader, "read_region"):
+        raise InvalidInputError("reader needs level_dimensions and read_region (a WSI reader)")
+    if not 0 <= level < len(dims):
+        raise InvalidInputError(f"level {level} does not exist; the slide has levels 0..{len(dims) - 1}")
+    width, height = (int(v) for v in dims[level])
+    ds = _level_downsample(reader, level)
+    windows = list(strided_map_windows(height, width, patch, stride, tile))
+    rows, cols = windows[-1].rows.stop, windows[-1].cols.stop
+    shape = (int(n_channels), rows, cols)
+    out = _output_array(shape, max_memory_bytes, memmap_path)
+    fill_values = np.zeros(n_channels, np.float32) if fill is None else np.asarray(fill, np.float32)
+    run = skipped = 0
+    for w in _progress(windows, desc="windows", total=len(windows), disable=not progress or None):
+        region = np.asarray(reader.read_region((int(w.x * ds), int(w.y * ds)), level, (w.width, w.height)))
+        if region.ndim == 3 and region.shape[-1] == 4:
+            region = region[..., :3]
+        if skip is not None and skip(region):
+            out[:, w.rows, w.cols] = fill_values[:, None, None]
+            skipped += 1
+            continue
+        values = np.asarray(fn(region))
+        out[:, w.rows, w.cols] = values[:, :w.rows.stop - w.rows.start, :w.cols.stop - w.cols.start]
+        run += 1
+    info = {"level": level, "level_size": [width, height], "map_rows": rows, "map_cols": cols,
+            "tiles_run": run, "tiles_skipped_glass": skipped}
+    return out, info
+
+
+def _output_array(shape: tuple[int, ...], max_memory_bytes: int | None, memmap_path: str | Path | None
+                  ) -> np.ndarray:
+    """A zeroed float32 array, on disk (``.npy`` memory map) when it would exceed ``max_memory_bytes``."""
+    nbytes = int(np.prod(shape)) * 4
+    if memmap_path is None and (max_memory_bytes is None or nbytes <= max_memory_bytes):
+        return np.zeros(shape, np.float32)
+    if memmap_path is None:
+        import tempfile
+
+        handle = tempfile.NamedTemporaryFile(prefix="biomedai-map-", suffix=".npy", delete=False)
+        handle.close()
+        memmap_path = handle.name
+        logger.info("output of %.1f MB exceeds the memory cap: kept in %s", nbytes / 1e6, memmap_path)
+    array = np.lib.format.open_memmap(Path(memmap_path), mode="w+", dtype=np.float32, shape=shape)
+    array[...] = 0
+    return array

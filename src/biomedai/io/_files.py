@@ -43,8 +43,14 @@ def reading(path: Path, what: str) -> Iterator[None]:
     """
     try:
         yield
-    except (BiomedaiError, MemoryError):
+    except BiomedaiError:
         raise
+    except MemoryError as exc:
+        if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] != "av":
+            raise  # a real allocation failure: not hidden
+        # a library's own ENOMEM refusal (FFmpeg's allocation cap on an absurd header field)
+        raise InvalidInputError(f"not a readable {what} file: its decoder refused to allocate what the "
+                                f"header asks for ({_short_message(exc, path)})", path) from exc
     except Exception as exc:  # noqa: BLE001 - third-party libraries raise anything
         message = _short_message(exc, path)
         raise InvalidInputError(f"not a readable {what} file (corrupt, truncated or wrong type): {message}",
@@ -61,6 +67,36 @@ def writing(path: Path, what: str) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001
         message = _short_message(exc, path)
         raise InvalidInputError(f"cannot write {what}: {message}", path) from exc
+
+
+#: Set by the command line (without ``-v``): C++ libraries' own stderr lines (ITK's MetaIO) are captured
+#: during a read and logged at debug level, so that a refusal stays one line. Off in servers.
+CAPTURE_NATIVE_STDERR = False
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file for the block (when :data:`CAPTURE_NATIVE_STDERR` is on)."""
+    if not CAPTURE_NATIVE_STDERR:
+        yield
+        return
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                logger.debug("native library output: %s", text)
 
 
 def _short_message(exc: BaseException, path: Path) -> str:
@@ -94,6 +130,45 @@ def check_writable(image: Any, path: Path) -> None:
                                 path)
     if array.dtype.kind == "f" and not np.isfinite(array).any():
         raise InvalidInputError("cannot write an array with no finite value (all NaN/inf)", path)
+
+
+def check_pixels(array: np.ndarray, path: Path) -> np.ndarray:
+    """Refuse what a reader decoded but no method can use: no values at all, or no finite value."""
+    if array.size == 0:
+        raise InvalidInputError(f"image is empty (shape {tuple(array.shape)})", path)
+    if array.dtype.kind in "fc" and not np.isfinite(array).any():
+        raise InvalidInputError("image holds no finite value (all NaN or infinity)", path)
+    return array
+
+
+def check_gzip_complete(path: Path, offset: int = 0) -> None:
+    """Refuse a gzip stream (from ``offset``) that is cut short or corrupt.
+
+    Readers of ``.nii.gz`` read only as many bytes as the header asks for, so a lost trailer (a
+    file truncated by one byte) went unnoticed. The stream is inflated once to its end in 4 MB
+    pieces that are counted, not kept (bounded by the ``max_bytes`` read limit); zlib checks the
+    trailer's CRC.
+    """
+    import zlib
+
+    from biomedai.io.limits import check_decoded_bytes
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        inflater, produced = zlib.decompressobj(31), 0
+        try:
+            while not inflater.eof:
+                block = inflater.unconsumed_tail or handle.read(1 << 20)
+                if not block:
+                    break
+                produced += len(inflater.decompress(block, 1 << 22))
+                check_decoded_bytes(produced, path, "gzip data")
+        except zlib.error as exc:
+            raise InvalidInputError(f"gzip data are corrupt ({exc})", path) from None
+    if not inflater.eof:
+        raise InvalidInputError(f"gzip data are truncated (the stream ends before its end marker; {size} bytes)",
+                                path)
 
 
 def lower_suffix(path: Path) -> str:

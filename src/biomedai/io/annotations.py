@@ -89,8 +89,10 @@ class Annotation:
 def read_annotations(path: str | Path) -> list[Annotation]:
     """Read GeoJSON, Labelme JSON or CSV points, chosen by content."""
     from biomedai.io.formats import detect_format
+    from biomedai.io.limits import check_decoded_bytes
 
     fmt = detect_format(path)
+    check_decoded_bytes(Path(path).stat().st_size, path, "annotation file")
     readers = {"geojson": read_geojson, "labelme": read_labelme, "csv": read_points_csv}
     if fmt not in readers:
         raise UnsupportedFormatError(f"{fmt} is not an annotation format (GeoJSON, Labelme JSON, CSV)", path)

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
-from biomedai.io._files import existing_file, reading
+from biomedai.io._files import check_pixels, existing_file, reading
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size, check_frames
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,21 @@ def read_dicom(path: str | Path, rescale: bool = True) -> Image:
         try:
             ds = pydicom.dcmread(path)
         except pydicom.errors.InvalidDicomError:
-            ds = pydicom.dcmread(path, force=True)  # files without preamble/meta header
+            from biomedai.io.formats import dicom_prefix_parses
+
+            # files without preamble/meta header: force=True only once a bounded prefix parses as DICOM
+            if not dicom_prefix_parses(path):
+                raise InvalidInputError("not a DICOM file: no 'DICM' marker at byte 128 and its first bytes do "
+                                        "not parse as DICOM", path) from None
+            ds = pydicom.dcmread(path, force=True)
+    with reading(path, "DICOM"):  # pydicom parses elements lazily: a broken one raises on first access
+        return _image_from_dataset(ds, path, rescale)
+
+
+def _image_from_dataset(ds: Any, path: Path, rescale: bool) -> Image:
     _require_image(ds, path)
-    array = _pixels(ds, path, rescale)
+    _check_declared_size(ds, path, rescale)
+    array = check_pixels(_pixels(ds, path, rescale), path)
     metadata = _metadata(ds)
     metadata["rescaled"] = bool(rescale and _has_rescale(ds))
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -116,6 +129,10 @@ def read_dicom_series(directory: str | Path, series_uid: str | None = None, resc
     if any(int(h.get("NumberOfFrames", 1) or 1) > 1 for _, h in items):
         raise UnsupportedFormatError("series mixes several multi-frame files; read each with read_dicom",
                                      directory)
+    check_frames(len(items), directory, "slices")
+    first_header = items[0][1]
+    check_array_size((len(items), int(first_header.get("Rows", 1) or 1), int(first_header.get("Columns", 1) or 1),
+                      int(first_header.get("SamplesPerPixel", 1) or 1)), 4, directory, "DICOM series")
     ordered, positions, direction_xyz = _sort_slices(items, directory)
     slices, first = [], None
     for file_path, _ in ordered:
@@ -150,6 +167,47 @@ def _require_image(ds: Any, path: Path) -> None:
     for key in ("Rows", "Columns"):
         if key not in ds:
             raise InvalidInputError(f"DICOM file lacks the {key} attribute (corrupt or not an image)", path)
+
+
+def _check_declared_size(ds: Any, path: Path, rescale: bool) -> None:
+    """Refuse 0 x 0, absurd or over-limit sizes, unknown transfer syntaxes and non-finite rescale values
+    from the header, before any pixel is decoded (a 7.8 KB RLE file may declare 65535 x 65535)."""
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 8) or 8)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"DICOM size attributes are not numbers ({exc})", path) from None
+    check_frames(frames, path)
+    itemsize = max(1, bits // 8)
+    if rescale and _has_rescale(ds):
+        itemsize = max(itemsize, 4)  # rescaled values are float32
+    if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+        samples, itemsize = 3, max(itemsize, 2)
+    check_array_size((frames, rows, columns, samples), itemsize, path, "DICOM image")
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is not None and not getattr(syntax, "is_transfer_syntax", True):
+        raise UnsupportedFormatError(f"unknown transfer syntax {str(syntax)!r}: the pixel data cannot be decoded",
+                                     path)
+    compressed = syntax is not None and getattr(syntax, "is_compressed", False)
+    if "PixelData" in ds and not compressed:
+        expected = (frames * rows * columns * samples * bits + 7) // 8
+        actual = len(ds.PixelData or b"")
+        if actual < expected:
+            raise InvalidInputError(f"DICOM pixel data is truncated: {actual} bytes where the header declares "
+                                    f"{expected}", path)
+    if rescale:
+        pairs = _rescale_pairs_checked(ds, path)
+        if pairs is not None and not all(np.isfinite(v) for pair in pairs for v in pair):
+            raise InvalidInputError("RescaleSlope/RescaleIntercept is not a finite number (NaN or infinity)", path)
+
+
+def _rescale_pairs_checked(ds: Any, path: Path) -> list[tuple[float, float]] | None:
+    try:
+        return _rescale_pairs(ds)
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise InvalidInputError(f"RescaleSlope/RescaleIntercept cannot be read ({exc})", path) from None
 
 
 def _pixels(ds: Any, path: Path, rescale: bool) -> np.ndarray:

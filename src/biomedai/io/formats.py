@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import struct
+import zlib
 from pathlib import Path
 
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
@@ -91,7 +92,7 @@ def _gzip_is_nifti(path: Path) -> bool:
     try:
         with gzip.open(path, "rb") as handle:
             return _is_nifti_header(handle.read(540))
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # zlib.error is not an OSError: a corrupt .nii.gz raised it
         return False
 
 
@@ -109,18 +110,44 @@ def _looks_like_dicom_without_preamble(head: bytes) -> bool:
     return head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08") and len(head) >= 8
 
 
-def _parses_as_dicom_image(path: Path) -> bool:
-    """Last resort for ``.dcm`` files without preamble: pydicom reads a header with Rows and Columns."""
+#: Bytes of a preamble-less file that pydicom may parse (with ``force=True``) to decide whether it is DICOM.
+DICOM_SNIFF_BYTES = 256 * 1024
+
+
+def dicom_prefix_parses(path: Path, max_bytes: int = DICOM_SNIFF_BYTES) -> bool:
+    """Last resort for files without preamble: a bounded prefix parses as a DICOM header with Rows and Columns.
+
+    Only the first ``max_bytes`` (at most the ``sniff_bytes`` read limit) are given to pydicom, so
+    300 MB of zeros named ``.dcm`` costs milliseconds, not minutes. A file starting with a zero tag
+    (group 0000, which no stored DICOM object holds) is refused without parsing.
+    """
+    import io
+    import warnings
+
+    from biomedai.io.limits import current_limits
+
+    head = read_head(path, min(max_bytes, current_limits().sniff_bytes))
+    if len(head) < 8 or head[:4] == b"\x00\x00\x00\x00":
+        return False
     try:
         import pydicom
 
-        header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        return "Rows" in header and "Columns" in header
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header = pydicom.dcmread(io.BytesIO(head), stop_before_pixels=True, force=True)
+            return "Rows" in header and "Columns" in header
     except Exception:  # noqa: BLE001 - anything pydicom cannot parse is not DICOM for us
         return False
 
 
+def _parses_as_dicom_image(path: Path) -> bool:
+    return dicom_prefix_parses(path)
+
+
 def _json_kind(path: Path) -> str | None:
+    from biomedai.io.limits import check_decoded_bytes
+
+    check_decoded_bytes(path.stat().st_size, path, "JSON file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):

@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from biomedai.io._files import (as_image, check_writable, existing_file, lower_suffix, read_head, reading,
-                                unsupported_suffix, writing)
+from biomedai.io._files import (as_image, check_gzip_complete, check_pixels, check_writable, existing_file,
+                                lower_suffix, native_stderr_captured, read_head, reading, unsupported_suffix, writing)
+from biomedai.io.detached import check_detached_data_files
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size
 from biomedai.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -42,16 +44,44 @@ def read_itk(path: str | Path) -> Image:
     if fmt not in ("nrrd", "metaimage"):
         fmt = "nrrd" if lower_suffix(path) in (".nrrd", ".nhdr") else "metaimage"
     what = "NRRD" if fmt == "nrrd" else "MetaImage"
-    with reading(path, what):
+    check_detached_data_files(path, fmt)  # before SimpleITK opens anything the header names
+    if fmt == "nrrd":
+        _check_attached_gzip(path)
+    with reading(path, what), native_stderr_captured():
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))
         reader.SetImageIO("NrrdImageIO" if fmt == "nrrd" else "MetaImageIO")
         reader.ReadImageInformation()
         header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
+        shape = [*reversed(reader.GetSize()), max(1, reader.GetNumberOfComponents())]
+        check_array_size(shape, _pixel_bytes(reader.GetPixelID()), path, what)
         sitk_image = reader.Execute()
     unit = header.pop(_UNIT_KEY, None) or "mm"
     metadata: dict[str, Any] = {"format": what, "header": {k: v for k, v in header.items() if len(v) < 256}}
-    return Image.from_sitk(sitk_image, spacing_unit=unit, metadata=metadata)
+    image = Image.from_sitk(sitk_image, spacing_unit=unit, metadata=metadata)
+    check_pixels(image.array, path)
+    return image
+
+
+def _check_attached_gzip(path: Path) -> None:
+    """A gzip-encoded attached NRRD must hold a complete stream after its header (ITK misses a lost trailer)."""
+    head = read_head(path, 1 << 16)
+    end = head.find(b"\n\n")
+    fields = head[:end].decode("latin-1").lower() if end > 0 else ""
+    if end > 0 and "data file" not in fields and "datafile" not in fields and any(
+            line.replace(" ", "") in ("encoding:gzip", "encoding:gz") for line in fields.splitlines()):
+        check_gzip_complete(path, end + 2)
+
+
+def _pixel_bytes(pixel_id: int) -> int:
+    """Bytes per component of a SimpleITK pixel type (8 for the 64-bit and complex ones)."""
+    import SimpleITK as sitk
+
+    name = sitk.GetPixelIDValueAsString(pixel_id).lower()
+    for word, size in (("complex", 16), ("64", 8), ("double", 8), ("32", 4), ("float", 4), ("16", 2)):
+        if word in name:
+            return size
+    return 1
 
 
 def write_itk(image: Image | np.ndarray, path: str | Path, compress: bool = True) -> Path:

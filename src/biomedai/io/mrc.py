@@ -22,8 +22,16 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
-from biomedai.io._files import as_image, check_writable, existing_file, reading, writing
+from biomedai.io._files import (
+    as_image,
+    check_pixels,
+    check_writable,
+    existing_file,
+    reading,
+    writing,
+)
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size
 from biomedai.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -38,8 +46,9 @@ def read_mrc(path: str | Path) -> Image:
 
     path = existing_file(path)
     with reading(path, "MRC"):
-        with mrcfile.open(path, mode="r", permissive=False) as mrc:
-            data = np.array(mrc.data)
+        with mrcfile.mmap(path, mode="r", permissive=False) as mrc:
+            check_array_size(mrc.data.shape, mrc.data.dtype.itemsize, path, "MRC map")
+            data = check_pixels(np.array(mrc.data), path)
             header = mrc.header
             voxel = mrc.voxel_size
             voxel_xyz = np.array([float(voxel.x), float(voxel.y), float(voxel.z)])

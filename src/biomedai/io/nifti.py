@@ -22,14 +22,25 @@ from __future__ import annotations
 
 import gzip
 import logging
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
-from biomedai.io._files import as_image, check_writable, existing_file, lower_suffix, reading, writing
+from biomedai.io._files import (
+    as_image,
+    check_gzip_complete,
+    check_pixels,
+    check_writable,
+    existing_file,
+    lower_suffix,
+    reading,
+    writing,
+)
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size, check_decoded_bytes, current_limits
 from biomedai.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -43,15 +54,20 @@ def read_nifti(path: str | Path) -> Image:
     import nibabel as nib
 
     path = existing_file(path)
+    if lower_suffix(path) == ".hdr":
+        _check_pair_inside(path)
+    if lower_suffix(path) == ".nii.gz":
+        check_gzip_complete(path)
     with reading(path, "NIfTI"):
         if lower_suffix(path) in (".nii", ".nii.gz", ".hdr", ".img"):
             nii = nib.load(str(path))
         else:  # detected by content under another name: nibabel needs the bytes
             raw = path.read_bytes()
-            nii = nib.Nifti1Image.from_bytes(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+            nii = nib.Nifti1Image.from_bytes(gunzip_bounded(raw, path) if raw[:2] == b"\x1f\x8b" else raw)
         if not isinstance(nii, (nib.Nifti1Image, nib.Nifti2Image, nib.Nifti1Pair, nib.Nifti2Pair)):
             raise UnsupportedFormatError(f"{type(nii).__name__} is not NIfTI", path)
-        data = np.asanyarray(nii.dataobj)
+        check_array_size(nii.header.get_data_shape(), nii.header.get_data_dtype().itemsize, path, "NIfTI image")
+        data = check_pixels(np.asanyarray(nii.dataobj), path)
         affine = np.asarray(nii.affine, dtype=float)
         header = nii.header
         xyz_unit = header.get_xyzt_units()[0]
@@ -87,6 +103,24 @@ def read_nifti(path: str | Path) -> Image:
     return Image(np.ascontiguousarray(array), spacing=tuple(spacing_xyz[:n][::-1]),
                  origin=tuple(origin_xyz[:n][::-1]), direction=direction_xyz[:n, :n][::-1, ::-1],
                  channel_axis=channel_axis, spacing_unit=unit, metadata=metadata)
+
+
+def gunzip_bounded(raw: bytes, path: Path) -> bytes:
+    """Decompress gzip bytes, refusing output beyond the ``max_bytes`` read limit (a gzip bomb)."""
+    limit = current_limits().max_bytes
+    stream = zlib.decompressobj(31)
+    out = stream.decompress(raw, limit + 1)
+    check_decoded_bytes(len(out), path, "gzip data")
+    return out
+
+
+def _check_pair_inside(path: Path) -> None:
+    """The ``.img`` of a ``.hdr`` must be a file in the header's folder (not a link leading out of it)."""
+    image_file = path.with_suffix(".img")
+    if image_file.is_symlink() and not current_limits().allow_external_data:
+        folder = path.resolve().parent
+        if folder not in image_file.resolve().parents:
+            raise InvalidInputError(f"{image_file.name} is a link to a file outside the header's folder", path)
 
 
 def write_nifti(image: Image | np.ndarray, path: str | Path) -> Path:

@@ -18,6 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import struct
+import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,17 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
-from biomedai.io._files import as_image, check_writable, existing_file, lower_suffix, reading, writing
+from biomedai.io._files import (
+    as_image,
+    check_pixels,
+    check_writable,
+    existing_file,
+    lower_suffix,
+    reading,
+    writing,
+)
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size, check_frames
 from biomedai.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -55,10 +67,16 @@ def read_pil(path: str | Path, alpha: str = "drop", palette: str = "rgb", frames
     _check_choice("palette", palette, ("rgb", "index"))
     _check_choice("frames", frames, ("all", "first"))
     metadata: dict[str, Any] = {}
-    with reading(path, "image"):
+    with reading(path, "image"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # our own limits apply instead
         with PILImage.open(path) as pil:
             fmt = pil.format
             n_frames = getattr(pil, "n_frames", 1)
+            check_frames(n_frames, path)
+            check_array_size((n_frames if frames == "all" else 1, pil.height, pil.width, len(pil.getbands())),
+                             4 if pil.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1, path, fmt or "image")
+            if fmt == "PNG":
+                _check_png_data(path)
             planes = []
             for index, frame in enumerate(ImageSequence.Iterator(pil)):
                 if frames == "first" and index > 0:
@@ -76,6 +94,51 @@ def read_pil(path: str | Path, alpha: str = "drop", palette: str = "rgb", frames
     metadata.update({"format": fmt, "n_frames": n_frames})
     channel_axis = -1 if array.ndim == (3 if len(planes) == 1 else 4) else None
     return Image(array, channel_axis=channel_axis, spacing_unit="pixel", metadata=metadata)
+
+
+def _check_png_data(path: Path) -> None:
+    """Refuse a PNG whose image data cover fewer rows than its header declares (Pillow fills them silently).
+
+    The IDAT stream is inflated in bounded pieces and counted, never kept; interlaced files are
+    left to Pillow.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(8)
+        header = handle.read(25)
+        if len(header) < 25 or header[4:8] != b"IHDR":
+            return
+        width, height, depth, colour, _, _, interlace = struct.unpack(">LLBBBBB", header[8:21])
+        if interlace:
+            return
+        channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 1)
+        expected = height * (1 + (width * channels * depth + 7) // 8)
+        inflater, produced, ended = zlib.decompressobj(), 0, False
+        handle.seek(8 + 25)
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                break
+            length, kind = struct.unpack(">L4s", head)
+            if kind == b"IEND":
+                ended = len(handle.read(4)) == 4
+                break
+            if kind != b"IDAT" or produced >= expected:
+                handle.seek(length + 4, 1)
+                continue
+            data = handle.read(length)
+            handle.seek(4, 1)  # CRC
+            try:
+                while data and produced < expected:
+                    produced += len(inflater.decompress(data, 1 << 20))
+                    data = inflater.unconsumed_tail
+            except zlib.error as exc:
+                raise InvalidInputError(f"PNG image data are corrupt ({exc})", path) from None
+    if produced >= expected and not ended:
+        raise InvalidInputError("PNG is truncated: it has no complete IEND chunk", path)
+    if produced < expected:
+        rows = produced // max(1, expected // max(1, height))
+        raise InvalidInputError(f"PNG is truncated: its data cover {rows} of the {height} rows its header declares",
+                                path)
 
 
 def _exif_orientation(frame: Any) -> int:
@@ -143,13 +206,16 @@ def read_tiff(path: str | Path, series: int = 0, level: int = 0, max_pixels: int
             if not 0 <= level < len(ser.levels):
                 raise InvalidInputError(f"level {level} out of range (series has {len(ser.levels)})", path)
             lev = ser.levels[level]
+            check_frames(len(tif.pages), path, "TIFF pages")
+            check_array_size(lev.shape, lev.dtype.itemsize if lev.dtype is not None else 8, path, "TIFF image")
             n_pixels = int(np.prod(lev.shape))
             if len(ser.levels) > 1 and n_pixels > max_pixels:
                 raise InvalidInputError(
                     f"pyramidal TIFF level {level} has {n_pixels} values; read it with "
                     f"biomedai.io.wsi.open_wsi(...).read_rect or pass level=", path)
             _check_tiff_data_present(lev, path)
-            array = lev.asarray()
+            _check_tiff_chunks(lev, path, max_samples=None)
+            array = check_pixels(lev.asarray(), path)
             axes = lev.axes
             ours = _our_shaped_metadata(tif)
             page = lev.keyframe
@@ -215,6 +281,23 @@ def _check_tiff_data_present(level: Any, path: Path) -> None:
                                     path)
 
 
+def _check_tiff_chunks(level: Any, path: Path, max_samples: int | None = 4) -> None:
+    """Refuse tiles/strips whose declared size (rows x columns x samples) is beyond the read limits, and
+    pages with more samples per pixel than any slide has: decoders allocate that much per tile."""
+    page = level.keyframe
+    samples = int(getattr(page, "samplesperpixel", 1) or 1)
+    if max_samples is not None and samples > max_samples:
+        raise InvalidInputError(f"TIFF page declares {samples} samples per pixel (a slide has at most "
+                                f"{max_samples})", path)
+    if getattr(page, "is_tiled", False):
+        rows, columns = int(page.tilelength or 1), int(page.tilewidth or 1)
+    else:
+        rows = min(int(getattr(page, "rowsperstrip", 0) or page.imagelength or 1), int(page.imagelength or 1))
+        columns = int(page.imagewidth or 1)
+    check_array_size((rows, columns, samples), max(1, int(getattr(page.dtype, "itemsize", 1) or 1)), path,
+                     "TIFF tile")
+
+
 def check_tiff_complete(path: Path, strict: bool = False) -> None:
     """Raise InvalidInputError if a TIFF's first series has strips/tiles past the end of the file.
 
@@ -223,12 +306,12 @@ def check_tiff_complete(path: Path, strict: bool = False) -> None:
     import tifffile
 
     guard = _tifffile_errors_raise(path) if strict else contextlib.nullcontext()
-    with reading(path, "TIFF"), guard:
-        with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise InvalidInputError("TIFF holds no image series", path)
-            for level in tif.series[0].levels:
-                _check_tiff_data_present(level, path)
+    with reading(path, "TIFF"), guard, tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise InvalidInputError("TIFF holds no image series", path)
+        for level in tif.series[0].levels:
+            _check_tiff_data_present(level, path)
+            _check_tiff_chunks(level, path)
 
 
 def _normalise_tiff_axes(array: np.ndarray, axes: str) -> tuple[np.ndarray, int | None]:

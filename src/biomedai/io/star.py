@@ -29,9 +29,10 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 from biomedai.io._files import existing_file
+from biomedai.io.limits import check_decoded_bytes
 from biomedai.utils import write_text_atomic
 
-__all__ = ["read_star", "write_star", "read_particle_coordinates", "write_particle_coordinates"]
+__all__ = ["read_particle_coordinates", "read_star", "write_particle_coordinates", "write_star"]
 
 
 def _value(token: str) -> int | float | str:
@@ -49,6 +50,7 @@ def read_star(path: str | Path) -> dict[str, dict[str, list[Any]]]:
     Key-value blocks become one-row tables. Numbers are converted to int/float.
     """
     path = existing_file(path)
+    check_decoded_bytes(path.stat().st_size, path, "STAR file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
@@ -82,7 +84,10 @@ def read_star(path: str | Path) -> dict[str, dict[str, list[Any]]]:
             continue
         if not in_loop or not columns:
             raise InvalidInputError(f"line {number}: data row outside a loop_: {line[:60]!r}", path)
-        tokens = shlex.split(line, comments=False) if ('"' in line or "'" in line) else line.split()
+        try:
+            tokens = shlex.split(line, comments=False) if ('"' in line or "'" in line) else line.split()
+        except ValueError as exc:  # an unterminated quote
+            raise InvalidInputError(f"line {number}: {exc} in {line[:60]!r}", path) from None
         if len(tokens) != len(columns):
             raise InvalidInputError(f"line {number}: {len(tokens)} values for {len(columns)} columns", path)
         for name, token in zip(columns, tokens):

@@ -23,6 +23,7 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 from biomedai.io._files import existing_file, reading, writing
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size, check_frames
 from biomedai.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ def read_video_frames(path: str | Path, start: int = 0, stop: int | None = None,
         container = av.open(str(path))
     try:
         stream = _video_stream(container, path)
+        with reading(path, "video"):
+            height, width, frames = int(stream.codec_context.height or 1), int(stream.codec_context.width or 1), \
+                int(stream.frames or 0)
+        check_array_size((height, width, 3), 1, path, "video frame")
+        check_frames(frames, path, "video frames")
     except BaseException:
         container.close()
         raise
@@ -89,6 +95,7 @@ def _iterate_frames(container: Any, stream: Any, path: Path, start: int, stop: i
             index += 1
             if stop is not None and index >= stop:
                 break
+            check_frames(index + 1, path, "video frames")
             if index < start or (index - start) % step:
                 continue
             time_s = float(frame.time) if frame.time is not None else (index / fps if fps else None)

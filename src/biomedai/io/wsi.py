@@ -24,6 +24,7 @@ import numpy as np
 from biomedai.errors import InvalidInputError, UnsupportedFormatError
 from biomedai.io._files import existing_file, reading, writing
 from biomedai.io.image import Image
+from biomedai.io.limits import check_array_size
 from biomedai.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ class WSIReader:
                 from biomedai.io.raster import check_tiff_complete
 
                 check_tiff_complete(self.path)
-                return tiffslide.TiffSlide(self.path), "tiffslide"
+                slide = tiffslide.TiffSlide(self.path)
+                _ = slide.properties, slide.level_dimensions, slide.level_downsamples  # lazily parsed: fail here
+                return slide, "tiffslide"
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"tiffslide: {_problem(exc)}")
                 if backend == "tiffslide":
@@ -155,6 +158,7 @@ class WSIReader:
         width, height = (int(v) for v in size)
         if width <= 0 or height <= 0:
             raise InvalidInputError(f"region size must be positive, got {size}", self.path)
+        check_array_size((height, width, 4), 1, self.path, "slide region")  # RGBA before conversion
         x, y = (int(v) for v in location)
         with reading(self.path, "whole-slide image"):
             if self.backend == "tiffslide":
@@ -314,5 +318,6 @@ def _halve(array: np.ndarray) -> np.ndarray:
 def _read_wsi_level(path: str | Path, level: int = 0, backend: str = "auto", max_pixels: int = MAX_PIXELS
                     ) -> Image:
     """``read_image`` for slide files: one whole level (refused above ``max_pixels``)."""
-    with open_wsi(path, backend=backend) as slide:
-        return slide.to_image(level, max_pixels=max_pixels)
+    with reading(Path(path), "whole-slide image"):  # tiffslide computes properties lazily and raises anything
+        with open_wsi(path, backend=backend) as slide:
+            return slide.to_image(level, max_pixels=max_pixels)

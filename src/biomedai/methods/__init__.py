@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .base import Method, RunResult
+from .conformance import check_method, method_checks
 from .registry import discover, get_method, list_methods, register
 
-__all__ = ["Method", "RunResult", "discover", "get_method", "list_methods", "register"]
+__all__ = ["Method", "RunResult", "check_method", "discover", "get_method", "list_methods", "method_checks",
+           "register"]

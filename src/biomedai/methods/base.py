@@ -97,6 +97,16 @@ class Method(abc.ABC):
         return folder
 
     @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """Write a few small valid inputs for ``predict`` into ``folder`` and return their paths.
+
+        Used by the conformance suite (:func:`biomedai.methods.check_method`); the default, an empty
+        list, lets the suite make a synthetic image or volume of the first of :attr:`input_kinds`.
+        Override when ``predict`` takes something else (a cohort folder, an annotation file).
+        """
+        return []
+
+    @classmethod
     def tool_parser(cls, prog: str) -> argparse.ArgumentParser | None:
         """Extra command-line tools of this method (``biomedai tool NAME ...``), or ``None``.
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from . import preprocessing as prep
 from .features import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape
+from .features._neighbours import label_zones
 from .filters import filtered_images
 from .params import DEPRECATED_FEATURES, FEATURE_NAMES, RadiomicsParams
 
@@ -32,13 +33,9 @@ def _versions() -> dict[str, str]:
     import SimpleITK as sitk
     import pywt
 
-    try:
-        from importlib.metadata import version
+    from .. import __version__
 
-        ours = version("biomedai")
-    except Exception:  # not installed (source checkout)
-        ours = "unknown"
-    return {"biomedai": ours, "Numpy": np.__version__, "SimpleITK": sitk.Version_VersionString(),
+    return {"biomedai": __version__, "Numpy": np.__version__, "SimpleITK": sitk.Version_VersionString(),
             "PyWavelet": pywt.__version__, "Python": platform.python_version()}
 
 
@@ -66,7 +63,6 @@ def _image_info(image: Any, prefix: str) -> dict[str, Any]:
 
 def _mask_info(mask: Any, label: int, prefix: str, with_hash: bool = True) -> dict[str, Any]:
     import SimpleITK as sitk
-    from scipy import ndimage
 
     full = sitk.GetArrayViewFromImage(mask)
     out: dict[str, Any] = {}
@@ -80,7 +76,8 @@ def _mask_info(mask: Any, label: int, prefix: str, with_hash: bool = True) -> di
         com = (np.argwhere(roi).mean(axis=0) + bb.lower)[::-1]
         out[f"{prefix}_BoundingBox"] = bb.itk()
         out[f"{prefix}_VoxelNum"] = int(roi.sum())
-        out[f"{prefix}_VolumeNum"] = int(ndimage.label(roi, structure=np.ones((3,) * roi.ndim))[1])
+        # fully connected (26 in 3D), as PyRadiomics counts them
+        out[f"{prefix}_VolumeNum"] = int(label_zones(roi.view(np.uint8), roi.ndim).max())
         out[f"{prefix}_CenterOfMassIndex"] = tuple(float(v) for v in com)
         out[f"{prefix}_CenterOfMass"] = tuple(mask.TransformContinuousIndexToPhysicalPoint(com.tolist()))
     return out
@@ -142,7 +139,7 @@ def _class_features(array: np.ndarray, roi: np.ndarray, prefix: str, params: Rad
     out: dict[str, float] = OrderedDict()
     values = array[roi]
     levels = prep.discretize(array, roi, settings)
-    gray_levels = np.unique(levels[roi]).astype(np.int64)
+    gray_levels = np.flatnonzero(np.bincount(levels[roi]))  # sorted levels present (np.unique loads numpy.ma)
     for cls, requested in params.feature_classes.items():
         if cls.startswith("shape"):
             continue

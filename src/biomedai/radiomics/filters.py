@@ -36,11 +36,17 @@ def _box(image: Any, bb: Any) -> np.ndarray:
     return np.array(sitk.GetArrayViewFromImage(image)[bb.slices()])
 
 
-def _grown(image: Any, bb: Any, margin: np.ndarray, whole_axis_near_border: bool = False
-           ) -> tuple[Any, tuple[slice, ...]]:
-    """The image cropped to the box grown by ``margin`` voxels (numpy order), and the box inside it."""
+def _grown(image: Any, bb: Any, margin: np.ndarray, whole_axis_near_border: bool = False,
+           from_origin: tuple[int, ...] = ()) -> tuple[Any, tuple[slice, ...]]:
+    """The image cropped to the box grown by ``margin`` voxels (numpy order), and the box inside it.
+
+    Along the axes in ``from_origin`` the crop starts at index 0, so that a filter whose rounding
+    depends on the absolute index (scikit-image's LBP) sees the same indices as on the whole image.
+    """
     size = np.array(image.GetSize())[::-1]
     lo = np.maximum(bb.lower - margin, 0)
+    for axis in from_origin:
+        lo[axis] = 0
     hi = np.minimum(bb.upper + margin, size - 1)
     if whole_axis_near_border:
         near = (lo == 0) | (hi == size - 1)
@@ -176,18 +182,28 @@ def gradient(image: Any, settings: dict[str, Any], bb: Any) -> Iterator[tuple[np
 
 
 def lbp2d(image: Any, settings: dict[str, Any], bb: Any) -> Iterator[tuple[np.ndarray, str]]:
-    """Local binary pattern per slice (scikit-image), along ``force2Ddimension`` for volumes."""
+    """Local binary pattern per slice (scikit-image), along ``force2Ddimension`` for volumes.
+
+    Identical to PyRadiomics, which filters the whole image: scikit-image samples the neighbours
+    at ``(r + dr, c + dc)`` in float64 and interpolates bilinearly, so on flat regions the
+    comparison "neighbour >= centre" is decided by rounding that depends on the absolute row and
+    column. The crop therefore starts at row and column 0 of each slice (same indices as the whole
+    image) and ends ``ceil(R) + 2`` pixels past the ROI box (the interpolation reads at most
+    ``ceil(R)`` pixels away); slices are independent, so only the ROI's slices are filtered.
+    """
     from skimage.feature import local_binary_pattern
 
     radius = settings.get("lbp2DRadius", 1)
     samples = settings.get("lbp2DSamples", 8)
     method = settings.get("lbp2DMethod", "uniform")
-    sub, inner = _grown(image, bb, np.full(image.GetDimension(), int(np.ceil(radius)) + 2))
+    nd = image.GetDimension()
+    axis = settings.get("force2Ddimension", 0) if nd == 3 else None
+    plane = tuple(a for a in range(nd) if a != axis)
+    sub, inner = _grown(image, bb, np.full(nd, int(np.ceil(radius)) + 2), from_origin=plane)
     arr = _array(sub)
     if arr.ndim == 3:
         if not settings.get("force2D", False):
             logger.warning("LBP2D on a volume is computed slice by slice; set force2D to choose the axis")
-        axis = settings.get("force2Ddimension", 0)
         moved = arr.swapaxes(0, axis)
         for i in range(moved.shape[0]):  # loop over slices, not voxels
             moved[i] = local_binary_pattern(moved[i], P=samples, R=radius, method=method)
@@ -196,8 +212,25 @@ def lbp2d(image: Any, settings: dict[str, Any], bb: Any) -> Iterator[tuple[np.nd
     yield arr[inner], "lbp-2D"
 
 
+def lbp3d(image: Any, settings: dict[str, Any], bb: Any) -> Iterator[tuple[np.ndarray, str]]:
+    """Spherical-harmonics LBP in 3D (:mod:`biomedai.radiomics.lbp3d`): ``lbp-3D-m1`` .. and ``lbp-3D-k``."""
+    from .lbp3d import SPLINE_MARGIN, lbp3d_images
+
+    if image.GetDimension() != 3:
+        logger.warning("LBP3D needs a 3D image, got %dD; skipped", image.GetDimension())
+        return
+    if settings.get("force2D", False):
+        logger.warning("LBP3D is computed in 3D but features are extracted in 2D (force2D)")
+    radius = float(settings.get("lbp3DIcosphereRadius", 1))
+    margin = int(np.ceil(radius)) + 2 + SPLINE_MARGIN
+    sub, inner = _grown(image, bb, np.full(3, margin))
+    yield from lbp3d_images(_array(sub), inner, levels=settings.get("lbp3DLevels", 2), radius=radius,
+                            subdivisions=settings.get("lbp3DIcosphereSubdivision", 1))
+
+
 _FILTERS = {"Original": original, "LoG": log, "Wavelet": wavelet, "Square": square, "SquareRoot": square_root,
-            "Logarithm": logarithm, "Exponential": exponential, "Gradient": gradient, "LBP2D": lbp2d}
+            "Logarithm": logarithm, "Exponential": exponential, "Gradient": gradient, "LBP2D": lbp2d,
+            "LBP3D": lbp3d}
 SUPPORTED_IMAGE_TYPES = tuple(_FILTERS)
 
 
@@ -205,7 +238,7 @@ def filtered_images(image: Any, image_type: str, settings: dict[str, Any], bb: A
                     ) -> Iterator[tuple[np.ndarray, str]]:
     """Arrays (numpy order, cropped to the ROI's bounding box ``bb``) of one image type.
 
-    Unsupported types (LBP3D) are skipped with a warning.
+    Unknown types are skipped with a warning.
     """
     fn = _FILTERS.get(image_type)
     if fn is None:

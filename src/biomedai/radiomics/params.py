@@ -86,7 +86,7 @@ DEPRECATED_FEATURES: dict[str, dict[str, bool]] = {
     "glrlm": {}, "glszm": {}, "ngtdm": {},
 }
 
-#: Image types (filters) accepted in ``imageType``; LBP3D is recognised but not implemented.
+#: Image types (filters) accepted in ``imageType``.
 IMAGE_TYPES = ("Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential", "Gradient",
                "LBP2D", "LBP3D")
 
@@ -131,6 +131,8 @@ _SETTING_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "label_channel": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
     "binWidth": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "binCount": (lambda v: v is None or (_is_int(v) and v > 0), "a positive integer"),
+    # ours, not PyRadiomics': bin edges in float64 (PyRadiomics' integer edges can overflow, see bin_edges)
+    "binEdgesFloat64": (lambda v: isinstance(v, bool), "true or false"),
     "normalize": (lambda v: isinstance(v, bool), "true or false"),
     "normalizeScale": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "removeOutliers": (lambda v: v is None or (_is_number(v) and v > 0), "a positive number"),

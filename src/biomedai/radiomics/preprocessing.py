@@ -319,6 +319,13 @@ def resegment(image: Any, mask: Any, settings: dict[str, Any], name: str) -> Any
 def bin_edges(values: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
     """Bin edges exactly as PyRadiomics: fixed bin count, or fixed bin width aligned at 0.
 
+    With ``binWidth``, PyRadiomics computes ``max + 2 * binWidth`` in the image's integer type;
+    under numpy 2 that wraps around for 8-bit images whose ROI maximum exceeds
+    ``255 - 2 * binWidth`` (and likewise for other integer types), leaving about two grey levels.
+    By default the same happens here (PyRadiomics-identical) with a warning; the setting
+    ``binEdgesFloat64: true`` computes the edges in float64, as intended (identical wherever
+    nothing overflows).
+
     Example:
         >>> bin_edges(np.array([3, 27, 60]), {"binWidth": 25}).tolist()
         [0, 25, 50, 75, 100]
@@ -330,9 +337,29 @@ def bin_edges(values: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
         return edges
     width = settings.get("binWidth", 25)
     lo, hi = values.min(), values.max()
-    low = lo - (lo % width)
-    high = hi + 2 * width
-    edges = np.arange(low, high, width)
+    edges = _width_edges(lo, hi, width)
+    if np.issubdtype(values.dtype, np.integer) and isinstance(width, int):
+        info = np.iinfo(values.dtype)
+        if int(hi) + 2 * width > info.max or int(lo) - int(lo) % width < info.min:
+            intended = _width_edges(np.float64(lo), np.float64(hi), width)
+            if settings.get("binEdgesFloat64", False):
+                return intended
+            ours = np.unique(np.digitize(values, edges))
+            wanted = np.unique(np.digitize(values, intended))
+            if not np.array_equal(ours, wanted):
+                logger.warning(
+                    "binWidth %s: the bin edges overflow %s (ROI range %d..%d) and wrap around as in PyRadiomics: "
+                    "%d grey levels instead of %d; set binEdgesFloat64: true for the intended edges",
+                    width, values.dtype, int(lo), int(hi), len(ours), len(wanted))
+    return edges
+
+
+def _width_edges(lo: Any, hi: Any, width: float) -> np.ndarray:
+    """PyRadiomics' fixed-width edges, in the type of ``lo`` and ``hi`` (integer types may wrap around)."""
+    with np.errstate(over="ignore"):  # the wrap-around is PyRadiomics' behaviour, kept on purpose
+        low = lo - (lo % width)
+        high = hi + 2 * width
+        edges = np.arange(low, high, width)
     if len(edges) == 1:
         edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
     return edges

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._voxel_glcm import _pair_slices as _pairs
 from ._voxel_glcm import glcm_angle_counts, glcm_features, glcm_matrices, local_levels
-from .features._neighbours import EPS, angle_weights, angles, force2d_dim
+from .features._neighbours import EPS, angle_weights, angles, force2d_dim, label_zones
 
 logger = logging.getLogger(__name__)
 
@@ -288,8 +288,6 @@ def _nanmean_last(a: np.ndarray) -> np.ndarray:
 def glszm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
                gray_levels: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """GLSZM features of each voxel's kernel (zones: full connectivity inside the kernel box)."""
-    from skimage.measure import label
-
     f2d, radii = _kernel_radii(levels, settings)
     gl, lut = _level_lookup(gray_levels)
     ng = len(gl)
@@ -304,7 +302,7 @@ def glszm_maps(levels: np.ndarray, coords: np.ndarray, settings: dict[str, Any],
         stacked = np.zeros((n, w.shape[1] + 1) + w.shape[2:], dtype=w.dtype)
         stacked[:, :-1] = w  # a zero plane between kernels keeps their zones apart
         flat = stacked.reshape((-1,) + w.shape[2:])
-        lab = label(flat, background=0, connectivity=flat.ndim).reshape(stacked.shape)
+        lab = label_zones(flat, flat.ndim).reshape(stacked.shape)
         lab_flat = lab.reshape(n, -1)
         sizes = np.bincount(lab_flat.ravel())
         zone_level = np.zeros(len(sizes), dtype=np.int64)

@@ -9,8 +9,9 @@ Names are imported lazily so that ``import biomedai.train`` does not pull in tor
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..utils import lazy_exports
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first use
     from .batches import move_to_device, split_batch
@@ -45,12 +46,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'biomedai.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

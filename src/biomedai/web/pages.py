@@ -90,7 +90,7 @@ def _priority_class(priority: float) -> str:
 
 
 def add_pages(app: FastAPI) -> None:
-    from .app import COOKIE, study_detail, token_from
+    from .deps import COOKIE, study_detail, token_from
 
     store = app.state.settings.store
 
@@ -309,8 +309,8 @@ def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]
 
 
 def _comparison_section(store: Any, study_id: int, previews: list[dict[str, Any]]) -> str:
-    from ..web.app import study_detail
     from ..workflow.priors import compare_with_prior
+    from .deps import study_detail
 
     comparisons = compare_with_prior(store, study_id)
     if not comparisons:

@@ -12,6 +12,7 @@ import io
 import logging
 from typing import Any
 
+from ..workflow.previews import has_preview
 from ..workflow.store import Store
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def study_report_pdf(store: Store, study_id: int, deidentify: bool = False) -> b
     from sqlalchemy import select
 
     from ..workflow.models import Result, StoredFile
-    from .app import study_detail
+    from .deps import study_detail
     from .pages import flatten
     from .report import _provenance
 
@@ -159,7 +160,7 @@ def study_report_pdf(store: Store, study_id: int, deidentify: bool = False) -> b
                          styles, width)]
     with store.session() as s:
         previews = [(f.preview, f.original_name) for f in s.scalars(
-            select(StoredFile).where(StoredFile.study_id == study_id, StoredFile.preview != ""))]
+            select(StoredFile).where(StoredFile.study_id == study_id)) if has_preview(f.preview)]
         results = s.scalars(select(Result).where(Result.study_id == study_id).order_by(Result.id)).all()
     images = [(pic, name if not deidentify else "image") for pic, name in
               ((_picture(store, rel, width / 2 - 10, 9 * cm), name) for rel, name in previews[:8]) if pic]

@@ -10,6 +10,7 @@ import html
 import json
 from typing import Any
 
+from ..workflow.previews import has_preview
 from ..workflow.store import Store
 
 MAX_EMBED_BYTES = 4 * 1024 ** 2
@@ -35,7 +36,7 @@ def study_report_html(store: Store, study_id: int, deidentify: bool = False) -> 
     from sqlalchemy import select
 
     from ..workflow.models import Result, StoredFile
-    from .app import study_detail
+    from .deps import study_detail
     from .pages import _STYLE, flatten, table
 
     d = study_detail(store, study_id)
@@ -50,8 +51,8 @@ def study_report_html(store: Store, study_id: int, deidentify: bool = False) -> 
                                                    "severity": f.get("severity", ""), "text": f.get("text", "")}
                                                   for f in d["findings"]]))
     with store.session() as s:
-        previews = [f.preview for f in s.scalars(select(StoredFile).where(StoredFile.study_id == study_id,
-                                                                         StoredFile.preview != ""))]
+        previews = [f.preview for f in s.scalars(select(StoredFile).where(StoredFile.study_id == study_id))
+                    if has_preview(f.preview)]
         results = s.scalars(select(Result).where(Result.study_id == study_id).order_by(Result.id)).all()
     images = [u for u in (_data_uri(store, p) for p in previews[:8]) if u]
     if images:

@@ -121,28 +121,42 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
           watch: str | Path | None = None, imports: Sequence[str] = (), max_upload_mb: float = 2048,
           token_ttl_h: float = 8.0, admin_password: str | None = None, seed_samples: bool = False,
           dicom_port: int | None = None, dicom_aet: str = "BIOMEDAI", dicom_allow: Sequence[str] | None = None,
-          destinations: Sequence[str] = ()) -> None:
+          destinations: Sequence[str] = (), certfile: str | Path | None = None, keyfile: str | Path | None = None,
+          https_proxy: bool = False) -> None:
     """Run the service until interrupted: API + pages (uvicorn), ``workers`` worker processes,
     and optionally a watched folder. ``rules`` is a routing-rules YAML file (default: every method
     whose ``input_kinds`` fit); ``imports`` are extra plug-in modules / ``.py`` files with methods;
     ``seed_samples`` ingests a few bundled sample images (idempotent) before starting;
     ``dicom_port`` starts a DICOM C-STORE receiver (AE title ``dicom_aet``; ``dicom_allow``
     limits the calling AE titles) on ``host``; ``destinations`` (``NAME=AET@host:port``) are the
-    PACS that operators may send result SRs to."""
+    PACS that operators may send result SRs to. ``certfile``/``keyfile`` serve HTTPS directly;
+    ``https_proxy`` says a reverse proxy terminates TLS in front of us. Either marks the login
+    cookie Secure and sends HSTS. Files and folders are created readable by the owner only."""
     try:
         import uvicorn
     except ImportError as exc:
         raise ConfigError("biomedai serve needs the 'serve' extra: pip install 'biomedai[serve]'") from exc
+    from ..io.limits import set_default_limits
     from ..workflow.routing import Router
     from ..workflow.runjob import import_plugin
     from ..workflow.store import Store
     from .app import create_app
 
+    set_default_limits(allow_external_data=False)  # detached headers never read outside their folder here
+    if (certfile is None) != (keyfile is None):
+        raise ConfigError("give both --certfile and --keyfile (or neither)")
+    for name, value in (("--certfile", certfile), ("--keyfile", keyfile)):
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(f"{name} {value}: no such file")
+    os.umask(0o077)  # patient data and password hashes: owner only (workers and their jobs inherit it)
     for plugin in imports:
         import_plugin(plugin)
     store = Store(data_dir, database_url)
     router = Router.from_yaml(rules) if rules else Router()
     ensure_admin(store, admin_password)
+    from ..workflow.intake import remove_incomplete
+
+    remove_incomplete(store)  # what uploads killed mid-way left behind
     if seed_samples:
         from ..workflow.intake import seed_samples as _seed
 
@@ -151,7 +165,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
     from ..workflow.export import parse_destination
 
     app = create_app(store, router, max_upload_bytes=int(max_upload_mb * 1024 ** 2), token_ttl_s=token_ttl_h * 3600,
-                     destinations=dict(parse_destination(d) for d in destinations))
+                     destinations=dict(parse_destination(d) for d in destinations),
+                     tls=certfile is not None or https_proxy)
     pool = WorkerPool(max(0, workers), store.data_dir, database_url, imports)
     stop = threading.Event()
     pool.start()
@@ -165,7 +180,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
                                  allowed_callers=dicom_allow)
         receiver.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile is not None else {}
+        uvicorn.run(app, host=host, port=port, log_level="info", **tls)
     finally:
         stop.set()
         if receiver is not None:
@@ -195,6 +211,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dicom-allow", help="comma-separated calling AE titles allowed to send (default: any)")
     p.add_argument("--send-to", dest="destinations", action="append", default=[], metavar="NAME=AET@HOST:PORT",
                    help="a PACS that result SRs may be sent to (repeatable)")
+    p.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS, Secure cookies and HSTS")
+    p.add_argument("--keyfile", help="the TLS certificate's private key (PEM)")
+    p.add_argument("--https-proxy", action="store_true",
+                   help="a reverse proxy terminates TLS in front of the service: Secure cookies and HSTS")
     p.add_argument("--migrate-only", action="store_true",
                    help="bring the database schema up to date (Alembic migrations) and exit")
     p.set_defaults(func=run)
@@ -218,5 +238,6 @@ def run(args: argparse.Namespace) -> int:
           max_upload_mb=args.max_upload_mb, token_ttl_h=args.token_ttl_h, seed_samples=args.seed_samples,
           dicom_port=args.dicom_port, dicom_aet=args.dicom_aet,
           dicom_allow=[a for a in (args.dicom_allow or "").split(",") if a.strip()] or None,
-          destinations=args.destinations)
+          destinations=args.destinations, certfile=args.certfile, keyfile=args.keyfile,
+          https_proxy=args.https_proxy)
     return 0

@@ -46,7 +46,7 @@ def split_multipart_related(path: Path, boundary: bytes, out_dir: Path) -> list[
 
 def add_stow(app: FastAPI) -> None:
     from ..workflow.intake import ingest
-    from .app import audit, need
+    from .deps import audit, need
 
     store = app.state.settings.store
 

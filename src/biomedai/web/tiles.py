@@ -315,7 +315,7 @@ def _overlay_kind(store: Any, rel: str, name: str, dz: DeepZoom) -> str | None:
 def add_tile_routes(app: Any) -> None:
     """Register the tile API, the static viewer files and the viewer page on the FastAPI app."""
     from ..errors import BiomedaiError
-    from .app import audit, need
+    from .deps import audit, need
 
     store = app.state.settings.store
     cache, images = SlideCache(), SlideCache(size=2)  # decoded plain images take memory: keep two
@@ -387,7 +387,7 @@ def add_tile_routes(app: Any) -> None:
 
     @app.get("/slides/{file_id}", response_class=HTMLResponse)
     def slide_page(request: Request, file_id: int) -> HTMLResponse:
-        from .app import token_from
+        from .deps import token_from
         from .pages import LoginRequired, layout
 
         user = store.user_for_token(token_from(request))

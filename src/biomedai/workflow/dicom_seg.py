@@ -192,6 +192,34 @@ def result_masks(store: Store, result_id: int) -> tuple[dict[str, Any], list[str
 
 def result_to_seg(store: Store, result_id: int) -> bytes:
     """The DICOM SEG (bytes) of one result's masks, joined to the DICOM series the job ran on."""
+    facts, inputs, masks = result_masks(store, result_id)
+    if not masks:
+        raise InvalidInputError(f"result {result_id} lists no mask files (label or probability maps) to encode")
+    if not inputs:
+        raise InvalidInputError(f"result {result_id}: its job has no input to reference")
+    sources = source_datasets(store, inputs)
+    layers = []
+    for rel in masks:
+        name = Path(rel).name
+        array, image = read_mask(store.storage.resolve(rel))
+        frames = _as_frames(array, sources, image, name)
+        layers.append(mask_layer(frames, name, _names_for(facts["metrics"], name)))
+    seed = [facts["study_uid"], str(result_id), str(facts["job_id"]), facts["output_dir"]]
+    seg = segmentation_from_layers(sources, layers, facts["method"], seed, series_number=800 + result_id % 100)
+    buffer = io.BytesIO()
+    seg.save_as(buffer)
+    log.info("result %s: SEG with %d segment(s) over %d source instance(s)", result_id,
+             len(seg.SegmentSequence), len(sources))
+    return buffer.getvalue()
+
+
+def segmentation_from_layers(sources: list[Any], layers: list[MaskLayer], method: str, seed: list[str], *,
+                             series_number: int = 800) -> Any:
+    """A highdicom ``Segmentation`` of ``layers`` (see :func:`mask_layer`) over the source datasets.
+
+    ``seed`` strings make the UIDs reproducible (the same seed gives the same instance). Used by
+    :func:`result_to_seg` and by methods that write a SEG next to their outputs.
+    """
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
@@ -199,24 +227,11 @@ def result_to_seg(store: Store, result_id: int) -> bytes:
     from .. import __version__
     from .export import _PATIENT_STUDY_KEYS, _code
 
-    facts, inputs, masks = result_masks(store, result_id)
-    if not masks:
-        raise InvalidInputError(f"result {result_id} lists no mask files (label or probability maps) to encode")
-    if not inputs:
-        raise InvalidInputError(f"result {result_id}: its job has no input to reference")
-    sources = source_datasets(store, inputs)
     for ds in sources:
         for key in _PATIENT_STUDY_KEYS:
             if getattr(ds, key, None) is None:
                 setattr(ds, key, "")
-    layers = []
-    for rel in masks:
-        name = Path(rel).name
-        array, image = read_mask(store.storage.resolve(rel))
-        frames = _as_frames(array, sources, image, name)
-        layers.append(mask_layer(frames, name, _names_for(facts["metrics"], name)))
     fractional = any(layer.fractional for layer in layers)
-    method = facts["method"]
     algorithm = hd.AlgorithmIdentificationSequence(name=f"biomedai {method}"[:64], version=__version__,
                                                    family=codes.cid7162.ArtificialIntelligence)
     descriptions, planes = [], []
@@ -230,20 +245,14 @@ def result_to_seg(store: Store, result_id: int) -> bytes:
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm))
             planes.append(plane.astype(np.float32) if fractional else plane)
     pixels = np.stack(planes, axis=-1)
-    seed = [facts["study_uid"], str(result_id), str(facts["job_id"]), facts["output_dir"]]
     kwargs: dict[str, Any] = {}
     if fractional:
         kwargs["fractional_type"] = hd.seg.SegmentationFractionalTypeValues.PROBABILITY
     kind = hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
-    seg = hd.seg.Segmentation(
+    return hd.seg.Segmentation(
         source_images=sources, pixel_array=pixels, segmentation_type=kind,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(entropy_srcs=[*seed, "seg-series"]),
-        series_number=800 + result_id % 100, sop_instance_uid=generate_uid(entropy_srcs=[*seed, "seg-instance"]),
+        series_number=series_number, sop_instance_uid=generate_uid(entropy_srcs=[*seed, "seg-instance"]),
         instance_number=1, manufacturer="biomedai", manufacturer_model_name=str(method)[:64],
         software_versions=__version__, device_serial_number="0", content_label="BIOMEDAI",
         content_description=f"biomedai {method}"[:64], series_description=f"biomedai {method} SEG"[:64], **kwargs)
-    buffer = io.BytesIO()
-    seg.save_as(buffer)
-    log.info("result %s: SEG with %d segment(s) over %d source instance(s)", result_id, len(descriptions),
-             len(sources))
-    return buffer.getvalue()

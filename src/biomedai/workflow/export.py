@@ -34,9 +34,7 @@ def _code(key: str, meaning: str) -> Any:
 
 def result_to_sr(store: Store, result_id: int, max_measurements: int = 500) -> bytes:
     """The DICOM SR (bytes) of one result; InvalidInputError when its study has no DICOM files."""
-    import highdicom as hd
     import pydicom
-    from pydicom.sr.codedict import codes
 
     with store.session() as s:
         result = s.get(Result, result_id)
@@ -54,29 +52,58 @@ def result_to_sr(store: Store, result_id: int, max_measurements: int = 500) -> b
             if getattr(ds, key, None) is None:
                 setattr(ds, key, "")
         evidence.append(ds)
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=hd.UID(),
-                                                                                   name=f"biomedai {method}"[:64]))
-    no_units = hd.sr.CodedConcept("1", "UCUM", "no units")
-    measurements = [hd.sr.Measurement(name=_code(key, key), value=value, unit=no_units)
+    no_units = ("1", "no units")
+    measurements = [(key, value, no_units)
                     for key, value in list(numeric_measurements(metrics).items())[:max_measurements]]
-    evaluations = [hd.sr.QualitativeEvaluation(name=_code("finding", "finding"),
-                                               value=_code(f"{f.get('label')}:{f.get('severity')}",
-                                                           f"{f.get('label', '')} (severity {f.get('severity', 0):g})"))
+    evaluations = [(f"{f.get('label')}:{f.get('severity')}",
+                    f"{f.get('label', '')} (severity {f.get('severity', 0):g})")
                    for f in findings or [] if isinstance(f, dict)]
-    group = hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"biomedai result {result_id}"),
-        measurements=measurements or None, qualitative_evaluations=evaluations or None)
-    report = hd.sr.MeasurementReport(observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-                                     procedure_reported=hd.sr.CodedConcept("363679005", "SCT", "Imaging procedure"),
-                                     imaging_measurements=[group])
-    sr = hd.sr.Comprehensive3DSR(evidence=evidence, content=report[0], series_number=900 + result_id % 100,
-                                 series_instance_uid=hd.UID(), sop_instance_uid=hd.UID(), instance_number=1,
-                                 manufacturer="biomedai", series_description=f"biomedai {method}"[:64])
+    sr = structured_report(evidence, method, measurements, evaluations, tracking=f"biomedai result {result_id}",
+                           series_number=900 + result_id % 100)
     buffer = io.BytesIO()
     sr.save_as(buffer)
     return buffer.getvalue()
+
+
+def structured_report(evidence: list[Any], method: str, measurements: list[tuple[str, float, tuple[str, str]]],
+                      evaluations: list[tuple[str, str]] = (), *, tracking: str = "biomedai",
+                      series_number: int = 900, seed: list[str] | None = None) -> Any:
+    """A TID 1500 Comprehensive 3D SR over ``evidence`` (source datasets).
+
+    ``measurements``: ``(name, value, (UCUM code, unit meaning))``, e.g. ``("right upper lobe lesion volume",
+    12.5, ("cm3", "cubic centimeter"))``; ``evaluations``: ``(key, text)`` qualitative findings. With
+    ``seed``, the UIDs are derived from it (the same seed gives the same instance).
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    for ds in evidence:
+        for key in _PATIENT_STUDY_KEYS:
+            if getattr(ds, key, None) is None:
+                setattr(ds, key, "")
+
+    def uid(tag: str) -> str:
+        return generate_uid(entropy_srcs=[*seed, tag]) if seed else hd.UID()
+
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=uid("device"),
+                                                                                   name=f"biomedai {method}"[:64]))
+    items = [hd.sr.Measurement(name=_code(key, key), value=value, unit=hd.sr.CodedConcept(unit[0], "UCUM", unit[1]))
+             for key, value, unit in measurements]
+    qualitative = [hd.sr.QualitativeEvaluation(name=_code("finding", "finding"), value=_code(key, text))
+                   for key, text in evaluations]
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uid("tracking"), identifier=tracking[:64]),
+        measurements=items or None, qualitative_evaluations=qualitative or None)
+    report = hd.sr.MeasurementReport(observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+                                     procedure_reported=hd.sr.CodedConcept("363679005", "SCT", "Imaging procedure"),
+                                     imaging_measurements=[group])
+    return hd.sr.Comprehensive3DSR(evidence=evidence, content=report[0], series_number=series_number,
+                                   series_instance_uid=uid("series"), sop_instance_uid=uid("instance"),
+                                   instance_number=1, manufacturer="biomedai",
+                                   series_description=f"biomedai {method}"[:64])
 
 
 def parse_destination(text: str) -> tuple[str, tuple[str, str, int]]:

@@ -14,7 +14,8 @@ folder's files, later a DICOM receiver's) with the names the sender gave them:
    changes nothing;
 4. new files are copied into ``storage/studies/<study id>/<series>/`` and grouped into units
    (one per non-DICOM file, one per DICOM series; a multi-file series is given to a method as
-   its folder), and each unit is routed and its jobs queued.
+   its folder), and each unit is routed and its jobs queued. Previews are left pending for a
+   worker (:mod:`.previews`): nothing is decoded here, in the request that uploads.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import BiomedaiError, InvalidInputError, UnsupportedFormatError
 from .models import StoredFile, Study
+from .previews import initial_preview
 from .routing import Router, Unit
 from .storage import safe_file_name, safe_relative_path, sha256_bytes_of
 from .store import Store
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_TOTAL_BYTES = 8 * 1024 ** 3
-PREVIEW_MAX_BYTES = 512 * 1024 ** 2
 _RASTER = {"png", "jpeg", "tiff", "gif", "bmp"}
 #: A plain TIFF with more pixels than this is routed as a whole slide.
 WSI_PIXELS = 100_000_000
@@ -165,37 +166,6 @@ def expand_zip(path: Path, into: Path, max_members: int = MAX_ZIP_MEMBERS,
     return out
 
 
-def _make_preview(store: Store, stored: Path, info: FileInfo, rel_dir: str, key: str) -> str:
-    """A PNG for the viewer (best effort: a failed preview only leaves the field empty)."""
-    from ..viz import save_png, to_display
-
-    if info.kind.startswith("annotation") or stored.stat().st_size > PREVIEW_MAX_BYTES and info.kind != "wsi":
-        return ""
-    try:
-        import numpy as np
-
-        if info.kind == "wsi":
-            from ..io import open_wsi
-
-            with open_wsi(stored) as reader:
-                picture = reader.thumbnail(1024)
-        else:
-            from ..io import read_image
-
-            image = read_image(stored)
-            array = np.asarray(image.array)
-            while array.ndim > 3 or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-                array = array[array.shape[0] // 2]
-            picture = to_display(array)
-        target = store.storage.resolve(f"{rel_dir}/previews/{key}.png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        save_png(picture, target)
-        return store.storage.relative(target)
-    except Exception as exc:  # noqa: BLE001 - previews never block intake
-        log.info("no preview for %s: %s", stored, exc)
-        return ""
-
-
 def _study_for(store: Store, uid: str, info: FileInfo, source: str) -> tuple[int, bool]:
     for _ in range(3):
         with store.session() as s:
@@ -242,12 +212,82 @@ def ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router | Non
     :class:`InvalidInputError` before anything is stored. ``patient_id`` is given to new non-DICOM
     studies (DICOM studies take the PatientID of their files).
     """
-    from .queue import JobQueue
-
     for name, _ in items:
         safe_relative_path(name)
     router = router or Router()
     report = IngestReport()
+    written: list[str] = []
+    try:
+        _ingest(store, items, router, report, written, source, username, methods, max_attempts, timeout_s,
+                patient_id)
+    except BaseException:
+        _undo(store, report, written)  # an upload is all or nothing (a killed one: remove_incomplete)
+        raise
+    return report
+
+
+def _undo(store: Store, report: IngestReport, written: Sequence[str]) -> None:
+    """Remove what a failed :func:`ingest` call created: its new studies, files, rows and jobs."""
+    from .models import Job
+
+    try:
+        with store.session() as s:
+            for job_id in report.jobs:
+                job = s.get(Job, job_id)
+                if job is not None:
+                    s.delete(job)
+            for file_id in report.new_files:
+                row = s.get(StoredFile, file_id)
+                if row is not None:
+                    s.delete(row)
+        for study_id in report.new_studies:
+            remove_study(store, study_id)
+        with store.session() as s:
+            kept = set(s.scalars(select(StoredFile.path).where(StoredFile.path.in_(list(written)))))
+        for rel in written:
+            if rel not in kept:
+                store.storage.remove_tree(rel)
+    except Exception as exc:  # noqa: BLE001 - the start-up check removes what is left
+        log.error("could not undo a failed intake (%s); remove_incomplete will at start-up", exc)
+
+
+def remove_incomplete(store: Store, min_age_s: float = 600.0) -> dict[str, int]:
+    """Remove what killed uploads left behind: studies without files or jobs, and stored files (and
+    temporary ``.incoming-*`` files) that no database row names. Run at start-up; ``min_age_s`` spares
+    an upload another server process may be making right now."""
+    import datetime as _dt
+    import time
+
+    from .models import Study, utcnow
+
+    removed = {"studies": 0, "files": 0}
+    cutoff = utcnow() - _dt.timedelta(seconds=min_age_s)
+    with store.session() as s:
+        empty = s.scalars(select(Study.id).where(Study.created_at <= cutoff, ~Study.files.any(),
+                                                 ~Study.jobs.any())).all()
+    for study_id in empty:
+        removed["studies"] += int(remove_study(store, study_id))
+    with store.session() as s:
+        known = set(s.scalars(select(StoredFile.path))) | set(s.scalars(select(StoredFile.preview)))
+    root = store.storage.resolve("studies") if (store.storage.root / "studies").exists() else None
+    now = time.time()
+    for path in sorted(root.rglob("*")) if root is not None else []:
+        if not path.is_file() or now - path.stat().st_mtime < min_age_s:
+            continue
+        if store.storage.relative(path) not in known:
+            path.unlink()
+            removed["files"] += 1
+    if any(removed.values()):
+        log.warning("removed what interrupted uploads left: %d empty stud(ies), %d unlisted file(s)",
+                    removed["studies"], removed["files"])
+    return removed
+
+
+def _ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router, report: IngestReport,
+            written: list[str], source: str, username: str, methods: Sequence[str] | None, max_attempts: int,
+            timeout_s: float, patient_id: str) -> None:
+    from .queue import JobQueue
+
     queue = JobQueue(store)
     with tempfile.TemporaryDirectory(prefix="biomedai-intake-") as tmp_name:
         classified = _classified(items, Path(tmp_name), report)
@@ -275,8 +315,9 @@ def ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router | Non
                                                         StoredFile.sha256 == digest)) is not None:
                     report.duplicate_files.append(name)
                     continue
+            written.append(rel)
             stored = store.storage.put_file(path, rel)
-            preview = _make_preview(store, stored, info, rel_dir, digest[:16])
+            preview = initial_preview(info.kind, stored.stat().st_size)  # made later by a worker (.previews)
             try:
                 with store.session() as s:
                     row = StoredFile(study_id=study_id, path=rel, original_name=name[:256], sha256=digest,
@@ -294,7 +335,6 @@ def ingest(store: Store, items: Sequence[tuple[str, Path]], router: Router | Non
         for (study_id, _key), members in new_units.items():
             report.jobs.extend(_queue_unit(store, queue, router, study_id, members, source, username, methods,
                                            max_attempts, timeout_s))
-    return report
 
 
 def unit_inputs(store: Store, study_id: int, rows: Sequence[StoredFile]) -> list[str]:

@@ -38,6 +38,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _owner_only(path: Path, mode: int) -> None:
+    """Tighten ``path`` to ``mode`` when we own it (an existing data folder made before 0700 included)."""
+    import os
+
+    try:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except (OSError, AttributeError):  # not ours, or no getuid (Windows): leave it
+        log.debug("could not restrict %s to %o", path, mode)
+
+
 class Store:
     """The database and the file storage of one workflow service instance.
 
@@ -49,8 +60,10 @@ class Store:
 
     def __init__(self, data_dir: str | Path, database_url: str | None = None, create: bool = True) -> None:
         self.data_dir = Path(data_dir).resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _owner_only(self.data_dir, 0o700)  # it holds patient data and password hashes
         self.storage = FileStorage(self.data_dir / "storage")
+        _owner_only(self.storage.root, 0o700)
         self.database_url = database_url or f"sqlite:///{self.data_dir / DB_FILE}"
         kwargs: dict[str, Any] = {}
         if self.database_url.startswith("sqlite"):
@@ -63,6 +76,10 @@ class Store:
             raise ConfigError(f"database URL {self.database_url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            database_file = self.engine.url.database
+            if database_file and database_file != ":memory:" and Path(database_file).parent.is_dir():
+                Path(database_file).touch(mode=0o600)  # SQLite gives its -wal/-shm files the same mode
+                _owner_only(Path(database_file), 0o600)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             from .migrations import upgrade

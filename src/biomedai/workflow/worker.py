@@ -84,6 +84,8 @@ class Worker:
         """Process jobs until stopped (or ``max_jobs`` done, or idle for ``idle_exit_s``); returns jobs run."""
         done, idle_since = 0, time.monotonic()
         while not self.stopping and (max_jobs is None or done < max_jobs):
+            if self.make_previews():  # first: a user waits for the pictures of what they uploaded
+                idle_since = time.monotonic()
             claimed = self.queue.claim(self.worker_id, self.methods)
             if claimed is None:
                 if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
@@ -94,6 +96,14 @@ class Worker:
             done += 1
             idle_since = time.monotonic()
         return done
+
+    def make_previews(self) -> int:
+        """Make pending previews (in a child under memory and time caps); returns how many were claimed."""
+        from .previews import claim_pending, previews_in_child
+
+        ids = claim_pending(self.store, self.worker_id)
+        previews_in_child(self.store, ids, database_url=self.store.database_url)
+        return len(ids)
 
     def run_job(self, job: Job, token: str) -> str:
         """Run one claimed job to its end; returns what became of it."""
@@ -164,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         help="module or .py file that registers extra methods (repeatable)")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # results hold patient data: owner only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s: %(message)s")
     from .runjob import import_plugin
 

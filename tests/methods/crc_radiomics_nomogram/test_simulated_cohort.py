@@ -14,13 +14,13 @@ from scipy.stats import spearmanr
 
 from biomedai.methods.crc_radiomics_nomogram.config import CrcNomogramConfig
 from biomedai.methods.crc_radiomics_nomogram.synthetic import oracle_cindex, simulate_cohort
-from biomedai.methods.crc_radiomics_nomogram.workflow import Workflow
+from biomedai.methods.crc_radiomics_nomogram.study import NomogramStudy
 
 
 @pytest.mark.slow
 def test_pipeline_recovers_the_simulated_signal(tmp_path):
     truth = simulate_cohort(tmp_path / "cohort", n_primary=120, n_validation=80, seed=0)
-    wf = Workflow(tmp_path / "cohort", tmp_path / "out", CrcNomogramConfig(calibration_boot=50, cindex_boot=200))
+    wf = NomogramStudy(tmp_path / "cohort", tmp_path / "out", CrcNomogramConfig(calibration_boot=50, cindex_boot=200))
     wf.run(extract=True)
     m = wf.metrics
     oracle = oracle_cindex()

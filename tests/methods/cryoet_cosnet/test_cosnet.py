@@ -17,7 +17,8 @@ from biomedai.methods.cryoet_cosnet.core import (EpisodeStream, episode_accuraci
 from biomedai.methods.cryoet_cosnet.crf import bilateral_message, dense_crf3d
 from biomedai.methods.cryoet_cosnet.demo import synthetic_molecules
 from biomedai.methods.cryoet_cosnet.model import CosNet, DuSE3d, episode_loss
-from biomedai.methods.cryoet_cosnet.pipeline import CosNetMethod, extract_boxes
+from biomedai.methods.cryoet_cosnet import CosNetMethod
+from biomedai.methods.cryoet_cosnet.inputs import extract_boxes
 
 torch.set_num_threads(1)
 

@@ -34,7 +34,7 @@ def test_small_cosnet_beats_chance_on_unseen_classes(shared_data):
 def test_demo_runs_and_learns(tmp_path):
     import time
 
-    from biomedai.methods.cryoet_cosnet.pipeline import CosNetMethod
+    from biomedai.methods.cryoet_cosnet import CosNetMethod
 
     start = time.perf_counter()
     res = CosNetMethod().demo(tmp_path)

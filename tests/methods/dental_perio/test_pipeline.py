@@ -44,7 +44,7 @@ def test_demo_numbers_a_simulated_film(tmp_path: Path) -> None:
 
 def test_predict_outputs_with_bone_loss_and_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """predict's outputs and the bone-loss/stage hand-over, with the networks replaced by the film's truth."""
-    from biomedai.methods.dental_perio import bone, pipeline
+    from biomedai.methods.dental_perio import pipeline
     from biomedai.methods.dental_perio.calibration import calibrate_numbering
     from biomedai.methods.dental_perio.data import instances_from_label_map
     from biomedai.methods.dental_perio.staging import StagingModel
@@ -67,8 +67,8 @@ def test_predict_outputs_with_bone_loss_and_stage(tmp_path: Path, monkeypatch: p
     (tmp_path / "bone.pt").write_bytes(b"")
     monkeypatch.setattr(pipeline, "load_models", lambda w, c: (None, None, c))
     monkeypatch.setattr(pipeline, "infer_radiograph", fake_infer)
-    monkeypatch.setattr(bone, "load_bone_model", lambda p: None)
-    monkeypatch.setattr(bone, "segment_bone", lambda m, image: film.bone_mask)
+    monkeypatch.setattr(pipeline, "load_bone_model", lambda p: None)
+    monkeypatch.setattr(pipeline, "segment_bone", lambda m, image: film.bone_mask)
     method = get_method("dental_perio")({"bone_weights": str(tmp_path / "bone.pt"),
                                          "staging_model": str(staging)})
     out = method.predict([path], tmp_path / "pred", weights=tmp_path)
@@ -114,7 +114,7 @@ def test_train_predict_evaluate_plumbing(tmp_path: Path) -> None:
 def test_no_teeth_and_mirrored_warnings() -> None:
     from biomedai.methods.dental_perio.calibration import calibrate_numbering
     from biomedai.methods.dental_perio.data import ToothInstances
-    from biomedai.methods.dental_perio.pipeline import image_warnings
+    from biomedai.methods.dental_perio.inference import image_warnings
 
     empty = ToothInstances(np.zeros(0, int), np.zeros((0, 8, 8), bool), np.zeros((0, 4)), np.zeros(0))
     warnings = image_warnings(empty, calibrate_numbering(np.zeros((0, 4)), np.zeros((0, 4)), [], []))
@@ -151,7 +151,7 @@ def test_brief_training_numbers_better_than_rank_order(tmp_path: Path) -> None:
     from biomedai.methods.dental_perio.calibration import LOWER_SEQUENCE, UPPER_SEQUENCE
     from biomedai.methods.dental_perio.data import UFBADataset
     from biomedai.methods.dental_perio.numbering import dice_single_scores
-    from biomedai.methods.dental_perio.pipeline import infer_radiograph, load_models
+    from biomedai.methods.dental_perio.inference import infer_radiograph, load_models
 
     torch.set_num_threads(1)
     data = write_films(tmp_path / "train_films", 12, size=(128, 256))

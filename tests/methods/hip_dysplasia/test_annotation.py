@@ -10,6 +10,7 @@ import pytest
 from biomedai.errors import InvalidInputError
 from biomedai.io.annotations import Annotation, write_geojson, write_labelme
 from biomedai.methods.hip_dysplasia import annotation as annotation_module
+from biomedai.methods.hip_dysplasia import geometry
 from biomedai.methods.hip_dysplasia.annotation import HipAnnotation, load_annotation
 from biomedai.methods.hip_dysplasia.geometry import GeometryError, measure_hips
 from biomedai.methods.hip_dysplasia.synthetic import synthetic_film
@@ -109,6 +110,6 @@ def test_json_schema_file_matches_the_code():
 
     schema = json.loads((Path(annotation_module.__file__).with_name("annotation_schema.json")).read_text())
     hip = schema["$defs"]["hip"]
-    assert set(hip["properties"]) == set(annotation_module.CONTOURS + annotation_module.POINTS)
-    assert set(hip["required"]) == set(annotation_module.REQUIRED)
+    assert set(hip["properties"]) == set(geometry.CONTOURS + geometry.POINTS)
+    assert set(hip["required"]) == set(geometry.REQUIRED)
     assert schema["$id"] == annotation_module.SCHEMA

@@ -11,7 +11,7 @@ from biomedai.cli import main
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.hip_dysplasia.annotation import HipAnnotation
 from biomedai.methods.hip_dysplasia.geometry import SideShapes, angles_from_landmarks
-from biomedai.methods.hip_dysplasia.pipeline import HipDysplasia
+from biomedai.methods.hip_dysplasia import HipDysplasia
 from biomedai.methods.hip_dysplasia.synthetic import synthetic_film
 from biomedai.methods.registry import get_method
 

@@ -49,7 +49,7 @@ def test_hannet_structure_follows_the_paper():
 def test_norm_option_swaps_every_batch_norm_and_old_weights_keep_batch_norm():
     from biomedai.methods.nuclei_hannet.config import HanNetConfig
     from biomedai.methods.nuclei_hannet.model import build_model, count_parameters
-    from biomedai.methods.nuclei_hannet.pipeline import NucleiSegmenter, arch_from_config
+    from biomedai.methods.nuclei_hannet.segmenter import NucleiSegmenter, arch_from_config
 
     def kinds(net):
         return {type(m).__name__ for m in net.modules() if type(m).__name__.endswith(("Norm2d", "Norm3d"))}

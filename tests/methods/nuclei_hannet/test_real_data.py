@@ -45,7 +45,7 @@ def test_real_tiles_load_with_matching_labels(shared_data):
     assert len(np.unique(t.labels)) - 1 == 346
 
 
-#: the CPU recipe of benchmarks/RESULTS-nuclei_hannet.md ("improved recipe"): fixed work (28 epochs of 14
+#: the CPU recipe of benchmarks/results/RESULTS-nuclei_hannet.md ("improved recipe"): fixed work (28 epochs of 14
 #: steps of 4 crops of 128 px = 392 steps), so a busy machine makes the test slower, not weaker
 SLOW_RECIPE = {"base_channels": 8, "growth_rate": 4, "crop_size": 128, "batch_size": 4, "crops_per_tile": 8,
                "lr": 2e-3, "lr_schedule": "onecycle", "loss": "ce_dice", "epochs": 28, "val_every": 4,
@@ -63,11 +63,12 @@ def test_short_cpu_training_beats_the_classical_baseline(shared_data, tmp_path):
       same recipe gave 0.41: darker gbm40 tiles were called "inside" nearly everywhere.
 
     Measured 2026-11-27 on the shared 2-core box, seed 0. Batch norm: 0.657 on miccai2015, 0.410 on gbm40.
-    Instance norm: 0.652 and 0.667. Classical: 0.596 and 0.676. See benchmarks/RESULTS-nuclei_hannet.md."""
+    Instance norm: 0.652 and 0.667. Classical: 0.596 and 0.676. See benchmarks/results/RESULTS-nuclei_hannet.md."""
     from biomedai.methods.nuclei_hannet.classical import classical_nuclei
     from biomedai.methods.nuclei_hannet.data import load_tiles
     from biomedai.methods.nuclei_hannet.evaluation import score_tile
-    from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod, NucleiSegmenter
+    from biomedai.methods.nuclei_hannet import HanNetMethod
+    from biomedai.methods.nuclei_hannet.segmenter import NucleiSegmenter
 
     root = shared_subdir(shared_data, "nuclei")
     train, val = load_tiles(root, "train"), load_tiles(root, "val")

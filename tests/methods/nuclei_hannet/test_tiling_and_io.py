@@ -10,8 +10,9 @@ from biomedai.data.phantoms import nuclei_phantom
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.nuclei_hannet.data import as_rgb_uint8, load_tiles, read_labels
 from biomedai.methods.nuclei_hannet.evaluation import score_tile
-from biomedai.methods.nuclei_hannet.inference import (Block, ClaimedPixels, block_grid, paste_blocks,
-                                                      segment_in_blocks, tiled_probabilities, unclaimed_instances)
+from biomedai.data.blocks import (Block, ClaimedPixels, block_grid, paste_blocks, segment_in_blocks,
+                                  unclaimed_instances)
+from biomedai.methods.nuclei_hannet.inference import tiled_probabilities
 
 torch = pytest.importorskip("torch")
 
@@ -36,7 +37,7 @@ def test_tiled_probabilities_equal_whole_image_away_from_tile_borders():
 
 def test_block_cores_tile_the_image_exactly():
     cover = np.zeros((50, 70), int)
-    for b in block_grid(50, 70, block=24, margin=5):
+    for b in block_grid((50, 70), block=24, margin=5):
         cover[b.core_y0:b.core_y1, b.core_x0:b.core_x1] += 1
         assert b.y0 <= b.core_y0 and b.y1 >= b.core_y1
     assert (cover == 1).all()
@@ -49,7 +50,7 @@ def test_seam_merged_instances_are_whole_and_unique():
     def oracle(block):  # segmentation of a block = the true labels inside it (nuclei cut at its edge)
         return truth[block.y0:block.y1, block.x0:block.x1]
 
-    blocks = segment_in_blocks(lambda b: b, oracle, 300, 260, block=100, margin=25)
+    blocks = segment_in_blocks(lambda b: b, oracle, (300, 260), block=100, margin=25)
     merged = paste_blocks(blocks, truth.shape)
     assert int(np.unique(merged[merged > 0]).size) == 90
     scores = score_tile(truth, merged)
@@ -66,7 +67,7 @@ def test_a_nucleus_two_blocks_both_own_is_written_once():
     second[2:8, 11:17] = 9  # a neighbour overlapping A's copy by one column (1/6 claimed)
     kept = unclaimed_instances(second, first > 0)
     assert set(np.unique(kept)) == {0, 9} and (kept == 9).sum() == 30
-    whole = Block(0, 10, 0, 20, 0, 10, 0, 20)
+    whole = Block.from_2d(0, 10, 0, 20, 0, 10, 0, 20)
     out = paste_blocks(iter([(whole, first), (whole, second)]), (10, 20))
     assert sorted(np.unique(out)) == [0, 1, 2] and (out == 1).sum() == 36 and (out == 2).sum() == 30
 
@@ -77,14 +78,14 @@ def test_claimed_band_matches_a_whole_slide_claim_map():
     height, width, block, margin = 300, 500, 64, 8
     full = np.zeros((height, width), bool)
     claims = ClaimedPixels(width, block)
-    for b in block_grid(height, width, block, margin):
+    for b in block_grid((height, width), block, margin):
         view = claims.view(b)
         assert np.array_equal(view, full[b.y0:b.y1, b.x0:b.x1]), b
         new = rng.random(view.shape) < 0.05
         view |= new
         full[b.y0:b.y1, b.x0:b.x1] |= new
     with pytest.raises(ValueError, match="row-by-row"):
-        claims.view(Block(0, 10, 0, 10, 0, 10, 0, 10))
+        claims.view(Block.from_2d(0, 10, 0, 10, 0, 10, 0, 10))
 
 
 def test_naive_tiling_would_cut_nuclei():  # the merge above is not trivially satisfied
@@ -137,7 +138,7 @@ def test_label_maps_with_gaps_load_and_mismatches_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A tiny network trained for one epoch: enough to exercise the plumbing, not to judge quality."""
-    from biomedai.methods.nuclei_hannet.pipeline import HanNetMethod
+    from biomedai.methods.nuclei_hannet import HanNetMethod
 
     root = tmp_path_factory.mktemp("data")
     pairs = [nuclei_phantom((80, 80), n_nuclei=8, seed=s) for s in range(4)]
@@ -220,7 +221,7 @@ def test_evaluate_writes_per_tile_scores(tiny_run, tmp_path):
 
 
 def test_large_in_memory_images_go_through_the_seam_merging_blocks(tiny_run):
-    from biomedai.methods.nuclei_hannet.pipeline import NucleiSegmenter
+    from biomedai.methods.nuclei_hannet.segmenter import NucleiSegmenter
 
     method, _, out, _ = tiny_run
     cfg = method.config.replace(max_whole_image_pixels=2000, block_size=64, block_margin=16)

@@ -108,13 +108,16 @@ def read_clinical_csv(path: str | Path, *, require_images: bool = False) -> Coho
         path = path / "clinical.csv"
     if not path.is_file():
         raise InvalidInputError("clinical CSV not found", path)
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise InvalidInputError(f"missing column(s) {missing}; the header is {header}", path)
-        raw_rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED if c not in header]
+            if missing:
+                raise InvalidInputError(f"missing column(s) {missing}; the header is {header}", path)
+            raw_rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInputError(f"not a readable UTF-8 CSV ({exc.__class__.__name__}: {exc})", path) from None
     if not raw_rows:
         raise InvalidInputError("no patients (the CSV has a header only)", path)
     ids, cohorts, times, events, rows = [], [], [], [], {}

@@ -12,6 +12,10 @@ from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 
 from .config import CrcNomogramConfig
+from .model import RadiomicsNomogramModel
+from .report import write_html_report
+from .study import NomogramStudy, single_thread_blas
+from .synthetic import oracle_cindex, simulate_cohort
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +50,18 @@ class CrcRadiomicsNomogram(Method):
     input_kinds = ("volume/CT", "table/clinical-csv")
 
     # ------------------------------------------------------------------------------------------ actions
-    def _workflow(self, data: Path, output_dir: Path, preset: str | None = None):
-        from .workflow import Workflow
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """A small simulated cohort folder (12 phantom patients), for the conformance suite."""
+        simulate_cohort(Path(folder) / "cohort", n_primary=12, n_validation=0, seed=0)
+        return [Path(folder) / "cohort"]
 
-        return Workflow(Path(data), Path(output_dir), self.config, preset=preset)
+    def study(self, data: Path, output_dir: Path, preset: str | None = None) -> NomogramStudy:
+        """The paper's steps over one output folder (see ``study.py``), with this method's config."""
+        return NomogramStudy(Path(data), Path(output_dir), self.config, preset=preset)
 
     def _record(self, wf, action: str, inputs: Sequence[Path], note: str | None = None) -> RunResult:
         from biomedai.provenance import RunRecorder
-
-        from .report import write_html_report
 
         rec = RunRecorder(wf.out, self.name, action, seed=self.config.seed, config=self.config.to_dict())
         rec.add_inputs([p for p in inputs if Path(p).is_file()])
@@ -73,15 +80,13 @@ class CrcRadiomicsNomogram(Method):
 
     def report(self, output_dir: Path) -> Path:
         """``report.html`` with every table and figure of a finished run."""
-        from .report import write_html_report
-
         if not (Path(output_dir) / "result.json").is_file():
             raise InvalidInputError("no result.json here; run the pipeline first", output_dir)
         return write_html_report(Path(output_dir), self.title)
 
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         """The whole pipeline on a cohort folder (clinical.csv + images/ + masks/); saves model.json."""
-        wf = self._workflow(data, output_dir)
+        wf = self.study(data, output_dir)
         wf.run(extract=True)
         return self._record(wf, "train", [wf.cohort.path])
 
@@ -92,13 +97,13 @@ class CrcRadiomicsNomogram(Method):
 
         import numpy as np
 
-        from .model import RadiomicsNomogramModel
-
+        if not inputs:
+            raise InvalidInputError("no input given: pass cohort folders (clinical.csv, images/, masks/) or CSVs")
         output_dir = Path(output_dir)
         rows, wfs = [], []
         for k, data in enumerate(inputs):
-            wf = self._workflow(data, output_dir / f"input{k}" if len(inputs) > 1 else output_dir,
-                                preset=None if weights else "cai2020")
+            wf = self.study(data, output_dir / f"input{k}" if len(inputs) > 1 else output_dir,
+                            preset=None if weights else "cai2020")
             if weights:
                 wf.__dict__["model"] = RadiomicsNomogramModel.load(weights)
             if not wf.has_features():
@@ -128,9 +133,7 @@ class CrcRadiomicsNomogram(Method):
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         """With ``weights``: apply a saved model to a cohort with outcomes (C-index, AUC, KM, calibration).
         Without: fit and evaluate the whole pipeline on the cohort (primary fits, validation tests)."""
-        from .model import RadiomicsNomogramModel
-
-        wf = self._workflow(data, output_dir)
+        wf = self.study(data, output_dir)
         if not wf.has_features():
             wf.extract()
         if weights is None:
@@ -143,15 +146,13 @@ class CrcRadiomicsNomogram(Method):
 
     def demo(self, output_dir: Path) -> RunResult:
         """The pipeline on a small simulated cohort (60 + 40 phantom patients): KM, nomogram, calibration."""
-        from .synthetic import oracle_cindex, simulate_cohort
-
         output_dir = Path(output_dir)
         cfg = self.config.replace(calibration_boot=min(self.config.calibration_boot, 40),
                                   cindex_boot=min(self.config.cindex_boot, 200), n_lambda=30)
         method = type(self)(cfg)
         data = output_dir / "simulated_cohort"
         simulate_cohort(data, n_primary=100, n_validation=60, seed=cfg.seed)
-        wf = method._workflow(data, output_dir)
+        wf = method.study(data, output_dir)
         wf.run(extract=True)
         wf.metrics["oracle_cindex_simulation"] = oracle_cindex()
         return method._record(wf, "demo", [data / "clinical.csv"], note=DATA_NOTE_SIMULATED)
@@ -191,8 +192,6 @@ class CrcRadiomicsNomogram(Method):
         from biomedai.config import parse_overrides
 
         if args.tool == "simulate":
-            from .synthetic import oracle_cindex, simulate_cohort
-
             if args.n_primary < 10 or args.n_validation < 0:
                 raise InvalidInputError("need --n-primary >= 10 and --n-validation >= 0")
             simulate_cohort(args.folder, args.n_primary, args.n_validation, args.seed)
@@ -205,7 +204,7 @@ class CrcRadiomicsNomogram(Method):
         if args.set:
             config = config.replace(**parse_overrides(args.set))
         method = type(self)(config)
-        wf = method._workflow(Path(args.data), Path(args.output), preset=args.preset)
+        wf = method.study(Path(args.data), Path(args.output), preset=args.preset)
         if args.tool == "run":
             wf.run(extract=not args.skip_extract)
             result = method._record(wf, "run", [wf.cohort.path])
@@ -213,7 +212,6 @@ class CrcRadiomicsNomogram(Method):
             for key in sorted(k for k in wf.metrics if k.startswith(("cindex_", "cutoff", "n_selected", "km_hr"))):
                 print(f"  {key}: {wf.metrics[key]}")
             return 0
-        from .workflow import single_thread_blas
 
         with single_thread_blas():
             path = wf.radiogenomics(args.scores) if args.tool == "radiogenomics" else getattr(wf, args.tool)()

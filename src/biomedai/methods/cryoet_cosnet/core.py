@@ -15,9 +15,11 @@ import torch
 from biomedai.data.cryoet_sim import SubtomogramSet, zscore
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.train import Callback, Trainer
+from biomedai.train.model_folder import ModelInfo, is_model_folder, load_model_folder, read_model_info, save_model_folder
 
 from .config import CosNetConfig
 from .crf import dense_crf3d
+from .matching import ncc_scores
 from .model import CosNet, SupervisedCnn, episode_loss
 
 logger = logging.getLogger(__name__)
@@ -130,8 +132,12 @@ def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | Non
 
         load_weights(trainer.model, result.weights, map_location=trainer.device)
     if output_dir is not None and result.weights:
-        arch = {k: getattr(cfg, k) for k in ARCH_KEYS}
-        (Path(output_dir) / "model.json").write_text(json.dumps(arch, indent=1))
+        save_model_folder(output_dir, trainer.model, ModelInfo(
+            method="cryoet_cosnet", architecture={k: getattr(cfg, k) for k in ARCH_KEYS},
+            preprocessing={"box": cfg.box, "normalisation": "z-score per subtomogram"},
+            training_data={"name": "simulated subtomograms", "classes": data.class_names,
+                           "snr": data.snr, "simulator": data.settings}, simulated=True,
+            extra={"steps": trainer.global_step}))
     return trainer.model.eval(), info
 
 
@@ -157,10 +163,17 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def load_model(weights: str | Path, cfg: CosNetConfig, device: str = "cpu") -> CosNet:
-    """A CosNet from weights; the architecture comes from ``model.json`` beside them if present."""
+    """A CosNet from a model folder (``model.json`` + ``weights.pt``, checksum-verified) or, as written before
+    model folders, from ``weights.pt`` with an architecture-only ``model.json`` beside it."""
     from biomedai.train import load_weights
 
     weights = Path(weights)
+    if is_model_folder(weights):
+        info = read_model_info(weights)
+        cfg = cfg.replace(**{k: v for k, v in info.architecture.items() if k in ARCH_KEYS})
+        model = build_model(cfg)
+        load_model_folder(weights, model, method="cryoet_cosnet")
+        return model.to(device).eval()
     arch_file = weights.parent / "model.json"
     if arch_file.is_file():
         try:
@@ -206,29 +219,10 @@ def cosine_scores(support_feats: np.ndarray, target_feats: np.ndarray) -> np.nda
     return a @ b.T
 
 
-@torch.no_grad()
 def ncc_rotation_scores(supports: np.ndarray, targets: np.ndarray, n_rotations: int = 60, seed: int = 0,
                         device: str = "cpu") -> np.ndarray:
     """Template-matching baseline: max over rotations of the support of its NCC with the target [S, T]."""
-    import torch.nn.functional as F
-
-    from biomedai.data.cryoet_sim import uniform_random_rotations
-
-    rots = np.concatenate([np.eye(3)[None], uniform_random_rotations(n_rotations - 1, np.random.default_rng(seed))])
-    n = supports.shape[-1]
-    flip = np.eye(3)[::-1]
-    theta = np.zeros((len(rots), 3, 4))
-    theta[:, :, :3] = flip @ np.transpose(rots, (0, 2, 1)) @ flip
-    dev = torch.device(device)
-    grid = F.affine_grid(torch.from_numpy(theta).float(), (len(rots), 1, n, n, n), align_corners=True).to(dev)
-    t = torch.from_numpy(zscore(targets).reshape(len(targets), -1)).to(dev) / float(n ** 3)
-    best = torch.full((len(supports), len(targets)), -np.inf, device=dev)
-    for i, vol in enumerate(supports):
-        v = torch.from_numpy(np.ascontiguousarray(vol, np.float32)).to(dev)[None, None].expand(len(rots), 1, n, n, n)
-        r = F.grid_sample(v, grid, align_corners=True).reshape(len(rots), -1)
-        r = (r - r.mean(1, keepdim=True)) / r.std(1, unbiased=False, keepdim=True).clamp_min(1e-8)
-        best[i] = (r @ t.T).amax(0)
-    return best.cpu().numpy()
+    return ncc_scores(supports, targets, n_rotations, seed, device)
 
 
 # ----------------------------------------------------------------------------- evaluation protocol

@@ -10,6 +10,11 @@ import numpy as np
 
 from biomedai.methods.base import RunResult
 from biomedai.provenance import RunRecorder
+from biomedai.utils import lazy_import
+
+from .report import save_slices, tables_markdown
+
+core = lazy_import(".core", __package__)  # torch: imported on first use
 
 
 def synthetic_molecules(n_classes: int, box: int = 32, seed: int = 0) -> dict[str, np.ndarray]:
@@ -35,9 +40,6 @@ def run_demo(method, output_dir: Path) -> RunResult:
 
     from biomedai.data.cryoet_sim import SimulationSettings, simulate_subtomograms
 
-    from .core import evaluate_model, train_cosnet
-    from .report import save_slices, tables_markdown
-
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     box = 16  # 16^3 boxes keep the CPU demo to about a minute (the method's default is 32^3)
     cfg = method.config.replace(box=box, width=8, embedding_dim=64, steps=400, steps_per_epoch=10, train_seconds=35.0,
@@ -55,9 +57,9 @@ def run_demo(method, output_dir: Path) -> RunResult:
         rec.metrics["simulated_per_minute"] = round(len(data.labels) / (time.perf_counter() - t0) * 60)
     train_set, test_set = data.subset(names[:8]), data.subset(names[8:])
     with rec.timer("train"):
-        model, info = train_cosnet(cfg, train_set, None)
+        model, info = core.train_cosnet(cfg, train_set, None)
     with rec.timer("evaluate"):
-        result = evaluate_model(model, test_set, cfg)
+        result = core.evaluate_model(model, test_set, cfg)
     rec.metrics.update({"train_steps": info["steps"], "accuracy_2way": result["accuracy"]["2way"]["mean"],
                         "accuracy_4way": result["accuracy"]["4way"]["mean"],
                         "accuracy_2way_ci95": [result["accuracy"]["2way"]["ci_low"], result["accuracy"]["2way"]["ci_high"]],
@@ -66,11 +68,10 @@ def run_demo(method, output_dir: Path) -> RunResult:
                         "dice_mean_raw": result["dice_mean_raw"]})
     (output_dir / "tables.md").write_text(tables_markdown({"COS-Net demo (synthetic)": result}, 10.0))
     rec.add_file(output_dir / "tables.md")
-    from .core import embed_volumes, refine_masks
 
     pick = np.concatenate([np.flatnonzero(test_set.labels == c)[-2:] for c in range(4)])
-    _, probs = embed_volumes(model, test_set.volumes[pick])
-    masks = refine_masks(probs, test_set.volumes[pick], cfg)
+    _, probs = core.embed_volumes(model, test_set.volumes[pick])
+    masks = core.refine_masks(probs, test_set.volumes[pick], cfg)
     rec.add_file(save_slices(test_set.volumes[pick], probs, masks, output_dir / "unseen_classes_segmentation.png",
                              truth=test_set.masks[pick]))
     rec.write()

@@ -7,95 +7,24 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+
 import numpy as np
 
 from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
+from biomedai.utils import lazy_import
 
 from .config import CosNetConfig
+from .demo import run_demo
+from .inputs import list_mrc, read_subtomogram, read_support_folder
+from .report import save_slices, tables_markdown
+from .tools import run_extract, run_match, run_simulate
+
+core = lazy_import(".core", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
-
-MRC_SUFFIXES = (".mrc", ".map", ".rec", ".mrcs")
-
-
-# ----------------------------------------------------------------------------- file helpers
-def read_subtomogram(path: Path, box: int) -> np.ndarray:
-    """One subtomogram from an MRC file, checked to be a ``box``^3 volume, z-scored."""
-    from biomedai.data.cryoet_sim import zscore
-    from biomedai.io.mrc import read_mrc
-
-    data = read_mrc(path).array
-    if data.ndim != 3:
-        raise InvalidInputError(f"a subtomogram must be 3D, got shape {data.shape}", path)
-    if len(set(data.shape)) != 1:
-        raise InvalidInputError(f"subtomogram box is not cubic: {'x'.join(map(str, data.shape))}", path)
-    if data.shape[0] != box:
-        raise InvalidInputError(f"subtomogram box is {data.shape[0]}^3; this model takes {box}^3 "
-                                "(re-extract with --box or resample)", path)
-    if not np.all(np.isfinite(data)):
-        raise InvalidInputError("subtomogram contains NaN or infinity", path)
-    return zscore(data[None].astype(np.float32))[0]
-
-
-def collect_files(inputs: Sequence[str | Path], suffixes: Sequence[str], what: str) -> list[Path]:
-    """Files given directly, or those with ``suffixes`` inside given folders (sorted per folder)."""
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in suffixes)
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise InvalidInputError("no such file or folder", item)
-    if not files:
-        raise InvalidInputError(f"no {what} in {', '.join(map(str, inputs))}")
-    return files
-
-
-def list_mrc(inputs: Sequence[str | Path]) -> list[Path]:
-    """MRC files given directly or inside given folders, sorted within each folder."""
-    return collect_files(inputs, MRC_SUFFIXES, "MRC subtomograms")
-
-
-def read_support_folder(folder: Path, box: int) -> tuple[list[str], list[np.ndarray]]:
-    """A support set: ``NAME.mrc`` (1 shot) or ``NAME/*.mrc`` (K shots) per class -> (names, [K, box^3] arrays)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InvalidInputError("support set must be a folder of one MRC (or one sub-folder of MRCs) per class",
-                                folder)
-    names, shots = [], []
-    for item in sorted(folder.iterdir()):
-        if item.is_dir():
-            files = sorted(p for p in item.iterdir() if p.suffix.lower() in MRC_SUFFIXES)
-            if files:
-                names.append(item.name)
-                shots.append(np.stack([read_subtomogram(p, box) for p in files]))
-        elif item.suffix.lower() in MRC_SUFFIXES:
-            names.append(item.stem)
-            shots.append(read_subtomogram(item, box)[None])
-    if len(names) < 2:
-        raise InvalidInputError(f"support set has {len(names)} class(es) ({', '.join(names) or 'none'}); "
-                                "one-shot classification needs at least 2", folder)
-    return names, shots
-
-
-def extract_boxes(tomogram: np.ndarray, xyz: np.ndarray, box: int, source: Path | None = None) -> np.ndarray:
-    """``box``^3 crops centred at voxel coordinates (x, y, z); parts outside the tomogram are its mean."""
-    shape = np.array(tomogram.shape)  # z, y, x
-    zyx = np.rint(np.asarray(xyz, dtype=float)[:, ::-1]).astype(int)
-    outside = np.flatnonzero(np.any((zyx < 0) | (zyx >= shape), axis=1))
-    if len(outside):
-        i = int(outside[0])
-        raise InvalidInputError(f"particle {i} at (x, y, z) = {tuple(np.round(xyz[i], 2))} is outside the tomogram "
-                                f"(x, y, z size {tuple(shape[::-1])}); {len(outside)} such", source)
-    half = box // 2
-    pad = float(tomogram.mean())
-    padded = np.pad(tomogram.astype(np.float32), half + 1, constant_values=pad)
-    start = zyx - half + half + 1
-    return np.stack([padded[z:z + box, y:y + box, x:x + box] for z, y, x in start])
 
 
 @register
@@ -107,17 +36,16 @@ class CosNetMethod(Method):
     paper = "Zhou et al., Front. Mol. Biosci. 7:613347 (2020)"
     config_class = CosNetConfig
     input_kinds = ("volume/mrc",)
+    default_model = "default"
 
     # ------------------------------------------------------------------ actions
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .core import load_dataset, train_cosnet
-
         cfg = self.config
         rec = RunRecorder(Path(output_dir), self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
-        dataset = load_dataset(data)
+        dataset = core.load_dataset(data)
         with rec.timer("train"):
-            _, info = train_cosnet(cfg, dataset, Path(output_dir))
+            _, info = core.train_cosnet(cfg, dataset, Path(output_dir))
         rec.metrics = {"data": str(data), "snr": dataset.snr, **{k: v for k, v in info.items() if k not in ("first", "final")},
                        "final_epoch": info["final"]}
         rec.notes["data"] = "simulated subtomograms (from real structures when built from PolNet templates)"
@@ -130,9 +58,10 @@ class CosNetMethod(Method):
     def _require_weights(self, weights: Path | None) -> Path:
         from biomedai.errors import WeightsError
 
-        if weights is None:
+        folder = self.resolve_weights(weights)
+        if folder is None:
             raise WeightsError("cryoet_cosnet needs --weights (train first: biomedai train cryoet_cosnet ...)")
-        return Path(weights)
+        return folder
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Segment each MRC subtomogram; classify too when ``config.support_dir`` names a support folder."""
@@ -145,23 +74,21 @@ class CosNetMethod(Method):
 
         from biomedai.io.mrc import write_mrc
 
-        from .core import cosnet_scores, embed_volumes, load_model, refine_masks
-
         cfg = self.config
         out = Path(output_dir)
         rec = RunRecorder(out, self.name, "predict", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs(files)
         device = "cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-        model = load_model(weights, cfg, device)
+        model = core.load_model(weights, cfg, device)
         box = model.box
         vols = np.stack([read_subtomogram(p, box) for p in files])
         with rec.timer("embed"):
-            feats, probs = embed_volumes(model, vols, cfg.batch_size, with_masks=segment)
+            feats, probs = core.embed_volumes(model, vols, cfg.batch_size, with_masks=segment)
         if support is not None:
             names, shots = read_support_folder(Path(support), box)
             rec.add_inputs([support])
-            proto = np.stack([embed_volumes(model, s, cfg.batch_size, with_masks=False)[0].mean(0) for s in shots])
-            scores = cosnet_scores(model, proto, feats)                      # [classes, targets]
+            proto = np.stack([core.embed_volumes(model, s, cfg.batch_size, with_masks=False)[0].mean(0) for s in shots])
+            scores = core.cosnet_scores(model, proto, feats)                      # [classes, targets]
             f_out = np.exp(scores - scores.max(0)) / np.exp(scores - scores.max(0)).sum(0)
             lines = ["target,predicted_class," + ",".join(f"p_{n}" for n in names)]
             for i, path in enumerate(files):
@@ -177,7 +104,7 @@ class CosNetMethod(Method):
                 raise InvalidInputError("these weights have no decoder (trained 'w/o Decoder'): no segmentation",
                                         weights)
             with rec.timer("crf"):
-                masks = refine_masks(probs, vols, cfg, device)
+                masks = core.refine_masks(probs, vols, cfg, device)
             (out / "masks").mkdir(parents=True, exist_ok=True)
             fractions = {}
             for path, prob, mask in zip(files, probs, masks):
@@ -186,7 +113,6 @@ class CosNetMethod(Method):
                                        voxel_size=1.0))
                 fractions[path.name] = float(mask.mean())
             rec.metrics["foreground_fraction"] = fractions
-            from .report import save_slices
 
             rec.add_file(save_slices(vols[:8], probs[:8], masks[:8], out / "segmentation.png"))
         rec.write()
@@ -196,17 +122,14 @@ class CosNetMethod(Method):
         """Tables 1-3 on unseen classes of a simulated set: n-way-1-shot accuracy (95% CI) and per-class Dice."""
         import torch
 
-        from .core import evaluate_model, load_dataset, load_model, select_classes
-        from .report import tables_markdown
-
         cfg = self.config
         rec = RunRecorder(Path(output_dir), self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
         device = "cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-        model = load_model(self._require_weights(weights), cfg, device)
-        dataset = select_classes(load_dataset(data), cfg.test_classes, "evaluation")
+        model = core.load_model(self._require_weights(weights), cfg, device)
+        dataset = core.select_classes(core.load_dataset(data), cfg.test_classes, "evaluation")
         with rec.timer("evaluate"):
-            result = evaluate_model(model, dataset, cfg, device=device)
+            result = core.evaluate_model(model, dataset, cfg, device=device)
         rec.metrics = {"data": f"{data} (simulated, SNR={dataset.snr})", "classes": dataset.class_names, **result}
         md = tables_markdown({"COS-Net": result}, dataset.snr)
         (Path(output_dir) / "tables.md").write_text(md)
@@ -215,8 +138,6 @@ class CosNetMethod(Method):
         return RunResult(Path(output_dir), rec.metrics, [Path(output_dir) / f for f in rec.files])
 
     def demo(self, output_dir: Path) -> RunResult:
-        from .demo import run_demo
-
         return run_demo(self, Path(output_dir))
 
     # ------------------------------------------------------------------ tools
@@ -228,7 +149,11 @@ class CosNetMethod(Method):
         s.add_argument("structures", nargs="+", help="MRC density maps and/or PDB files, or folders of them")
         s.add_argument("-o", "--out", required=True)
         s.add_argument("--n-per-class", type=int, default=100)
-        s.add_argument("--snr", type=float, default=math.inf, help="var(signal)/var(noise) in the subtomogram; inf")
+        s.add_argument("--snr", type=float, default=math.inf,
+                       help="signal/noise variance of the tilt images in the particle band (see --snr-definition); inf")
+        s.add_argument("--snr-definition", default="projection_band", choices=("projection_band", "projection", "volume"))
+        s.add_argument("--realistic", action="store_true",
+                       help="neighbours cut by the box, membranes, gold fiducials and dose weighting")
         s.add_argument("--tilt", type=float, nargs=3, default=(-60.0, 60.0, 3.0), metavar=("MIN", "MAX", "STEP"))
         s.add_argument("--voxel-size", type=float, default=10.0, help="angstrom")
         s.add_argument("--seed", type=int, default=0)
@@ -251,6 +176,19 @@ class CosNetMethod(Method):
                 c.add_argument("--support", required=True, help="folder: NAME.mrc or NAME/*.mrc (K shots) per class")
             c.add_argument("-c", "--config", help="YAML config (e.g. CRF parameters)")
             c.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+        m = sub.add_parser("match", help="template matching (missing-wedge-aware by default) against a support folder")
+        m.add_argument("targets", nargs="+", help="MRC subtomograms or folders of them")
+        m.add_argument("--support", required=True, help="folder: NAME.mrc or NAME/*.mrc (K shots) per class")
+        m.add_argument("-o", "--out", required=True)
+        m.add_argument("--box", type=int, default=32)
+        m.add_argument("--rotations", type=int, default=100, help="identity + uniform random rotations searched")
+        m.add_argument("--tilt-range", type=float, nargs=2, default=(-60.0, 60.0), metavar=("MIN", "MAX"),
+                       help="tilt range of the tomogram (degrees, tilt axis y) for the wedge")
+        m.add_argument("--band", type=float, nargs=2, default=(1 / 32, 0.25), metavar=("LOW", "HIGH"),
+                       help="frequencies compared, cycles/voxel (default: the box size to 4 voxels)")
+        m.add_argument("--no-wedge", action="store_true", help="ignore the missing wedge (band-limited correlation)")
+        m.add_argument("--plain-ncc", action="store_true", help="whole-band NCC, no wedge (the plain baseline)")
+        m.add_argument("--seed", type=int, default=0)
         v = sub.add_parser("evaluate", help="Tables 1-3 over random episodes on a simulated set")
         v.add_argument("data", help="dataset.npz (or its folder) from 'simulate'")
         v.add_argument("-w", "--weights", required=True)
@@ -266,12 +204,12 @@ class CosNetMethod(Method):
         self.config = cfg.replace(**parse_overrides(getattr(args, "set", None)))
 
     def run_tool(self, args: argparse.Namespace) -> int:
-        from .tools import run_extract, run_simulate
-
         if args.tool == "simulate":
             return run_simulate(args)
         if args.tool == "extract":
             return run_extract(args)
+        if args.tool == "match":
+            return run_match(args)
         self._with_overrides(args)
         if args.tool == "classify":
             res = self._classify_segment(list_mrc(args.targets), Path(args.out), Path(args.weights),

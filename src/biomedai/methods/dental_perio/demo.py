@@ -14,7 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from .data import ToothInstances, instances_from_label_map
+from .abl import abl_vector, measure_abl
+from .calibration import sequence
+from .data import ToothInstances, instances_from_label_map, write_coco_json
+from .inference import TOOTH_COLUMNS, image_warnings, tooth_rows
+from .numbering import dice_single_scores, number_binary_detections, numbering_accuracy
+from .overlay import save_numbered_overlay
+from .report import write_patient_report
+from .staging import STAGES, StagingModel
+from .synthetic import simulate_abl_cohort, synthetic_panoramic
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +56,6 @@ def classical_teeth(image: np.ndarray, min_area: int = 60) -> tuple[ToothInstanc
 def sparse_numbers(detected: ToothInstances, truth: ToothInstances, fraction: float, rng: np.random.Generator
                    ) -> ToothInstances:
     """A simulated multi-class output: the true numbers of a few detections, one of them wrong (lower score)."""
-    from .calibration import sequence
-
     true_fdi = []
     for m in detected.masks:
         overlap = [(np.logical_and(m, t).sum(), f) for t, f in zip(truth.masks, truth.fdi)]
@@ -73,12 +79,6 @@ def run_demo(method: Any, output_dir: Path) -> Any:
     from biomedai.provenance import RunRecorder
     from biomedai.utils import write_csv_atomic, write_json_atomic
     from biomedai.viz import save_png
-
-    from .data import write_coco_json
-    from .numbering import dice_single_scores, number_binary_detections, numbering_accuracy
-    from .overlay import save_numbered_overlay
-    from .pipeline import TOOTH_COLUMNS, image_warnings, tooth_rows
-    from .synthetic import synthetic_panoramic
 
     cfg = method.config
     rec = RunRecorder(output_dir, method.name, "demo", seed=cfg.seed, config=cfg.to_dict())
@@ -114,11 +114,7 @@ def run_demo(method: Any, output_dir: Path) -> Any:
 
 
 def _abl_part(film: Any, numbered: ToothInstances, bone: np.ndarray, output_dir: Path, rec: Any) -> dict[str, Any]:
-    """Bone-loss ratios of the numbered teeth when the ABL half is installed; {} otherwise."""
-    try:
-        from .abl import measure_abl
-    except ImportError:  # the bone-loss half is optional for numbering
-        return {}
+    """Bone-loss ratios of the numbered teeth, then the stage and the patient report."""
     masks = {int(f): numbered.masks[k] for k, f in enumerate(numbered.fdi) if f}
     abl = measure_abl(masks, bone)
     errors = [abs(r.d - film.true_d[f]) for f, r in abl.items() if f in film.true_d]
@@ -127,15 +123,7 @@ def _abl_part(film: Any, numbered: ToothInstances, bone: np.ndarray, output_dir:
                            "abl_d": {int(f): round(r.d, 4) for f, r in abl.items()}}
     if not abl:
         return out
-    try:  # the stage: XGBoost (SMOTE) fitted on a simulated cohort of D vectors, then the patient report
-        from .abl import abl_vector
-        from .overlay import save_numbered_overlay
-        from .report import write_patient_report
-        from .staging import STAGES, StagingModel
-        from .synthetic import simulate_abl_cohort
-    except ImportError as exc:
-        logger.info("no stage in the demo: %s", exc)
-        return out
+    # the stage: XGBoost (SMOTE) fitted on a simulated cohort of D vectors, then the patient report
     X, y = simulate_abl_cohort(298, seed=1)
     proba = StagingModel("xgboost", seed=0).fit(X, y).predict_proba(abl_vector({f: r.d for f, r in abl.items()})[None])[0]
     folder = output_dir / "report"

@@ -11,98 +11,29 @@ from typing import Any
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
+from biomedai.utils import lazy_import
 
+from .abl import abl_vector, measure_abl
+from .bone import load_bone_model, segment_bone
 from .config import DentalPerioConfig
+from .data import UFBADataset, read_panoramic, split_ids, write_coco_json
+from .demo import run_demo
+from .inference import (MODELS_FILE, TOOTH_COLUMNS, image_warnings, infer_radiograph, load_models, models_file,
+                        tooth_rows)
+from .numbering import numbering_accuracy, table1_metrics
+from .overlay import save_numbered_overlay
+from .report import abl_rows, write_patient_report
+from .staging import STAGES, StagingModel
+
+training = lazy_import(".training", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
 
-MODELS_FILE = "models.json"
 #: Table 1 of the paper (spec 4.7): mAP, Dice(all), Dice(single) per set
 PAPER_TABLE1 = {
     "binary + calibration (Deetal-Perio)": {"suzhou": (0.863, 0.892, 0.809), "zhongshan": (0.927, 0.903, 0.819)},
     "multi-class Mask R-CNN": {"suzhou": (0.834, 0.830, 0.781), "zhongshan": (0.881, 0.869, 0.801)},
 }
-TOOTH_COLUMNS = ["image", "tooth", "fdi", "source", "score", "arch", "x1", "y1", "x2", "y2", "area_px",
-                 "centre_x", "centre_y"]
-
-
-# --------------------------------------------------------------------------------------------- models
-def models_file(weights: str | Path) -> Path:
-    """``models.json`` of a training output folder (or the file itself)."""
-    path = Path(weights)
-    path = path / MODELS_FILE if path.is_dir() else path
-    if not path.is_file():
-        raise WeightsError(f"{path}: no {MODELS_FILE} (give the folder written by 'biomedai train dental_perio')")
-    return path
-
-
-def load_models(weights: str | Path, config: DentalPerioConfig, device: str = "cpu") -> tuple[Any, Any,
-                                                                                              DentalPerioConfig]:
-    """The binary and multi-class models from a training folder; the config takes its architecture keys."""
-    from biomedai.train import load_weights
-
-    from .model import build_from_config
-
-    path = models_file(weights)
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        arch = {k: spec[k] for k in ("backbone", "image_size")}
-        entries = {task: spec[task] for task in ("binary", "multiclass")}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise WeightsError(f"{path}: not a dental_perio models file ({exc})") from None
-    config = config.replace(**arch, coco_checkpoint=None, coco_sha256=None)
-    models = []
-    for task in ("binary", "multiclass"):
-        model = build_from_config(config, task)
-        load_weights(model, path.parent / entries[task]["weights"], expected_sha256=entries[task]["sha256"])
-        models.append(model.to(device).eval())
-    return models[0], models[1], config
-
-
-def infer_radiograph(binary_model: Any, multi_model: Any, image: Any, config: DentalPerioConfig) -> dict[str, Any]:
-    """Both models on one radiograph, then the calibration: binary, multi-class and numbered instances."""
-    from .model import detect_teeth
-    from .numbering import number_binary_detections
-
-    binary = detect_teeth(binary_model, image, "binary")
-    multi = detect_teeth(multi_model, image, "multiclass")
-    numbered, calibration = number_binary_detections(binary, multi, config)
-    return {"binary": binary, "multi": multi, "numbered": numbered, "calibration": calibration}
-
-
-def tooth_rows(name: str, teeth: Any, calibration: Any = None) -> list[dict[str, Any]]:
-    """One CSV row per tooth instance."""
-    import numpy as np
-
-    rows = []
-    for k in range(len(teeth)):
-        ys, xs = np.nonzero(teeth.masks[k])
-        x1, y1, x2, y2 = (round(float(v), 1) for v in teeth.boxes[k])
-        rows.append({"image": name, "tooth": k, "fdi": int(teeth.fdi[k]) or "",
-                     "source": calibration.sources[k] if calibration is not None else "ground truth",
-                     "score": round(float(teeth.scores[k]), 4) if teeth.scores is not None else "",
-                     "arch": calibration.arches[k] if calibration is not None else "",
-                     "x1": x1, "y1": y1, "x2": x2, "y2": y2, "area_px": int(len(xs)),
-                     "centre_x": round(float(xs.mean()), 1) if len(xs) else "",
-                     "centre_y": round(float(ys.mean()), 1) if len(ys) else ""})
-    return rows
-
-
-def image_warnings(teeth: Any, calibration: Any) -> list[str]:
-    """Plain-language warnings for one radiograph."""
-    out = []
-    if len(teeth) == 0:
-        out.append("no teeth were found: is this a dental panoramic radiograph?")
-    if "mirrored_film_suspected" in calibration.flags:
-        out.append("the multi-class numbers run right-to-left: the film looks mirrored (patient right on the "
-                   "image right); check it, or set display=mirrored")
-    if calibration.unresolved:
-        out.append(f"{len(calibration.unresolved)} teeth could not be numbered (shown as '?')")
-    if "no_multiclass_labels" in calibration.flags and len(teeth):
-        out.append("the multi-class model numbered no tooth: numbers cannot be calibrated")
-    return out
-
-
 # --------------------------------------------------------------------------------------------- the method
 @register
 class DentalPerio(Method):
@@ -125,9 +56,6 @@ class DentalPerio(Method):
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_json_atomic
 
-        from .data import UFBADataset
-        from .training import ToothDetectionDataset, train_tooth_model
-
         cfg, output_dir = self.config, Path(output_dir)
         rec = RunRecorder(output_dir, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
@@ -139,9 +67,10 @@ class DentalPerio(Method):
                                 "images": part, "n_train": len(ids)}
         for task in ("binary", "multiclass"):
             with rec.timer(f"train {task}"):
-                torch_data = ToothDetectionDataset.from_ufba(dataset, ids, task, augment=cfg.augment, seed=cfg.seed)
+                torch_data = training.ToothDetectionDataset.from_ufba(dataset, ids, task, augment=cfg.augment,
+                                                                      seed=cfg.seed)
                 start = init.parent / init_spec[task]["weights"] if init is not None else None
-                result = train_tooth_model(cfg, torch_data, task, output_dir / task, init_weights=start)
+                result = training.train_tooth_model(cfg, torch_data, task, output_dir / task, init_weights=start)
             spec[task] = {"weights": f"{task}/weights.pt", "sha256": result.weights_sha256,
                           "steps": result.global_step, "final_train_loss": result.history[-1].get("train_loss")}
             rec.add_file(output_dir / task / "weights.pt")
@@ -160,9 +89,6 @@ class DentalPerio(Method):
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_csv_atomic, write_json_atomic
 
-        from .data import read_panoramic, write_coco_json
-        from .overlay import save_numbered_overlay
-
         if weights is None:
             raise WeightsError("predict needs --weights: the folder written by 'biomedai train dental_perio'")
         if not inputs:
@@ -172,8 +98,6 @@ class DentalPerio(Method):
         binary_model, multi_model, cfg = load_models(weights, self.config)
         bone_model = None
         if cfg.bone_weights:
-            from .bone import load_bone_model
-
             bone_model = load_bone_model(cfg.bone_weights)
         rec = RunRecorder(output_dir, self.name, "predict", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs(inputs)
@@ -215,8 +139,6 @@ class DentalPerio(Method):
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_csv_atomic
 
-        from .data import UFBADataset
-
         if weights is None:
             raise WeightsError("evaluate needs --weights: the folder written by 'biomedai train dental_perio'")
         output_dir = Path(output_dir)
@@ -237,15 +159,11 @@ class DentalPerio(Method):
     def demo(self, output_dir: Path) -> RunResult:
         """A simulated film (no model weights are bundled): classical tooth segmentation, sparse simulated
         multi-class numbers (one wrong), the calibration, and the bone-loss ratios when that half is present."""
-        from .demo import run_demo
-
         return run_demo(self, Path(output_dir))
 
 
 def split_or_all(dataset: Any, part: str) -> tuple[list[str], str]:
     """The ``part`` ("train"/"test") of the fixed UFBA split, or every image of a folder that is not the UFBA set."""
-    from .data import split_ids
-
     try:
         return list(split_ids(dataset, part)), f"{part} part of splits/ufba_split.json"
     except InvalidInputError:
@@ -255,8 +173,6 @@ def split_or_all(dataset: Any, part: str) -> tuple[list[str], str]:
 def evaluate_numbering(binary_model: Any, multi_model: Any, dataset: Any, ids: Sequence[str],
                        config: DentalPerioConfig) -> dict[str, Any]:
     """Table 1 metrics for the multi-class model alone and for binary + calibration on ``ids``."""
-    from .numbering import numbering_accuracy, table1_metrics
-
     truths, multis, numbered = [], [], []
     correct = matched = unresolved = 0
     for name in ids:
@@ -282,11 +198,6 @@ def bone_loss_and_stage(image: Any, teeth: Any, config: DentalPerioConfig, outpu
 
     from biomedai.utils import write_csv_atomic
 
-    from .abl import abl_vector, measure_abl
-    from .bone import segment_bone
-    from .report import abl_rows, write_patient_report
-    from .staging import STAGES, StagingModel
-
     bone = segment_bone(bone_model, image)
     masks = {int(f): teeth.masks[k] for k, f in enumerate(teeth.fdi) if f}
     abl = measure_abl(masks, bone, line=config.abl_line, rng=config.seed)
@@ -298,7 +209,6 @@ def bone_loss_and_stage(image: Any, teeth: Any, config: DentalPerioConfig, outpu
     if config.staging_model:
         proba = StagingModel.load(config.staging_model).predict_proba(abl_vector({f: r.d for f, r in abl.items()})[None])[0]
         stage = int(np.argmax(proba))
-        from .overlay import save_numbered_overlay
 
         folder = output_dir / f"{stem}_report"
         save_numbered_overlay(image, teeth, folder / "teeth.png")

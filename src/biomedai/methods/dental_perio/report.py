@@ -15,6 +15,7 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 
 from .abl import FDI_ORDER, ToothABL, abl_vector
+from .charts import draw_abl, odontogram
 from .staging import STAGES
 
 __all__ = ["write_patient_report", "abl_rows"]
@@ -52,8 +53,6 @@ def write_patient_report(out_dir: str | Path, *, image: Any, abl: Mapping[int, T
     from biomedai.htmlpage import HtmlPage
     from biomedai.utils import write_csv_atomic
     from biomedai.viz import save_png
-
-    from .charts import draw_abl, odontogram
 
     if not 0 <= int(stage) < len(STAGES):
         raise InvalidInputError(f"stage must be 0..3 ({', '.join(STAGES)}), got {stage!r}")

@@ -10,6 +10,9 @@ from typing import Any
 
 from biomedai.errors import InvalidInputError
 
+from .calibration import calibrate_numbering
+from .data import UFBADataset, split_ids, write_coco_json
+
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Deetal-Perio tools (Li et al. 2021).")
@@ -28,8 +31,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _calibrate(args: argparse.Namespace) -> dict[str, Any]:
-    from .calibration import calibrate_numbering
-
     path = Path(args.detections)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -55,8 +56,6 @@ def run(method: Any, args: argparse.Namespace) -> int:
             sys.stdout.write(text + "\n")
         return 0
     if args.tool == "to-coco":
-        from .data import UFBADataset, split_ids, write_coco_json
-
         dataset = UFBADataset(args.data)
         ids = split_ids(dataset, args.part)
         loaded = [dataset.load(name) for name in ids]

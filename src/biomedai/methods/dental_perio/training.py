@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .data import FDI_TO_CLASS, ToothInstances, UFBADataset, instances_from_label_map
+from .model import build_from_config, image_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,6 @@ class ToothDetectionDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        from .model import image_tensor
-
         image = self.images[index]
         if self.augment:  # mild contrast/brightness only: a flip would swap FDI quadrants
             gain, shift = self.rng.uniform(0.85, 1.15), self.rng.uniform(-15, 15)
@@ -80,8 +79,6 @@ def train_tooth_model(config: Any, data: ToothDetectionDataset, task: str, outpu
     ``max_steps * batch_size`` images with replacement); else ``config.epochs`` passes over the data.
     """
     from biomedai.train import Trainer, load_weights
-
-    from .model import build_from_config
 
     def factory() -> torch.nn.Module:
         model = build_from_config(config, task)

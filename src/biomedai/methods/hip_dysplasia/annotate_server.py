@@ -22,6 +22,9 @@ from typing import Any
 
 from biomedai.errors import BiomedaiError, InvalidInputError
 
+from .annotation import HipAnnotation, load_annotation, spacing_of_image
+from .measurement import measure_annotation, orientation_of, side_rows
+
 logger = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("annotate_page.html")
@@ -35,9 +38,6 @@ class AnnotationSession:
                  annotation_path: str | Path | None = None, normal_model: Any = None) -> None:
         from biomedai.io import read_image
         from biomedai.viz import to_display
-
-        from .annotation import spacing_of_image
-        from .pipeline import orientation_of
 
         self.image_path = Path(image_path)
         self.image = read_image(self.image_path)
@@ -56,8 +56,6 @@ class AnnotationSession:
         existing = annotation_path or (self.output_path if self.output_path.is_file() else None)
         self.annotation = None
         if existing is not None:
-            from .annotation import load_annotation
-
             self.annotation = load_annotation(existing, orientation=self.orientation).to_dict()
 
     def info(self) -> dict[str, Any]:
@@ -66,16 +64,12 @@ class AnnotationSession:
                 "output": str(self.output_path), "model": self.normal_model is not None}
 
     def measure(self, data: dict[str, Any]) -> dict[str, Any]:
-        from .pipeline import measure_annotation, side_rows
-
         measurement, ann, notes = measure_annotation(self._with_defaults(data), self.image, self.image_path,
                                                      self.config)
         rows = side_rows(self.image_path.name, measurement, self.normal_model, self.config)
         return {"ok": True, **measurement.to_dict(), "classes": {r["side"]: r for r in rows}, "notes": notes}
 
     def save(self, data: dict[str, Any]) -> dict[str, Any]:
-        from .annotation import HipAnnotation
-
         ann = HipAnnotation.from_dict(self._with_defaults(data), source="page", orientation=self.orientation)
         ann.image = self.image_path.name
         if ann.pixel_spacing is None and self.spacing is not None:

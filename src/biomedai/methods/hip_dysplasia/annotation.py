@@ -42,14 +42,13 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 from biomedai.utils import write_json_atomic
 
-from .geometry import SIDES, GeometryError, SideShapes, is_self_intersecting
+from .geometry import CONTOURS, POINTS, SIDES, GeometryError, SideShapes
 
 logger = logging.getLogger(__name__)
 
 SCHEMA = "biomedai-hip-annotation/1"
-CONTOURS = ("acetabulum", "femoral_head", "proximal_femur")
-POINTS = ("sourcil_medial", "lateral_edge", "teardrop")
-REQUIRED = ("acetabulum", "femoral_head", "sourcil_medial")
+#: image files a folder of annotated films may hold (each with its annotation beside it)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".nii", ".nii.gz", ".nrrd", ".mha")
 
 _STRUCTURE_WORDS = {
     "acetabulum": "acetabulum", "acetabular": "acetabulum", "acetab": "acetabulum",
@@ -59,35 +58,6 @@ _STRUCTURE_WORDS = {
     "lateral edge": "lateral_edge", "lateral": "lateral_edge", "l edge": "lateral_edge",
     "teardrop": "teardrop", "tear drop": "teardrop", "t": "teardrop",
 }
-
-
-def check_side_shapes(side: str, shapes: SideShapes) -> None:
-    """Raise :class:`GeometryError` naming the side and the structure when a shape is missing or unusable."""
-    for name in REQUIRED:
-        if getattr(shapes, name) is None:
-            kind = "point" if name in POINTS else "contour"
-            raise GeometryError(f"{side} hip: the {name} {kind} is missing")
-    for name in CONTOURS:
-        pts = getattr(shapes, name)
-        if pts is None:
-            continue
-        pts = np.asarray(pts, float).reshape(-1, 2)
-        if len(pts) < 3:
-            raise GeometryError(f"{side} hip: the {name} contour has {len(pts)} point{'s' * (len(pts) != 1)}; "
-                                "at least 3 are needed")
-        if not np.all(np.isfinite(pts)):
-            raise GeometryError(f"{side} hip: the {name} contour has non-finite coordinates")
-        if len(np.unique(pts.round(9), axis=0)) < 3:
-            raise GeometryError(f"{side} hip: the {name} contour has fewer than 3 distinct points")
-        centred = pts - pts.mean(axis=0)
-        if np.linalg.svd(centred, compute_uv=False)[-1] <= 1e-9 * max(np.abs(centred).max(), 1.0):
-            raise GeometryError(f"{side} hip: the {name} contour is degenerate (its points lie on one line)")
-        if is_self_intersecting(pts, closed=name == "femoral_head"):
-            raise GeometryError(f"{side} hip: the {name} contour intersects itself; redraw it as a simple outline")
-    for name in POINTS:
-        pt = getattr(shapes, name)
-        if pt is not None and (np.asarray(pt).size != 2 or not np.all(np.isfinite(pt))):
-            raise GeometryError(f"{side} hip: the {name} point must be one finite (x, y) pair")
 
 
 def _coords(value: Any, side: str, name: str, point: bool) -> np.ndarray | None:
@@ -313,3 +283,13 @@ def spacing_of_image(image: Any) -> tuple[tuple[float, float] | None, Any]:
         return None, orientation
     sp = tuple(float(s) for s in image.spacing[-2:])
     return (sp[0], sp[1]), orientation
+
+
+def annotation_for(image: Path) -> Path | None:
+    """The annotation file beside an image (``NAME.hip.json`` or ``NAME.json``), or None."""
+    stem = image.name[: -len(".nii.gz")] if image.name.endswith(".nii.gz") else image.stem
+    for name in (f"{stem}.hip.json", f"{stem}.json"):
+        candidate = image.with_name(name)
+        if candidate.is_file() and candidate != image:
+            return candidate
+    return None

@@ -1,4 +1,4 @@
-"""The method's demo and the simulated-cohort evaluation (shared with ``benchmarks/hip_cohort.py``).
+"""The method's demo and the simulated-cohort evaluation (shared with ``benchmarks/quality/hip_dysplasia/cohort.py``).
 
 Everything here is simulated: no real hip radiographs are bundled with biomedai.
 """
@@ -11,13 +11,18 @@ import numpy as np
 
 from biomedai.methods.base import RunResult
 
+from .annotation import HipAnnotation
+from .geometry import angles_from_landmarks
+from .measurement import write_csv
+from .normal_model import diagnose, fit_normal_model, rule_performance
+from .report import decision_graph_png, model_png
+from .synthetic import render_radiograph, simulate_cohort, synthetic_film
+
 SIMULATED = "SIMULATED data (no real hip radiographs are bundled)"
 
 
 def rule_table(model: Any, x: np.ndarray, truth: np.ndarray, config: Any) -> tuple[list[dict[str, Any]], list[dict]]:
     """Sensitivity/specificity of each rule for dysplastic (truth 1) against normal (truth 0) hips."""
-    from .normal_model import diagnose, rule_performance
-
     d = diagnose(model, x, q_normal=config.q_normal, q_borderline=config.q_borderline, t_star=config.t_star)
     rules = {
         "CE < 20 (knowledge, borderline = negative)": lambda r: r["knowledge_class"] == "dysplasia",
@@ -42,9 +47,6 @@ def rule_table(model: Any, x: np.ndarray, truth: np.ndarray, config: Any) -> tup
 def cohort_evaluation(config: Any, seed: int, n_normal: int = 240, n_dysplastic: int = 40,
                       n_outliers: int = 6) -> dict[str, Any]:
     """Simulate a cohort, fit the normal model, and score both rule families against the known groups."""
-    from .normal_model import fit_normal_model
-    from .synthetic import simulate_cohort
-
     x, truth = simulate_cohort(n_normal, n_dysplastic, n_outliers, seed=seed)
     model = fit_normal_model(x, dc_percentile=config.dc_percentile, kernel=config.kernel, n_sd=config.peak_n_sd,
                              noise_fraction=config.noise_fraction, standardise=config.standardise,
@@ -57,11 +59,6 @@ def run_demo(method: Any, output_dir: Path) -> RunResult:
     from biomedai.provenance import RunRecorder
     from biomedai.utils import write_json_atomic
     from biomedai.viz import save_png
-
-    from .annotation import HipAnnotation
-    from .pipeline import write_csv
-    from .report import decision_graph_png, model_png
-    from .synthetic import render_radiograph, synthetic_film
 
     cfg = method.config
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +76,6 @@ def run_demo(method: Any, output_dir: Path) -> RunResult:
         angles = predicted.metrics["films"][film_png.name]["angles"]
         rec.metrics["film_angles"] = {s: {k: round(angles[s][k], 2) for k in ("ce", "sharp", "tonnis")}
                                       for s in angles}
-        from .geometry import angles_from_landmarks
 
         truth = angles_from_landmarks(film.landmarks, (0.2, 0.2))
         rec.metrics["film_true_angles"] = {s: {k: round(truth[s][k], 2) for k in ("ce", "sharp", "tonnis")}

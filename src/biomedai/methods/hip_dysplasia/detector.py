@@ -18,11 +18,15 @@ from torch.utils.data import Dataset
 
 from biomedai.errors import InvalidInputError
 
+from .annotation import IMAGE_SUFFIXES, annotation_for
 from .geometry import SIDES
+from .measurement import measure_annotation
+from .model import (LandmarkHeatmapNet, decode_heatmaps, gaussian_heatmaps, heatmap_loss, sides_to_positional,
+                    spatial_softmax)
+from .synthetic import random_targets, render_radiograph, synthetic_film
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".nii", ".nii.gz", ".nrrd", ".mha")
 
 
 @dataclass
@@ -39,9 +43,6 @@ class LandmarkSample:
 
 def synthetic_samples(n: int, size: int, seed: int) -> list[LandmarkSample]:
     """Simulated films (labelled so): random angles, rotation +-10 degrees, mirroring, scale and shift."""
-    from .model import sides_to_positional
-    from .synthetic import random_targets, render_radiograph, synthetic_film
-
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
@@ -55,22 +56,10 @@ def synthetic_samples(n: int, size: int, seed: int) -> list[LandmarkSample]:
     return out
 
 
-def _annotation_for(image: Path) -> Path | None:
-    stem = image.name[: -len(".nii.gz")] if image.name.endswith(".nii.gz") else image.stem
-    for name in (f"{stem}.hip.json", f"{stem}.json"):
-        candidate = image.with_name(name)
-        if candidate.is_file() and candidate != image:
-            return candidate
-    return None
-
-
 def folder_samples(folder: str | Path, config: Any) -> list[LandmarkSample]:
     """Films with manual annotations from a folder (each image with its ``.hip.json``/``.json`` beside it)."""
     from biomedai.io import read_image
     from biomedai.viz import to_display
-
-    from .model import sides_to_positional
-    from .pipeline import measure_annotation
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -78,7 +67,7 @@ def folder_samples(folder: str | Path, config: Any) -> list[LandmarkSample]:
     images = sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES))
     out = []
     for image_path in images:
-        ann = _annotation_for(image_path)
+        ann = annotation_for(image_path)
         if ann is None:
             continue
         image = read_image(image_path)
@@ -107,8 +96,6 @@ class HeatmapDataset(Dataset):
 
     def __init__(self, samples: Sequence[LandmarkSample], size: int, sigma: float) -> None:
         import torch
-
-        from .model import gaussian_heatmaps
 
         self.items = []
         for sample in samples:
@@ -141,8 +128,6 @@ def train_detector(config: Any, train: Sequence[LandmarkSample], val: Sequence[L
 
     from biomedai.train import load_weights, move_to_device, train_model
 
-    from .model import LandmarkHeatmapNet, decode_heatmaps, heatmap_loss, spatial_softmax
-
     size, sigma = config.detector_size, config.heatmap_sigma
     train_ds, val_ds = HeatmapDataset(train, size, sigma), HeatmapDataset(val, size, sigma)
 
@@ -173,8 +158,6 @@ def train_detector(config: Any, train: Sequence[LandmarkSample], val: Sequence[L
 def load_detector(weights: str | Path, config: Any) -> Any:
     from biomedai.train import load_weights
 
-    from .model import LandmarkHeatmapNet
-
     net = LandmarkHeatmapNet(features=config.detector_features)
     load_weights(net, weights)
     net.eval()
@@ -184,8 +167,6 @@ def load_detector(weights: str | Path, config: Any) -> Any:
 def detect_landmarks(net: Any, pictures: Sequence[np.ndarray], size: int) -> np.ndarray:
     """``(n, 8, 3)``: positional points (x, y in each picture's own pixels) and their peak values."""
     import torch
-
-    from .model import decode_heatmaps, spatial_softmax
 
     device = next(net.parameters()).device
     resized, factors = zip(*(resize_picture(p, size) for p in pictures))

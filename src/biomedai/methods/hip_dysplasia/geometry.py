@@ -30,6 +30,9 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 
 SIDES = ("right", "left")
+CONTOURS = ("acetabulum", "femoral_head", "proximal_femur")
+POINTS = ("sourcil_medial", "lateral_edge", "teardrop")
+REQUIRED = ("acetabulum", "femoral_head", "sourcil_medial")
 #: clinical plausibility ranges (degrees) for QC flags; adult reference values in spec 1.4 widened generously
 PLAUSIBLE = {"ce": (-40.0, 75.0), "sharp": (20.0, 65.0), "tonnis": (-25.0, 45.0)}
 
@@ -319,6 +322,35 @@ def derive_side(side: str, shapes: SideShapes, lateral: np.ndarray, cranial: np.
     return out, flags
 
 
+def check_side_shapes(side: str, shapes: SideShapes) -> None:
+    """Raise :class:`GeometryError` naming the side and the structure when a shape is missing or unusable."""
+    for name in REQUIRED:
+        if getattr(shapes, name) is None:
+            kind = "point" if name in POINTS else "contour"
+            raise GeometryError(f"{side} hip: the {name} {kind} is missing")
+    for name in CONTOURS:
+        pts = getattr(shapes, name)
+        if pts is None:
+            continue
+        pts = np.asarray(pts, float).reshape(-1, 2)
+        if len(pts) < 3:
+            raise GeometryError(f"{side} hip: the {name} contour has {len(pts)} point{'s' * (len(pts) != 1)}; "
+                                "at least 3 are needed")
+        if not np.all(np.isfinite(pts)):
+            raise GeometryError(f"{side} hip: the {name} contour has non-finite coordinates")
+        if len(np.unique(pts.round(9), axis=0)) < 3:
+            raise GeometryError(f"{side} hip: the {name} contour has fewer than 3 distinct points")
+        centred = pts - pts.mean(axis=0)
+        if np.linalg.svd(centred, compute_uv=False)[-1] <= 1e-9 * max(np.abs(centred).max(), 1.0):
+            raise GeometryError(f"{side} hip: the {name} contour is degenerate (its points lie on one line)")
+        if is_self_intersecting(pts, closed=name == "femoral_head"):
+            raise GeometryError(f"{side} hip: the {name} contour intersects itself; redraw it as a simple outline")
+    for name in POINTS:
+        pt = getattr(shapes, name)
+        if pt is not None and (np.asarray(pt).size != 2 or not np.all(np.isfinite(pt))):
+            raise GeometryError(f"{side} hip: the {name} point must be one finite (x, y) pair")
+
+
 def measure_hips(sides: Mapping[str, SideShapes], spacing: tuple[float, float] = (1.0, 1.0), *,
                  head_centre: str = "three_point", ce_reference: str = "inter_head", signed: bool = True,
                  inflection_sigma: float = 2.5) -> HipMeasurement:
@@ -328,8 +360,6 @@ def measure_hips(sides: Mapping[str, SideShapes], spacing: tuple[float, float] =
     ``(row, column)``. Raises :class:`GeometryError` naming the side and the structure when a shape
     needed for a landmark is missing or unusable.
     """
-    from .annotation import check_side_shapes
-
     sy, sx = float(spacing[0]), float(spacing[1])
     scale = np.array([sx, sy])
     phys: dict[str, SideShapes] = {}

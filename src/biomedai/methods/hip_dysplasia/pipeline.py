@@ -2,8 +2,6 @@
 detector, and the tools ``measure``, ``fit``, ``diagnose``, ``simulate`` and ``annotate``."""
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,134 +10,21 @@ from typing import Any
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
+from biomedai.utils import lazy_import
 
+from .annotation import HipAnnotation, annotation_for, patient_side_of_image_left, spacing_of_image
 from .config import HipDysplasiaConfig
+from .demo import run_demo
+from .geometry import PLAUSIBLE, HipMeasurement, SideShapes, angles_from_landmarks
+from .measurement import NO_SPACING_NOTE, film_picture, measure_annotation, orientation_of, side_rows, write_csv
+from .normal_model import NormalHipModel
+from .report import bland_altman_png, overlay_png, patient_report
+from .synthetic import synthetic_film
+
+landmark_detector = lazy_import(".detector", __package__)  # torch: imported on first use
+landmark_net = lazy_import(".model", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
-
-ANGLE_COLUMNS = ("ce", "sharp", "tonnis")
-NO_SPACING_NOTE = "no physical pixel spacing: square pixels assumed (angles depend on the row/column ratio)"
-
-
-# --------------------------------------------------------------------------------------------- helpers
-def orientation_of(image_path: str | Path | None) -> Any:
-    """DICOM PatientOrientation of a file (None for other formats or when absent)."""
-    if image_path is None or Path(image_path).is_dir():
-        return None
-    from biomedai.io import detect_format
-
-    try:
-        if detect_format(image_path) != "dicom":
-            return None
-        import pydicom
-
-        value = pydicom.dcmread(str(image_path), stop_before_pixels=True).get("PatientOrientation")
-    except Exception:  # noqa: BLE001 - orientation is optional; the image reader reports real problems
-        return None
-    return list(value) if value is not None and not isinstance(value, str) else value
-
-
-def measure_annotation(annotation: Any, image: Any, image_path: str | Path | None,
-                       config: HipDysplasiaConfig) -> tuple[Any, Any, list[str]]:
-    """Measure one film: ``(HipMeasurement, HipAnnotation, notes)``. ``annotation`` is a path or a dict."""
-    from .annotation import HipAnnotation, load_annotation, spacing_of_image
-    from .geometry import measure_hips
-
-    orientation = orientation_of(image_path)
-    if isinstance(annotation, dict):
-        ann = HipAnnotation.from_dict(annotation, orientation=orientation)
-    else:
-        ann = load_annotation(annotation, orientation=orientation)
-    notes = list(ann.notes)
-    image_spacing, _ = spacing_of_image(image) if image is not None else (None, None)
-    if image_spacing is not None:
-        if ann.pixel_spacing is not None and any(abs(a - b) > 1e-6 * max(a, b)
-                                                 for a, b in zip(image_spacing, ann.pixel_spacing)):
-            notes.append(f"annotation pixel_spacing {list(ann.pixel_spacing)} differs from the image's "
-                         f"{list(image_spacing)}; the image's (DICOM) spacing is used")
-        ann.pixel_spacing = image_spacing
-    if ann.pixel_spacing is None:
-        where = image_path or annotation if not isinstance(annotation, dict) else image_path or "annotation"
-        if config.require_spacing:
-            raise InvalidInputError("the film has no pixel spacing (require_spacing is set); add pixel_spacing "
-                                    "[row, column] to the annotation or use a DICOM with PixelSpacing", where)
-        notes.append(NO_SPACING_NOTE)
-        logger.info("%s: %s", where, NO_SPACING_NOTE)
-    measurement = measure_hips(ann.hips, ann.spacing, head_centre=config.head_centre,
-                               ce_reference=config.ce_reference, signed=config.signed,
-                               inflection_sigma=config.inflection_sigma)
-    return measurement, ann, notes
-
-
-def read_angles_csv(path: str | Path) -> tuple[list[dict[str, str]], Any]:
-    """Rows and the ``(n, 3)`` (CE, Sharp, Tönnis) array of an angle table (columns ce, sharp, tonnis)."""
-    import numpy as np
-
-    from biomedai.io._files import existing_file
-
-    path = existing_file(path)
-    rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
-    if not rows:
-        raise InvalidInputError("the angle table has no rows", path)
-    missing = [c for c in ANGLE_COLUMNS if c not in rows[0]]
-    if missing:
-        raise InvalidInputError(f"the angle table needs columns {list(ANGLE_COLUMNS)}; missing {missing}", path)
-    try:
-        x = np.array([[float(r[c]) for c in ANGLE_COLUMNS] for r in rows])
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"angle values must be numbers ({exc})", path) from exc
-    return rows, x
-
-
-def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
-    from biomedai.utils import write_text_atomic
-
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    return write_text_atomic(path, buffer.getvalue())
-
-
-def side_rows(film: str, measurement: Any, model: Any = None, config: HipDysplasiaConfig | None = None
-              ) -> list[dict[str, Any]]:
-    """One table row per hip: angles (signed and unsigned), both knowledge rules, the model's reading, flags."""
-    from .normal_model import diagnose, knowledge_class, kosuge_class
-
-    rows = []
-    for side in ("right", "left"):
-        a = measurement.angles[side]
-        row: dict[str, Any] = {"film": film, "side": side, "ce": a["ce"], "sharp": a["sharp"], "tonnis": a["tonnis"],
-                               "ce_unsigned": a["ce_unsigned"], "tonnis_unsigned": a["tonnis_unsigned"],
-                               "knowledge_class": knowledge_class(a["ce"]),
-                               "kosuge_class": kosuge_class(a["ce"], a["tonnis"])}
-        if model is not None:
-            cfg = config or HipDysplasiaConfig()
-            d = diagnose(model, [[a["ce"], a["sharp"], a["tonnis"]]], q_normal=cfg.q_normal,
-                         q_borderline=cfg.q_borderline, t_star=cfg.t_star)[0]
-            row.update({k: d[k] for k in ("model_class", "d2", "dysplasia_index", "long_axis_class", "side_of_model")})
-        row["flags"] = ";".join(measurement.flags[side])
-        rows.append(row)
-    return rows
-
-
-def film_picture(image: Any, size_hint: Any = None) -> Any:
-    """An 8-bit picture for overlays: the image, or a blank canvas around the annotation."""
-    import numpy as np
-
-    from biomedai.viz import to_display
-
-    if image is not None:
-        return to_display(image)
-    pts = np.vstack([np.asarray(v).reshape(-1, 2) for shapes in size_hint.values()
-                     for v in vars(shapes).values() if v is not None])
-    w, h = int(pts[:, 0].max() * 1.1) + 10, int(pts[:, 1].max() * 1.1) + 10
-    return np.full((h, w), 40, np.uint8)
-
 
 # --------------------------------------------------------------------------------------------- the method
 @register
@@ -155,6 +40,11 @@ class HipDysplasia(Method):
     input_kinds = ("image/grey", "dicom/DX", "dicom/CR", "annotation/hip-json")
     tools_module = "tools"
 
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """A simulated film's annotation file (angles need no weights), for the conformance suite."""
+        return [HipAnnotation(synthetic_film(seed=0).shapes).save(Path(folder) / "film.hip.json")]
+
     # ----------------------------------------------------------------------------------- predict
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None,
                 normal_model: Path | None = None) -> RunResult:
@@ -165,10 +55,6 @@ class HipDysplasia(Method):
         from biomedai.io import read_image
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_json_atomic
-
-        from .detector import _annotation_for
-        from .normal_model import NormalHipModel
-        from .report import patient_report
 
         output_dir = Path(output_dir)
         if not inputs:
@@ -184,16 +70,14 @@ class HipDysplasia(Method):
                 is_annotation = path.suffix.lower() == ".json"
                 image = None if is_annotation else read_image(path)
                 stem = path.name.split(".")[0]
-                ann_path = path if is_annotation else _annotation_for(path)
+                ann_path = path if is_annotation else annotation_for(path)
                 if ann_path is not None:
                     measurement, ann, notes = measure_annotation(ann_path, image, None if is_annotation else path,
                                                                  self.config)
                     shapes, source = ann.hips, f"annotation {ann_path.name}"
                 elif weights is not None:
                     if detector is None:
-                        from .detector import load_detector
-
-                        detector = load_detector(weights, self.config)
+                        detector = landmark_detector.load_detector(weights, self.config)
                     measurement, notes = self._detect(detector, image, path)
                     shapes, source = None, "landmark detector"
                 else:
@@ -217,9 +101,6 @@ class HipDysplasia(Method):
 
     def _overlay(self, image: Any, shapes: Any, measurement: Any, rows: list[dict[str, Any]], path: Path,
                  title: str) -> Path:
-        from .geometry import SideShapes
-        from .report import overlay_png
-
         key = "model_class" if self.config.colour_rule == "model" and "model_class" in rows[0] else "knowledge_class"
         classes = {row["side"]: row[key] for row in rows}
         if shapes is None:  # detector output: draw the points only, with a small head circle
@@ -242,15 +123,10 @@ class HipDysplasia(Method):
 
         from biomedai.viz import to_display
 
-        from .annotation import patient_side_of_image_left, spacing_of_image
-        from .detector import detect_landmarks
-        from .geometry import PLAUSIBLE, HipMeasurement, angles_from_landmarks
-        from .model import positional_to_sides
-
         picture = to_display(image).astype(np.float32) / 255.0
         if picture.ndim == 3:
             picture = picture.mean(axis=-1)
-        points = detect_landmarks(detector, [picture], self.config.detector_size)[0]
+        points = landmark_detector.detect_landmarks(detector, [picture], self.config.detector_size)[0]
         spacing, orientation = spacing_of_image(image)
         notes = []
         image_left = patient_side_of_image_left(orientation or orientation_of(path))
@@ -261,7 +137,7 @@ class HipDysplasia(Method):
             if self.config.require_spacing:
                 raise InvalidInputError("the film has no pixel spacing (require_spacing is set)", path)
             notes.append(NO_SPACING_NOTE)
-        marks = positional_to_sides(points, image_left)
+        marks = landmark_net.positional_to_sides(points, image_left)
         angles = angles_from_landmarks(marks, spacing or (1.0, 1.0), ce_reference=self.config.ce_reference,
                                        signed=self.config.signed)
         flags: dict[str, list[str]] = {s: ["from_detector"] for s in marks}
@@ -284,25 +160,24 @@ class HipDysplasia(Method):
 
         from biomedai.provenance import RunRecorder
 
-        from .detector import load_samples, train_detector
-
         cfg = self.config
         output_dir = Path(output_dir)
         rec = RunRecorder(output_dir, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         with rec.timer("data"):
             if str(data) == "synthetic":
-                train = load_samples("synthetic", cfg, cfg.n_synthetic_train, seed=cfg.seed * 1000 + 1)
-                val = load_samples("synthetic", cfg, cfg.n_synthetic_val, seed=cfg.seed * 1000 + 2)
+                train = landmark_detector.load_samples("synthetic", cfg, cfg.n_synthetic_train,
+                                                       seed=cfg.seed * 1000 + 1)
+                val = landmark_detector.load_samples("synthetic", cfg, cfg.n_synthetic_val, seed=cfg.seed * 1000 + 2)
                 rec.notes["data"] = "simulated pelvis-like radiographs (no real hip data are bundled)"
             else:
                 rec.add_inputs([data])
-                samples = load_samples(data, cfg, 0, cfg.seed)
+                samples = landmark_detector.load_samples(data, cfg, 0, cfg.seed)
                 order = np.random.default_rng(cfg.seed).permutation(len(samples))
                 n_val = max(1, len(samples) // 5)
                 val = [samples[i] for i in order[:n_val]]
                 train = [samples[i] for i in order[n_val:]] or val
         with rec.timer("train"):
-            result = train_detector(cfg, train, val, output_dir, init_weights=weights)
+            result = landmark_detector.train_detector(cfg, train, val, output_dir, init_weights=weights)
         rec.metrics.update({"n_train": len(train), "n_val": len(val), "best_epoch": result.best_epoch,
                             "best_val_radial_error_px": result.best_metric, "weights_sha256": result.weights_sha256})
         if result.weights is not None:
@@ -315,20 +190,18 @@ class HipDysplasia(Method):
     def _agreement(self, weights: Path, samples: Sequence[Any]) -> dict[str, Any]:
         import numpy as np
 
-        from .detector import agreement_report, detect_landmarks, load_detector
-        from .geometry import angles_from_landmarks
-        from .model import positional_to_sides
-
-        net = load_detector(weights, self.config)
+        net = landmark_detector.load_detector(weights, self.config)
         true, pred, radial = [], [], []
         for start in range(0, len(samples), 16):
             chunk = samples[start:start + 16]
-            points = detect_landmarks(net, [s.picture for s in chunk], self.config.detector_size)
+            points = landmark_detector.detect_landmarks(net, [s.picture for s in chunk], self.config.detector_size)
             for s, p in zip(chunk, points):
-                true.append(angles_from_landmarks(positional_to_sides(s.points, s.image_left_side), s.spacing))
-                pred.append(angles_from_landmarks(positional_to_sides(p[:, :2], s.image_left_side), s.spacing))
+                true_marks = landmark_net.positional_to_sides(s.points, s.image_left_side)
+                pred_marks = landmark_net.positional_to_sides(p[:, :2], s.image_left_side)
+                true.append(angles_from_landmarks(true_marks, s.spacing))
+                pred.append(angles_from_landmarks(pred_marks, s.spacing))
                 radial.append(np.hypot(*(p[:, :2] - s.points).T))
-        report = agreement_report(true, pred)
+        report = landmark_detector.agreement_report(true, pred)
         report["radial_error_px"] = {"mean": float(np.mean(radial)), "median": float(np.median(radial)),
                                      "n_points": int(np.size(radial))}
         report["_pairs"] = {"true": true, "pred": pred}
@@ -338,15 +211,12 @@ class HipDysplasia(Method):
         """The detector's error against manual landmarks: MAE, ICC(2,1) and Bland-Altman per angle."""
         from biomedai.provenance import RunRecorder
 
-        from .detector import load_samples
-        from .report import bland_altman_png
-
         if weights is None:
             raise WeightsError("evaluate compares the landmark detector with manual landmarks: give --weights")
         cfg = self.config
         output_dir = Path(output_dir)
         rec = RunRecorder(output_dir, self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
-        samples = load_samples(data, cfg, cfg.n_synthetic_val, seed=cfg.seed * 1000 + 3)
+        samples = landmark_detector.load_samples(data, cfg, cfg.n_synthetic_val, seed=cfg.seed * 1000 + 3)
         if str(data) != "synthetic":
             rec.add_inputs([data])
         with rec.timer("evaluate"):
@@ -362,6 +232,4 @@ class HipDysplasia(Method):
     def demo(self, output_dir: Path) -> RunResult:
         """Simulated data only: one synthetic film measured from its drawn contours, and a simulated cohort
         through the density-peak normal model, with both rules' sensitivity and specificity."""
-        from .demo import run_demo
-
         return run_demo(self, Path(output_dir))

@@ -9,6 +9,13 @@ from typing import Any
 
 from biomedai.errors import InvalidInputError
 
+from .annotate_server import AnnotationServer, AnnotationSession
+from .annotation import IMAGE_SUFFIXES, HipAnnotation, annotation_for
+from .measurement import read_angles_csv, write_csv
+from .normal_model import NormalHipModel, diagnose, fit_normal_model
+from .report import decision_graph_png, model_png
+from .synthetic import random_targets, render_radiograph, simulate_cohort, synthetic_film
+
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Hip dysplasia tools (Yang et al. 2020).")
@@ -95,13 +102,11 @@ def _measure(method: Any, args: argparse.Namespace) -> int:
 
 def _expand_inputs(inputs: list[str]) -> list[Path]:
     """Files as given; a folder becomes its films that have an annotation beside them (batch mode)."""
-    from .detector import IMAGE_SUFFIXES, _annotation_for
-
     out: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
             films = sorted(p for p in item.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)
-                           and _annotation_for(p) is not None)
+                           and annotation_for(p) is not None)
             if not films:
                 raise InvalidInputError("no film with an annotation beside it (NAME.hip.json or NAME.json)", item)
             out += films
@@ -114,10 +119,6 @@ def _fit(method: Any, args: argparse.Namespace) -> int:
     import numpy as np
 
     from biomedai.provenance import RunRecorder
-
-    from .normal_model import diagnose, fit_normal_model
-    from .pipeline import read_angles_csv, write_csv
-    from .report import decision_graph_png, model_png
 
     cfg = _configured(method, dc_percentile=args.dc_percentile, kernel=args.kernel, peak_n_sd=args.n_sd,
                       noise_fraction=args.noise_fraction).config
@@ -148,9 +149,6 @@ def _fit(method: Any, args: argparse.Namespace) -> int:
 
 
 def _diagnose(method: Any, args: argparse.Namespace) -> int:
-    from .normal_model import NormalHipModel, diagnose
-    from .pipeline import read_angles_csv, write_csv
-
     cfg = _configured(method, q_normal=args.q_normal, q_borderline=args.q_borderline, t_star=args.t_star).config
     model = NormalHipModel.load(args.model)
     rows, x = read_angles_csv(args.angles)
@@ -168,10 +166,6 @@ def _simulate(method: Any, args: argparse.Namespace) -> int:
     import numpy as np
 
     from biomedai.viz import save_png
-
-    from .annotation import HipAnnotation
-    from .pipeline import write_csv
-    from .synthetic import random_targets, render_radiograph, simulate_cohort, synthetic_film
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,9 +186,6 @@ def _simulate(method: Any, args: argparse.Namespace) -> int:
 
 
 def _annotate(method: Any, args: argparse.Namespace) -> int:
-    from .annotate_server import AnnotationServer, AnnotationSession
-    from .normal_model import NormalHipModel
-
     image = Path(args.image)
     if not image.is_file():
         raise InvalidInputError("film not found", image)

@@ -16,6 +16,9 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 
+from .config import NEGATIVE, POSITIVE
+from .ihc import as_rgb
+
 PANELS = ("ihc", "hematoxylin", "dapi", "lap2", "marker", "seg")
 
 
@@ -33,8 +36,6 @@ class DeepliifTile:
 
 def _read_rgb(path: Path) -> np.ndarray:
     from biomedai.io import read_image
-
-    from .ihc import as_rgb
 
     return as_rgb(read_image(path).array, path)
 
@@ -125,3 +126,15 @@ def match_cells(true_labels: np.ndarray, true_classes: np.ndarray, x: np.ndarray
     out["true_positive_cells"], out["true_negative_cells"] = true_pos, n_true - true_pos
     out["true_labelling_index_pct"] = 100.0 * true_pos / n_true if n_true else None
     return out
+
+
+def cell_points(tile: DeepliifTile) -> tuple[np.ndarray, np.ndarray]:
+    """``(xy, classes)`` of a tile's ground-truth cells: nucleus centroids, positive or negative."""
+    from scipy import ndimage as ndi
+
+    labels, classes = seg_to_instances(tile.seg)
+    ids = np.arange(1, labels.max() + 1)
+    if ids.size == 0:
+        return np.zeros((0, 2)), np.zeros(0, np.int64)
+    yx = np.asarray(ndi.center_of_mass(np.ones_like(labels), labels, ids), float).reshape(-1, 2)
+    return yx[:, ::-1], np.where(classes[ids] == 1, POSITIVE, NEGATIVE).astype(np.int64)

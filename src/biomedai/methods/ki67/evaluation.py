@@ -15,9 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from biomedai.utils import lazy_import
+
 from .config import BACKGROUND, CLASS_NAMES, NEGATIVE, POSITIVE, Ki67Config
-from .deepliif import DeepliifTile, load_deepliif, match_cells, seg_to_instances
-from .ihc import area_indices, hematoxylin_only_rgb, quantify_ihc
+from .deepliif import DeepliifTile, cell_points, load_deepliif, match_cells, seg_to_instances
+from .ihc import area_indices, hematoxylin_only_rgb, quantify_ihc, stain_channels
+from .patches import build_patch_set
+from .training_data import training_patches
+
+ki67_model = lazy_import(".model", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
 
@@ -81,59 +87,14 @@ def _pearson(x: list[Any], y: list[Any]) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _cell_points(tile: DeepliifTile) -> tuple[np.ndarray, np.ndarray]:
-    from scipy import ndimage as ndi
-
-    labels, classes = seg_to_instances(tile.seg)
-    ids = np.arange(1, labels.max() + 1)
-    if ids.size == 0:
-        return np.zeros((0, 2)), np.zeros(0, np.int64)
-    yx = np.asarray(ndi.center_of_mass(np.ones_like(labels), labels, ids), float).reshape(-1, 2)
-    return yx[:, ::-1], np.where(classes[ids] == 1, POSITIVE, NEGATIVE).astype(np.int64)
-
-
 def tile_patch_set(image: np.ndarray, tile: DeepliifTile, config: Ki67Config,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Cell patches at the mask's nucleus centroids plus background boxes (paper's no-overlap rule)."""
-    from .patches import build_patch_set
-
-    xy, classes = _cell_points(tile)
+    xy, classes = cell_points(tile)
     n_bg = int(round(config.background_per_cell * len(xy)))
     patches, labels, _ = build_patch_set(image, xy, classes, config.patch_size, n_bg, config.cell_box_size,
                                          config.border_policy, rng, tile.source)
     return patches, labels
-
-
-def balance_by_jitter(patches_source: list[tuple[np.ndarray, np.ndarray, np.ndarray]], config: Ki67Config,
-                      rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, np.ndarray]:
-    """Oversample each class to ``per_class`` patches, re-cutting at centres jittered by up to 1/8 patch.
-
-    ``patches_source`` holds ``(image, xy, classes)`` per tile. Jittered re-cuts (not copies) keep the
-    oversampled minority class from being memorised pixel for pixel [decide: the paper's classes were
-    balanced by construction, 5,900 / 6,086 / 6,776].
-    """
-    from .patches import cell_patches
-
-    pool = [(i, k) for i, (_, _, cls) in enumerate(patches_source) for k in range(len(cls))]
-    out_x, out_y = [], []
-    jitter = config.patch_size // 8
-    for c in (NEGATIVE, POSITIVE, BACKGROUND):
-        members = [(i, k) for i, k in pool if patches_source[i][2][k] == c]
-        if not members:
-            continue
-        if per_class <= len(members):  # subsample without replacement, no jitter
-            picks = rng.permutation(len(members))[:per_class]
-        else:  # every member once as is, then jittered re-cuts of random members
-            picks = np.concatenate([np.arange(len(members)), rng.integers(0, len(members), per_class - len(members))])
-        for j, m in enumerate(picks):
-            i, k = members[m]
-            image, xy, _ = patches_source[i]
-            shift = 0 if j < len(members) else rng.integers(-jitter, jitter + 1, 2)
-            centre = np.clip(xy[k] + shift, 0, np.array(image.shape[1::-1]) - 1)
-            p, _ = cell_patches(image, centre[None], np.array([c]), config.patch_size, "pad")
-            out_x.append(p[0])
-            out_y.append(c)
-    return np.stack(out_x), np.asarray(out_y, np.int64)
 
 
 def morphology_experiment(root: str | Path, config: Ki67Config | None = None, output_dir: Path | None = None,
@@ -141,15 +102,12 @@ def morphology_experiment(root: str | Path, config: Ki67Config | None = None, ou
                                                                                 "deconvolved_hematoxylin"),
                           progress: bool = False) -> dict[str, Any]:
     """Train on train-tile haematoxylin patches, test on the test tiles; returns metrics and the model."""
-    from .model import train_classifier
-    from .training_data import training_patches
-
     config = config or Ki67Config()
     test_tiles = [t for t in load_deepliif(root) if t.split == "test"]
     if not test_tiles:
         raise ValueError(f"{root}: no test tiles (test_cli/ + test_groundtruth/)")
     (x_train, y_train), (x_val, y_val), raw_counts = training_patches(Path(root), config, per_class)
-    model, train_result = train_classifier(x_train, y_train, x_val, y_val, config, output_dir, progress)
+    model, train_result = ki67_model.train_classifier(x_train, y_train, x_val, y_val, config, output_dir, progress)
     out: dict[str, Any] = {"train_cells_and_background": raw_counts, "train_patches": int(len(y_train)),
                            "val_patches": int(len(y_val)),
                            "monitor": train_result.monitor, "best_metric": train_result.best_metric,
@@ -165,9 +123,7 @@ def evaluate_morphology(model: Any, tiles: list[DeepliifTile], config: Ki67Confi
     """Patch accuracy (cells at mask centroids + background boxes) and FCN Rpos vs true Rpos per view."""
     from biomedai.metrics.classification import accuracy, confusion_matrix, f1_score, precision, recall
 
-    from .model import map_to_classes, predict_patches, probability_map, resolve_device
-
-    device = resolve_device(config.device)
+    device = ki67_model.resolve_device(config.device)
     results: dict[str, Any] = {}
     labels = [NEGATIVE, POSITIVE, BACKGROUND]
     for view in views:
@@ -179,14 +135,14 @@ def evaluate_morphology(model: Any, tiles: list[DeepliifTile], config: Ki67Confi
             patches, truth = tile_patch_set(image, t, config, np.random.default_rng(config.seed + 1))
             xs.append(patches)
             ys.append(truth)
-            prob = probability_map(model, image, config, device)
-            pred_idx = area_indices(map_to_classes(prob, config))
+            prob = ki67_model.probability_map(model, image, config, device)
+            pred_idx = area_indices(ki67_model.map_to_classes(prob, config))
             rows.append({"tile": t.name, "true_Rpos": true_area_indices(t.seg)["Rpos"],
                          "pred_Rpos": pred_idx["Rpos"], "pred_Dpos": pred_idx["Dpos"], "pred_Dneg": pred_idx["Dneg"]})
         if not xs:
             continue
         y_test = np.concatenate(ys)
-        pred = predict_patches(model, np.concatenate(xs), device=device).argmax(1)
+        pred = ki67_model.predict_patches(model, np.concatenate(xs), device=device).argmax(1)
         counts = np.bincount(y_test, minlength=3)
 
         def per_class(fn: Any) -> dict[str, float]:
@@ -284,8 +240,6 @@ def label_dab_check(root: str | Path, threshold: float | None = None) -> list[di
     """Are the mask's positives DAB-positive on the IHC image? Per tile: median mean-DAB OD of positive and
     negative nuclei, and how many of each lie above ``threshold`` (default: the quantifier's ``dab_threshold``)."""
     from scipy import ndimage as ndi
-
-    from .ihc import stain_channels
 
     threshold = Ki67Config().dab_threshold if threshold is None else threshold
     rows = []

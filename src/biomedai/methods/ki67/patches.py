@@ -21,7 +21,11 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 
-from .config import BACKGROUND, NEGATIVE, POSITIVE
+from .config import BACKGROUND, NEGATIVE, POSITIVE, Ki67Config
+
+#: image files and the cell-point annotation files read beside them (same stem)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+ANNOTATION_SUFFIXES = (".json", ".geojson", ".csv")
 
 #: label names accepted for each class (case-insensitive); QuPath's "Positive"/"Negative" included
 LABEL_ALIASES: Mapping[str, int] = {
@@ -144,3 +148,33 @@ def build_patch_set(image: np.ndarray, xy: np.ndarray, classes: np.ndarray, patc
                 & (all_xy[:, 1] + half <= image.shape[0]))
     patches, labels = cell_patches(image, all_xy[keep], all_cls[keep], patch, border_policy, source)
     return patches, labels, all_xy[keep]
+
+
+def balance_by_jitter(patches_source: list[tuple[np.ndarray, np.ndarray, np.ndarray]], config: Ki67Config,
+                      rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Oversample each class to ``per_class`` patches, re-cutting at centres jittered by up to 1/8 patch.
+
+    ``patches_source`` holds ``(image, xy, classes)`` per tile. Jittered re-cuts (not copies) keep the
+    oversampled minority class from being memorised pixel for pixel [decide: the paper's classes were
+    balanced by construction, 5,900 / 6,086 / 6,776].
+    """
+    pool = [(i, k) for i, (_, _, cls) in enumerate(patches_source) for k in range(len(cls))]
+    out_x, out_y = [], []
+    jitter = config.patch_size // 8
+    for c in (NEGATIVE, POSITIVE, BACKGROUND):
+        members = [(i, k) for i, k in pool if patches_source[i][2][k] == c]
+        if not members:
+            continue
+        if per_class <= len(members):  # subsample without replacement, no jitter
+            picks = rng.permutation(len(members))[:per_class]
+        else:  # every member once as is, then jittered re-cuts of random members
+            picks = np.concatenate([np.arange(len(members)), rng.integers(0, len(members), per_class - len(members))])
+        for j, m in enumerate(picks):
+            i, k = members[m]
+            image, xy, _ = patches_source[i]
+            shift = 0 if j < len(members) else rng.integers(-jitter, jitter + 1, 2)
+            centre = np.clip(xy[k] + shift, 0, np.array(image.shape[1::-1]) - 1)
+            p, _ = cell_patches(image, centre[None], np.array([c]), config.patch_size, "pad")
+            out_x.append(p[0])
+            out_y.append(c)
+    return np.stack(out_x), np.asarray(out_y, np.int64)

@@ -20,14 +20,21 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
+from biomedai.utils import lazy_import
 
-from .config import Ki67Config
+from .config import CLASS_NAMES, Ki67Config
+from .deepliif import load_deepliif
+from .evaluation import evaluate_ihc_quantifier, evaluate_morphology
+from .ihc import area_indices, as_rgb, quantify_ihc
+from .patches import build_patch_set, read_cell_points
+from .report import cell_overlay, cells_geojson, class_map_to_rgb, heatmap_rgb, rows_to_csv, upsample_map
+from .training_data import training_patches
+from .wsi import WSI_SUFFIXES, wsi_probability_map
+
+ki67_model = lazy_import(".model", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-ANNOTATION_SUFFIXES = (".json", ".geojson", ".csv")
-WSI_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms")
 
 
 @register
@@ -51,8 +58,6 @@ class Ki67Method(Method):
     def _read_rgb(path: Path) -> np.ndarray:
         from biomedai.io import read_image
 
-        from .ihc import as_rgb
-
         return as_rgb(read_image(path).array, path)
 
     # ------------------------------------------------------------------------------------- predict
@@ -66,9 +71,7 @@ class Ki67Method(Method):
         region_rows: list[dict[str, Any]] = []
         model = None
         if weights is not None:
-            from .model import load_classifier
-
-            model = load_classifier(weights, self.config)
+            model = ki67_model.load_classifier(weights, self.config)
             rec.notes["weights"] = str(weights)
         rec.notes["mode"] = "morphology FCN (trained classifier)" if model is not None else "IHC quantification"
         with rec.timer("predict"):
@@ -80,7 +83,6 @@ class Ki67Method(Method):
                 else:
                     row = self._fcn_one(model, path, output_dir, rec)
                 region_rows.append(row)
-        from .report import rows_to_csv
 
         rec.add_file(rows_to_csv(region_rows, output_dir / "regions.csv"))
         rec.metrics["regions"] = region_rows
@@ -89,9 +91,6 @@ class Ki67Method(Method):
 
     def _quantify_one(self, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
         from biomedai.viz import save_png
-
-        from .ihc import quantify_ihc
-        from .report import cell_overlay, cells_geojson, class_map_to_rgb, rows_to_csv
 
         rgb = self._read_rgb(path)
         result = quantify_ihc(rgb, self.config, path)
@@ -106,16 +105,12 @@ class Ki67Method(Method):
     def _fcn_one(self, model: Any, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
         from biomedai.viz import save_png
 
-        from .ihc import area_indices
-        from .model import map_to_classes, probability_map, resolve_device
-        from .report import class_map_to_rgb, heatmap_rgb, upsample_map
-
         rgb = self._read_rgb(path)
         if min(rgb.shape[:2]) < self.config.patch_size:
             raise InvalidInputError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, smaller than one "
                                     f"{self.config.patch_size}x{self.config.patch_size} patch", path)
-        prob = probability_map(model, rgb, self.config, resolve_device(self.config.device))
-        classes = map_to_classes(prob, self.config)
+        prob = ki67_model.probability_map(model, rgb, self.config, ki67_model.resolve_device(self.config.device))
+        classes = ki67_model.map_to_classes(prob, self.config)
         stem = path.stem
         np.save(output_dir / f"{stem}_probabilities.npy", prob.astype(np.float32))
         rec.add_file(output_dir / f"{stem}_probabilities.npy")
@@ -131,13 +126,8 @@ class Ki67Method(Method):
     def _wsi_one(self, model: Any, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
         from biomedai.viz import save_png
 
-        from .ihc import area_indices
-        from .model import map_to_classes, resolve_device
-        from .report import class_map_to_rgb, heatmap_rgb
-        from .wsi import wsi_probability_map
-
-        prob, info = wsi_probability_map(model, path, self.config, resolve_device(self.config.device))
-        classes = map_to_classes(prob, self.config)
+        prob, info = wsi_probability_map(model, path, self.config, ki67_model.resolve_device(self.config.device))
+        classes = ki67_model.map_to_classes(prob, self.config)
         stem = path.stem
         np.save(output_dir / f"{stem}_probabilities.npy", prob.astype(np.float32))
         rec.add_file(output_dir / f"{stem}_probabilities.npy")
@@ -148,9 +138,6 @@ class Ki67Method(Method):
 
     # ------------------------------------------------------------------------------------- train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .model import train_classifier
-        from .training_data import training_patches
-
         output_dir = Path(output_dir)
         rec = self._recorder(output_dir, "train")
         rec.add_inputs([data])
@@ -159,8 +146,8 @@ class Ki67Method(Method):
         if weights is not None:
             rec.notes["init_weights"] = str(weights)
         with rec.timer("train"):
-            _, result = train_classifier(x_train, y_train, x_val, y_val, self.config, output_dir, progress=True,
-                                         init_weights=weights)
+            _, result = ki67_model.train_classifier(x_train, y_train, x_val, y_val, self.config, output_dir,
+                                                    progress=True, init_weights=weights)
         rec.metrics = {"architecture": self.config.architecture, "class_balance": self.config.class_balance,
                        "patch_counts": counts, "train_patches": int(len(y_train)),
                        "val_patches": int(len(y_val)), "monitor": result.monitor, "best_metric": result.best_metric,
@@ -174,9 +161,6 @@ class Ki67Method(Method):
 
     # ------------------------------------------------------------------------------------- evaluate
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .evaluation import evaluate_ihc_quantifier, evaluate_morphology
-        from .report import rows_to_csv
-
         output_dir = Path(output_dir)
         rec = self._recorder(output_dir, "evaluate")
         rec.add_inputs([data])
@@ -185,10 +169,7 @@ class Ki67Method(Method):
         rec.add_file(rows_to_csv(ihc["rows"], output_dir / "ihc_per_tile.csv"))
         rec.metrics = {"data": str(data), "ihc_quantifier": ihc["summary"], "ihc_per_tile": ihc["rows"]}
         if weights is not None:
-            from .deepliif import load_deepliif
-            from .model import load_classifier
-
-            model = load_classifier(weights, self.config)
+            model = ki67_model.load_classifier(weights, self.config)
             tiles = [t for t in load_deepliif(Path(data)) if t.split == "test"]
             with rec.timer("morphology"):
                 rec.metrics["morphology"] = evaluate_morphology(model, tiles, self.config)
@@ -208,6 +189,7 @@ class Ki67Method(Method):
                 "calls on nuclear DAB), not a Ki-67 result")
         data = json.loads((Path(output_dir) / "result.json").read_text(encoding="utf-8"))
         data["notes"]["demo"] = note
+        data["action"] = "demo"  # the predict run above, recorded as what it was: the demo
         from biomedai.utils import write_json_atomic
 
         write_json_atomic(Path(output_dir) / "result.json", data)
@@ -228,9 +210,6 @@ class Ki67Method(Method):
 
     def run_tool(self, args: argparse.Namespace) -> int:
         from biomedai.viz import save_png
-
-        from .config import CLASS_NAMES
-        from .patches import build_patch_set, read_cell_points
 
         image = self._read_rgb(Path(args.image))
         xy, classes = read_cell_points(args.annotations)

@@ -19,21 +19,20 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 
 from .config import CLASS_NAMES, Ki67Config
+from .deepliif import cell_points, load_deepliif
+from .ihc import as_rgb, hematoxylin_only_rgb
+from .patches import (ANNOTATION_SUFFIXES, IMAGE_SUFFIXES, balance_by_jitter, build_patch_set, cell_patches,
+                      read_cell_points)
 
 Source = tuple[list[np.ndarray], np.ndarray, np.ndarray]  # views of one image, centres xy, classes
 
 
 def _deepliif_sources(data: Path, config: Ki67Config, rng: np.random.Generator) -> list[Source]:
-    from .deepliif import load_deepliif
-    from .evaluation import _cell_points
-    from .ihc import hematoxylin_only_rgb
-    from .patches import build_patch_set
-
     sources = []
     for tile in load_deepliif(data):
         if tile.split != "train" or tile.hematoxylin is None:
             continue
-        xy, classes = _cell_points(tile)
+        xy, classes = cell_points(tile)
         n_bg = int(round(config.background_per_cell * len(xy)))
         _, labels, centres = build_patch_set(tile.hematoxylin, xy, classes, config.patch_size, n_bg,
                                              config.cell_box_size, config.border_policy, rng, tile.source)
@@ -44,10 +43,6 @@ def _deepliif_sources(data: Path, config: Ki67Config, rng: np.random.Generator) 
 
 def _annotated_sources(data: Path, config: Ki67Config, rng: np.random.Generator) -> list[Source]:
     from biomedai.io import read_image
-
-    from .ihc import as_rgb
-    from .patches import build_patch_set, read_cell_points
-    from .pipeline import ANNOTATION_SUFFIXES, IMAGE_SUFFIXES
 
     folder = data / "images" if (data / "images").is_dir() else data
     sources = []
@@ -72,9 +67,6 @@ def training_patches(data: Path, config: Ki67Config, per_class: int | None = Non
     ``per_class`` is the balanced count per class (default: the largest class), used only with
     ``config.balance_classes``.
     """
-    from .evaluation import balance_by_jitter
-    from .patches import cell_patches
-
     data = Path(data)
     if not data.is_dir():
         raise InvalidInputError("training data must be a folder", data)

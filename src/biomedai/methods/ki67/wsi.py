@@ -1,4 +1,5 @@
-"""Whole-slide mode: the FCN over a slide level, tile by tile through :func:`biomedai.io.open_wsi` (tiffslide).
+"""Whole-slide mode: the FCN over a slide level, tile by tile through :func:`biomedai.io.open_wsi` (tiffslide)
+and the shared engine :func:`biomedai.data.tiling.predict_wsi_map`.
 
 Tiles start at multiples of the stride (32 px) and overlap by ``patch - stride`` (the receptive field
 of the padding-free variant less one stride) so their maps join into one grid, as
@@ -14,12 +15,21 @@ from typing import Any
 
 import numpy as np
 
+from biomedai.data.tiling import predict_wsi_map
 from biomedai.errors import InvalidInputError
 
 from .config import BACKGROUND, Ki67Config
 
+WSI_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms")
+
 #: a tile is glass when its mean grey is above this and its grey standard deviation below GLASS_STD
 GLASS_MEAN, GLASS_STD = 225.0, 8.0
+
+
+def is_glass(region: np.ndarray) -> bool:
+    """True for an almost white, flat window (glass, no tissue)."""
+    grey = region.mean(axis=-1)
+    return bool(grey.mean() > GLASS_MEAN and grey.std() < GLASS_STD)
 
 
 def wsi_probability_map(model: Any, path: str | Path, config: Ki67Config,
@@ -32,33 +42,21 @@ def wsi_probability_map(model: Any, path: str | Path, config: Ki67Config,
     path = Path(path)
     fcn = model.to(device).to_fcn()
     s, p = fcn.stride, config.patch_size
+
+    def probabilities(region: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(region)).to(device).permute(2, 0, 1).float().div_(255.0)
+        with torch.no_grad():
+            return fcn(x[None])[0].float().cpu().numpy()
+
     with open_wsi(path) as slide:
         level = config.wsi_level
         if not 0 <= level < slide.level_count:
             raise InvalidInputError(f"level {level} does not exist; the slide has levels 0..{slide.level_count - 1}",
                                     path)
         width, height = slide.level_dimensions[level]
-        ds = slide.level_downsamples[level]
         if width < p or height < p:
             raise InvalidInputError(f"level {level} is {width}x{height}, smaller than one {p}x{p} patch", path)
-        rows, cols = (height - p) // s + 1, (width - p) // s + 1
-        n = (max(config.wsi_tile // s * s, p + s) - p) // s + 1  # map positions per tile side
-        prob = np.zeros((3, rows, cols), np.float32)
-        skipped = run = 0
-        for r0 in range(0, rows, n):
-            for c0 in range(0, cols, n):
-                r1, c1 = min(r0 + n, rows), min(c0 + n, cols)
-                w, h = (c1 - c0 - 1) * s + p, (r1 - r0 - 1) * s + p
-                region = slide.read_region((int(c0 * s * ds), int(r0 * s * ds)), level, (w, h))
-                grey = region.mean(axis=-1)
-                if grey.mean() > GLASS_MEAN and grey.std() < GLASS_STD:
-                    prob[BACKGROUND, r0:r1, c0:c1] = 1.0
-                    skipped += 1
-                    continue
-                x = torch.from_numpy(np.ascontiguousarray(region)).to(device).permute(2, 0, 1).float().div_(255.0)
-                with torch.no_grad():
-                    prob[:, r0:r1, c0:c1] = fcn(x[None])[0, :, :r1 - r0, :c1 - c0].float().cpu().numpy()
-                run += 1
-        info = {"level": level, "level_size": [width, height], "map_rows": rows, "map_cols": cols,
-                "tiles_run": run, "tiles_skipped_glass": skipped}
-    return prob, info
+        background = np.zeros(3, np.float32)
+        background[BACKGROUND] = 1.0
+        return predict_wsi_map(slide, level, probabilities, p, s, config.wsi_tile, 3, skip=is_glass,
+                               fill=background)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from biomedai.methods.nuclei_hannet.postprocess import relabel_sequential, remove_small_objects
+from .postprocess import relabel_sequential, remove_small_objects
 
 
 def classical_nuclei(rgb: np.ndarray, sigma: float = 2.0, min_size: int = 20, min_distance: int = 5,

@@ -45,7 +45,7 @@ class HanNetConfig(BaseConfig):
     min_object_size: int = 20
     #: seeds are grown back by this many pixels; None = ``boundary_radius``, the width the target's erosion
     #: took away (growing by more inflates every nucleus: with perfect maps AJI falls from 0.98 to 0.83 on
-    #: miccai2015 at radius 2; benchmarks/RESULTS-nuclei_hannet.md)
+    #: miccai2015 at radius 2; benchmarks/results/RESULTS-nuclei_hannet.md)
     dilation_radius: int | None = None
     # ---------------------------------------------------------------- training (paper: Adam, lr 1e-3, 300 epochs)
     epochs: int = 300

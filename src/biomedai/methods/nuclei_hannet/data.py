@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.methods.nuclei_hannet.postprocess import check_instance_labels
+
+from .postprocess import check_instance_labels
 
 logger = logging.getLogger(__name__)
 

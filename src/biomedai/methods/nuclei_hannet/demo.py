@@ -11,6 +11,12 @@ import numpy as np
 from biomedai.methods.base import RunResult
 from biomedai.provenance import RunRecorder
 
+from .classical import classical_nuclei
+from .data import Tile
+from .evaluation import score_tile
+from .report import contour_overlay
+from .segmenter import NucleiSegmenter
+
 DEMO_SECONDS = 40.0
 DEMO_OVERRIDES = {"base_channels": 8, "growth_rate": 4, "crop_size": 64, "batch_size": 4, "crops_per_tile": 8,
                   "epochs": 200, "lr": 3e-3, "tile_size": 128, "tile_overlap": 32, "device": "cpu", "amp": False,
@@ -21,8 +27,6 @@ DEMO_OVERRIDES = {"base_channels": 8, "growth_rate": 4, "crop_size": 64, "batch_
 
 def _phantoms(seeds: list[int]) -> list[Any]:
     from biomedai.data.phantoms import nuclei_phantom
-
-    from .data import Tile
 
     tiles = []
     for s in seeds:
@@ -44,11 +48,6 @@ def run_demo(method: Any, output_dir: Path, seconds: float = DEMO_SECONDS) -> Ru
 
 def _run(method: Any, output_dir: Path, seconds: float) -> RunResult:
     from biomedai.viz import save_png
-
-    from .classical import classical_nuclei
-    from .evaluation import score_tile
-    from .pipeline import NucleiSegmenter
-    from .report import contour_overlay
 
     overrides = dict(DEMO_OVERRIDES, max_minutes=seconds / 60.0)
     demo_method = type(method)(method.config.replace(**overrides))

@@ -17,10 +17,19 @@ Dice, and say which is which. Means over tiles are unweighted (each tile counts 
 """
 from __future__ import annotations
 
+import csv
+import io
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from biomedai.utils import write_text_atomic
+from biomedai.viz import save_png
+
+from .report import contour_overlay, metrics_table_html
 
 METRICS = ("aji", "aji_plus", "f1", "dice", "hausdorff", "pq", "dq", "sq", "pixel_dice")
 
@@ -54,3 +63,38 @@ def mean_scores(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         out[key] = float(values.mean()) if values.size else float("nan")
     out["n_tiles"] = len(rows)
     return out
+
+
+def evaluate_tiles(segment: Any, tiles: Sequence[Any], output_dir: Path, title: str,
+                   n_overlays: int = 6) -> tuple[dict[str, Any], list[Path]]:
+    """Segment each tile, score it (per tile and mean per data set), write CSV, overlays and HTML."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows, files, figures = [], [], []
+    for k, t in enumerate(tiles):
+        start = time.perf_counter()
+        pred = segment(t.image)
+        seconds = time.perf_counter() - start
+        row = {"dataset": t.dataset, "tile": t.name, **score_tile(t.labels, pred), "seconds": round(seconds, 3)}
+        rows.append(row)
+        if k < n_overlays:
+            png = save_png(contour_overlay(t.image, pred, truth=t.labels), output_dir / f"{t.dataset}_{t.name}.png")
+            files.append(png)
+            figures.append((png.name, f"{t.dataset}/{t.name} AJI {row['aji']:.3f}"))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    files.append(write_text_atomic(output_dir / "per_tile.csv", buffer.getvalue()))
+    metrics: dict[str, Any] = {}
+    summary_rows = []
+    for name in sorted({r["dataset"] for r in rows}):
+        mean = mean_scores([r for r in rows if r["dataset"] == name])
+        metrics[name] = mean
+        summary_rows.append({"dataset": name, **{k: round(v, 4) for k, v in mean.items()}})
+        for key in ("aji", "f1", "dice", "pq", "hausdorff"):
+            metrics[f"{name}_{key}"] = mean[key]
+    metrics["metrics"] = list(METRICS)
+    files.append(metrics_table_html(summary_rows + [{k: (round(v, 4) if isinstance(v, float) else v)
+                                                      for k, v in r.items()} for r in rows],
+                                    title, output_dir / "evaluation.html", figures))
+    return metrics, files

@@ -2,123 +2,32 @@
 evaluate and demo."""
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from biomedai.errors import InvalidInputError, WeightsError
+from biomedai.data.blocks import ClaimedPixels, segment_in_blocks, unclaimed_instances
+from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
-from biomedai.utils import write_json_atomic
+from biomedai.utils import lazy_import, write_json_atomic
 
 from .config import HanNetConfig
+from .data import load_split_file, load_tiles, read_rgb, split_table
+from .demo import run_demo
+from .evaluation import evaluate_tiles, score_tile
+from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
+from .segmenter import ARCH_FILE, NucleiSegmenter, arch_from_config
+
+training = lazy_import(".training", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
 
-ARCH_FILE = "hannet_model.json"
 WSI_SUFFIXES = (".svs", ".ndpi", ".mrxs", ".scn", ".vms", ".vmu", ".bif", ".svslide")
-
-
-class NucleiSegmenter:
-    """A trained network plus everything needed to turn an RGB image into nucleus instances."""
-
-    def __init__(self, model: Any, cfg: HanNetConfig, arch: dict[str, Any]) -> None:
-        self.model, self.cfg, self.arch = model.eval(), cfg, arch
-
-    # ---------------------------------------------------------------- building
-    @staticmethod
-    def build_network(arch: dict[str, Any]) -> Any:
-        from .model import build_model
-
-        return build_model(arch["variant"], arch["base_channels"], dense_layers=arch["dense_layers"],
-                           growth_rate=arch["growth_rate"], dilations=tuple(arch["dilations"]),
-                           drop_rate=arch["drop_rate"], attention_kernels=tuple(arch["attention_kernels"]),
-                           se_reduction=arch["se_reduction"],
-                           norm=arch.get("norm", "batch"))  # weights saved before the option: batch norm
-
-    @classmethod
-    def from_weights(cls, weights: Path | None, cfg: HanNetConfig) -> NucleiSegmenter:
-        """Load ``weights`` (a ``weights.pt`` or checkpoint) with the architecture stored beside it."""
-        from biomedai.train import load_weights, resolve_device
-
-        if weights is None:
-            raise WeightsError("nuclei_hannet needs trained weights: pass --weights RUN/weights.pt "
-                               "(train with: biomedai train nuclei_hannet --data DATA -o RUN)")
-        weights = Path(weights)
-        arch = read_arch(weights) or arch_from_config(cfg)
-        model = cls.build_network(arch)
-        load_weights(model, weights)
-        return cls(model.to(resolve_device(cfg.device)), cfg, arch)
-
-    # ---------------------------------------------------------------- per image
-    def prepare(self, rgb: np.ndarray) -> np.ndarray:
-        """Stain-normalise as at training time (uint8 RGB in and out)."""
-        mode = self.arch.get("stain_normalization", "none")
-        if mode == "reinhard":
-            from biomedai.data.stain import ReinhardStats, reinhard_normalize
-
-            stats = self.arch["reinhard_target"]
-            return reinhard_normalize(rgb, ReinhardStats(tuple(stats["mean"]), tuple(stats["std"])))
-        if mode == "macenko":
-            from biomedai.data.stain import macenko_normalize
-
-            try:
-                return macenko_normalize(rgb)
-            except InvalidInputError:  # a blank block: nothing to normalise
-                return rgb
-        return rgb
-
-    def probabilities(self, rgb: np.ndarray) -> np.ndarray:
-        from .inference import tiled_probabilities
-
-        c = self.cfg
-        return tiled_probabilities(self.model, self.prepare(rgb), c.tile_size, c.tile_overlap, c.infer_batch_size,
-                                   tta=c.tta)
-
-    def instances_from(self, probs: np.ndarray) -> np.ndarray:
-        from .postprocess import instances_from_probabilities
-
-        c = self.cfg
-        return instances_from_probabilities(probs, c.postprocess, c.min_object_size, c.grow_radius,
-                                            split_h=c.split_h, split_sigma=c.split_sigma)
-
-    def segment(self, rgb: np.ndarray) -> np.ndarray:
-        """Instance labels of an in-memory RGB image of any size (blocks with seam merging when large)."""
-        if rgb.shape[0] * rgb.shape[1] <= self.cfg.max_whole_image_pixels:
-            return self.instances_from(self.probabilities(rgb))
-        from .inference import paste_blocks, segment_in_blocks
-
-        blocks = segment_in_blocks(lambda b: rgb[b.y0:b.y1, b.x0:b.x1], self.segment_small, rgb.shape[0],
-                                   rgb.shape[1], self.cfg.block_size, self.cfg.block_margin)
-        from .postprocess import relabel_sequential
-
-        return relabel_sequential(paste_blocks(blocks, rgb.shape[:2]))
-
-    def segment_small(self, rgb: np.ndarray) -> np.ndarray:
-        return self.instances_from(self.probabilities(rgb))
-
-
-def arch_from_config(cfg: HanNetConfig) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.to_dict().items() if k in cfg.ARCH_KEYS}
-
-
-def read_arch(weights: Path) -> dict[str, Any] | None:
-    """The architecture JSON stored beside ``weights`` (or one folder up, for checkpoints/best.pt)."""
-    for folder in (weights.parent, weights.parent.parent):
-        path = folder / ARCH_FILE
-        if path.is_file():
-            try:
-                return json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise WeightsError(f"{path}: not valid JSON ({exc})") from exc
-    logger.warning("no %s beside %s; using the architecture of the current config", ARCH_FILE, weights)
-    return None
 
 
 def _is_wsi(path: Path) -> bool:
@@ -147,8 +56,6 @@ class HanNetMethod(Method):
 
     # ------------------------------------------------------------------------------------------ train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .data import load_split_file, load_tiles, split_table
-
         cfg: HanNetConfig = self.config
         output_dir = Path(output_dir)
         split = load_split_file(cfg.split)
@@ -182,9 +89,6 @@ class HanNetMethod(Method):
         """Train on tiles (objects with ``image``/``labels``); writes weights.pt and the architecture JSON."""
         from biomedai.train import load_weights, seed_everything
 
-        from .evaluation import score_tile
-        from .training import train_network
-
         cfg: HanNetConfig = self.config
         output_dir = Path(output_dir)
         arch = arch_from_config(cfg)
@@ -208,16 +112,13 @@ class HanNetMethod(Method):
 
         output_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(output_dir / ARCH_FILE, arch)
-        result = train_network(model, prepared, val_score, output_dir, cfg)
+        result = training.train_network(model, prepared, val_score, output_dir, cfg)
         return result, arch
 
     # ------------------------------------------------------------------------------------------ predict
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         from biomedai.io.annotations import write_geojson
         from biomedai.viz import save_png
-
-        from .data import read_rgb
-        from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
 
         cfg: HanNetConfig = self.config
         output_dir = Path(output_dir)
@@ -252,9 +153,6 @@ class HanNetMethod(Method):
         from biomedai.io.annotations import write_geojson
         from biomedai.viz import save_png
 
-        from .inference import ClaimedPixels, segment_in_blocks, unclaimed_instances
-        from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
-
         cfg = self.config
         annotations, rows_all = [], []
         with open_wsi(path) as slide:
@@ -273,7 +171,7 @@ class HanNetMethod(Method):
 
             next_id = 1
             claims = ClaimedPixels(width, cfg.block_size)  # a seam nucleus two blocks both own is kept once
-            for b, labels in segment_in_blocks(read, seg.segment_small, height, width, cfg.block_size,
+            for b, labels in segment_in_blocks(read, seg.segment_small, (height, width), cfg.block_size,
                                                cfg.block_margin):
                 claimed = claims.view(b)
                 labels = unclaimed_instances(labels, claimed)
@@ -307,8 +205,6 @@ class HanNetMethod(Method):
 
     # ------------------------------------------------------------------------------------------ evaluate
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .data import load_split_file, load_tiles
-
         cfg: HanNetConfig = self.config
         seg = NucleiSegmenter.from_weights(weights, cfg)
         tiles = load_tiles(data, cfg.eval_part, load_split_file(cfg.split))
@@ -328,8 +224,6 @@ class HanNetMethod(Method):
 
     # ------------------------------------------------------------------------------------------ demo
     def demo(self, output_dir: Path) -> RunResult:
-        from .demo import run_demo
-
         return run_demo(self, Path(output_dir))
 
 
@@ -338,47 +232,3 @@ def _write_labels_tiff(labels: np.ndarray, path: Path) -> Path:
 
     labels = labels.astype(np.uint16) if labels.max(initial=0) < 65536 else labels.astype(np.uint32)
     return write_image(labels, path)
-
-
-def evaluate_tiles(segment: Any, tiles: Sequence[Any], output_dir: Path, title: str,
-                   n_overlays: int = 6) -> tuple[dict[str, Any], list[Path]]:
-    """Segment each tile, score it (per tile and mean per data set), write CSV, overlays and HTML."""
-    import csv
-    import io
-
-    from biomedai.utils import write_text_atomic
-    from biomedai.viz import save_png
-
-    from .evaluation import METRICS, mean_scores, score_tile
-    from .report import contour_overlay, metrics_table_html
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    rows, files, figures = [], [], []
-    for k, t in enumerate(tiles):
-        start = time.perf_counter()
-        pred = segment(t.image)
-        seconds = time.perf_counter() - start
-        row = {"dataset": t.dataset, "tile": t.name, **score_tile(t.labels, pred), "seconds": round(seconds, 3)}
-        rows.append(row)
-        if k < n_overlays:
-            png = save_png(contour_overlay(t.image, pred, truth=t.labels), output_dir / f"{t.dataset}_{t.name}.png")
-            files.append(png)
-            figures.append((png.name, f"{t.dataset}/{t.name} AJI {row['aji']:.3f}"))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    files.append(write_text_atomic(output_dir / "per_tile.csv", buffer.getvalue()))
-    metrics: dict[str, Any] = {}
-    summary_rows = []
-    for name in sorted({r["dataset"] for r in rows}):
-        mean = mean_scores([r for r in rows if r["dataset"] == name])
-        metrics[name] = mean
-        summary_rows.append({"dataset": name, **{k: round(v, 4) for k, v in mean.items()}})
-        for key in ("aji", "f1", "dice", "pq", "hausdorff"):
-            metrics[f"{name}_{key}"] = mean[key]
-    metrics["metrics"] = list(METRICS)
-    files.append(metrics_table_html(summary_rows + [{k: (round(v, 4) if isinstance(v, float) else v)
-                                                      for k, v in r.items()} for r in rows],
-                                    title, output_dir / "evaluation.html", figures))
-    return metrics, files

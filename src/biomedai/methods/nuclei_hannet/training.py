@@ -20,8 +20,9 @@ import torch
 from scipy import ndimage as ndi
 from torch.utils.data import Dataset
 
-from biomedai.methods.nuclei_hannet.postprocess import three_class_targets
 from biomedai.train.callbacks import Callback
+
+from .postprocess import three_class_targets
 
 logger = logging.getLogger(__name__)
 

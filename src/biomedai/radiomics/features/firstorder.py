@@ -8,6 +8,29 @@ import numpy as np
 from ._neighbours import EPS
 
 
+def percentiles(x: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.percentile(x, qs)`` (method 'linear'), bit for bit, from one ``np.partition``.
+
+    numpy's own percentile calls ``np.unique``, whose first use imports ``numpy.ma`` (~25 ms of
+    start-up); the interpolation below is numpy's (``_lerp``: from the upper value when t >= 0.5).
+
+    Example:
+        >>> percentiles(np.array([4.0, 1.0, 3.0, 2.0]), (25, 50))
+        [1.75, 2.5]
+    """
+    n = len(x)
+    pos = [(n - 1) * (q / 100.0) for q in qs]
+    lower = [int(np.floor(p)) for p in pos]
+    upper = [min(lo + 1, n - 1) for lo in lower]
+    part = np.partition(x, sorted(set(lower + upper)))
+    out = []
+    for p, lo, hi in zip(pos, lower, upper):
+        a, b, t = part[lo], part[hi], p - lo
+        diff = b - a
+        out.append(float(b - diff * (1 - t)) if t >= 0.5 else float(a + diff * t))
+    return out
+
+
 def features(values: np.ndarray, binned: np.ndarray, settings: dict[str, Any], spacing: np.ndarray,
              deprecated: bool = False) -> dict[str, float]:
     """First-order features of the ROI's voxel ``values`` (``binned``: their discretised levels).
@@ -26,7 +49,7 @@ def features(values: np.ndarray, binned: np.ndarray, settings: dict[str, Any], s
     dev = x - mean
     dev2 = dev * dev
     m2 = dev2.mean()
-    p10, p25, p50, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
+    p10, p25, p50, p75, p90 = percentiles(x, (10, 25, 50, 75, 90))
     shifted = x + shift
     energy = np.dot(shifted, shifted)
     inner = x[(x >= p10) & (x <= p90)]

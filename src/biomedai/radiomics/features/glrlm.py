@@ -20,57 +20,69 @@ def _any_line_with_two(roi: np.ndarray, off: np.ndarray) -> bool:
     return False
 
 
-def _runs_along(levels: np.ndarray, roi: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Levels and lengths of all runs along ``off`` (components in -1..1), and whether any line
-    holds more than one ROI voxel.
+def _sweep_axis(shape: tuple[int, ...], off: np.ndarray) -> int:
+    """The moving axis of ``off`` with the fewest planes: runs are accumulated plane by plane along it."""
+    return min((d for d in range(len(shape)) if off[d] != 0), key=lambda d: shape[d])
 
-    Run lengths are accumulated slice by slice along one moving axis (a loop over slices, each
-    step vectorised over a whole plane of lines; faster here than pointer jumping or sorting).
+
+def _runs_along(levels: np.ndarray, roi: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Levels and lengths of all runs along ``off`` (components in -1..1, ``off[0] != 0``), and
+    whether any line holds more than one ROI voxel.
+
+    Axis 0 is the sweep axis (the caller transposes to make it so, contiguously): run lengths are
+    accumulated plane by plane along it (a loop over planes, each step vectorised over a whole
+    plane of lines; faster here than pointer jumping or sorting).
     """
     here, there = pair_slices(levels.shape, off)
     same = np.zeros(levels.shape, dtype=bool)  # voxel continues the run of its predecessor
-    same[there] = roi[here] & roi[there] & (levels[here] == levels[there])
+    np.equal(levels[here], levels[there], out=same[there])
+    same[there] &= roi[here]
+    same[there] &= roi[there]
     if not same.any() and not _any_line_with_two(roi, off):
         return levels.ravel()[:0], levels.ravel()[:0], False
     has_next = np.zeros(levels.shape, dtype=bool)
     has_next[here] = same[there]
-    moving = [d for d in range(levels.ndim) if off[d] != 0]
-    d0 = min(moving, key=lambda d: levels.shape[d])
-    order = [d0] + [d for d in range(levels.ndim) if d != d0]
-    r = roi.transpose(order)
-    sm = same.transpose(order)
-    if off[d0] < 0:
+    r, sm = roi, same
+    if off[0] < 0:
         r, sm = r[::-1], sm[::-1]
-    prev_sl, next_sl = pair_slices(r.shape[1:], [off[d] for d in order[1:]])
-    run = np.zeros(r.shape, dtype=np.int32)
+    prev_sl, next_sl = pair_slices(r.shape[1:], off[1:])
+    dtype = np.int16 if r.shape[0] < 2 ** 15 else np.int32  # a run is at most one line long
+    run = np.zeros(r.shape, dtype=dtype)
     run[0] = r[0]
-    carried = np.zeros(r.shape[1:], dtype=np.int32)
+    carried = np.zeros(r.shape[1:], dtype=dtype)
     for i in range(1, r.shape[0]):
         carried[next_sl] = run[i - 1][prev_sl]
-        run[i] = np.where(sm[i], carried + 1, r[i])
-    if off[d0] < 0:
+        carried += 1
+        np.copyto(run[i], r[i])
+        np.copyto(run[i], carried, where=sm[i])
+    if off[0] < 0:
         run = run[::-1]
-    run = run.transpose(np.argsort(order))
-    ends = roi & ~has_next
-    return levels[ends], run[ends], True
+    ends = np.flatnonzero(roi & ~has_next)
+    return levels.ravel()[ends], run.ravel()[ends], True
 
 
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int, n_runs: int) -> np.ndarray:
     """Run counts ``P[i-1, r-1, angle]``: runs of level i and length r along each offset.
 
     Runs stop at the ROI border. An angle along which no line holds two ROI voxels counts nothing
-    (a flat ROI seen edge-on), as in PyRadiomics.
+    (a flat ROI seen edge-on), as in PyRadiomics. The arrays are transposed (contiguously, once
+    per sweep axis) so that each angle's sweep runs over contiguous planes.
 
     Example:
         >>> lv = np.array([[[1, 1, 2]]]); P = matrix(lv, lv > 0, np.array([[0, 0, 1]]), 2, 3)
         >>> P[:, :, 0].tolist()
         [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
     """
-    levels = np.ascontiguousarray(levels)
-    roi = np.ascontiguousarray(roi)
     P = np.zeros((n_levels, n_runs, len(offsets)))
-    for k, off in enumerate(offsets):
-        gl, run, multi = _runs_along(levels, roi, np.asarray(off))
+    layouts: dict[int, tuple[np.ndarray, np.ndarray, list[int]]] = {}
+    for k, off in enumerate(np.asarray(offsets)):
+        d0 = _sweep_axis(levels.shape, off)
+        if d0 not in layouts:
+            order = [d0] + [d for d in range(levels.ndim) if d != d0]
+            layouts[d0] = (np.ascontiguousarray(levels.transpose(order)),
+                           np.ascontiguousarray(roi.transpose(order)), order)
+        lv, r, order = layouts[d0]
+        gl, run, multi = _runs_along(lv, r, off[order])
         if not multi:
             continue  # no line with more than one voxel: this angle is dropped
         P[:, :, k] = np.bincount((gl.astype(np.int64) - 1) * n_runs + (run - 1), minlength=n_levels * n_runs).reshape(

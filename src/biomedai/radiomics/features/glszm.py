@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ._neighbours import EPS
+from ._neighbours import EPS, label_zones
 
 
 def zones(levels: np.ndarray, force2d_dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -13,10 +13,8 @@ def zones(levels: np.ndarray, force2d_dim: int | None = None) -> tuple[np.ndarra
 
     Returns ``(zone_levels, zone_sizes)``; ``levels`` is 0 outside the ROI.
     """
-    from skimage.measure import label
-
     if force2d_dim is None:
-        labelled = label(levels, background=0, connectivity=levels.ndim)
+        labelled = label_zones(levels, levels.ndim)
         flat_levels, flat_labels = levels.ravel(), labelled.ravel()
     else:
         moved = np.moveaxis(levels, force2d_dim, 0)
@@ -24,7 +22,7 @@ def zones(levels: np.ndarray, force2d_dim: int | None = None) -> tuple[np.ndarra
         stacked = np.zeros((n, h + 1, w), dtype=levels.dtype)  # a zero row keeps slices apart
         stacked[:, :h] = moved
         stacked = stacked.reshape(n * (h + 1), w)
-        labelled = label(stacked, background=0, connectivity=2)
+        labelled = label_zones(stacked, 2)
         flat_levels, flat_labels = stacked.ravel(), labelled.ravel()
     sizes = np.bincount(flat_labels)
     zone_level = np.zeros(len(sizes), dtype=np.int64)
