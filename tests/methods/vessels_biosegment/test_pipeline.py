@@ -102,4 +102,5 @@ def test_bundled_model_on_drive_test_images(shared_data, tmp_path):
         row = score_case(case, analyse_image(image, models, method.config), None)
         # a broken or untrained network scores AUC ~0.5 and Dice < 0.3
         assert row["seg_auc"] > 0.93 and row["seg_dice"] > 0.7, row
-        assert row["seg_length_percent_error"] < 30, row
+        # lengths: an untrained detector finds nothing (100 % error) or noise everywhere (far above 100 %)
+        assert row["seg_length_percent_error"] < 50 and row["det_length_percent_error"] < 40, row
