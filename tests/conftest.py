@@ -1,6 +1,7 @@
 """Shared fixtures: the real data sets beside the checkout, skipped with a reason when absent."""
 from __future__ import annotations
 
+import locale
 import os
 from pathlib import Path
 
@@ -24,3 +25,13 @@ def shared_subdir(shared: Path, *parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_locale():
+    """Some native libraries (GDCM inside SimpleITK's DICOM writer) switch the C locale to "C", after which
+    Python's default text encoding becomes ASCII for every later test; put the locale back after each test."""
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    if locale.setlocale(locale.LC_ALL) != saved:
+        locale.setlocale(locale.LC_ALL, saved)

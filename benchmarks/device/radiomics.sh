@@ -14,9 +14,9 @@
 #
 # 1. torch (CUDA) vs numpy on small random volumes: every voxel-based GLCM map equal to relative 1e-9
 #    (Imc2 absolute 1e-7), masked and unmasked kernels, radius 1 and 2.
-# 2. radiomics_speed.py --voxel --device cuda: voxel-based maps of synthetic cases up to ~100,000 ROI
+# 2. speed/radiomics.py --voxel --device cuda: voxel-based maps of synthetic cases up to ~100,000 ROI
 #    voxels, numpy vs GLCM-in-torch on the GPU (and PyRadiomics on the two small ones), values checked.
-# 3. radiomics_speed.py --large: whole cases (segment-based, CPU numpy; no torch path there) over
+# 3. speed/radiomics.py --large: whole cases (segment-based, CPU numpy; no torch path there) over
 #    100,000 ROI voxels against PyRadiomics, alternating, with the machine's load; skipped without it.
 set -u
 OUT="${OUT:-$PWD/device_out}"

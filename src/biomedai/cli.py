@@ -52,14 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("method", help="method name (see 'biomedai list')")
         p.add_argument("--data", type=Path, required=True, help="data folder (layout: the method's README)")
         p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-        p.add_argument("--weights", type=Path, default=None, help="local weights/checkpoint file")
+        p.add_argument("--weights", type=Path, default=None,
+                       help="local weights/checkpoint file (default: the method's bundled model, if it ships one)")
+        if verb == "train":
+            p.add_argument("--resume", action="store_true",
+                           help="continue an interrupted run from OUTPUT/checkpoints/last.pt (Ctrl-C saves one)")
         _add_config_args(p)
+
+    p = sub.add_parser("models", help="list the bundled trained models: data, licence, size, metrics")
+    p.add_argument("method", nargs="?", default=None, help="only this method's models")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = sub.add_parser("predict", help="run a method on input files")
     p.add_argument("method", help="method name (see 'biomedai list')")
     p.add_argument("inputs", nargs="+", type=Path, help="input files")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    p.add_argument("--weights", type=Path, default=None, help="local weights/checkpoint file")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="local weights/checkpoint file (default: the method's bundled model, if it ships one)")
     _add_config_args(p)
 
     p = sub.add_parser("report", help="(re)build the HTML report of a finished output folder")
@@ -153,6 +162,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    if args.resume:
+        from .train.engine import RESUME_ENV
+
+        os.environ[RESUME_ENV] = "1"  # read by biomedai.train.train_model, which every method trains with
     result = _make_method(args).train(args.data, args.output, weights=args.weights)
     print(f"results in {result.output_dir}")
     return 0
@@ -168,6 +183,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = _make_method(args).evaluate(args.data, args.output, weights=args.weights)
     print(json.dumps(result.metrics, indent=2, default=str))
     print(f"results in {result.output_dir}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .train.model_folder import describe_bundled_models
+
+    rows = describe_bundled_models(args.method)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no bundled models" + (f" for {args.method}" if args.method else ""))
+        return 0
+    for r in rows:
+        terms = "NON-COMMERCIAL use only" if r["non_commercial"] else "commercial use allowed by the data licence"
+        print(f"{r['method']}/{r['name']}  {r['size_mb']:.2f} MB  {r['architecture']}")
+        print(f"  training data: {r['training_data']}  (licence {r['licence']}; {terms}; research use only)")
+        if r["simulated"]:
+            print("  SIMULATED training data: not validated on real images")
+        metrics = ", ".join(f"{k} {v}" for k, v in r["metrics"].items())
+        print(f"  metrics: {metrics or 'none recorded'}" + (f"  (on {r['metrics_data']})" if r["metrics_data"] else ""))
     return 0
 
 
@@ -230,7 +266,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"radiomics": cmd_radiomics, "serve": cmd_serve, "batch": cmd_batch, "list": cmd_list, "info": cmd_info, "demo": cmd_demo, "train": cmd_train, "predict": cmd_predict,
-            "evaluate": cmd_evaluate, "report": cmd_report, "tool": cmd_tool, "bench": cmd_bench}
+            "evaluate": cmd_evaluate, "models": cmd_models, "report": cmd_report, "tool": cmd_tool, "bench": cmd_bench}
 
 
 def _quiet_third_party() -> None:

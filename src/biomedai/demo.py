@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -53,12 +54,68 @@ def _demo_one(cls: type, output: Path, page: HtmlPage) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     rel = Path(cls.name)
     pictures = [f for f in result.files if str(f).lower().endswith(".png")]
-    page.figures((str(rel / Path(p).relative_to(result.output_dir)) if Path(p).is_absolute() else str(rel / p),
-                  Path(p).name) for p in pictures[:8])
-    scalars = [{"metric": k, "value": v} for k, v in result.metrics.items() if isinstance(v, (int, float, str))]
+    page.figures((gallery_src(p, result.output_dir, output), Path(p).name) for p in pictures[:8])
+    simulated = simulated_data_note(result)
+    if simulated:
+        page.paragraph(f"SIMULATED data: every number of this method below is measured on simulated data, not on "
+                       f"real images ({simulated})", css="error")
+    label = "simulated data" if simulated else str(result.metrics.get("data", "see result.json"))
+    scalars = [{"metric": k, "value": _rounded(v), "data": label} for k, v in result.metrics.items()
+               if isinstance(v, (int, float, str)) and k != "data"]
     page.table(scalars)
     page.paragraph(f"ran in {seconds:.1f} s; outputs in {rel}/ (result.json, report.html)", css="note")
-    return {"status": "ok", "seconds": round(seconds, 2), "metrics": result.metrics}
+    return {"status": "ok", "seconds": round(seconds, 2), "simulated": bool(simulated), "metrics": result.metrics}
+
+
+def gallery_src(picture: str | Path, method_output: str | Path, gallery_dir: str | Path) -> str:
+    """The ``src`` of ``picture`` relative to the gallery page in ``gallery_dir``.
+
+    ``picture`` may be absolute, relative to the working directory, or relative to ``method_output``
+    (how ``RunRecorder`` stores files); the result works for relative and absolute output folders.
+
+    Example:
+        >>> gallery_src("demo-output/nuclei/a.png", "demo-output/nuclei", "demo-output")
+        'nuclei/a.png'
+        >>> gallery_src("a.png", "demo-output/nuclei", "demo-output")
+        'nuclei/a.png'
+    """
+    path, method_output = Path(picture), Path(method_output)
+    if not path.is_absolute():
+        inside = method_output / path
+        path = path if (path.exists() and not inside.exists()) or _starts_with(path, method_output) else inside
+    return Path(os.path.relpath(path.resolve(), Path(gallery_dir).resolve())).as_posix()
+
+
+def _starts_with(path: Path, prefix: Path) -> bool:
+    return path.parts[:len(prefix.parts)] == prefix.parts
+
+
+def simulated_data_note(result: Any) -> str:
+    """The note saying that a run's numbers come from simulated data ("" when they do not).
+
+    Read from the run's metrics and ``result.json`` notes: a ``data`` entry that names simulated or
+    synthetic data, or ``simulated: true``.
+    """
+    import json
+
+    texts = [result.metrics.get("data")]
+    try:
+        notes = json.loads((Path(result.output_dir) / "result.json").read_text(encoding="utf-8")).get("notes", {})
+    except (OSError, ValueError):
+        notes = {}
+    if notes.get("simulated") is True or result.metrics.get("simulated") is True:
+        return str(notes.get("data") or result.metrics.get("data") or "simulated")
+    texts.append(notes.get("data"))
+    for text in texts:
+        if isinstance(text, str) and re.search(r"simulat|synthetic|phantom", text, re.IGNORECASE):
+            return text
+    return ""
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
 
 
 def _sample_gallery(folder: Path, page: HtmlPage) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ h1{font-size:1.6rem} h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px soli
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem} td,th{border:1px solid #ccc;padding:.25rem .5rem;
 text-align:left;vertical-align:top} th{background:#f3f3f3}
 .grid{display:flex;flex-wrap:wrap;gap:1rem} figure{margin:0;max-width:360px} figure img{max-width:360px;
-max-height:360px;border:1px solid #ccc;image-rendering:pixelated} figcaption{font-size:.85rem;color:#444}
+max-height:360px;min-width:240px;border:1px solid #ccc;image-rendering:pixelated} figcaption{font-size:.85rem;color:#444}
 .error{color:#a40000} .note{color:#555;font-size:.9rem} details pre{background:#f7f7f7;padding:.5rem;overflow:auto}
 """
 

@@ -6,7 +6,8 @@ the file. Anything else is a finding: ``crash`` (another exception, or the child
 read limits lowered (``BIOMEDAI_MAX_PIXELS``/``BIOMEDAI_MAX_BYTES``) and an address-space cap, so
 a reader that allocates what a header declares without checking it fails here.
 
-Run by hand: ``python -m tests.io.fuzz --per-format 500`` prints counts per format.
+Run by hand: ``python -m tests.io.fuzz --per-format 500`` prints counts per format
+(``BIOMEDAI_FUZZ_SRC=/other/checkout/src`` reads the mutants with another version's readers).
 """
 from __future__ import annotations
 
@@ -233,7 +234,8 @@ def run_mutants(paths: list[Path], timeout_s: float = 600.0) -> dict[str, str]:
     """Outcome per path; a child that dies is restarted after the file it died on (counted as a crash)."""
     outcomes: dict[str, str] = {}
     todo = [str(p) for p in paths]
-    env = {**os.environ, **CHILD_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT),
+    source = os.environ.get("BIOMEDAI_FUZZ_SRC", str(ROOT / "src"))  # another tree's readers, to compare
+    env = {**os.environ, **CHILD_ENV, "PYTHONPATH": os.pathsep.join([source, str(ROOT),
                                                                     os.environ.get("PYTHONPATH", "")])}
     while todo:
         proc = subprocess.run([sys.executable, "-m", "tests.io.fuzz", "--child", *todo], capture_output=True,

@@ -228,3 +228,9 @@ def test_geometry_tolerance_setting():
     with pytest.raises(InvalidInputError, match="geometry"):
         extract(img, msk)
     assert "original_firstorder_Mean" in extract(img, msk, {"setting": {"geometryTolerance": 1e-2}})
+
+
+def test_mask_covering_the_whole_image_is_not_empty():
+    vol = np.arange(6 * 7 * 8, dtype=float).reshape(6, 7, 8)
+    f = extract(vol, np.ones(vol.shape, np.uint8), {"featureClass": {"firstorder": ["Mean"]}})
+    assert f["original_firstorder_Mean"] == pytest.approx(vol.mean())

@@ -149,3 +149,42 @@ def test_uint8_bin_edges_in_float64_on_request(caplog):
     small = np.minimum(vals, 200)
     np.testing.assert_array_equal(discretize(small, roi, {"binWidth": 5, "binEdgesFloat64": True}),
                                   discretize(small, roi, {"binWidth": 5}))
+
+
+def test_ngtdm_box_sums_equal_offset_loop():
+    """The separable box-sum path gives the offset loop's matrix (26 neighbours, radius 2, in-plane)."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        shape = tuple(int(v) for v in rng.integers(1, 8, 3))
+        roi = rng.random(shape) < 0.7
+        lv = np.where(roi, rng.integers(1, 6, shape), 0).astype(np.int16)
+        for dist, f2d in (([1], None), ([1, 2], None), ([1], 0), ([1], 2)):
+            offs = angles(shape, dist, True, f2d)
+            if len(offs) == 0:
+                continue
+            slow = np.zeros((5, 3))
+            total = np.zeros(shape, np.int64)
+            count = np.zeros(shape, np.int64)
+            for off in offs:  # the definition, one offset at a time
+                for idx in np.ndindex(*shape):
+                    nb = tuple(int(i + o) for i, o in zip(idx, off))
+                    if all(0 <= v < s for v, s in zip(nb, shape)) and roi[nb]:
+                        total[idx] += lv[nb]
+                        count[idx] += 1
+            for idx in zip(*np.nonzero(roi)):
+                i = int(lv[idx])
+                slow[i - 1, 0] += 1
+                slow[i - 1, 1] += abs(i - total[idx] / count[idx]) if count[idx] else 0.0
+            slow[:, 2] = np.arange(1, 6)
+            np.testing.assert_allclose(ngtdm.matrix(lv, roi, offs, 5), slow, rtol=1e-12, atol=1e-12)
+
+
+def test_label_zones_equals_scikit_image_label():
+    from skimage.measure import label
+
+    from biomedai.radiomics.features._neighbours import label_zones
+
+    rng = np.random.default_rng(1)
+    for shape, conn in (((6, 9, 8), 3), ((6, 9, 8), 1), ((12, 11), 2)):
+        lv = rng.integers(0, 4, shape).astype(np.int16)
+        np.testing.assert_array_equal(label_zones(lv, conn), label(lv, background=0, connectivity=conn))

@@ -267,3 +267,49 @@ def test_a_zip_of_zeros_named_dcm_is_refused_at_once(client, store, tmp_path):
     assert time.perf_counter() - start < 20.0  # unzipping 30 MB included; parsing it all took 13.6 s alone
     assert r.status_code == 201 and r.json()["new_files"] == [] and "zeros.dcm" in r.json()["skipped"]
     assert "not a DICOM file" in r.json()["skipped"]["zeros.dcm"]
+
+
+@pytest.mark.timeout(90)
+def test_serve_speaks_https_with_certfile_and_keyfile(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.processes import stop_process
+
+    from .service import free_port
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a throwaway certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = free_port()
+    code = (f"import sys; from biomedai.web import serve; serve(port={port}, data_dir=sys.argv[1], workers=0, "
+            "certfile=sys.argv[2], keyfile=sys.argv[3], admin_password='admin-pass-123')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "data"), str(cert), str(key)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 45
+        while True:
+            try:
+                r = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=False)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+                time.sleep(0.3)
+        assert r.status_code == 200 and r.headers["strict-transport-security"].startswith("max-age=")
+        r = httpx.post(f"https://127.0.0.1:{port}/login", data={"username": "admin", "password": "admin-pass-123"},
+                       verify=False)
+        assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz")  # no plain HTTP on that port
+    finally:
+        stop_process(proc, 20)
+    import stat
+
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "data" / "biomedai-workflow.db").stat().st_mode) == 0o600

@@ -21,7 +21,7 @@ from pathlib import Path
 from biomedai.methods.dce_nact.config import DceNactConfig
 
 CONFIG = DceNactConfig(n4=False, resample_spacing_mm=None, segmentation="sfcm", registration_metric="ms", registration_iterations=30,
-                       registration_levels=(2,), registration_sampling=0.3, bootstrap=1000)
+                       registration_levels=(2,), registration_sampling=0.3)
 
 
 def main(argv: list[str]) -> int:

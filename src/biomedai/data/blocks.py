@@ -1,4 +1,6 @@
-"""Instance segmentation of images and volumes too large for one pass: blocks with context, centroid ownership
+"""Instance segmentation of images and volumes too large for one pass.
+
+Instance segmentation of images and volumes too large for one pass: blocks with context, centroid ownership
 on seams, and one label map (or a stream of owned instances) out.
 
 The array is cut into *cores* (a grid of ``block - 2 * margin`` pixels per axis) and each core is read with

@@ -30,6 +30,7 @@ def template_radii(stack: np.ndarray, mask_threshold: float) -> np.ndarray:
 
 
 def random_unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random unit vectors ``(n, 3)``, uniform on the sphere."""
     v = rng.standard_normal((n, 3))
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 

@@ -104,6 +104,7 @@ class SimulationSettings(BaseConfig):
     fiducial_probability: float = 0.0
 
     def validate(self) -> None:
+        """Raise ``InvalidInputError`` naming the first setting out of range."""
         super().validate()
         checks = [
             ("box", self.box >= 8, "must be >= 8"),
@@ -136,6 +137,7 @@ class SimulationSettings(BaseConfig):
 
     @property
     def tilt_angles(self) -> np.ndarray:
+        """The tilt series' angles in degrees, from ``tilt_min`` to ``tilt_max`` by ``tilt_step``."""
         n = int(math.floor((self.tilt_max - self.tilt_min) / self.tilt_step + 1e-6)) + 1
         return self.tilt_min + self.tilt_step * np.arange(n)
 
@@ -206,6 +208,7 @@ class TiltPhysics:
     @classmethod
     def build(cls, shape: Sequence[int], settings: SimulationSettings,
               angles: Sequence[float] | None = None) -> TiltPhysics:
+        """Precompute the simulation operators for volumes of ``shape`` under ``settings``."""
         shape = tuple(int(v) for v in shape)
         angles = np.asarray(settings.tilt_angles if angles is None else angles, dtype=np.float64)
         slabs = tilt_slabs(shape, angles)
@@ -449,6 +452,7 @@ class SubtomogramSet:
 
     @classmethod
     def load(cls, path: str | Path) -> SubtomogramSet:
+        """Read a set written by :meth:`save` (an ``.npz`` file)."""
         import ast
 
         from biomedai.io._files import existing_file

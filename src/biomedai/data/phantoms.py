@@ -46,9 +46,12 @@ class NucleiPhantom(NamedTuple):
 
 
 class VesselPhantom(NamedTuple):
-    """``image`` float32 in [0, 1]; ``mask`` bool; ``area_fraction`` = ``mask.mean()``;
+    """A vessel phantom and what a perfect measurement of it gives.
+
+    ``image`` float32 in [0, 1]; ``mask`` bool; ``area_fraction`` = ``mask.mean()``;
     ``length`` total centre-line length inside the image in ``spacing_unit``;
-    ``widths`` each vessel's diameter in pixels."""
+    ``widths`` each vessel's diameter in pixels.
+    """
 
     image: Image
     mask: Image
@@ -58,9 +61,12 @@ class VesselPhantom(NamedTuple):
 
 
 class LesionPhantom(NamedTuple):
-    """``volume`` float32 HU; ``labels`` int32 (lesion ``i`` has label ``i + 1``);
+    """A lesion phantom volume and its true volumes.
+
+    ``volume`` float32 HU; ``labels`` int32 (lesion ``i`` has label ``i + 1``);
     ``volumes_mm3`` voxel count x voxel volume per lesion (what a perfect segmentation measures);
-    ``analytic_volumes_mm3`` ``4/3 pi a b c`` per lesion."""
+    ``analytic_volumes_mm3`` ``4/3 pi a b c`` per lesion.
+    """
 
     volume: Image
     labels: Image

@@ -78,6 +78,7 @@ class Split:
                             f"group {group!r} leaks: it is in both {group_part[group]!r} and {name!r}", path)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the split."""
         return {"parts": self.parts, "seed": self.seed, "groups": self.groups, "method": self.method,
                 "info": self.info}
 

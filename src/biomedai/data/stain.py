@@ -59,8 +59,11 @@ class ReinhardStats(NamedTuple):
 
 
 class MacenkoStains(NamedTuple):
-    """Stain vectors (rows: haematoxylin, eosin; unit OD vectors over R, G, B) and the 99th-percentile
-    concentration of each stain."""
+    """Stain vectors and maximum concentrations fitted on one image.
+
+    Stain vectors (rows: haematoxylin, eosin; unit OD vectors over R, G, B) and the 99th-percentile
+    concentration of each stain.
+    """
 
     stain_matrix: np.ndarray
     max_concentrations: np.ndarray
@@ -228,7 +231,9 @@ def _macenko_target(target: Any, io: float) -> MacenkoStains:
 
 
 def stain_concentrations(image: Any, stains: MacenkoStains | None = None, io: float = DEFAULT_IO) -> np.ndarray:
-    """Haematoxylin and eosin concentrations ``[y, x, 2]`` (float64) of ``image`` for ``stains``
+    """Haematoxylin and eosin concentrations of an RGB image.
+
+    Haematoxylin and eosin concentrations ``[y, x, 2]`` (float64) of ``image`` for ``stains``
     (fitted on the image itself when None).
 
     >>> img = np.random.default_rng(2).integers(40, 220, (8, 8, 3), dtype=np.uint8)

@@ -61,9 +61,12 @@ class Tile(NamedTuple):
 
 
 class WSITile(NamedTuple):
-    """A tile of a whole-slide image at ``level``: ``x``/``y`` are the column/row of its top-left
+    """A tile of a whole-slide image at one level.
+
+    A tile of a whole-slide image at ``level``: ``x``/``y`` are the column/row of its top-left
     pixel at that level, ``location`` the same point in level-0 pixels (what ``read_region``
-    takes), ``width``/``height`` its size at that level."""
+    takes), ``width``/``height`` its size at that level.
+    """
 
     level: int
     x: int
@@ -414,6 +417,17 @@ def _level_downsample(reader: Any, level: int) -> float:
     return float(reader.level_dimensions[0][0]) / float(reader.level_dimensions[level][0])
 
 
+def _level_size(reader: Any, level: int) -> tuple[int, int]:
+    """``(width, height)`` of a slide level, after checking that ``reader`` is a WSI reader with that level."""
+    dims = getattr(reader, "level_dimensions", None)
+    if dims is None or not hasattr(reader, "read_region"):
+        raise InvalidInputError("reader needs level_dimensions and read_region (a WSI reader)")
+    if not 0 <= level < len(dims):
+        raise InvalidInputError(f"level {level} does not exist; the slide has levels 0..{len(dims) - 1}")
+    width, height = (int(v) for v in dims[level])
+    return width, height
+
+
 def _tissue_fraction(mask: np.ndarray, tile: WSITile, level_size: tuple[int, int]) -> float:
     sy, sx = mask.shape[0] / level_size[1], mask.shape[1] / level_size[0]
     r0, c0 = int(tile.y * sy), int(tile.x * sx)
@@ -435,12 +449,7 @@ def iter_wsi_tiles(reader: Any, level: int = 0, tile: int | Sequence[int] = 512,
     from a thumbnail), only tiles whose tissue fraction exceeds ``min_tissue_fraction`` are read.
     RGBA regions are returned as RGB.
     """
-    dims = getattr(reader, "level_dimensions", None)
-    if dims is None or not hasattr(reader, "read_region"):
-        raise InvalidInputError("reader needs level_dimensions and read_region (a WSI reader)")
-    if not 0 <= level < len(dims):
-        raise InvalidInputError(f"level {level} does not exist; the slide has levels 0..{len(dims) - 1}")
-    width, height = (int(v) for v in dims[level])
+    width, height = _level_size(reader, level)
     mask = None
     if tissue_mask is not None:
         mask = np.asarray(getattr(tissue_mask, "array", tissue_mask)).astype(bool)
@@ -548,12 +557,7 @@ def predict_wsi_map(reader: Any, level: int, fn: Callable[[np.ndarray], np.ndarr
     tuple of (ndarray, dict)
         ``[n_channels, rows, cols]`` float32 and what was run (windows run and skipped, map size).
     """
-    dims = getattr(reader, "level_dimensions", None)
-    if dims is None or not hasattr(reader, "read_region"):
-        raise InvalidInputError("reader needs level_dimensions and read_region (a WSI reader)")
-    if not 0 <= level < len(dims):
-        raise InvalidInputError(f"level {level} does not exist; the slide has levels 0..{len(dims) - 1}")
-    width, height = (int(v) for v in dims[level])
+    width, height = _level_size(reader, level)
     ds = _level_downsample(reader, level)
     windows = list(strided_map_windows(height, width, patch, stride, tile))
     rows, cols = windows[-1].rows.stop, windows[-1].cols.stop

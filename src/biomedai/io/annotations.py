@@ -37,7 +37,8 @@ OBJECT_TYPES = ("annotation", "detection")
 class Annotation:
     """One shape in pixel coordinates.
 
-    Attributes:
+    Attributes
+    ----------
         geometry: ``"point"``, ``"polygon"``, ``"rectangle"`` (two opposite corners) or ``"polyline"``.
         coordinates: ``(n, 2)`` float array of ``(x, y)``; one row for a point. Polygons are open
             (the first vertex is not repeated).

@@ -1,4 +1,4 @@
-"""Detached headers: the data files a NRRD or MetaImage header names, kept inside the header's folder.
+r"""Detached headers: the data files a NRRD or MetaImage header names, kept inside the header's folder.
 
 A NRRD ``data file:`` field or a MetaImage ``ElementDataFile`` line may name any file, a list of
 files (``LIST``) or a numbered pattern (``slice%03d.raw 1 40 1``). Left alone, SimpleITK reads
@@ -11,8 +11,8 @@ external data (the command line's ``--allow-external-data``; never the web servi
 Example:
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "a.mhd").write_text("NDims = 2\\nDimSize = 2 2\\nElementType = MET_UCHAR\\n"
-    ...                                   "ElementDataFile = /etc/hostname\\n")
+    >>> _ = (folder / "a.mhd").write_text("NDims = 2\nDimSize = 2 2\nElementType = MET_UCHAR\n"
+    ...                                   "ElementDataFile = /etc/hostname\n")
     >>> check_detached_data_files(folder / "a.mhd", "metaimage")
     Traceback (most recent call last):
     ...

@@ -170,8 +170,11 @@ def _require_image(ds: Any, path: Path) -> None:
 
 
 def _check_declared_size(ds: Any, path: Path, rescale: bool) -> None:
-    """Refuse 0 x 0, absurd or over-limit sizes, unknown transfer syntaxes and non-finite rescale values
-    from the header, before any pixel is decoded (a 7.8 KB RLE file may declare 65535 x 65535)."""
+    """Refuse a DICOM header whose pixel data cannot be decoded safely.
+
+    Refuse 0 x 0, absurd or over-limit sizes, unknown transfer syntaxes and non-finite rescale values
+    from the header, before any pixel is decoded (a 7.8 KB RLE file may declare 65535 x 65535).
+    """
     try:
         rows, columns = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -192,7 +195,8 @@ def _check_declared_size(ds: Any, path: Path, rescale: bool) -> None:
                                      path)
     compressed = syntax is not None and getattr(syntax, "is_compressed", False)
     if "PixelData" in ds and not compressed:
-        expected = (frames * rows * columns * samples * bits + 7) // 8
+        stored = 2 if str(ds.get("PhotometricInterpretation", "")).startswith("YBR_FULL_422") else samples
+        expected = (frames * rows * columns * stored * bits + 7) // 8  # 4:2:2 keeps 2 values per pixel
         actual = len(ds.PixelData or b"")
         if actual < expected:
             raise InvalidInputError(f"DICOM pixel data is truncated: {actual} bytes where the header declares "

@@ -18,7 +18,8 @@ import numpy as np
 class Image:
     """An image or volume with its geometry.
 
-    Attributes:
+    Attributes
+    ----------
         array: pixel/voxel data, spatial axes first (``[z,] y, x``), channels last if any.
         spacing: physical size of one pixel per spatial axis, in ``spacing_unit``.
         origin: physical position of the first pixel per spatial axis.
@@ -61,6 +62,7 @@ class Image:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the pixel array, channels included."""
         return tuple(self.array.shape)
 
     @property
@@ -70,10 +72,12 @@ class Image:
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
+        """Shape of the spatial axes (channels left out)."""
         return tuple(self.array.shape[: self.ndim_spatial])
 
     @property
     def n_channels(self) -> int:
+        """Number of channels (1 without a channel axis)."""
         return int(self.array.shape[-1]) if self.channel_axis is not None else 1
 
     @property

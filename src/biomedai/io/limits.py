@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 class ReadLimits:
     """What one read may cost.
 
-    Attributes:
+    Attributes
+    ----------
         max_pixels: array elements one image may hold (pixels x channels x frames/slices).
         max_bytes: bytes one decoded image (or one decompressed stream) may take in memory.
         max_frames: frames, pages, slices or data files one file may declare.

@@ -45,10 +45,12 @@ class RasterProbe:
 
     @property
     def pixels(self) -> int:
+        """Number of pixels (or voxels) the header declares."""
         return self.width * self.height
 
     @property
     def is_grey(self) -> bool:
+        """Whether the image has one sample per pixel."""
         return self.channels == 1
 
 

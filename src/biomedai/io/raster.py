@@ -256,7 +256,7 @@ class _ErrorCollector(logging.Handler):
 
 @contextlib.contextmanager
 def _tifffile_errors_raise(path: Path) -> Iterator[None]:
-    """tifffile logs (rather than raises) broken IFD chains and drops the pages; we refuse the file."""
+    """Tifffile logs (rather than raises) broken IFD chains and drops the pages; we refuse the file."""
     collector = _ErrorCollector()
     tiff_logger = logging.getLogger("tifffile")
     tiff_logger.addHandler(collector)
@@ -282,8 +282,11 @@ def _check_tiff_data_present(level: Any, path: Path) -> None:
 
 
 def _check_tiff_chunks(level: Any, path: Path, max_samples: int | None = 4) -> None:
-    """Refuse tiles/strips whose declared size (rows x columns x samples) is beyond the read limits, and
-    pages with more samples per pixel than any slide has: decoders allocate that much per tile."""
+    """Refuse a TIFF level whose tiles are too large to decode.
+
+    Refuse tiles/strips whose declared size (rows x columns x samples) is beyond the read limits, and
+    pages with more samples per pixel than any slide has: decoders allocate that much per tile.
+    """
     page = level.keyframe
     samples = int(getattr(page, "samplesperpixel", 1) or 1)
     if max_samples is not None and samples > max_samples:

@@ -91,6 +91,7 @@ class WSIReader:
         self.close()
 
     def close(self) -> None:
+        """Close the slide file."""
         self._slide.close()
 
     def __repr__(self) -> str:
@@ -98,6 +99,7 @@ class WSIReader:
 
     @property
     def level_count(self) -> int:
+        """Number of resolution levels."""
         return int(self._slide.level_count)
 
     @property
@@ -108,14 +110,17 @@ class WSIReader:
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """``(width, height)`` of each level."""
         return tuple((int(w), int(h)) for w, h in self._slide.level_dimensions)
 
     @property
     def level_downsamples(self) -> tuple[float, ...]:
+        """Downsample factor of each level relative to level 0."""
         return tuple(float(d) for d in self._slide.level_downsamples)
 
     @property
     def properties(self) -> dict[str, Any]:
+        """The slide's metadata as a dictionary."""
         return dict(self._slide.properties)
 
     @property
@@ -134,6 +139,7 @@ class WSIReader:
 
     @property
     def objective_power(self) -> float | None:
+        """The scanner's objective magnification, or None when not recorded."""
         value = self._slide.properties.get(f"{self._prefix}.objective-power")
         try:
             return float(value) if value not in (None, "") else None

@@ -48,6 +48,8 @@ class Method(abc.ABC):
     #: the bundled model used when ``weights`` is None: ``biomedai/methods/<name>/models/<default_model>/``
     #: (a folder written by :func:`biomedai.train.model_folder.save_model_folder`), or None
     default_model: ClassVar[str | None] = None
+    #: metric keys the report leads with, rounded (e.g. the Ki-67 labelling index and cell counts)
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: BaseConfig | dict[str, Any] | None = None) -> None:
         if config is None:
@@ -74,7 +76,8 @@ class Method(abc.ABC):
         """Make a human-readable report (HTML) from a finished output folder; returns its path."""
         from .report import html_report_from_result
 
-        return html_report_from_result(Path(output_dir), title=self.title or self.name)
+        return html_report_from_result(Path(output_dir), title=self.title or self.name,
+                                       headline=self.headline_metrics)
 
     def demo(self, output_dir: Path) -> RunResult:
         """Run on bundled sample input. The default says plainly that there is no demo."""

@@ -89,7 +89,9 @@ def box_iou(boxes1: Any, boxes2: Any) -> np.ndarray:
 
 
 def match_detections(true_boxes: Any, pred_boxes: Any, pred_scores: Any, *, iou_threshold: float = 0.5) -> np.ndarray:
-    """Greedy matching by descending score: each prediction takes the unmatched true box of highest IoU
+    """Greedy matching of scored boxes to true boxes.
+
+    Greedy matching by descending score: each prediction takes the unmatched true box of highest IoU
     (>= ``iou_threshold``). Returns a bool array, True where a prediction is a true positive (input order).
 
     >>> match_detections([[0, 0, 2, 2]], [[0, 0, 2, 2], [0, 0, 2, 1]], [0.5, 0.9]).tolist()
@@ -161,7 +163,9 @@ def match_points_to_regions(scores: Any, coords: Any, regions: Any) -> tuple[np.
 
 
 def froc_curve(scores: Any, is_tp: Any, n_targets: int, n_images: int) -> FROCCurve:
-    """FROC operating points from pooled detections: at every score threshold, mean FPs per image and
+    """FROC operating points from pooled detections.
+
+    FROC operating points from pooled detections: at every score threshold, mean FPs per image and
     sensitivity (TPs / ``n_targets``). Detections with score >= threshold are kept.
 
     >>> c = froc_curve([0.9, 0.8, 0.4], [True, False, True], n_targets=2, n_images=1)
@@ -186,7 +190,9 @@ def froc_curve(scores: Any, is_tp: Any, n_targets: int, n_images: int) -> FROCCu
 
 
 def froc_sensitivities(curve: FROCCurve, fp_rates: Sequence[float] = FROC_FP_RATES) -> np.ndarray:
-    """Sensitivity at given mean-FP-per-image rates, linearly interpolated (as CAMELYON16 and MONAI);
+    """Sensitivity at given mean false-positive rates per image.
+
+    Sensitivity at given mean-FP-per-image rates, linearly interpolated (as CAMELYON16 and MONAI);
     rates beyond the curve get its last sensitivity.
 
     >>> c = froc_curve([0.9, 0.8, 0.4], [True, False, True], n_targets=2, n_images=1)
@@ -248,7 +254,7 @@ def _evaluate_image(
     ious: np.ndarray, gt_area: np.ndarray, dt_area: np.ndarray, scores: np.ndarray, thresholds: np.ndarray,
     area_range: tuple[float, float],
 ) -> _ImageEval:
-    """pycocotools ``evaluateImg`` for one image and class; detections already sorted and truncated."""
+    """Pycocotools ``evaluateImg`` for one image and class; detections already sorted and truncated."""
     gt_ig = (gt_area < area_range[0]) | (gt_area > area_range[1])
     order = np.argsort(gt_ig, kind="mergesort")  # non-ignored true objects first
     gt_ig, ious = gt_ig[order], ious[:, order]

@@ -63,6 +63,8 @@ class PanopticQuality(NamedTuple):
 
 
 class ObjectDetectionScores(NamedTuple):
+    """Object-level detection counts and scores of one image."""
+
     tp: int
     fp: int
     fn: int

@@ -101,7 +101,9 @@ def degenerate_angles(px: np.ndarray, py: np.ndarray) -> np.ndarray:
 
 
 def local_levels(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's levels renumbered 1..m in increasing order (0 stays 0), and the level values
+    """Each window's grey levels renumbered 1..m.
+
+    Each window's levels renumbered 1..m in increasing order (0 stays 0), and the level values
     ``(n, m)`` of those numbers (0 where a window has fewer than m levels).
 
     A kernel holds few of the ROI's levels, so its GLCM on its own levels is far smaller.
@@ -233,7 +235,7 @@ def glcm_features(P: np.ndarray, gray_levels: np.ndarray, names: list[str],
 
 
 def _mcc(P: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-    """sqrt of the second largest eigenvalue of Q = D_x^-1 P D_y^-1 P^T per angle, nan-averaged.
+    """Sqrt of the second largest eigenvalue of Q = D_x^-1 P D_y^-1 P^T per angle, nan-averaged.
 
     Q's eigenvalues are those of the symmetric B B^T with B = D_x^-1/2 P D_y^-1/2 (``eigvalsh``).
     """

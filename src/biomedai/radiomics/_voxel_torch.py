@@ -72,8 +72,11 @@ def _nonzero_outer_entropy(px: Any, py: Any) -> Any:
 
 
 def glcm_features_torch(P: Any, gray_levels: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """GLCM features of stacked matrices (tensor) ``P (n, Ng, Ng, Na)``, returned as numpy arrays;
-    the formulas of :func:`biomedai.radiomics._voxel_glcm.glcm_features`."""
+    """GLCM features of stacked matrices, computed with torch.
+
+    GLCM features of stacked matrices (tensor) ``P (n, Ng, Ng, Na)``, returned as numpy arrays;
+    the formulas of :func:`biomedai.radiomics._voxel_glcm.glcm_features`.
+    """
     import torch
 
     dev = P.device

@@ -56,7 +56,7 @@ SPLINE_MARGIN = 32
 
 
 def _project(vertices: np.ndarray, radius: float) -> np.ndarray:
-    """trimesh's step: move each vertex along its direction onto the sphere of ``radius``."""
+    """Trimesh's step: move each vertex along its direction onto the sphere of ``radius``."""
     scalar = np.sqrt(np.dot(vertices ** 2, [1, 1, 1]))
     unit = vertices / scalar.reshape((-1, 1))
     return vertices + unit * (radius - scalar).reshape((-1, 1))
@@ -99,7 +99,7 @@ def spherical_harmonics(vertices: np.ndarray, radius: float, levels: int) -> tup
 
 
 def _kurtosis(samples: np.ndarray) -> np.ndarray:
-    """scipy's Fisher kurtosis of each row; -3 where the samples have no spread (see the module docstring)."""
+    """Scipy's Fisher kurtosis of each row; -3 where the samples have no spread (see the module docstring)."""
     from scipy.stats import kurtosis
 
     with warnings.catch_warnings():

@@ -28,9 +28,11 @@ class BoundingBox:
 
     @property
     def size(self) -> np.ndarray:
+        """Extent of the box per axis, in voxels."""
         return self.upper - self.lower + 1
 
     def slices(self, pad: int = 0, shape: tuple[int, ...] | None = None) -> tuple[slice, ...]:
+        """Slices of the box grown by ``pad`` voxels, clipped to ``shape`` when given."""
         lo = self.lower - pad
         hi = self.upper + pad + 1
         if shape is not None:
@@ -108,7 +110,7 @@ def select_mask(mask: Any, label: int, label_channel: int, name: str) -> Any:
     arr = sitk.GetArrayViewFromImage(mask)
     top = int(arr.max())
     labels = np.flatnonzero(np.bincount(arr.ravel(), minlength=1)) if top < 1 << 20 else np.unique(arr)
-    if len(labels) == 1:
+    if not np.any(labels != 0):  # a mask of all ones (the whole image) is not empty
         raise InvalidInputError("the mask is empty (no voxel is segmented)", name)
     if label not in labels:
         present = ", ".join(str(int(v)) for v in labels[labels != 0])

@@ -81,7 +81,7 @@ def _chunks(n: int, per_voxel: int) -> list[slice]:
 
 # ----------------------------------------------------------------------------------------- first order
 def _nan_percentiles(sorted_vals: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
-    """numpy's 'linear' percentile of each row's first ``counts`` (sorted, NaN last) values."""
+    """Numpy's 'linear' percentile of each row's first ``counts`` (sorted, NaN last) values."""
     pos = (counts - 1) * (q / 100.0)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, counts - 1)
@@ -166,8 +166,11 @@ def firstorder_maps(values: np.ndarray, levels: np.ndarray, kernel_mask: np.ndar
 
 # -------------------------------------------------------------------------------------- run lengths
 def _runs(windows: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run ends along ``off`` in each window: (voxel index, level, length) of every run, and per
-    window whether some line holds two kernel voxels (else PyRadiomics drops the angle)."""
+    """Run ends along one direction in each window.
+
+    Run ends along ``off`` in each window: (voxel index, level, length) of every run, and per
+    window whether some line holds two kernel voxels (else PyRadiomics drops the angle).
+    """
     roi = windows > 0
     n = windows.shape[0]
     full_off = np.concatenate([[0], off])

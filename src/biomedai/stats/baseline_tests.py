@@ -1,4 +1,6 @@
-"""Tests for a paper's baseline table ("Table 1"): chi-square with or without Yates' correction, Student's or
+"""Tests for a paper's baseline table ("Table 1").
+
+Tests for a paper's baseline table ("Table 1"): chi-square with or without Yates' correction, Student's or
 Welch's t-test, Mann-Whitney U, with one missing-data policy: complete case per variable, and the number of
 subjects used reported with every P-value.
 
@@ -32,6 +34,7 @@ class GroupTestResult:
     df: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the result."""
         return {"test": self.test, "statistic": self.statistic, "p": self.p_value, "df": self.df,
                 "n_used": self.n_used, "n_missing": self.n_missing}
 
@@ -150,7 +153,9 @@ def mann_whitney_test(values: Any, groups: Any) -> GroupTestResult:
 
 def fisher_test_from_counts(table: Sequence[Sequence[float]], *, n_resamples: int = 10000, seed: int = 0
                             ) -> GroupTestResult:
-    """Fisher's exact test on an ``r x c`` table of counts: exact for 2x2; larger tables get scipy's seeded
+    """Fisher's exact test on an ``r x c`` table of counts.
+
+    Fisher's exact test on an ``r x c`` table of counts: exact for 2x2; larger tables get scipy's seeded
     Monte-Carlo P over tables with the same margins (``n_resamples``; SE about 0.005 at P = 0.5).
 
     >>> p = fisher_test_from_counts([[6, 10, 24, 5, 16], [3, 11, 16, 5, 18]]).p_value  # Fan et al. Table 2, MP
@@ -160,17 +165,19 @@ def fisher_test_from_counts(table: Sequence[Sequence[float]], *, n_resamples: in
     from scipy.stats import PermutationMethod, fisher_exact
 
     arr = np.asarray(table, float)
-    if arr.ndim != 2 or min(arr.shape) < 2 or np.any(arr < 0) or not np.all(np.isfinite(arr)):
-        raise InvalidInputError(f"Fisher's test needs an r x c table of counts >= 0, got shape {arr.shape}")
+    if arr.ndim != 2 or min(arr.shape) < 2:
+        raise InvalidInputError(f"a contingency table needs >= 2 rows and columns, got shape {arr.shape}")
+    if np.any(arr < 0) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise InvalidInputError("contingency table counts must be non-negative integers")
     arr = arr[arr.sum(axis=1) > 0][:, arr.sum(axis=0) > 0]
     if min(arr.shape) < 2:
-        raise InvalidInputError("Fisher's test table has fewer than two non-empty rows or columns")
+        raise InvalidInputError("contingency table has fewer than two non-empty rows or columns")
     if arr.shape == (2, 2):
         res = fisher_exact(arr.astype(np.int64))
     else:
         res = fisher_exact(arr.astype(np.int64), method=PermutationMethod(n_resamples=n_resamples, rng=seed))
-    return GroupTestResult("Fisher exact" if arr.shape == (2, 2) else "Fisher (Monte Carlo)", float(np.asarray(res.statistic).ravel()[0]), float(res.pvalue),
-                           int(arr.sum()), 0)
+    statistic = float(res.statistic) if np.ndim(res.statistic) == 0 else float("nan")
+    return GroupTestResult("Fisher's exact", statistic, float(res.pvalue), int(arr.sum()), 0)
 
 
 def fisher_test(values: Any, groups: Any) -> GroupTestResult:
@@ -201,8 +208,11 @@ def anova_test(values: Any, groups: Any) -> GroupTestResult:
 
 
 def compare_groups(values: Any, groups: Any, kind: str) -> GroupTestResult:
-    """The baseline-table test for one variable: ``kind`` is ``"categorical"`` (chi-square, Yates on
-    2x2), ``"continuous"`` (Student t) or ``"ordinal"`` / ``"skewed"`` (Mann-Whitney)."""
+    """The baseline-table test for one variable.
+
+    The baseline-table test for one variable: ``kind`` is ``"categorical"`` (chi-square, Yates on
+    2x2), ``"continuous"`` (Student t) or ``"ordinal"`` / ``"skewed"`` (Mann-Whitney).
+    """
     if kind == "categorical":
         return chi_square_test(values, groups)
     if kind == "continuous":

@@ -42,7 +42,8 @@ __all__ = ["DensityPeaksResult", "density_peaks", "cutoff_distance", "local_dens
 class DensityPeaksResult:
     """What :func:`density_peaks` found.
 
-    Attributes:
+    Attributes
+    ----------
         labels: cluster index per point (0 is the cluster of the densest point), -1 for noise.
         rho: local density per point.
         delta: distance to the nearest denser point (the densest point: its largest distance).
@@ -68,6 +69,7 @@ class DensityPeaksResult:
 
     @property
     def n_clusters(self) -> int:
+        """Number of clusters found."""
         return int(len(self.peaks))
 
     @property
@@ -169,7 +171,8 @@ def density_peaks(x: np.ndarray, *, dc_percentile: float = 2.0, dc: float | None
         halo: mark each cluster's halo with Rodriguez-Laio's border-density rule.
         standardise: z-score each feature before measuring distances.
 
-    Returns:
+    Returns
+    -------
         A :class:`DensityPeaksResult`; cluster 0 holds the densest point.
 
     Memory and time grow as ``n**2`` (a full distance matrix): fine for thousands of points.
@@ -212,8 +215,11 @@ def density_peaks(x: np.ndarray, *, dc_percentile: float = 2.0, dc: float | None
 
 
 def _halo(distances: np.ndarray, rho: np.ndarray, labels: np.ndarray, dc: float) -> np.ndarray:
-    """Rodriguez-Laio border rule: a cluster's border density is the highest mean density of a pair of
-    points closer than ``d_c`` that belong to it and to another cluster; members below it are halo."""
+    """Halo points by the Rodriguez-Laio border rule.
+
+    Rodriguez-Laio border rule: a cluster's border density is the highest mean density of a pair of
+    points closer than ``d_c`` that belong to it and to another cluster; members below it are halo.
+    """
     n_clusters = labels.max() + 1
     border = np.zeros(max(n_clusters, 0))
     close = (distances < dc) & (labels[:, None] != labels[None, :]) & (labels[:, None] >= 0) & (labels[None, :] >= 0)

@@ -22,7 +22,7 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 
-from .baseline_tests import GroupTestResult, chi_square_from_counts, format_p
+from .baseline_tests import GroupTestResult, chi_square_from_counts, fisher_test_from_counts, format_p
 
 __all__ = ["categorical_test", "continuous_test", "benjamini_hochberg", "power_two_proportions", "cohens_kappa",
            "VariableSpec", "group_table", "expected_counts"]
@@ -36,7 +36,9 @@ def expected_counts(table: Any) -> np.ndarray:
 
 def categorical_test(table: Sequence[Sequence[float]], *, min_expected: float = 5.0,
                      yates: bool = False, n_resamples: int = 9999, seed: int = 0) -> GroupTestResult:
-    """Chi-square, or Fisher's exact test when any expected count is below ``min_expected``
+    """Chi-square or Fisher's exact test of a contingency table.
+
+    Chi-square, or Fisher's exact test when any expected count is below ``min_expected``
     (exact for 2x2; for larger tables a seeded permutation estimate with ``n_resamples``).
 
     >>> categorical_test([[38, 14], [57, 23]]).test   # Table 2, GGO: all expected counts >= 5
@@ -44,8 +46,6 @@ def categorical_test(table: Sequence[Sequence[float]], *, min_expected: float = 
     >>> categorical_test([[3, 49], [5, 75]]).test     # lymphadenopathy: an expected count < 5
     "Fisher's exact"
     """
-    from scipy.stats import fisher_exact
-
     arr = np.asarray(table, float)
     if arr.ndim != 2 or min(arr.shape) < 2:
         raise InvalidInputError(f"a contingency table needs >= 2 rows and columns, got shape {arr.shape}")
@@ -55,14 +55,8 @@ def categorical_test(table: Sequence[Sequence[float]], *, min_expected: float = 
     if min(arr.shape) < 2:
         raise InvalidInputError("contingency table has fewer than two non-empty rows or columns")
     if expected_counts(arr).min() < min_expected:
-        if arr.shape == (2, 2):
-            res = fisher_exact(arr.astype(np.int64))
-        else:  # r x c: scipy's permutation version, seeded so that the same table gives the same P
-            from scipy.stats import PermutationMethod
-
-            res = fisher_exact(arr.astype(np.int64), method=PermutationMethod(n_resamples=n_resamples, rng=seed))
-        statistic = float(res.statistic) if np.ndim(res.statistic) == 0 else float("nan")
-        return GroupTestResult("Fisher's exact", statistic, float(res.pvalue), int(arr.sum()))
+        # exact for 2x2; r x c: scipy's permutation version, seeded so that the same table gives the same P
+        return fisher_test_from_counts(arr, n_resamples=n_resamples, seed=seed)
     return chi_square_from_counts(arr, yates=yates)
 
 
@@ -135,7 +129,9 @@ def benjamini_hochberg(p_values: Any) -> np.ndarray:
 
 
 def power_two_proportions(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> float:
-    """Power of the two-sided two-sample z-test of proportions, effect size Cohen's h (as statsmodels'
+    """Power of the two-sided two-sample z-test of proportions.
+
+    Power of the two-sided two-sample z-test of proportions, effect size Cohen's h (as statsmodels'
     ``NormalIndPower`` with ``proportion_effectsize``).
 
     >>> round(power_two_proportions(0.3, 0.5, 52, 80), 3)   # spec 3.3: about 62-65 %
@@ -179,8 +175,11 @@ def cohens_kappa(reader1: Any, reader2: Any) -> float:
 
 @dataclass
 class VariableSpec:
-    """One table row: ``column`` of the data, its ``label``, and ``kind`` "categorical" (with the
-    ``level`` counted as n (%) for a binary variable) or "continuous"."""
+    """One row of a group-comparison table.
+
+    One table row: ``column`` of the data, its ``label``, and ``kind`` "categorical" (with the
+    ``level`` counted as n (%) for a binary variable) or "continuous".
+    """
 
     column: str
     label: str
@@ -190,8 +189,11 @@ class VariableSpec:
 
 def group_table(data: Any, group_column: str, groups: Sequence[Any], variables: Sequence[VariableSpec], *,
                 alpha: float = 0.05, fdr: bool = False, digits: int = 2) -> list[dict[str, Any]]:
-    """A paper's table: per variable the two groups' summaries, the test chosen and its P
-    (and the Benjamini-Hochberg P with ``fdr``). ``data`` is a pandas DataFrame."""
+    """A paper's group-comparison table.
+
+    A paper's table: per variable the two groups' summaries, the test chosen and its P
+    (and the Benjamini-Hochberg P with ``fdr``). ``data`` is a pandas DataFrame.
+    """
     if len(groups) != 2:
         raise InvalidInputError(f"two groups are compared, got {list(groups)}")
     g = data[group_column]

@@ -1,4 +1,6 @@
-"""Nomograms for Cox models, after Harrell's ``rms::nomogram``: a points axis per predictor set by its
+"""Nomograms for Cox models, after Harrell's ``rms::nomogram``.
+
+Nomograms for Cox models, after Harrell's ``rms::nomogram``: a points axis per predictor set by its
 coefficient, total points, the linear predictor, and survival probabilities at chosen times.
 
 Scales: the predictor whose effect ``|beta| * (high - low)`` is widest spans 0-100 points; every predictor's
@@ -35,6 +37,8 @@ class NomogramPredictor:
 
 @dataclass
 class Nomogram:
+    """A fitted nomogram: one points axis per predictor, total points and survival scales."""
+
     predictors: list[NomogramPredictor]
     points_per_unit_lp: float
     lp_offset: float
@@ -54,9 +58,11 @@ class Nomogram:
         return sum(self.points(p.name, values[p.name]) for p in self.predictors)
 
     def max_total(self) -> float:
+        """The largest total of points any patient can reach."""
         return float(sum(self.points_per_unit_lp * abs(p.coef) * (p.high - p.low) for p in self.predictors))
 
     def linear_predictor(self, total: Any) -> np.ndarray:
+        """The Cox linear predictor for a total of points."""
         return np.asarray(total, float) / self.points_per_unit_lp + self.lp_offset
 
     def survival(self, total: Any, horizon: float) -> np.ndarray:

@@ -120,9 +120,12 @@ def _coordinate_descent(H: np.ndarray, diag: np.ndarray, qg: np.ndarray, b: np.n
 
 def _solve(Xs: np.ndarray, rs: _RiskSets, lam: float, lam_prev: float, alpha: float, beta0: np.ndarray,
            tol: float, max_iter: int) -> tuple[np.ndarray, int]:
-    """Proximal Newton for one lambda: a quadratic model of the partial likelihood per outer step, solved by
+    """Proximal Newton fit of the penalised Cox model for one lambda.
+
+    Proximal Newton for one lambda: a quadratic model of the partial likelihood per outer step, solved by
     coordinate descent with active-set cycling (glmnet's scheme), then a backtracking line search. Converged
-    when ``max_j H_jj * change_j^2 < tol`` (glmnet's ``thresh`` rule) or the objective stops decreasing."""
+    when ``max_j H_jj * change_j^2 < tol`` (glmnet's ``thresh`` rule) or the objective stops decreasing.
+    """
     n, p = Xs.shape
     l1, l2 = lam * alpha, lam * (1.0 - alpha)
     beta = beta0.copy()
@@ -173,6 +176,7 @@ class PenalisedCoxPath:
     n_iter: np.ndarray
 
     def n_nonzero(self) -> np.ndarray:
+        """Number of non-zero coefficients at each lambda of the path."""
         return np.count_nonzero(self.coef, axis=1)
 
 

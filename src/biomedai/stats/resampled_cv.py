@@ -119,6 +119,7 @@ class OversampledClassifier:
         return dict(best)
 
     def fit(self, X: Any, y: Any) -> OversampledClassifier:
+        """Oversample the training data, then fit the classifier on it."""
         x, labels = check_xy(X, y)
         assert labels is not None
         self.classes_ = np.unique(labels)
@@ -145,6 +146,7 @@ class OversampledClassifier:
         return np.asarray(self.estimator.predict_proba(x), dtype=float)
 
     def predict(self, X: Any) -> np.ndarray:
+        """Class predictions of the fitted classifier."""
         classes = self._check_fitted()
         return classes[np.argmax(self.predict_proba(X), axis=1)]
 

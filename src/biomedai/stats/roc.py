@@ -1,4 +1,6 @@
-"""Binary ROC statistics: AUC with DeLong's standard error and 95 % CI, DeLong's test of two correlated AUCs,
+"""Binary ROC statistics: AUC with DeLong's interval and test, Youden point, rates at a threshold.
+
+Binary ROC statistics: AUC with DeLong's standard error and 95 % CI, DeLong's test of two correlated AUCs,
 the Youden operating point, and sensitivity / specificity / PPV / NPV at a threshold.
 
 DeLong's variance uses the structural components (placement values) of DeLong, DeLong & Clarke-Pearson,
@@ -87,6 +89,7 @@ class AucResult:
     level: float = 0.95
 
     def as_dict(self) -> dict[str, float]:
+        """A JSON-ready dictionary of the AUC and its interval."""
         return {"auc": self.auc, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high, "level": self.level}
 
 
@@ -97,7 +100,7 @@ def auc_with_ci(y: Any, score: Any, *, level: float = 0.95) -> AucResult:
     se = float(np.sqrt(max(_delong_cov(v10, v01)[0, 0], 0.0)))
     z = sps.norm.ppf(0.5 + level / 2)
     a = float(auc[0])
-    return AucResult(a, se, max(0.0, a - z * se), min(1.0, a + z * se), level)
+    return AucResult(a, se, float(max(0.0, a - z * se)), float(min(1.0, a + z * se)), level)
 
 
 def delong_test(y: Any, score_a: Any, score_b: Any) -> tuple[float, float, float]:
@@ -131,8 +134,11 @@ def youden_threshold(y: Any, score: Any) -> tuple[float, float]:
 
 
 def binary_metrics_at(y: Any, score: Any, threshold: float) -> dict[str, float | int]:
-    """Confusion counts and sensitivity, specificity, PPV, NPV, accuracy of ``score >= threshold``
-    (NaN where a ratio has no cases)."""
+    """Confusion counts and rates of ``score >= threshold``.
+
+    Confusion counts and sensitivity, specificity, PPV, NPV, accuracy of ``score >= threshold``
+    (NaN where a ratio has no cases).
+    """
     yb, (s,) = _check(y, score)
     pred = s >= threshold
     tp, fn = int(np.sum(pred & yb)), int(np.sum(~pred & yb))

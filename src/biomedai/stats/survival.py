@@ -1,4 +1,6 @@
-"""Survival analysis: Kaplan-Meier with confidence bands and numbers at risk, the log-rank test, Cox tables,
+"""Survival analysis: Kaplan-Meier, log-rank, Cox tables, time-dependent ROC and calibration.
+
+Kaplan-Meier with confidence bands and numbers at risk, the log-rank test, Cox tables,
 time-dependent ROC (Heagerty's KM estimator, as R ``survivalROC``) with a Youden cut-off, and calibration of a
 survival model at a time horizon (grouped KM, bootstrap optimism correction as R ``rms::calibrate``).
 
@@ -69,6 +71,7 @@ class KaplanMeier:
         return self.survival[np.clip(idx, 0, None)]
 
     def ci_at(self, t: float) -> tuple[float, float]:
+        """The confidence interval of survival at time ``t``."""
         idx = max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
         return float(self.low[idx]), float(self.high[idx])
 
@@ -134,6 +137,8 @@ def numbers_at_risk(time: Any, at: Sequence[float]) -> list[int]:
 # ------------------------------------------------------------------------------------------- log-rank
 @dataclass
 class LogRankResult:
+    """Test statistic, degrees of freedom and P-value of a log-rank test."""
+
     statistic: float
     p_value: float
     df: int
@@ -256,7 +261,9 @@ def cox_regression(time: Any, event: Any, covariates: dict[str, Any], *, penaliz
 
 
 def breslow_survival_at(linear_predictor: Any, time: Any, event: Any, horizon: float) -> float:
-    """Breslow's baseline survival at ``horizon`` for a fitted linear predictor (``lp = 0`` baseline):
+    """Breslow's baseline survival at a time horizon.
+
+    Breslow's baseline survival at ``horizon`` for a fitted linear predictor (``lp = 0`` baseline):
     ``exp(-sum over event times u <= horizon of d(u) / sum_{t_j >= u} exp(lp_j))``.
 
     >>> round(breslow_survival_at(np.zeros(4), [1, 2, 3, 4], [1, 1, 1, 1], 2.5), 4)  # KM-like: exp(-(1/4 + 1/3))
@@ -386,6 +393,7 @@ class CalibrationCurve:
     cuts: np.ndarray | None = None
 
     def rows(self) -> list[dict[str, Any]]:
+        """One table row per group."""
         out = []
         for i in range(self.predicted.size):
             row = {"group": i + 1, "n": int(self.n[i]), "predicted": float(self.predicted[i]),
@@ -415,7 +423,9 @@ def _grouped(pred: np.ndarray, t: np.ndarray, e: np.ndarray, cuts: np.ndarray, h
 
 def calibration_at(predicted_survival: Any, time: Any, event: Any, horizon: float, *,
                    group_size: int | None = None, cuts: Any = None) -> CalibrationCurve:
-    """Calibration of predicted survival at ``horizon``: subjects grouped by prediction (about
+    """Calibration of predicted survival at a time horizon.
+
+    Calibration of predicted survival at ``horizon``: subjects grouped by prediction (about
     ``group_size`` each, default n/4, i.e. quartiles), KM-observed survival per group with its 95% CI.
 
     >>> rng = np.random.default_rng(1); t = rng.exponential(10, 400)
@@ -444,7 +454,9 @@ def calibration_at(predicted_survival: Any, time: Any, event: Any, horizon: floa
 def bootstrap_calibration(fit_predict: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
                           time: Any, event: Any, horizon: float, *, group_size: int | None = None,
                           n_boot: int = 200, seed: int = 0) -> CalibrationCurve:
-    """Apparent calibration plus a bootstrap optimism correction, after Harrell's ``rms::calibrate``
+    """Bootstrap optimism-corrected calibration at a time horizon.
+
+    Apparent calibration plus a bootstrap optimism correction, after Harrell's ``rms::calibrate``
     (``cmethod = "KM"``, ``method = "boot"``).
 
     ``fit_predict(train_idx, eval_idx)`` refits the model on the subjects ``train_idx`` (with repeats)

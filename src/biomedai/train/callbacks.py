@@ -56,6 +56,7 @@ class MetricTracker:
         self.bad_epochs = 0
 
     def is_improvement(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far by more than the minimum change."""
         if value is None or math.isnan(value):
             return False
         if self.best is None:
@@ -74,12 +75,15 @@ class MetricTracker:
 
     @property
     def should_stop(self) -> bool:
+        """Whether patience has run out."""
         return self.patience is not None and self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict[str, Any]:
+        """The tracker's state, for a checkpoint."""
         return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state saved by :meth:`state_dict`."""
         self.best = state.get("best")
         self.best_epoch = state.get("best_epoch")
         self.bad_epochs = int(state.get("bad_epochs", 0))

@@ -51,6 +51,16 @@ class TrainerConfig(BaseConfig):
     #: ask PyTorch for deterministic kernels (slower on GPU)
     deterministic: bool = False
     progress: bool = True
+    #: plain progress lines (step, loss, time left, peak memory) every N seconds when no progress bar is shown
+    #: (output not a terminal, or ``progress`` false); 0 turns them off
+    progress_every_s: float = 30.0
+    #: stop after this many minutes, checked after every optimiser step (the interrupted epoch is validated and
+    #: checkpointed); None: no limit
+    max_minutes: float | None = None
+    #: what ``max_minutes`` counts: the "wall" clock or this process's "cpu" time
+    time_budget_clock: Literal["wall", "cpu"] = "wall"
+    #: on Ctrl-C or SIGTERM save ``checkpoints/last.pt`` at the current step (resume continues from that step)
+    checkpoint_on_interrupt: bool = True
     #: DDP options
     find_unused_parameters: bool = False
     sync_batchnorm: bool = False
@@ -58,6 +68,7 @@ class TrainerConfig(BaseConfig):
     export_weights: bool = True
 
     def validate(self) -> None:
+        """Raise ``ConfigError`` naming the first setting out of range."""
         super().validate()
         checks = [
             ("epochs", self.epochs >= 1, "must be >= 1"),
@@ -75,5 +86,8 @@ class TrainerConfig(BaseConfig):
             ("mode", self.mode in ("min", "max"), "must be 'min' or 'max'"),
             ("amp_dtype", self.amp_dtype in ("bf16", "fp16"), "must be 'bf16' or 'fp16'"),
             ("scheduler_interval", self.scheduler_interval in ("epoch", "step"), "must be 'epoch' or 'step'"),
+            ("progress_every_s", self.progress_every_s >= 0, "must be >= 0"),
+            ("max_minutes", self.max_minutes is None or self.max_minutes > 0, "must be > 0 or null"),
+            ("time_budget_clock", self.time_budget_clock in ("wall", "cpu"), "must be 'wall' or 'cpu'"),
         ]
         self.check_rules(checks)

@@ -68,6 +68,7 @@ def run(out: Path, epochs: int = 6, seed: int = 0, batch_size: int = 16) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the distributed smoke test; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the per-rank reports")
     parser.add_argument("--epochs", type=int, default=6)

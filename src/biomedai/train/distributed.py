@@ -30,6 +30,7 @@ class DistributedContext:
 
     @property
     def is_distributed(self) -> bool:
+        """Whether more than one process takes part."""
         return self.world_size > 1
 
     @property

@@ -18,6 +18,10 @@ import dataclasses
 import json
 import logging
 import math
+import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -37,9 +41,13 @@ from .config import TrainerConfig
 from .distributed import (DistributedContext, all_reduce_mean, distributed_from_env, gather_objects,
                           setup_distributed, teardown_distributed)
 from .metrics_log import JsonlLogger
+from .progress import BudgetClock, ProgressLines
 from .seeding import get_rng_state, seed_everything, seed_worker, set_rng_state
 
 logger = logging.getLogger(__name__)
+
+#: ``biomedai train --resume`` sets this, and :func:`train_model` then resumes from ``checkpoints/last.pt``
+RESUME_ENV = "BIOMEDAI_RESUME"
 
 BatchToLoss = Callable[[torch.nn.Module, Any], Any]
 ValidateFn = Callable[[torch.nn.Module, Iterable[Any]], Mapping[str, Any]]
@@ -47,6 +55,14 @@ ValidateFn = Callable[[torch.nn.Module, Iterable[Any]], Mapping[str, Any]]
 
 class NonFiniteLossError(BiomedaiError, FloatingPointError):
     """The training loss became NaN or infinite; the last checkpoint is from before it happened."""
+
+
+class TrainingInterrupted(BiomedaiError):
+    """Ctrl-C or SIGTERM stopped training; ``checkpoint`` (when not None) resumes from the step reached."""
+
+    def __init__(self, message: str, checkpoint: Path | None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 @dataclasses.dataclass
@@ -68,6 +84,7 @@ class TrainResult:
     history: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the result."""
         return json.loads(json.dumps(dataclasses.asdict(self), default=json_default))
 
 
@@ -135,22 +152,32 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.ctx = DistributedContext()
         self._fit_start = 0.0
+        self.budget = BudgetClock(cfg.max_minutes, cfg.time_budget_clock)
+        self.budget_exhausted = False
+        self._skip_batches = 0  # batches of the current epoch already trained before an interruption
+        self._batches_done = 0
+        self._progress_lines: ProgressLines | None = None
+        self._stop_signal: int | None = None
 
     # ---------------------------------------------------------------- paths
     @property
     def last_checkpoint_path(self) -> Path | None:
+        """Path of the last checkpoint, or None without an output folder."""
         return self.output_dir / "checkpoints" / "last.pt" if self.output_dir else None
 
     @property
     def best_checkpoint_path(self) -> Path | None:
+        """Path of the best checkpoint, or None without an output folder."""
         return self.output_dir / "checkpoints" / "best.pt" if self.output_dir else None
 
     @property
     def metrics_log_path(self) -> Path | None:
+        """Path of the JSON-lines metrics log, or None without an output folder."""
         return self.output_dir / "metrics.jsonl" if self.output_dir else None
 
     @property
     def weights_path(self) -> Path | None:
+        """Path of the exported best weights, or None without an output folder."""
         return self.output_dir / "weights.pt" if self.output_dir else None
 
     # ---------------------------------------------------------------- main loop
@@ -172,13 +199,75 @@ class Trainer:
             for callback in self.callbacks:
                 callback.on_fit_start(self)
             self._fit_start = time.perf_counter()
-            while self.epoch < self.config.epochs and not self.stopped_early:
-                self._run_epoch(train_model)
+            self.budget.start()
+            n_batches = _safe_len(self.train_loader)
+            self._progress_lines = ProgressLines(
+                n_batches * self.config.epochs // self.config.grad_accum_steps if n_batches else None, self.budget,
+                self.config.progress_every_s,
+                enabled=self.ctx.is_main and self.config.progress_every_s > 0 and self._bar_hidden())
+            with self._interrupt_guard():
+                while self.epoch < self.config.epochs and not self.stopped_early and not self.budget_exhausted:
+                    self._run_epoch(train_model)
+            if self.budget_exhausted and self.ctx.is_main:
+                logger.info("time budget of %.3g %s minutes spent after step %d (epoch %d); training stops",
+                            self.config.max_minutes, self.config.time_budget_clock, self.global_step, self.epoch)
             for callback in self.callbacks:
                 callback.on_fit_end(self)
             return self._finish()
         finally:
             teardown_distributed(self.ctx)
+
+    def _bar_hidden(self) -> bool:
+        """True when no tqdm bar is drawn (progress off, or stderr not a terminal): plain lines then."""
+        if not self.config.progress:
+            return True
+        try:
+            return not sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            return True
+
+    @contextlib.contextmanager
+    def _interrupt_guard(self) -> Any:
+        """Ctrl-C and SIGTERM ask training to stop at the end of the current step (a second Ctrl-C stops at once).
+
+        The step finishes, ``checkpoints/last.pt`` is written at that step and :class:`TrainingInterrupted`
+        is raised; ``fit(resume=True)`` continues from that very step.
+        """
+        installed: dict[int, Any] = {}
+        if self.config.checkpoint_on_interrupt and threading.current_thread() is threading.main_thread():
+            def request_stop(signum: int, frame: Any) -> None:
+                if self._stop_signal is not None and signum == signal.SIGINT:
+                    raise KeyboardInterrupt  # the second Ctrl-C: stop now, keep the last epoch's checkpoint
+                self._stop_signal = signum
+                logger.warning("signal %d: stopping after this step and saving a checkpoint", signum)
+
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                installed[signum] = signal.signal(signum, request_stop)
+        try:
+            yield
+        finally:
+            for signum, previous in installed.items():
+                signal.signal(signum, previous)
+
+    def _stop_if_asked(self) -> None:
+        """Called at step boundaries: on a pending stop signal, checkpoint this step and raise."""
+        if self._stop_signal is None:
+            return
+        path = self._save_interrupted()
+        where = (f"{path} holds step {self.global_step} ({self._batches_done} batches into epoch {self.epoch + 1});"
+                 " run the same command with --resume (Trainer.fit(resume=True)) to continue from it"
+                 if path is not None else "no checkpoint written (no output folder)")
+        raise TrainingInterrupted(f"training interrupted by signal {self._stop_signal}; {where}", path)
+
+    def _save_interrupted(self) -> Path | None:
+        if not self.ctx.is_main or self.last_checkpoint_path is None:
+            return None
+        state = self.checkpoint_state([self._rng_state()])
+        state["batches_done"] = self._batches_done
+        state["interrupted"] = True
+        save_checkpoint(self.last_checkpoint_path, state)
+        logger.warning("interrupted: saved %s at step %d", self.last_checkpoint_path, self.global_step)
+        return self.last_checkpoint_path
 
     def _start_fresh(self) -> None:
         seed_everything(self.config.seed + self.ctx.rank, self.config.deterministic)
@@ -192,6 +281,7 @@ class Trainer:
         start = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
         train_metrics = self._train_epoch(train_model, epoch)
+        self._stop_if_asked()
         val_metrics = self._validate(epoch)
         record = {"kind": "epoch", "epoch": epoch, "step": self.global_step, "lr": lr, **train_metrics,
                   **val_metrics, "time": round(time.perf_counter() - start, 4)}
@@ -230,7 +320,11 @@ class Trainer:
         epoch_start = time.perf_counter()
         bar = progress(loader, desc=f"epoch {epoch}/{self.config.epochs}", total=n_batches,
                        disable=self._progress_disabled())
+        skip, self._skip_batches = self._skip_batches, 0
+        self._batches_done = skip
         for index, batch in enumerate(bar):
+            if index < skip:  # trained before an interruption: same order, resumed at the batch reached
+                continue
             if index % accum == 0 and n_batches is not None:
                 group_size = min(accum, n_batches - index)
             pending += 1
@@ -246,11 +340,20 @@ class Trainer:
             if boundary:
                 self._optimizer_step()
                 pending = 0
+                self._batches_done = index + 1
                 if self.config.log_every_n_steps and self.global_step % self.config.log_every_n_steps == 0:
                     self._log_step(epoch, window_loss / window_count, epoch_start)
                     window_loss, window_count = 0.0, 0
+                if self._progress_lines is not None:
+                    self._progress_lines.step(epoch, self.config.epochs, self.global_step, float(loss.detach()))
+                self._stop_if_asked()
+                if self.budget.exhausted():
+                    self.budget_exhausted = True
+                    break
         if pending:  # iterable data of unknown length: flush the last partial group
             self._optimizer_step()
+        if count == 0:  # resumed exactly at the end of an epoch
+            return {}
         local = {k: float(v / count) for k, v in sums.items()}
         metrics = all_reduce_mean(local, self.ctx, self._reduce_device())
         if not math.isfinite(metrics["train_loss"]):
@@ -385,12 +488,14 @@ class Trainer:
         self.tracker.load_state_dict(state.get("tracker", {}))
         self.stopped_early = bool(state.get("stopped_early", False))
         self.history = list(state.get("history", []))
+        self._skip_batches = int(state.get("batches_done", 0))
         if state.get("monitor") not in (None, self.monitor, f"val_{self.monitor}"):
             logger.warning("%s: checkpoint monitored %r, this run monitors %r", path, state["monitor"], self.monitor)
         self._restore_rng(state.get("rng") or [], path)
         self.metrics_logger.keep_epochs_up_to(self.epoch)
         if self.ctx.is_main:
-            logger.info("resumed from %s after epoch %d (step %d)", path, self.epoch, self.global_step)
+            logger.info("resumed from %s after epoch %d (step %d%s)", path, self.epoch, self.global_step,
+                        f", {self._skip_batches} batches into epoch {self.epoch + 1}" if self._skip_batches else "")
         return True
 
     def _restore_rng(self, states: list[dict[str, Any]], path: Path) -> None:
@@ -469,12 +574,16 @@ class Trainer:
 
 
 def train_model(model: torch.nn.Module | Callable[[], torch.nn.Module], train_data: Any, val_data: Any = None, *,
-                resume: bool | str | Path = False, **kwargs: Any) -> TrainResult:
+                resume: bool | str | Path | None = None, **kwargs: Any) -> TrainResult:
     """One-call training: ``Trainer(model, train_data, val_data, **kwargs).fit(resume)``.
 
     Keyword arguments are the :class:`Trainer`'s (``loss_fn``, ``optimizer``, ``output_dir``, ...)
     and any :class:`TrainerConfig` field (``epochs=5``, ``monitor="val_dice"``, ``mode="max"``).
+    ``resume=None`` follows the environment variable ``BIOMEDAI_RESUME`` (set to 1 by ``biomedai
+    train --resume``), so every method's training can continue an interrupted run.
     """
+    if resume is None:
+        resume = os.environ.get(RESUME_ENV, "") not in ("", "0")
     return Trainer(model, train_data, val_data, **kwargs).fit(resume=resume)
 
 

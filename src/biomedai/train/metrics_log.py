@@ -30,6 +30,7 @@ class JsonlLogger:
         self.enabled = enabled and self.path is not None
 
     def log(self, record: dict[str, Any]) -> None:
+        """Append one record as a JSON line."""
         if not self.enabled:
             return
         assert self.path is not None
@@ -53,6 +54,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a JSON-lines file one by one."""
     path = Path(path)
     lines = path.read_text(encoding="utf-8").splitlines()
     for number, line in enumerate(lines, start=1):

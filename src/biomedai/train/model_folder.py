@@ -92,10 +92,12 @@ class ModelInfo:
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """The contents of ``model.json``."""
         return {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = "model.json") -> ModelInfo:
+        """Read and check the contents of ``model.json``."""
         if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
             raise WeightsError(f"{source}: not a biomedai model.json (format {MODEL_FORMAT!r} expected)")
         known = {f.name for f in fields(cls)}
@@ -204,10 +206,12 @@ class BundledModel:
 
     @property
     def info(self) -> ModelInfo:
+        """The model's ``model.json``."""
         return read_model_info(self.folder)
 
     @property
     def size_bytes(self) -> int:
+        """Size of the folder's files in bytes."""
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
 
@@ -219,6 +223,34 @@ def bundled_models(method: str | None = None) -> list[BundledModel]:
         folder = info_file.parent
         found.append(BundledModel(method=folder.parent.parent.name, name=folder.name, folder=folder))
     return found
+
+
+def describe_bundled_models(method: str | None = None) -> list[dict[str, Any]]:
+    """One plain row per bundled model (for ``biomedai models``): size, data, licence, terms, metrics."""
+    rows = []
+    for bundled in bundled_models(method):
+        info = bundled.info
+        arch = info.architecture
+        rows.append({
+            "method": bundled.method, "name": bundled.name, "folder": str(bundled.folder),
+            "size_mb": round(bundled.size_bytes / 1e6, 3), "weights_dtype": info.weights_dtype,
+            "architecture": arch.get("name") or arch.get("variant") or arch.get("arch") or "",
+            "training_data": info.training_data.get("name", ""), "split": info.training_data.get("split", ""),
+            "licence": info.training_data.get("licence", info.licence), "non_commercial": info.non_commercial,
+            "simulated": info.simulated, "metrics": _flat_metrics(info.metrics), "metrics_data": info.metrics_data,
+            "usage": info.usage_note(), "card": str(bundled.folder / CARD_FILE),
+        })
+    return rows
+
+
+def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``{"aji": {"value": 0.71, "ci95": [..]}}`` -> ``{"aji": 0.71}``; numbers rounded to 3 places."""
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            value = value.get("value", value.get("mean"))
+        flat[key] = round(value, 3) if isinstance(value, float) else value
+    return flat
 
 
 def default_model_folder(method: str, name: str = "default") -> Path | None:

@@ -60,3 +60,10 @@ def test_dicom_seg_and_sr(run):
     assert sr.Modality == "SR"
     text = str(sr)
     assert "right lung lesion volume" in text and "cm3" in text
+
+
+def test_report_shows_the_headline_and_the_overlay(run):
+    tmp, _, _ = run
+    path = CovidCTMethod().report(tmp / "out")
+    html = path.read_text()
+    assert "series: lesion" in html and "series_overlay.png" in html and "approximate" in html

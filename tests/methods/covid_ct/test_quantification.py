@@ -32,7 +32,7 @@ def test_lungs_found_split_and_airway_removed(chest):
     assert dice(seg.labels == LEFT_LUNG, truth == LEFT_LUNG) > 0.98
     trachea_above_lungs = seg.airway & ~np.any(truth > 0, axis=(1, 2))[:, None, None]
     assert trachea_above_lungs.sum() > 100 and not np.any(seg.labels[trachea_above_lungs])
-    assert seg.notes["left_right"] == "two components"
+    assert seg.notes["left_right"] == "by side of the body midline"
 
 
 def test_left_right_follow_the_orientation(chest):

@@ -31,6 +31,9 @@ def test_lung_dice_on_cip_whole_lung(chest_ct):
     result = analyse_ct(chest_ct / "cip_chest" / "ct-64.nrrd")
     reference = read_image(chest_ct / "cip_chest" / "wholeLung-64.nrrd").array > 0
     assert dice(result.lungs.lung, reference) > 0.96
+    thirds = read_image(chest_ct / "cip_chest" / "lm-64.nrrd").array.astype(int) & 255   # 9-11 left, 12-14 right
+    assert dice(result.lungs.labels == 1, np.isin(thirds, [12, 13, 14])) > 0.9          # our 1 = right lung
+    assert dice(result.lungs.labels == 2, np.isin(thirds, [9, 10, 11])) > 0.9
 
 
 def test_lung_dice_on_cip_high_resolution_slices_and_lobe_import(chest_ct):

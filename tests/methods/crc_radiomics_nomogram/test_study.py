@@ -150,3 +150,39 @@ def test_radiogenomics_finds_a_planted_correlation(finished, tmp_path):
     assert (wf.out / "radiogenomics.png").is_file()
     with pytest.raises(InvalidInputError, match="not found"):
         wf.radiogenomics(tmp_path / "missing.csv")
+
+
+def test_one_patient_is_scored_from_a_features_row(finished, tmp_path):
+    """A fitted nomogram scores a single patient's features (CSV row or JSON), as in the cohort run."""
+    wf, names = finished
+    with open(wf.data / "features.csv") as fh:
+        feats = {r["id"]: r for r in csv.DictReader(fh)}
+    with open(wf.out / "radscore.csv") as fh:
+        ref = {r["id"]: float(r["radscore"]) for r in csv.DictReader(fh)}
+    patient = dict(feats["s7"], tnm="III")
+    (tmp_path / "one.json").write_text(json.dumps(patient))
+    method = CrcRadiomicsNomogram(CrcNomogramConfig(**FAST))
+    res = method.predict([tmp_path / "one.json"], tmp_path / "out", weights=wf.out / "model.json")
+    assert res.metrics["n_patients"] == 1
+    assert res.metrics["radscore"] == pytest.approx(ref["s7"], abs=1e-5)
+    assert res.metrics["risk_group"] in ("high", "low") and 0 < res.metrics["predicted_dfs_60"] < 1
+    write_clinical_csv(tmp_path / "one.csv", [{k: v for k, v in feats["s8"].items()}])
+    res = method.predict([tmp_path / "one.csv"], tmp_path / "out2", weights=wf.out / "model.json")
+    assert res.metrics["radscore"] == pytest.approx(ref["s8"], abs=1e-5) and "predicted_dfs_60" in res.metrics
+    assert res.metrics["predicted_dfs_60"] is None  # no TNM given: no nomogram prediction, not a guess
+    with pytest.raises(InvalidInputError, match="fitted model"):  # the preset needs a cohort to z-score
+        method.predict([tmp_path / "one.json"], tmp_path / "out3")
+
+
+def test_an_image_given_to_the_nomogram_is_one_line_exit_2(tmp_path, capsys):
+    from biomedai.cli import main
+
+    image = tmp_path / "scan.nii.gz"
+    image.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 8)
+    assert main(["predict", "crc_radiomics_nomogram", str(image), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "scan.nii.gz" in err and "binary" in err
+    (tmp_path / "cohort").mkdir()
+    (tmp_path / "cohort" / "clinical.csv").write_bytes(b"\xff\xfe\x00i\x00d")
+    assert main(["predict", "crc_radiomics_nomogram", str(tmp_path / "cohort"), "-o", str(tmp_path / "o")]) == 2
+    assert "clinical.csv" in capsys.readouterr().err

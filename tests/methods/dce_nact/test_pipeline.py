@@ -72,3 +72,22 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     rc = main(["tool", "dce_nact", "register", str(tmp_path / "P"), "-o", str(tmp_path / "o")])
     assert rc == 2
     assert "baseline" in capsys.readouterr().err
+
+
+def test_pk_maps_measured_aif_and_t10_map(patient):
+    import SimpleITK as sitk
+
+    from biomedai.methods.dce_nact.pkmaps import pk_maps
+    from biomedai.methods.dce_nact.series import load_dce_series
+    from biomedai.methods.dce_nact.synthetic import TUMOUR_T10
+    from biomedai.perfusion import parker_aif
+
+    folder, _ = patient
+    series = load_dce_series(folder / "baseline" / "dce.nii.gz")
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "baseline" / "mask.nii.gz"))) > 0
+    ta = np.arange(0, 300.0, 0.5)
+    maps = pk_maps(series, mask, flip_angle_deg=10, tr_s=0.0045, t10_s=np.full(mask.shape, TUMOUR_T10),
+                   measured_aif=(ta, parker_aif(ta, delay=20, hematocrit=0.42)))
+    assert 0.1 < np.nanmedian(maps["Ktrans"][mask]) < 0.35
+    with pytest.raises(Exception, match="cover"):
+        pk_maps(series, mask, flip_angle_deg=10, tr_s=0.0045, measured_aif=(ta[:100], ta[:100]))

@@ -84,3 +84,20 @@ def test_registration_recovers_known_deformation():
 def test_missing_baseline_is_an_input_error():
     with pytest.raises(InvalidInputError, match="baseline"):
         register_followup_to_baseline(None, _grid())
+
+
+def test_inverse_transform_undoes_the_registration():
+    from biomedai.methods.dce_nact.registration import inverse_transform
+
+    fixed = _phantom()
+    truth = sitk.BSplineTransformInitializer(fixed, [3, 3, 3], 3)
+    rng = np.random.default_rng(1)
+    params = np.array(truth.GetParameters())
+    truth.SetParameters((params + rng.normal(0, 3.0, params.size)).tolist())
+    moving = sitk.Resample(fixed, fixed, truth, sitk.sitkLinear, 0.0)
+    res = register_followup_to_baseline(fixed, moving, grid_spacing_mm=32, iterations=20, metric="ms",
+                                        affine_first=False, shrink_factors=(2,), smoothing_sigmas=(1.0,))
+    inv = inverse_transform(res, fixed)
+    pts = [fixed.TransformContinuousIndexToPhysicalPoint(rng.uniform(8, 24, 3).tolist()) for _ in range(20)]
+    err = [np.linalg.norm(np.array(inv.TransformPoint(res.transform.TransformPoint(p))) - np.array(p)) for p in pts]
+    assert np.mean(err) < 0.5

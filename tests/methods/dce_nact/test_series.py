@@ -49,7 +49,18 @@ def test_nifti4d_with_sidecar(tmp_path):
     assert sub[3, 5, 5] == pytest.approx(60) and abs(sub[0, 0, 0]) < 1e-4
 
 
-def test_nifti_phase_folder_and_dicom(tmp_path):
+@pytest.fixture
+def keep_locale():
+    """Writing the DICOM test series (SimpleITK/GDCM) leaves LC_CTYPE at "C" in this process, after which
+    ``Path.read_text()`` decodes ASCII in later tests; restore it."""
+    import locale
+
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, saved)
+
+
+def test_nifti_phase_folder_and_dicom(tmp_path, keep_locale):
     folder = tmp_path / "phases"
     folder.mkdir()
     for i, p in enumerate(_phases()):

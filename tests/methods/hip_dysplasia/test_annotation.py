@@ -108,7 +108,7 @@ def test_docstring_examples():
 def test_json_schema_file_matches_the_code():
     from pathlib import Path
 
-    schema = json.loads((Path(annotation_module.__file__).with_name("annotation_schema.json")).read_text())
+    schema = json.loads((Path(annotation_module.__file__).with_name("annotation_schema.json")).read_text(encoding="utf-8"))
     hip = schema["$defs"]["hip"]
     assert set(hip["properties"]) == set(geometry.CONTOURS + geometry.POINTS)
     assert set(hip["required"]) == set(geometry.REQUIRED)

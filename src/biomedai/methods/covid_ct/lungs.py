@@ -122,6 +122,35 @@ def airway_mask(candidate: np.ndarray, hu: np.ndarray, spacing: tuple[float, ...
                  "airway_ml": round(float(best.sum() * np.prod(spacing) / 1000), 1)}
 
 
+def _without_midline_airway(labels: np.ndarray, keep: list[int], body: np.ndarray, spacing: tuple[float, ...]
+                            ) -> list[int]:
+    """On a single slice, drop small air pieces (< 8 cm²) centred within 20 mm of the body midline: the
+    trachea, main bronchi or oesophagus, which a slab has no 3-D context to grow from."""
+    columns = np.flatnonzero(body.any(axis=(0, 1)))
+    midline = (columns[0] + columns[-1]) / 2.0
+    pixel_cm2 = spacing[1] * spacing[2] / 100.0
+    out = []
+    for k in keep:
+        points = np.argwhere(labels == k)
+        area = points.shape[0] / labels.shape[0] * pixel_cm2
+        if area < 8.0 and abs(points[:, 2].mean() - midline) * spacing[2] < 20.0:
+            continue
+        out.append(k)
+    return out
+
+
+def _deep_inside(labels: np.ndarray, order: list[int], body: np.ndarray, spacing: tuple[float, ...],
+                 min_depth_mm: float = 10.0) -> list[int]:
+    """Components whose 90th-percentile in-plane depth below the body surface is at least ``min_depth_mm``
+    (lungs lie behind the chest wall; air between the back and the table or in skin folds does not)."""
+    depth = np.zeros(body.shape, np.float32)
+    for z in range(body.shape[0]):
+        if body[z].any():
+            depth[z] = ndi.distance_transform_edt(body[z], sampling=spacing[1:])
+    values = ndi.labeled_comprehension(depth, labels, order[:20], lambda v: np.percentile(v, 90), float, 0.0)
+    return [k for k, d in zip(order[:20], np.atleast_1d(values)) if d >= min_depth_mm]
+
+
 def _reaching_the_top(labels: np.ndarray, order: list[int], sizes: np.ndarray, body: np.ndarray,
                       superior_sign: int) -> list[int]:
     """Air components that reach the upper fifth of the body's extent (lungs do, bowel gas does not)."""
@@ -138,42 +167,58 @@ def _reaching_the_top(labels: np.ndarray, order: list[int], sizes: np.ndarray, b
     return out
 
 
-def split_left_right(lung: np.ndarray, spacing: tuple[float, ...], left_axis_sign: int) -> tuple[np.ndarray, str]:
-    """Label map 1 = right, 2 = left: the two largest components, eroding first if the lungs touch."""
-    labels, order, sizes = components_by_size(lung)
-    how = "two components"
-    if len(order) < 2 or sizes[order[1]] < 0.1 * sizes[order[0]]:
-        seeds = None
-        for radius in (2.0, 4.0, 6.0, 9.0, 12.0):
-            eroded = erode_mm(lung, radius, spacing)
-            e_labels, e_order, e_sizes = components_by_size(eroded)
-            if len(e_order) >= 2 and e_sizes[e_order[1]] >= 0.1 * e_sizes[e_order[0]]:
-                seeds = np.where(np.isin(e_labels, e_order[:2]), e_labels, 0)
-                how = f"separated by a {radius:g} mm erosion"
+def _side(x: np.ndarray, midline: float, left_axis_sign: int) -> np.ndarray:
+    """True where a column index lies on the patient's left of the midline."""
+    return (x - midline) * left_axis_sign > 0
+
+
+def _split_joined(component: np.ndarray, spacing: tuple[float, ...], midline: float, left_axis_sign: int
+                  ) -> tuple[np.ndarray, str]:
+    """Split one component that crosses the midline (lungs touching): erode until pieces on both sides
+    appear, then give every voxel the side of its nearest piece; else cut at the midline."""
+    for radius in (2.0, 4.0, 6.0, 9.0, 12.0):
+        labels, order, sizes = components_by_size(erode_mm(component, radius, spacing))
+        left, right = np.zeros_like(component), np.zeros_like(component)
+        for k in order[:10]:
+            if sizes[k] < 0.05 * sizes[order[0]]:
                 break
-        if seeds is None:
-            x = np.argwhere(lung)[:, 2]
-            mid = np.median(x) if x.size else lung.shape[2] / 2
-            seeds = np.zeros(lung.shape, np.int32)
-            seeds[..., : int(mid)] = 1
-            seeds[..., int(mid):] = 2
-            seeds *= lung
-            how = "one component: split at the median column (approximate)"
-        else:
-            to_first = ndi.distance_transform_edt(seeds != e_order[0], sampling=spacing)
-            to_second = ndi.distance_transform_edt(seeds != e_order[1], sampling=spacing)
-            seeds = np.where(to_first <= to_second, e_order[0], e_order[1]) * lung
-        labels, order = seeds, [int(v) for v in np.unique(seeds) if v > 0][:2]
-    keep = order[:2]
+            piece = labels == k
+            (left if _side(np.nonzero(piece)[2], midline, left_axis_sign).mean() > 0.5 else right)[piece] = True
+        if left.any() and right.any():
+            to_left = ndi.distance_transform_edt(~left, sampling=spacing)
+            to_right = ndi.distance_transform_edt(~right, sampling=spacing)
+            out = np.where(to_left < to_right, LEFT_LUNG, RIGHT_LUNG).astype(np.uint8) * component
+            return out, f"separated by a {radius:g} mm erosion"
+    columns = np.arange(component.shape[2])
+    out = np.where(_side(columns, midline, left_axis_sign), LEFT_LUNG, RIGHT_LUNG).astype(np.uint8)
+    return out[None, None, :] * component, "lungs joined: cut at the body midline (approximate)"
+
+
+def split_left_right(lung: np.ndarray, spacing: tuple[float, ...], left_axis_sign: int,
+                     midline: float | None = None) -> tuple[np.ndarray, str]:
+    """Label map 1 = right, 2 = left: each component takes the side of the body midline it lies on
+    (>= 90 % of its voxels); a component across the midline (lungs touching) is split by erosion."""
+    if midline is None:
+        columns = np.flatnonzero(lung.any(axis=(0, 1)))
+        midline = (columns[0] + columns[-1]) / 2.0 if columns.size else lung.shape[2] / 2.0
+    labels, order, _ = components_by_size(lung)
+    boxes = ndi.find_objects(labels)
     out = np.zeros(lung.shape, np.uint8)
-    centres = {k: np.argwhere(labels == k)[:, 2].mean() for k in keep}
-    ranked = sorted(keep, key=lambda k: centres[k] * left_axis_sign)
-    if len(ranked) == 1:
-        out[labels == ranked[0]] = RIGHT_LUNG if centres[ranked[0]] * left_axis_sign < \
-            (lung.shape[2] / 2) * left_axis_sign else LEFT_LUNG
-        return out, "only one lung found"
-    out[labels == ranked[0]] = RIGHT_LUNG
-    out[labels == ranked[1]] = LEFT_LUNG
+    how = "by side of the body midline"
+    for k in order:
+        box = boxes[k - 1]
+        component = labels[box] == k
+        x = np.nonzero(component)[2] + box[2].start
+        share_left = float(_side(x, midline, left_axis_sign).mean())
+        if share_left >= 0.9:
+            out[box][component] = LEFT_LUNG
+        elif share_left <= 0.1:
+            out[box][component] = RIGHT_LUNG
+        else:
+            part, how = _split_joined(component, spacing, midline - box[2].start, left_axis_sign)
+            out[box][component] = part[component]
+    if not np.any(out == LEFT_LUNG) or not np.any(out == RIGHT_LUNG):
+        how = "only one lung found"
     return out, how
 
 
@@ -198,7 +243,12 @@ def segment_lungs(hu: np.ndarray, spacing: tuple[float, ...], config: CovidCTCon
         if not order:
             raise InvalidInputError("no lungs found (no large air region in the upper part of the body): is this "
                                     "a chest CT?", where)
-    keep = [k for k in order[:2] if sizes[k] >= 0.2 * sizes[order[0]]]
+    order = _deep_inside(labels, order, body, spacing)
+    if not order:
+        raise InvalidInputError("no lungs found (air only along the body surface): is this a chest CT?", where)
+    keep = [k for k in order[:10] if sizes[k] >= 0.05 * sizes[order[0]]]  # diseased lungs fall apart
+    if hu.shape[0] < 3:
+        keep = _without_midline_airway(labels, keep, body, spacing)
     candidate = np.isin(labels, keep)
     notes: dict[str, Any] = {}
     airway = np.zeros_like(candidate)
@@ -210,10 +260,12 @@ def segment_lungs(hu: np.ndarray, spacing: tuple[float, ...], config: CovidCTCon
         lung = candidate
         notes["airway"] = "single slice: airways outside the lungs dropped as small components"
     labels, order, sizes = components_by_size(lung)
-    lung = np.isin(labels, [k for k in order[:4] if sizes[k] >= 0.05 * sizes[order[0]]]) if order else lung
+    lung = np.isin(labels, [k for k in order[:10] if sizes[k] >= 0.05 * sizes[order[0]]]) if order else lung
     box = bounding_slices(lung, 1)
+    body_columns = np.flatnonzero(body.any(axis=(0, 1)))
+    midline = (body_columns[0] + body_columns[-1]) / 2.0 - box[2].start
     split = np.zeros(lung.shape, np.uint8)
-    split[box], how = split_left_right(lung[box], spacing, left_sign)
+    split[box], how = split_left_right(lung[box], spacing, left_sign, midline)
     notes["left_right"] = how
     out = np.zeros(hu.shape, np.uint8)
     for value in (RIGHT_LUNG, LEFT_LUNG):

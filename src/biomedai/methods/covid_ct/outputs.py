@@ -50,8 +50,12 @@ def write_case(result: CaseResult, out_dir: Path, config: CovidCTConfig) -> tupl
     files.append(write_csv_atomic(out_dir / f"{stem}_quantification.csv", rows, ["case", *COLUMNS]))
     summary = {"case": stem, "input": str(ct.source), **result.summary(),
                "timings_s": {k: round(v, 2) for k, v in result.timings_s.items()}}
-    files.append(write_json_atomic(out_dir / f"{stem}_quantification.json", summary))
-    if ct.dicom_headers:
+    missing = [key for key in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")
+               if ct.dicom_headers and not getattr(ct.dicom_headers[0], key, None)]
+    if missing:
+        summary["dicom_outputs"] = f"DICOM SEG/SR not written: the source lacks {', '.join(missing)}"
+    elif ct.dicom_headers:
         files += write_dicom_outputs(ct.dicom_headers, result.lungs.labels, result.lobes, result.lobe_source,
                                      result.lesion, ct.hu, result.rows, config, out_dir, stem)
+    files.append(write_json_atomic(out_dir / f"{stem}_quantification.json", summary))
     return files, summary

@@ -51,8 +51,12 @@ def ellipsoid_mask(shape: tuple[int, ...], spacing: tuple[float, ...], centre: t
 
 def plan_lesions(lobes: np.ndarray, lung: np.ndarray, baseline_lesion: np.ndarray, spacing: tuple[float, ...],
                  n_lesions: int = 8, lower_lobe_predominant: bool = True, peripheral_fraction: float = 0.75,
-                 seed: int = 0) -> list[PhantomLesion]:
-    """Non-overlapping lesion sites (see the module docstring); kinds alternate ground glass / consolidation."""
+                 seed: int = 0, pleural: bool = False) -> list[PhantomLesion]:
+    """Non-overlapping lesion sites (see the module docstring); kinds alternate ground glass / consolidation.
+
+    ``pleural=True`` puts every lesion against the pleura (its surface within 1.5 mm of the lung boundary):
+    the hard case for a threshold lung mask, which does not enclose dense lesions there.
+    """
     rng = np.random.default_rng(seed)
     depth = ndi.distance_transform_edt(lung, sampling=spacing)
     clear = ~ndi.binary_dilation(baseline_lesion, iterations=2)
@@ -73,6 +77,8 @@ def plan_lesions(lobes: np.ndarray, lung: np.ndarray, baseline_lesion: np.ndarra
         peripheral = rng.random() < peripheral_fraction
         rmax = max(radii)
         lo, hi = (rmax + 3.0, rmax + 12.0) if peripheral else (rmax + 20.0, np.inf)
+        if pleural:
+            lo, hi = rmax - 0.5, rmax + 1.5
         candidates = np.argwhere((lobes == lobe) & (depth >= lo) & (depth <= hi))
         if candidates.size == 0:
             continue
@@ -83,8 +89,8 @@ def plan_lesions(lobes: np.ndarray, lung: np.ndarray, baseline_lesion: np.ndarra
             continue
         taken[box] |= ndi.binary_dilation(mask, iterations=3)
         kind = kinds[k % 2]
-        lesions.append(PhantomLesion(kind, LOBE_NAMES[lobe], centre, radii,
-                                     "peripheral" if peripheral else "central", LESION_KINDS[kind][0]))
+        placement = "against the pleura" if pleural else "peripheral" if peripheral else "central"
+        lesions.append(PhantomLesion(kind, LOBE_NAMES[lobe], centre, radii, placement, LESION_KINDS[kind][0]))
     return lesions
 
 

@@ -2,6 +2,7 @@
 pneumonia group statistics, and (EXTENSION, not in the paper) a COVID-CT slice classifier."""
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from .case import analyse_ct
 from .config import CovidCTConfig
 from .outputs import write_case
 from .quantify import COLUMNS
+from .report import quantification_report
 from .study import run_study, simulated_cohort
 from .synthetic import synthetic_chest
 
@@ -103,6 +105,7 @@ class CovidCTMethod(Method):
         rec.notes["lesions"] = ("HU-threshold lesion mask with vessel suppression (no learned infection model); "
                                 "bins right-closed: " + ", ".join(cfg.hu_bin_names))
         rec.write()
+        self.report(out)
         return RunResult(out, rec.metrics, [out / f for f in rec.files])
 
     def _classify_slices(self, pictures: list[Path], out: Path, weights: Path | None, rec: RunRecorder
@@ -122,6 +125,19 @@ class CovidCTMethod(Method):
         if (data / "labels.csv").is_file():
             return slice_model.evaluate_slices(self, data, Path(output_dir), self.resolve_weights(weights))
         raise InvalidInputError("expected cases.csv (a case/control study) or labels.csv (COVID-CT slices)", data)
+
+    def report(self, output_dir: Path) -> Path:
+        """The study report of evaluate/demo, or a per-case quantification report of predict."""
+        out = Path(output_dir)
+        result_path = out / "result.json"
+        if not result_path.is_file():
+            raise InvalidInputError("no result.json here; run predict/evaluate first", out)
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        if result.get("action") == "predict":
+            return quantification_report(result, out, self.title)
+        if (out / "report.html").is_file() and "tables" in (result.get("metrics") or {}):
+            return out / "report.html"
+        return super().report(out)
 
     @classmethod
     def example_inputs(cls, folder: Path) -> list[Path]:

@@ -76,3 +76,36 @@ def study_report(data: Any, tables: dict[str, list[dict[str, Any]]], auc: dict[s
                        "the groups cannot be told apart on CT." + tag)
     files.append(page.write(output_dir / "report.html"))
     return files
+
+
+def quantification_report(result: dict[str, Any], output_dir: Path, title: str) -> Path:
+    """``report.html`` of a predict run: per case the headline numbers, the per-region table and the overlay."""
+    page = HtmlPage(title)
+    cases = (result.get("metrics") or {}).get("cases") or {}
+    page.paragraph("Lesions are HU-threshold regions inside the lung with vessel suppression, not a learned "
+                   "infection model. HU bins are right-closed.", css="note")
+    for name, case in cases.items():
+        regions = case.get("regions", {})
+        whole = regions.get("whole lung", {})
+        page.heading(f"{name}: lesion {whole.get('lesion_ml', float('nan')):.1f} cm³ = "
+                     f"{whole.get('lesion_pct', float('nan')):.1f} % of {whole.get('region_ml', float('nan')):.0f} "
+                     "cm³ of lung")
+        page.paragraph(f"Lobes: {case.get('lobes', '')}.", css="note")
+        page.table([{"region": region, "volume (cm³)": values["region_ml"], "lesion (cm³)": values["lesion_ml"],
+                     "lesion (%)": values["lesion_pct"]} for region, values in regions.items()])
+        page.table([{"HU bin (whole lung)": bin_name, "lesion (cm³)": values["lesion_ml"],
+                     "lesion (%)": values["lesion_pct"], "lung in bin (cm³)": values["lung_ml_in_bin"]}
+                    for bin_name, values in case.get("whole_lung_bins", {}).items()])
+        overlay = output_dir / f"{name}_overlay.png"
+        if overlay.is_file():
+            page.figures([(overlay.name, "axial slices at 25/50/75 % of the lung height and a coronal slice: "
+                                         "lobe (or lung) colours, lesion contours in red")])
+        if case.get("dicom_outputs"):
+            page.paragraph(case["dicom_outputs"], css="note")
+    scores = (result.get("metrics") or {}).get("slice_classifier")
+    if scores:
+        page.heading("EXTENSION (not in the paper): slice classifier, P(COVID)")
+        page.paragraph((result.get("notes") or {}).get("slice_classifier", ""), css="note")
+        page.table([{"file": Path(f).name, "P(COVID)": p} for f, p in scores.items()])
+    page.details("Provenance", result.get("provenance", {}))
+    return page.write(output_dir / "report.html")

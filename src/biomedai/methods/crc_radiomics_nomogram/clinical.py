@@ -71,7 +71,7 @@ def _number(value: str, column: str, line: int, path: Path) -> float:
     return x
 
 
-def _code(value: str, column: str, line: int, path: Path) -> float:
+def code_clinical_value(value: str, column: str, line: int, path: Path) -> float:
     v = value.strip().lower()
     if v in MISSING:
         return math.nan
@@ -101,6 +101,22 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def read_text_table(path: Path) -> str:
+    """The text of a CSV/JSON input, or ``InvalidInputError`` for a binary file (an image given by mistake)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read ({exc.strerror or exc})", path) from None
+    if b"\0" in raw[:4096]:
+        raise InvalidInputError("a binary file (an image?), not a clinical or features table: give a cohort "
+                                "folder (clinical.csv + images/ + masks/), a clinical CSV or a features CSV/JSON",
+                                path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInputError("not UTF-8 text: a clinical or features table (CSV/JSON) is expected", path) from None
+
+
 def read_clinical_csv(path: str | Path, *, require_images: bool = False) -> Cohort:
     """Read and check a clinical CSV; every problem raises ``InvalidInputError`` naming the file and line."""
     path = Path(path)
@@ -108,16 +124,16 @@ def read_clinical_csv(path: str | Path, *, require_images: bool = False) -> Coho
         path = path / "clinical.csv"
     if not path.is_file():
         raise InvalidInputError("clinical CSV not found", path)
+    text = read_text_table(path)  # a binary file (an image given by mistake) gets one clear line
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip().lower() for h in (reader.fieldnames or [])]
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise InvalidInputError(f"missing column(s) {missing}; the header is {header}", path)
-            raw_rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InvalidInputError(f"not a readable UTF-8 CSV ({exc.__class__.__name__}: {exc})", path) from None
+        reader = csv.DictReader(text.splitlines())
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise InvalidInputError(f"missing column(s) {missing}; the header is {header}", path)
+        raw_rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+    except csv.Error as exc:
+        raise InvalidInputError(f"not a readable CSV ({exc})", path) from None
     if not raw_rows:
         raise InvalidInputError("no patients (the CSV has a header only)", path)
     ids, cohorts, times, events, rows = [], [], [], [], {}
@@ -141,7 +157,7 @@ def read_clinical_csv(path: str | Path, *, require_images: bool = False) -> Coho
         if e not in ("0", "1"):
             raise InvalidInputError(f"line {line}: event {row['event']!r} must be 0 (censored) or 1 (event)", path)
         for c in clinical:
-            clinical[c].append(_code(row.get(c, ""), c, line, path))
+            clinical[c].append(code_clinical_value(row.get(c, ""), c, line, path))
         for col, store, sub in (("image", images, "images"), ("mask", masks, "masks")):
             if row.get(col):
                 store[pid] = (path.parent / row[col]).resolve()

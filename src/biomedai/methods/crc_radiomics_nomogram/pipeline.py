@@ -12,8 +12,9 @@ from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 
 from .config import CrcNomogramConfig
-from .model import RadiomicsNomogramModel
+from .model import RadiomicsNomogramModel, paper_preset
 from .report import write_html_report
+from .scoring import is_feature_table, read_feature_rows, score_feature_rows
 from .study import NomogramStudy, single_thread_blas
 from .synthetic import oracle_cindex, simulate_cohort
 
@@ -92,7 +93,8 @@ class CrcRadiomicsNomogram(Method):
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Score cohort folders (or clinical CSVs) with a saved model (``weights`` = model.json) or the
-        paper's preset (no weights): Rad-score, risk group and, with a model, nomogram DFS predictions."""
+        paper's preset (no weights): Rad-score, risk group and, with a model, nomogram DFS predictions.
+        A features table (CSV without outcome columns, or JSON) scores single patients (needs ``weights``)."""
         import csv
 
         import numpy as np
@@ -102,6 +104,11 @@ class CrcRadiomicsNomogram(Method):
         output_dir = Path(output_dir)
         rows, wfs = [], []
         for k, data in enumerate(inputs):
+            if is_feature_table(Path(data)):  # one patient's (or a few patients') features, no cohort
+                model = RadiomicsNomogramModel.load(weights) if weights else paper_preset()
+                rows += score_feature_rows(read_feature_rows(Path(data)), model, tuple(self.config.horizons),
+                                           Path(data))
+                continue
             wf = self.study(data, output_dir / f"input{k}" if len(inputs) > 1 else output_dir,
                             preset=None if weights else "cai2020")
             if weights:
@@ -119,15 +126,18 @@ class CrcRadiomicsNomogram(Method):
                              **{f"predicted_dfs_{h:g}": f"{p[i]:.4f}" for h, p in preds.items()}})
             wfs.append(wf)
         out_csv = output_dir / "predictions.csv"
+        output_dir.mkdir(parents=True, exist_ok=True)
         with open(out_csv, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
             writer.writeheader()
             writer.writerows(rows)
-        wf = wfs[-1]
+        wf = wfs[-1] if wfs else self.study(output_dir, output_dir)
         wf.out = output_dir
         wf.files = [out_csv] + [f for w in wfs for f in w.files]
         wf.metrics = {"n_patients": len(rows), "model": str(weights) if weights else "Cai et al. preset (cai2020)",
-                      "n_high_risk": sum(r["risk_group"] == "high" for r in rows)}
+                      "n_high_risk": sum(r.get("risk_group") == "high" for r in rows)}
+        if len(rows) == 1:  # the headline numbers of a single patient
+            wf.metrics.update({k: v for k, v in rows[0].items() if k != "id"})
         return self._record(wf, "predict", [Path(p) for p in inputs] + ([Path(weights)] if weights else []))
 
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:

@@ -36,7 +36,9 @@ class CosNetMethod(Method):
     paper = "Zhou et al., Front. Mol. Biosci. 7:613347 (2020)"
     config_class = CosNetConfig
     input_kinds = ("volume/mrc",)
-    default_model = "default"
+    #: no bundled model yet (see README: the CPU recipe did not get enough steps this session); set to
+    #: "default" once models/default/ ships
+    default_model = None
 
     # ------------------------------------------------------------------ actions
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -170,7 +172,7 @@ class CosNetMethod(Method):
                            ("segment", "segment subtomograms to MRC masks (decoder + 3D dense CRF)")):
             c = sub.add_parser(name, help=text)
             c.add_argument("targets", nargs="+", help="MRC subtomograms or folders of them")
-            c.add_argument("-w", "--weights", required=True)
+            c.add_argument("-w", "--weights", help="model folder or weights.pt (default: the bundled model)")
             c.add_argument("-o", "--out", required=True)
             if name == "classify":
                 c.add_argument("--support", required=True, help="folder: NAME.mrc or NAME/*.mrc (K shots) per class")
@@ -191,7 +193,7 @@ class CosNetMethod(Method):
         m.add_argument("--seed", type=int, default=0)
         v = sub.add_parser("evaluate", help="Tables 1-3 over random episodes on a simulated set")
         v.add_argument("data", help="dataset.npz (or its folder) from 'simulate'")
-        v.add_argument("-w", "--weights", required=True)
+        v.add_argument("-w", "--weights", help="model folder or weights.pt (default: the bundled model)")
         v.add_argument("-o", "--out", required=True)
         v.add_argument("-c", "--config")
         v.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
@@ -211,15 +213,16 @@ class CosNetMethod(Method):
         if args.tool == "match":
             return run_match(args)
         self._with_overrides(args)
+        weights = Path(args.weights) if args.weights else None
         if args.tool == "classify":
-            res = self._classify_segment(list_mrc(args.targets), Path(args.out), Path(args.weights),
+            res = self._classify_segment(list_mrc(args.targets), Path(args.out), self._require_weights(weights),
                                          Path(args.support), segment=False)
             print(f"classified {len(res.metrics['predicted'])} subtomograms -> {Path(args.out) / 'classes.csv'}")
         elif args.tool == "segment":
-            res = self._classify_segment(list_mrc(args.targets), Path(args.out), Path(args.weights), None,
+            res = self._classify_segment(list_mrc(args.targets), Path(args.out), self._require_weights(weights), None,
                                          segment=True)
             print(f"segmented {len(res.metrics['foreground_fraction'])} subtomograms -> {Path(args.out) / 'masks'}")
         elif args.tool == "evaluate":
-            res = self.evaluate(Path(args.data), Path(args.out), Path(args.weights))
+            res = self.evaluate(Path(args.data), Path(args.out), weights)
             print(json.dumps({k: v["mean"] for k, v in res.metrics["accuracy"].items()}))
         return 0

@@ -148,7 +148,8 @@ def univariate(tables: dict[str, list[dict[str, Any]]], out: Path) -> list[dict[
         png = box_plot(v[ok], resp[ok], label, res.p_value, out / f"box_{column}.png")
         rows.append({"comparison": label, "test": res.test, "p": res.p_value,
                      "median_responders": float(np.median(v[ok & resp])),
-                     "median_nonresponders": float(np.median(v[ok & ~resp])), "figure": png.name})
+                     "median_nonresponders": float(np.median(v[ok & ~resp])), "median_baseline": None,
+                     "median_followup": None, "figure": png.name})
     col = "original_glcm_Autocorrelation"
     if col in tables["baseline"][0]:
         b = np.array([_num(r[col]) for r in tables["baseline"]])
@@ -159,7 +160,8 @@ def univariate(tables: dict[str, list[dict[str, Any]]], out: Path) -> list[dict[
             if ok.sum() >= 2:
                 rows.append({"comparison": f"GLCM autocorrelation baseline -> follow-up, {group}",
                              "test": "Wilcoxon signed-rank", "p": float(wilcoxon(b[ok], f[ok]).pvalue),
-                             "median_responders": float(np.median(b[ok])), "median_nonresponders": float(np.median(f[ok])),
+                             "median_responders": None, "median_nonresponders": None,
+                             "median_baseline": float(np.median(b[ok])), "median_followup": float(np.median(f[ok])),
                              "figure": ""})
     write_csv_atomic(out / "univariate.csv", rows)
     return rows

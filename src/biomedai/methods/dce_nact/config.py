@@ -55,7 +55,6 @@ class DceNactConfig(BaseConfig):
     reference_model: str = "fusion+subtype"
     #: Youden threshold from the development CV predictions (spec 4.4 step 10 decision) or the test ROC
     threshold_source: Literal["development_cv", "test_roc"] = "development_cv"
-    bootstrap: int = 2000
 
     def validate(self) -> None:
         super().validate()

@@ -16,6 +16,7 @@ from .config import DceNactConfig
 from .features import delta_rad, radiomics_features
 from .preprocess import choose_phase, n4_correct, resample_to_spacing, subtraction_image
 from .registration import RegistrationResult, inverse_transform, register_followup_to_baseline, warp_mask
+from .report import qc_overlays
 from .segmentation import spatial_fcm
 from .series import DceSeries, load_dce_series
 
@@ -175,8 +176,6 @@ def process_patient(patient_dir: str | Path, out_dir: str | Path, config: DceNac
 
 def _write_images(out_dir: Path, visits: dict[str, VisitImages], reg: RegistrationResult, follow_mask: Any) -> None:
     import SimpleITK as sitk
-
-    from .report import qc_overlays
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for v, vi in visits.items():

@@ -12,7 +12,14 @@ from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 
+from .analysis import design_matrix, load_tables, run_analysis
+from .cohort import process_cohort, read_clinical
 from .config import DceNactConfig
+from .model import SvmModel
+from .patient import process_patient
+from .pkmaps import pk_maps, write_maps
+from .series import load_dce_series
+from .synthetic import AIF_DELAY_S, DATA_NOTE, FLIP_DEG, TR_S, TUMOUR_T10, simulate_patient
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +62,6 @@ class DceNact(Method):
         """With ``weights`` (a model_<set>.json): score the cohort's test patients with it. Without: as train."""
         if weights is None:
             return self._cohort(Path(data), Path(output_dir), "evaluate")
-        from .analysis import design_matrix, load_tables
-        from .cohort import process_cohort
-        from .model import SvmModel
         from biomedai.stats.roc import auc_with_ci, binary_metrics_at
 
         out = Path(output_dir)
@@ -77,9 +81,6 @@ class DceNact(Method):
         return _record(self, out, "evaluate", [Path(data) / "clinical.csv", Path(weights)], metrics, [])
 
     def _cohort(self, data: Path, out: Path, action: str, note: str | None = None) -> RunResult:
-        from .analysis import run_analysis
-        from .cohort import process_cohort, read_clinical
-
         cohort = read_clinical(data)
         note = note or (Path(cohort.folder / "README.txt").read_text(encoding="utf-8").strip()
                         if (cohort.folder / "README.txt").is_file() else f"cohort {cohort.path}")
@@ -93,8 +94,6 @@ class DceNact(Method):
 
     @staticmethod
     def _load_model(weights: Path):
-        from .model import SvmModel
-
         path = Path(weights)
         if path.is_dir():
             path = path / "model.json"
@@ -114,9 +113,11 @@ class DceNact(Method):
 
         from biomedai.utils import write_json_atomic
 
-        from .patient import process_patient
-
+        if not inputs:
+            raise InvalidInputError("no patient folders given (each with baseline/ and followup/)")
         out = Path(output_dir)
+        if not inputs:
+            raise InvalidInputError("no patient folder given (each needs baseline/ and followup/)")
         model = self._load_model(weights) if weights is not None else None
         rows, files = [], []
         for patient in inputs:
@@ -152,16 +153,20 @@ class DceNact(Method):
         return _record(self, out, "predict", [Path(p) for p in inputs] + ([Path(weights)] if weights else []),
                        metrics, files)
 
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """One small SIMULATED patient folder (baseline/ + followup/), for the conformance suite."""
+        import numpy as np
+
+        patient = Path(folder) / "SIM_example"
+        simulate_patient(patient, np.random.default_rng(0), responder=True, shape=(10, 24, 24))
+        return [patient]
+
     def demo(self, output_dir: Path) -> RunResult:
         """One SIMULATED patient through the image steps (registration, Jacobian, QC, features) and its
         baseline Tofts / semi-quantitative maps."""
-        import SimpleITK as sitk
         import numpy as np
-
-        from .patient import process_patient
-        from .pkmaps import pk_maps, write_maps
-        from .series import load_dce_series
-        from .synthetic import AIF_DELAY_S, DATA_NOTE, FLIP_DEG, TR_S, TUMOUR_T10, simulate_patient
+        import SimpleITK as sitk
 
         out = Path(output_dir)
         patient = out / "simulated_patient"

@@ -55,7 +55,8 @@ def _tissue_maps(rng, shape, spacing, centre, radii, heterogeneity):
     ve = np.where(fgt, TISSUES["fgt"][1], TISSUES["fat"][1])
     t10 = np.where(fgt, TISSUES["fgt"][2], TISSUES["fat"][2])
     texture = _smooth_field(rng, shape, 1.2)
-    kt_t = np.clip(0.25 * (1 + heterogeneity * texture) * (1.1 - 0.4 * r), 0.02, 1.2)
+    scale = 0.25 * rng.lognormal(0.0, 0.3)                  # patients differ in tumour perfusion
+    kt_t = np.clip(scale * (1 + heterogeneity * texture) * (1.1 - 0.4 * r), 0.02, 1.2)
     kt = np.where(tumour, kt_t, kt)
     ve = np.where(tumour, 0.4, ve)
     t10 = np.where(tumour, TUMOUR_T10, t10)
@@ -100,15 +101,16 @@ def simulate_patient(folder: Path, rng: np.random.Generator, responder: bool, *,
     radii = radius * np.array([0.8, 1.0, 0.9]) * rng.uniform(0.9, 1.1, 3)
     het0 = rng.uniform(0.25, 0.45)
     kt, ve, t10, m0, tumour = _tissue_maps(rng, shape, spacing_a, centre, radii, het0)
-    volume_ratio = rng.normal(0.45, 0.12) if responder else rng.normal(0.75, 0.12)
-    warp_het = 0.35 if responder else 0.15
+    # overlapping groups (a first version with SDs of 0.12 / 0.1 made the follow-up set separate perfectly)
+    volume_ratio = rng.normal(0.5, 0.18) if responder else rng.normal(0.72, 0.18)
+    warp_het = 0.3 if responder else 0.2
     coords = _followup_warp(shape, spacing_a, centre, radius, np.clip(volume_ratio, 0.2, 1.1), warp_het, rng)
     kt_f = ndimage.map_coordinates(kt, coords, order=1, mode="nearest")
     ve_f = ndimage.map_coordinates(ve, coords, order=1, mode="nearest")
     t10_f = ndimage.map_coordinates(t10, coords, order=1, mode="nearest")
     m0_f = ndimage.map_coordinates(m0, coords, order=1, mode="nearest")
     tumour_f = ndimage.map_coordinates(tumour.astype(float), coords, order=1, mode="constant") > 0.5
-    enhancement_drop = rng.normal(0.45, 0.1) if responder else rng.normal(0.85, 0.1)
+    enhancement_drop = rng.normal(0.6, 0.2) if responder else rng.normal(0.8, 0.2)
     kt_f = np.where(tumour_f, kt_f * np.clip(enhancement_drop, 0.2, 1.1), kt_f)
     maps = {"baseline": (kt, ve, t10, m0, tumour), "followup": (kt_f, ve_f, t10_f, m0_f, tumour_f)}
     for visit, (k, v, t1, s0, m) in maps.items():

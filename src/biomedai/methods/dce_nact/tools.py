@@ -13,7 +13,14 @@ from typing import Any
 
 from biomedai.errors import InvalidInputError
 
+from . import analysis
+from .cohort import process_cohort, read_clinical
 from .config import MODEL_SETS
+from .features import delta_rad
+from .patient import VISITS, find_visit_input, prepare_visit, process_patient
+from .pkmaps import pk_maps, write_maps
+from .series import load_dce_series
+from .synthetic import DATA_NOTE, simulate_cohort
 
 PATIENT_VERBS = {"preprocess": "N4, phase choice, subtraction images, resampling -> <visit>_subtraction.nii.gz",
                  "segment": "SFCM in the seed box (or the imported mask) -> <visit>_mask.nii.gz",
@@ -55,6 +62,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--flip-angle", type=float, required=True, help="degrees")
     p.add_argument("--tr", type=float, required=True, help="repetition time, seconds")
     p.add_argument("--t10", type=float, default=1.4, help="fixed pre-contrast T1, seconds")
+    p.add_argument("--t10-map", help="T10 map NIfTI (s) on the series grid, e.g. from a VFA fit; overrides --t10")
+    p.add_argument("--aif-csv", help="measured AIF: CSV with columns time_s, conc_mM (default: Parker population AIF)")
     p.add_argument("--relaxivity", type=float, default=4.5, help="/mM/s")
     p.add_argument("--aif-delay", type=float, default=0.0, help="Parker AIF delay, seconds")
     p = sub.add_parser("simulate", help="write a SIMULATED longitudinal cohort (clinical.csv + 4-D NIfTI)")
@@ -78,8 +87,6 @@ def _patient_verb(args: argparse.Namespace, config: Any) -> list[Path]:
     import SimpleITK as sitk
 
     from biomedai.utils import write_json_atomic
-
-    from .patient import VISITS, find_visit_input, prepare_visit, process_patient
 
     patient, out = Path(args.patient), Path(args.output)
     if args.tool == "register":
@@ -106,9 +113,6 @@ def _patient_verb(args: argparse.Namespace, config: Any) -> list[Path]:
 def _cohort_verb(args: argparse.Namespace, config: Any) -> list[Path]:
     from biomedai.utils import write_csv_atomic
 
-    from . import analysis
-    from .cohort import process_cohort, read_clinical
-
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     cohort = read_clinical(args.data)
@@ -118,8 +122,6 @@ def _cohort_verb(args: argparse.Namespace, config: Any) -> list[Path]:
     if args.tool == "extract":
         return list(process_cohort(cohort.path, images, config).values())
     if args.tool == "delta":
-        from .features import delta_rad
-
         base = analysis.read_table(images / "features_baseline.csv")
         follow = {r["patient_id"]: r for r in analysis.read_table(images / "features_followup.csv")}
         rows = []
@@ -154,9 +156,6 @@ def _cohort_verb(args: argparse.Namespace, config: Any) -> list[Path]:
 def _pk_verb(args: argparse.Namespace) -> list[Path]:
     import SimpleITK as sitk
 
-    from .pkmaps import pk_maps, write_maps
-    from .series import load_dce_series
-
     series = load_dce_series(args.series, min_post=1)
     mask = None
     if args.mask:
@@ -165,15 +164,27 @@ def _pk_verb(args: argparse.Namespace) -> list[Path]:
             raise InvalidInputError(f"mask size {m.GetSize()} does not match the series {series.phases[0].GetSize()}",
                                     args.mask)
         mask = sitk.GetArrayFromImage(m) > 0
-    maps = pk_maps(series, mask, flip_angle_deg=args.flip_angle, tr_s=args.tr, t10_s=args.t10,
-                   relaxivity=args.relaxivity, model=args.model, aif_delay_s=args.aif_delay)
+    t10: Any = args.t10
+    if args.t10_map:
+        t10 = sitk.GetArrayFromImage(sitk.ReadImage(args.t10_map)).astype(float)
+    aif = None
+    if args.aif_csv:
+        import numpy as np
+
+        try:
+            table = np.loadtxt(args.aif_csv, delimiter=",", skiprows=1, ndmin=2)
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read the AIF CSV ({exc})", args.aif_csv) from None
+        if table.shape[1] < 2:
+            raise InvalidInputError("the AIF CSV needs two columns: time_s, conc_mM", args.aif_csv)
+        aif = (table[:, 0], table[:, 1])
+    maps = pk_maps(series, mask, flip_angle_deg=args.flip_angle, tr_s=args.tr, t10_s=t10,
+                   relaxivity=args.relaxivity, model=args.model, aif_delay_s=args.aif_delay, measured_aif=aif)
     return write_maps(maps, series.phases[0], Path(args.output))
 
 
 def run(method: Any, args: argparse.Namespace) -> int:
     if args.tool == "simulate":
-        from .synthetic import DATA_NOTE, simulate_cohort
-
         if args.n_dev < 4 or args.n_test < 2:
             raise InvalidInputError("need --n-dev >= 4 and --n-test >= 2")
         path = simulate_cohort(args.folder, args.n_dev, args.n_test, seed=args.seed)

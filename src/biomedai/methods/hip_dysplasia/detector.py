@@ -21,8 +21,8 @@ from biomedai.errors import InvalidInputError
 from .annotation import IMAGE_SUFFIXES, annotation_for
 from .geometry import SIDES
 from .measurement import measure_annotation
-from .model import (LandmarkHeatmapNet, decode_heatmaps, gaussian_heatmaps, heatmap_loss, sides_to_positional,
-                    spatial_softmax)
+from .model import (POINTS, POSITIONS, LandmarkHeatmapNet, decode_heatmaps, gaussian_heatmaps, heatmap_loss,
+                    sides_to_positional, spatial_softmax)
 from .synthetic import random_targets, render_radiograph, synthetic_film
 
 logger = logging.getLogger(__name__)
@@ -155,11 +155,38 @@ def train_detector(config: Any, train: Sequence[LandmarkSample], val: Sequence[L
                        scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs))
 
 
-def load_detector(weights: str | Path, config: Any) -> Any:
-    from biomedai.train import load_weights
+def save_detector_folder(folder: str | Path, weights: Any, config: Any, training_data: dict[str, Any],
+                         metrics: dict[str, Any] | None = None, metrics_data: str = "",
+                         simulated: bool = False) -> Path:
+    """Write the detector as a model folder (``weights.pt`` + ``model.json``, see :mod:`biomedai.train.model_folder`).
 
-    net = LandmarkHeatmapNet(features=config.detector_features)
-    load_weights(net, weights)
+    ``weights`` is a trained network, a state dict or a weights file.
+    """
+    from biomedai.train import ModelInfo, load_weights, save_model_folder
+
+    state = load_weights(None, weights) if isinstance(weights, (str, Path)) else weights
+    info = ModelInfo(method="hip_dysplasia", name="landmark_detector",
+                     architecture={"network": "LandmarkHeatmapNet", "features": list(config.detector_features)},
+                     preprocessing={"detector_size": int(config.detector_size),
+                                    "heatmap_sigma": float(config.heatmap_sigma), "picture": "8-bit grey, resized"},
+                     class_names=[f"{position}:{point}" for position in POSITIONS for point in POINTS],
+                     training_data=training_data, metrics=dict(metrics or {}), metrics_data=metrics_data,
+                     simulated=simulated)
+    return save_model_folder(folder, state, info)
+
+
+def load_detector(weights: str | Path, config: Any) -> Any:
+    """The trained detector from a model folder, or from a bare weights file (architecture from ``config``)."""
+    from biomedai.train import load_weights
+    from biomedai.train.model_folder import is_model_folder, load_model_folder, read_model_info
+
+    if is_model_folder(weights):
+        info = read_model_info(weights)
+        net = LandmarkHeatmapNet(features=tuple(info.architecture.get("features", config.detector_features)))
+        load_model_folder(weights, net, method="hip_dysplasia")
+    else:  # a weights.pt written before model folders (or by the training engine): still loads
+        net = LandmarkHeatmapNet(features=config.detector_features)
+        load_weights(net, weights)
     net.eval()
     return net
 

@@ -182,6 +182,15 @@ class HipDysplasia(Method):
                             "best_val_radial_error_px": result.best_metric, "weights_sha256": result.weights_sha256})
         if result.weights is not None:
             rec.add_file(result.weights)
+            synthetic = str(data) == "synthetic"
+            folder = landmark_detector.save_detector_folder(
+                output_dir / "model", result.weights, cfg, simulated=synthetic,
+                training_data={"name": "simulated pelvis-like radiographs" if synthetic else str(data),
+                               "split": f"{len(train)} train / {len(val)} validation films (seed {cfg.seed})",
+                               "licence": "simulated (no terms)" if synthetic else "see the data's own terms"},
+                metrics={"val_radial_error_px": result.best_metric}, metrics_data="validation films")
+            for name in ("weights.pt", "model.json"):
+                rec.add_file(folder / name)
             with rec.timer("validate angles"):
                 rec.metrics["val_angle_agreement"] = self._agreement(result.weights, val)
         rec.write()

@@ -214,7 +214,35 @@ class IHCResult:
 
     def summary(self) -> dict[str, Any]:
         return {**self.indices, "n_cells": self.n_cells, "n_positive": self.n_positive,
-                "n_negative": self.n_cells - self.n_positive, "labelling_index_pct": self.labelling_index}
+                "n_negative": self.n_cells - self.n_positive, "labelling_index_pct": self.labelling_index,
+                "median_cell_diameter_px": self.median_diameter_px}
+
+    @property
+    def median_diameter_px(self) -> float | None:
+        """Median equivalent-circle diameter of the detected cells (None without cells)."""
+        if not self.n_cells:
+            return None
+        return round(float(np.median(2.0 * np.sqrt(self.cells.area / math.pi))), 1)
+
+
+def nucleus_scale_warning(result: IHCResult, config: Ki67Config) -> str | None:
+    """A warning when the detected "cells" are not nucleus-sized for ``nucleus_diameter_px`` (a wrong scale
+    makes gland-sized or fragment-sized "cells" and an unreliable labelling index), else None.
+
+    Example:
+        >>> r = IHCResult(np.zeros((4, 4), np.uint8), {}, np.zeros((4, 4), np.int32),
+        ...               CellTable(np.array([1]), np.array([1.0]), np.array([1.0]), np.array([2000]),
+        ...                         np.array([0.1]), np.array([True])))
+        >>> "nucleus_diameter_px" in nucleus_scale_warning(r, Ki67Config(nucleus_diameter_px=20.0))
+        True
+    """
+    median = result.median_diameter_px
+    expected = config.nucleus_diameter_px
+    if median is None or 0.5 * expected <= median <= 1.8 * expected:
+        return None
+    return (f"detected cells have a median diameter of {median:.0f} px against the expected {expected:.0f} px: "
+            f"the labelling index is unreliable; set nucleus_diameter_px to the nuclei's size at this "
+            f"magnification (about 7 um / pixel size in um)")
 
 
 def quantify_ihc(image: Any, config: Ki67Config | None = None, source: str | Path | None = None) -> IHCResult:

@@ -25,7 +25,7 @@ from biomedai.utils import lazy_import
 from .config import CLASS_NAMES, Ki67Config
 from .deepliif import load_deepliif
 from .evaluation import evaluate_ihc_quantifier, evaluate_morphology
-from .ihc import area_indices, as_rgb, quantify_ihc
+from .ihc import area_indices, as_rgb, nucleus_scale_warning, quantify_ihc
 from .patches import build_patch_set, read_cell_points
 from .report import cell_overlay, cells_geojson, class_map_to_rgb, heatmap_rgb, rows_to_csv, upsample_map
 from .training_data import training_patches
@@ -47,6 +47,7 @@ class Ki67Method(Method):
              "independently from IHC-stained images, Front. Mol. Biosci. (PMC7438787)")
     config_class = Ki67Config
     input_kinds = ("image/rgb", "wsi")
+    headline_metrics = ("labelling_index_pct", "n_cells", "n_positive", "n_negative", "Dpos", "Rpos")
 
     # ------------------------------------------------------------------------------------- helpers
     def _recorder(self, output_dir: Path, action: str) -> Any:
@@ -85,6 +86,7 @@ class Ki67Method(Method):
                 region_rows.append(row)
 
         rec.add_file(rows_to_csv(region_rows, output_dir / "regions.csv"))
+        rec.metrics.update(pooled_counts(region_rows))
         rec.metrics["regions"] = region_rows
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
@@ -94,6 +96,10 @@ class Ki67Method(Method):
 
         rgb = self._read_rgb(path)
         result = quantify_ihc(rgb, self.config, path)
+        warning = nucleus_scale_warning(result, self.config)
+        if warning:
+            logger.warning("%s: %s", path.name, warning)
+            rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
         stem = path.stem
         rec.add_file(save_png(class_map_to_rgb(result.class_map), output_dir / f"{stem}_ihc_map.png"))
         rec.add_file(save_png(cell_overlay(rgb, result.labels, result.cells), output_dir / f"{stem}_cells_overlay.png"))
@@ -225,6 +231,27 @@ class Ki67Method(Method):
         counts = {name: int((labels == c).sum()) for c, name in enumerate(CLASS_NAMES)}
         print(json.dumps({"output": str(out), **counts}))
         return 0
+
+
+def pooled_counts(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The headline numbers over all images: cell counts and the labelling index of the pooled cells
+    (and the area indices when there is a single image).
+
+    Example:
+        >>> pooled_counts([{"n_cells": 10, "n_positive": 2}, {"n_cells": 30, "n_positive": 6}])["labelling_index_pct"]
+        20.0
+    """
+    counted = [r for r in rows if "n_cells" in r]
+    out: dict[str, Any] = {}
+    if counted:
+        n = sum(int(r["n_cells"]) for r in counted)
+        pos = sum(int(r["n_positive"]) for r in counted)
+        out = {"labelling_index_pct": round(100.0 * pos / n, 1) if n else None, "n_cells": n, "n_positive": pos,
+               "n_negative": n - pos}
+    if len(rows) == 1:
+        out.update({k: round(v, 4) for k, v in rows[0].items() if k in ("Dpos", "Dneg", "Rpos")
+                    and isinstance(v, float)})
+    return out
 
 
 def _is_wsi(path: Path) -> bool:

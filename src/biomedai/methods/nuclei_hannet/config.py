@@ -9,13 +9,14 @@ from typing import Literal
 from biomedai.config import BaseConfig
 
 #: the rows of the paper's Table 1 (see model.VARIANTS)
-VARIANT_NAMES = ("unet", "nunet", "nunet_attention", "nunet_dense_top", "hannet")
+VARIANT_NAMES = ("unet", "nunet", "nunet_attention", "nunet_dense_top", "hannet", "unetpp")
 
 
 @dataclasses.dataclass
 class HanNetConfig(BaseConfig):
     # ---------------------------------------------------------------- architecture (spec 3.2-3.3)
-    #: Table 1 row: "unet", "nunet", "nunet_attention", "nunet_dense_top", "hannet"
+    #: Table 1 row: "unet", "nunet", "nunet_attention", "nunet_dense_top", "hannet"; or "unetpp", the MONAI
+    #: BasicUNetPlusPlus peer (features base * (1, 1, 2, 4, 8, 1)), the architecture of the bundled model
     variant: str = "hannet"
     #: channels at full resolution; depth i has base * 2**i (paper: 64..1024, Sec. 3.2)
     base_channels: int = 64

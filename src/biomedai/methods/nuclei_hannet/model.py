@@ -26,7 +26,8 @@ from torch import nn
 from biomedai.nn.dense_dilated import DenseDilatedBlock, norm_layer
 from biomedai.nn.hybrid_attention import HybridAttentionBlock
 
-__all__ = ["ConvBlock", "HanNet", "VARIANTS", "build_model", "count_parameters"]
+__all__ = ["ConvBlock", "HanNet", "PEER_VARIANT", "UNetPlusPlusPeer", "VARIANTS", "build_model",
+           "count_parameters"]
 
 #: Table 1 variants -> (nested, dense_top, attention)
 VARIANTS: dict[str, tuple[bool, bool, bool]] = {
@@ -170,15 +171,44 @@ class HanNet(nn.Module):
         return self.head(grid[0][n - 1])
 
 
-def build_model(variant: str = "hannet", base_channels: int = 64, **kwargs: object) -> HanNet:
-    """The Table 1 variant ``variant`` (one of :data:`VARIANTS`) with the given width and options.
+#: the peer of the comparisons (MONAI BasicUNetPlusPlus) as a variant of this method: at equal CPU time it beats
+#: Han-Net (benchmarks/results/RESULTS-nuclei_hannet.md), so the bundled default model uses it
+PEER_VARIANT = "unetpp"
+
+
+class UNetPlusPlusPeer(nn.Module):
+    """MONAI ``BasicUNetPlusPlus`` with features ``(b, b, 2b, 4b, 8b, b)``, 3 output classes, first output only.
+
+    ``base_channels=32`` is MONAI's default width (2.4 M parameters); ``16`` has 0.6 M.
+    """
+
+    def __init__(self, base_channels: int = 32, norm: str = "instance", drop_rate: float = 0.0) -> None:
+        super().__init__()
+        from monai.networks.nets import BasicUNetPlusPlus
+
+        b = base_channels
+        norm_arg = ("instance", {"affine": True}) if norm == "instance" else ("batch", {"eps": 1e-3, "momentum": 0.1})
+        self.net = BasicUNetPlusPlus(spatial_dims=2, in_channels=3, out_channels=3,
+                                     features=(b, b, 2 * b, 4 * b, 8 * b, b), norm=norm_arg, dropout=drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[0]
+
+
+def build_model(variant: str = "hannet", base_channels: int = 64, **kwargs: object) -> nn.Module:
+    """The Table 1 variant ``variant`` (one of :data:`VARIANTS`, or :data:`PEER_VARIANT`) with the given width.
+
+    The peer variant uses only ``norm`` of the options (``drop_rate`` is not applied: the comparisons trained it
+    without dropout).
 
     >>> m = build_model("unet", base_channels=4)
     >>> m(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 3, 32, 32])
     """
+    if variant == PEER_VARIANT:
+        return UNetPlusPlusPeer(base_channels, norm=str(kwargs.get("norm", "instance")))
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
+        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS) + [PEER_VARIANT]}")
     nested, dense_top, attention = VARIANTS[variant]
     return HanNet(base_channels=base_channels, nested=nested, dense_top=dense_top, attention=attention,
                   **kwargs)  # type: ignore[arg-type]

@@ -53,6 +53,8 @@ class HanNetMethod(Method):
     paper = "He et al., Han-Net: hybrid-attention nested UNet for nuclear segmentation"
     config_class = HanNetConfig
     input_kinds = ("image/rgb", "wsi")
+    default_model = "default"
+    headline_metrics = ("n_nuclei_total", "n_nuclei")
 
     # ------------------------------------------------------------------------------------------ train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -124,10 +126,12 @@ class HanNetMethod(Method):
         output_dir = Path(output_dir)
         if not inputs:
             raise InvalidInputError("no input files given")
-        seg = NucleiSegmenter.from_weights(weights, cfg)
+        seg = NucleiSegmenter.from_weights(self.resolve_weights(weights), cfg)
         rec = RunRecorder(output_dir, self.name, "predict", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs(inputs)
         rec.notes["architecture"] = seg.arch
+        if seg.info is not None:
+            rec.notes["model"] = seg.info.usage_note()
         counts: dict[str, int] = {}
         for path in map(Path, inputs):
             with rec.timer("predict"):
@@ -143,6 +147,7 @@ class HanNetMethod(Method):
                 rec.add_file(write_nucleus_csv(rows, output_dir / f"{stem}_nuclei.csv"))
                 rec.add_file(write_geojson(nucleus_annotations(labels, rows), output_dir / f"{stem}_nuclei.geojson"))
                 counts[path.name] = len(rows)
+        rec.metrics["n_nuclei_total"] = int(sum(counts.values()))
         rec.metrics["n_nuclei"] = counts
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
@@ -206,8 +211,14 @@ class HanNetMethod(Method):
     # ------------------------------------------------------------------------------------------ evaluate
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         cfg: HanNetConfig = self.config
+        weights = self.resolve_weights(weights)
         seg = NucleiSegmenter.from_weights(weights, cfg)
-        tiles = load_tiles(data, cfg.eval_part, load_split_file(cfg.split))
+        split = cfg.split
+        model_split = (seg.info.training_data.get("split_name") if seg.info is not None else None)
+        if model_split and split == "default" and model_split != split:
+            logger.info("evaluating on the %r split the model was trained with (its test tiles)", model_split)
+            split = model_split
+        tiles = load_tiles(data, cfg.eval_part, load_split_file(split))
         if not tiles:
             raise InvalidInputError(f"no tiles in the {cfg.eval_part!r} part of the split", data)
         rec = RunRecorder(Path(output_dir), self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
@@ -215,7 +226,9 @@ class HanNetMethod(Method):
         rec.add_inputs([weights])
         with rec.timer("evaluate"):
             metrics, files = evaluate_tiles(seg.segment, tiles, Path(output_dir), f"{self.name} ({cfg.eval_part})")
-        rec.metrics = {**metrics, "data": str(data), "part": cfg.eval_part}
+        rec.metrics = {**metrics, "data": str(data), "part": cfg.eval_part, "split": split}
+        if seg.info is not None:
+            rec.notes["model"] = seg.info.usage_note()
         for f in files:
             rec.add_file(f)
         rec.notes["protocol"] = "see methods/nuclei_hannet/evaluation.py and README.md"

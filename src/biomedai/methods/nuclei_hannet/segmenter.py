@@ -28,8 +28,10 @@ ARCH_FILE = "hannet_model.json"
 class NucleiSegmenter:
     """A trained network plus everything needed to turn an RGB image into nucleus instances."""
 
-    def __init__(self, model: Any, cfg: HanNetConfig, arch: dict[str, Any]) -> None:
+    def __init__(self, model: Any, cfg: HanNetConfig, arch: dict[str, Any], info: Any = None) -> None:
         self.model, self.cfg, self.arch = model.eval(), cfg, arch
+        #: the ``ModelInfo`` of a model folder (bundled or saved), None for a bare weights file
+        self.info = info
 
     # ---------------------------------------------------------------- building
     @staticmethod
@@ -49,6 +51,15 @@ class NucleiSegmenter:
             raise WeightsError("nuclei_hannet needs trained weights: pass --weights RUN/weights.pt "
                                "(train with: biomedai train nuclei_hannet --data DATA -o RUN)")
         weights = Path(weights)
+        from biomedai.train.model_folder import is_model_folder, load_model_folder
+
+        if is_model_folder(weights):  # weights.pt + model.json (the bundled model): checksum-verified
+            _, info = load_model_folder(weights, method="nuclei_hannet")
+            arch = dict(info.architecture)
+            model = cls.build_network(arch)
+            load_model_folder(weights, model, method="nuclei_hannet")
+            _apply_postprocessing(cfg, info.preprocessing)
+            return cls(model.to(resolve_device(cfg.device)), cfg, arch, info)
         arch = read_arch(weights) or arch_from_config(cfg)
         model = cls.build_network(arch)
         load_weights(model, weights)
@@ -92,6 +103,15 @@ class NucleiSegmenter:
 
     def segment_small(self, rgb: np.ndarray) -> np.ndarray:
         return self.instances_from(self.probabilities(rgb))
+
+
+def _apply_postprocessing(cfg: HanNetConfig, stored: dict[str, Any]) -> None:
+    """Post-processing settings stored with a model (chosen on its validation tiles) are used unless the
+    user changed them from the defaults."""
+    default = HanNetConfig()
+    for key, value in (stored.get("postprocessing") or {}).items():
+        if hasattr(cfg, key) and getattr(cfg, key) == getattr(default, key):
+            setattr(cfg, key, value)
 
 
 def arch_from_config(cfg: HanNetConfig) -> dict[str, Any]:

@@ -20,8 +20,6 @@ import torch
 from scipy import ndimage as ndi
 from torch.utils.data import Dataset
 
-from biomedai.train.callbacks import Callback
-
 from .postprocess import three_class_targets
 
 logger = logging.getLogger(__name__)
@@ -176,22 +174,6 @@ def lr_factor(schedule: str, progress: float, warmup: float = 0.05, floor: float
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-class TimeBudget(Callback):
-    """Engine callback: stop after ``minutes`` of training (checked at the end of each epoch)."""
-
-    def __init__(self, minutes: float | None, clock: str = "wall") -> None:
-        self.minutes, self.timer = minutes, budget_timer(clock)
-        self.start = self.timer()
-
-    def on_fit_start(self, trainer: Any) -> None:
-        self.start = self.timer()
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        if self.minutes is not None and self.timer() - self.start > 60.0 * self.minutes:
-            logger.info("time budget of %.1f min reached after epoch %d", self.minutes, record["epoch"])
-            trainer.stopped_early = True
-
-
 def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray]],
                   val_score: Any, output_dir: Path, cfg: Any) -> Any:
     """Train ``model`` on ``(rgb, labels)`` tiles with the shared engine; best checkpoint by ``val_score``.
@@ -238,6 +220,7 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
         if cfg.lr_schedule != "constant" else None, scheduler_interval="step",
         validate=validate, output_dir=output_dir, epochs=cfg.epochs, batch_size=cfg.batch_size,
         num_workers=workers, device=cfg.device, amp=cfg.amp, monitor="val_aji", mode="max",
-        seed=cfg.seed, callbacks=[TimeBudget(cfg.max_minutes, cfg.time_budget_clock)], progress=False,
+        seed=cfg.seed, progress=False,  # plain progress lines (steps, loss, time left) come from the engine
+        max_minutes=cfg.max_minutes, time_budget_clock=cfg.time_budget_clock,  # checked after every step
         drop_last=len(ds) > cfg.batch_size,
         run_config=cfg)

@@ -185,7 +185,8 @@ class TactileMisMethod(Method):
             return {"skipped": f"model expects {expected[0]} x {expected[1]} frames from the simulated probe"}
         value = predict_outputs(task, model, model_inputs(task, peak[None], self.config), info.preprocessing)[0]
         return {**{name: float(v) for name, v in zip(REGRESSION_TARGETS[task], value)},
-                "note": "peak frame; " + info.usage_note() + "; valid only for the simulated probe geometry"}
+                "note": "peak frame; " + info.usage_note() + "; valid only for the simulated probe geometry"
+                        + (f"; {info.extra['caveat']}" if info.extra.get("caveat") else "")}
 
     def demo(self, output_dir: Path) -> RunResult:
         """Simulate a palpation scan over a stiff inclusion, then run predict on it."""

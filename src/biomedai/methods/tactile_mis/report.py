@@ -94,14 +94,16 @@ def wave_diagram_png(times_s: np.ndarray, waves: np.ndarray, labels: Sequence[st
     """The tactile wave diagram: one trace per sensing element, offset vertically (Wang 2016)."""
     plt, fig = _figure(6.0, max(3.0, 0.18 * waves.shape[1] + 1))
     ax = fig.add_subplot(111)
-    span = float(np.nanmax(waves) - np.nanmin(waves)) or 1.0
+    # each trace relative to its own minimum, stacked one largest swing apart
+    relative = waves - np.nanmin(waves, axis=0)
+    span = float(np.nanmax(relative)) or 1.0
     for k in range(waves.shape[1]):
-        ax.plot(times_s, waves[:, k] + k * span, lw=0.8)
+        ax.plot(times_s, relative[:, k] + k * span, lw=0.8)
     step = max(1, waves.shape[1] // 16)
     ax.set_yticks([k * span for k in range(0, waves.shape[1], step)])
     ax.set_yticklabels([labels[k] for k in range(0, waves.shape[1], step)], fontsize=6)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel(f"element (trace offset; span {span:.3g} {unit})")
+    ax.set_ylabel(f"element (each trace from its minimum; spacing {span:.3g} {unit})")
     ax.set_title(title, fontsize=9)
     return _save(plt, fig, path)
 

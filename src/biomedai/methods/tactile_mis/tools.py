@@ -24,7 +24,7 @@ training = lazy_import(".training", __package__)  # torch: imported on first use
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="tactile_mis tools (all data they make are simulated)")
+    parser = argparse.ArgumentParser(prog=prog, description="tactile_mis tools (simulate and dataset make simulated data, labelled so)")
     sub = parser.add_subparsers(dest="tool", required=True)
     p = sub.add_parser("simulate", help="a simulated palpation recording (+ path and truth files)")
     p.add_argument("--out", type=Path, required=True)

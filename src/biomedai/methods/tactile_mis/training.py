@@ -241,6 +241,9 @@ def score(task: str, truth: np.ndarray, pred: np.ndarray, seed: int = 0) -> dict
                               seed=seed)
             rel = float(np.median(np.abs(truth[:, k] - pred[:, k]) / np.abs(truth[:, k])))
             out[name] = {"mae": ci.estimate, "mae_ci95": [ci.low, ci.high], "median_relative_error": rel,
+                         "pearson_r": float(np.corrcoef(truth[:, k], pred[:, k])[0, 1]),
+                         # what a constant guess (the part's own mean) scores: the bar a real estimate must beat
+                         "mae_of_constant_mean": float(np.mean(np.abs(truth[:, k] - truth[:, k].mean()))),
                          "truth_range": [float(truth[:, k].min()), float(truth[:, k].max())]}
         return out
     names = CLASS_NAMES[task]

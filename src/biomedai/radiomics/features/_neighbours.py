@@ -81,8 +81,9 @@ def label_zones(levels: np.ndarray, connectivity: int) -> np.ndarray:
     """
     try:
         from skimage.measure._ccomp import label_cython
-    except ImportError:  # pragma: no cover - a scikit-image that moved its core
+
+        return label_cython(levels, 0, False, connectivity)
+    except (ImportError, TypeError):  # pragma: no cover - a scikit-image that moved or changed its core
         from skimage.measure import label
 
         return label(levels, background=0, connectivity=connectivity)
-    return label_cython(levels, 0, False, connectivity)

@@ -132,8 +132,11 @@ def _mcc(P: np.ndarray, px: np.ndarray, py: np.ndarray) -> float:
 
 
 def _eigvals_one_thread(Q: np.ndarray) -> np.ndarray:
-    """``np.linalg.eigvals`` with BLAS limited to one thread: multi-threaded LAPACK is many times
-    slower on these small matrices (tiny ones need no limit)."""
+    """Eigenvalues with BLAS limited to one thread.
+
+    ``np.linalg.eigvals`` with BLAS limited to one thread: multi-threaded LAPACK is many times
+    slower on these small matrices (tiny ones need no limit).
+    """
     controller = _blas_controller() if Q.shape[-1] >= 16 else None
     if controller is None:
         return np.linalg.eigvals(Q)

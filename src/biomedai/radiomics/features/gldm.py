@@ -10,14 +10,19 @@ from ._neighbours import EPS, angles, force2d_dim, pair_slices
 
 def dependence_counts(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, alpha: int) -> np.ndarray:
     """Per voxel: the number of ROI neighbours whose level differs by at most ``alpha``."""
-    dep = np.zeros(levels.shape, dtype=np.int32)
+    dep = np.zeros(levels.shape, dtype=np.int16)  # at most one per offset
     keys = {tuple(int(v) for v in off) for off in offsets}
     done: set[tuple[int, ...]] = set()
     for key in (tuple(int(v) for v in off) for off in offsets):
         if key in done:
             continue
         here, there = pair_slices(levels.shape, key)
-        close = roi[here] & roi[there] & (np.abs(levels[here] - levels[there]) <= alpha)
+        if alpha == 0:  # the default: equal levels (no difference array)
+            close = levels[here] == levels[there]
+        else:
+            close = np.abs(levels[here].astype(np.int64) - levels[there]) <= alpha
+        close &= roi[here]
+        close &= roi[there]
         dep[here] += close
         mirror = tuple(-v for v in key)
         if mirror in keys:  # a dependent pair counts for both voxels

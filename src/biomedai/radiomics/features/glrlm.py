@@ -26,7 +26,9 @@ def _sweep_axis(shape: tuple[int, ...], off: np.ndarray) -> int:
 
 
 def _runs_along(levels: np.ndarray, roi: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Levels and lengths of all runs along ``off`` (components in -1..1, ``off[0] != 0``), and
+    """Levels and lengths of all runs along one direction.
+
+    Levels and lengths of all runs along ``off`` (components in -1..1, ``off[0] != 0``), and
     whether any line holds more than one ROI voxel.
 
     Axis 0 is the sweep axis (the caller transposes to make it so, contiguously): run lengths are

@@ -8,23 +8,58 @@ import numpy as np
 from ._neighbours import angles, force2d_dim, pair_slices
 
 
+def _full_box_radii(offsets: np.ndarray) -> np.ndarray | None:
+    """Per-axis radii when ``offsets`` are every offset of that box but its centre, else None."""
+    offsets = np.asarray(offsets)
+    if len(offsets) == 0:
+        return None
+    radii = np.abs(offsets).max(axis=0)
+    return radii if len(offsets) == int(np.prod(2 * radii + 1)) - 1 else None
+
+
+def _box_sum(a: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Sum over the box of ``radii`` around each element (zero outside), one axis at a time."""
+    out = a
+    for axis, r in enumerate(int(v) for v in radii):
+        if r == 0:
+            continue
+        n = out.shape[axis]
+        padded = np.pad(out, [(r, r) if k == axis else (0, 0) for k in range(out.ndim)])
+
+        def shifted(s: int) -> np.ndarray:
+            return padded[tuple(slice(s, s + n) if k == axis else slice(None) for k in range(out.ndim))]
+
+        acc = shifted(0).copy()
+        for s in range(1, 2 * r + 1):
+            acc += shifted(s)
+        out = acc
+    return out
+
+
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int) -> np.ndarray:
     """Rows ``[n_i, s_i, i]`` per level i: voxel count, summed |i - mean of ROI neighbours|, the level.
 
-    Voxels with no ROI neighbour add 0 to ``s_i``.
+    Voxels with no ROI neighbour add 0 to ``s_i``. When the offsets fill a box (the usual 26
+    neighbours), neighbour sums are separable box sums (exact integers, fewer passes).
 
     Example:
         >>> lv = np.array([[[1, 2, 3]]]); off = np.array([[0, 0, 1], [0, 0, -1]])
         >>> matrix(lv, lv > 0, off, 3).tolist()
         [[1.0, 1.0, 1.0], [1.0, 0.0, 2.0], [1.0, 1.0, 3.0]]
     """
-    total = np.zeros(levels.shape, dtype=np.int32 if levels.dtype.itemsize <= 2 else np.int64)
-    count = np.zeros(levels.shape, dtype=np.int16)
+    wide = np.int32 if levels.dtype.itemsize <= 2 else np.int64
     lv0 = np.where(roi, levels, 0)
-    for off in offsets:
-        here, there = pair_slices(levels.shape, off)
-        total[here] += lv0[there]
-        count[here] += roi[there]
+    radii = _full_box_radii(offsets)
+    if radii is not None:
+        total = _box_sum(lv0.astype(wide), radii) - lv0
+        count = _box_sum(roi.astype(np.int16), radii) - roi
+    else:
+        total = np.zeros(levels.shape, dtype=wide)
+        count = np.zeros(levels.shape, dtype=np.int16)
+        for off in offsets:
+            here, there = pair_slices(levels.shape, off)
+            total[here] += lv0[there]
+            count[here] += roi[there]
     lv = levels[roi].astype(np.int64)
     c = count[roi]
     diff = np.abs(lv - np.divide(total[roi], c, out=lv.astype(float), where=c > 0))

@@ -1,0 +1,58 @@
+"""Settings of the Wang et al. NMOSD-vs-MS method. Defaults are the paper's where it fixes them and the spec's
+decisions where it does not (``../shared/specs/breast-neuro.md`` section 3)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from biomedai.config import BaseConfig
+from biomedai.errors import ConfigError
+
+from .networks import ARCHITECTURES
+
+INPUT_KINDS = ("wmh_mask", "flair_masked_by_wmh", "flair")
+
+
+@dataclasses.dataclass
+class NmosdMsConfig(BaseConfig):
+    # --- input (3.10 points 1 and 3) ------------------------------------------------------------------------
+    #: every volume is reoriented to RAS+ (nibabel's closest canonical) before anything else (spec 3.10.1)
+    orientation: Literal["RAS"] = "RAS"
+    #: what the classifier sees (spec 3.8 decision): the WMH mask, FLAIR inside it, or the whole FLAIR
+    input_kind: Literal["wmh_mask", "flair_masked_by_wmh", "flair"] = "flair_masked_by_wmh"
+    # --- pre-processing (3.5) -----------------------------------------------------------------------------
+    #: resize target after the crop kernel (3.5 step 3: 100 x 100 x 100)
+    resize_side: int = 100
+    #: random shift-crop side fed to the network (3.6: 98 channels per view; centre crop at inference)
+    crop_side: int = 98
+    #: flip along the left-right axis with this probability during training (3.5 step 4)
+    flip_probability: float = 0.5
+    # --- model (3.6) --------------------------------------------------------------------------------------
+    arch: Literal["twoview-r18", "twoview-r34", "3d-r18", "3d-r34"] = "twoview-r18"
+    dropout: float = 0.15
+    # --- training (3.7; epochs, batch size and momentum are not in the paper) ------------------------------
+    lr: float = 0.01
+    lr_step_epochs: int = 10
+    #: "reduced by 10% every ten steps": gamma 0.1 (spec decision) or 0.9
+    lr_gamma: float = 0.1
+    momentum: float = 0.9
+    batch_size: int = 8
+    epochs: int = 30
+    # --- evaluation (3.7) ---------------------------------------------------------------------------------
+    folds: int = 5
+    repeats: int = 15
+    positive_class: Literal["NMOSD"] = "NMOSD"
+
+    def validate(self) -> None:
+        """Reject settings the pipeline cannot honour."""
+        super().validate()
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        if self.input_kind not in INPUT_KINDS:
+            raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        if not 1 <= self.crop_side <= self.resize_side:
+            raise ConfigError(f"crop_side must be in 1..resize_side ({self.resize_side}), got {self.crop_side}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.folds < 2 or self.repeats < 1:
+            raise ConfigError(f"need folds >= 2 and repeats >= 1, got {self.folds} and {self.repeats}")
