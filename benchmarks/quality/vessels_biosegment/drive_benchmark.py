@@ -5,7 +5,7 @@ manual tracing (skeleton of 1st_manual), junction-count error, and seconds per i
 Usage (repository root): python benchmarks/quality/vessels_biosegment/drive_benchmark.py [--weights RUN] [--out OUT]
 (``--weights``: a folder holding model/ and detector/ from ``biomedai train``; default: the bundled models).
 Writes OUT (the evaluate output: per_image_scores.csv, result.json, report.html, overlays) and
-RESULTS-drive.md next to this script.
+benchmarks/results/RESULTS-vessels_biosegment.md.
 """
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/vessels_drive_benchmark"))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS-drive.md")
+    parser.add_argument("--results", type=Path,
+                        default=HERE.parents[1] / "results" / "RESULTS-vessels_biosegment.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)

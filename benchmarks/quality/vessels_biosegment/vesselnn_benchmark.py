@@ -6,7 +6,7 @@ This is the reduced vesselNN part of issue 19: no network is trained in 3-D here
 numbers are the baseline's and the manual labels' own, cross-validated by stack.
 
 Usage (repository root): python benchmarks/quality/vessels_biosegment/vesselnn_benchmark.py
-Writes RESULTS-vesselnn.md next to this script.
+Writes benchmarks/results/RESULTS-vessels_biosegment-vesselnn.md.
 """
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def pooled_best_threshold(stacks: list[dict], key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/vessels/vesselnn")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS-vesselnn.md")
+    parser.add_argument("--results", type=Path,
+                        default=HERE.parents[1] / "results" / "RESULTS-vessels_biosegment-vesselnn.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     load0, t0 = os.getloadavg(), time.time()

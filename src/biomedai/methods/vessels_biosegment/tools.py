@@ -66,7 +66,7 @@ def run(method: Any, args: argparse.Namespace) -> int:
         from .imaging import read_fov_mask
         from .measures import skeleton_measures
 
-        mask, img = _binary(args.mask)
+        mask, _ = _binary(args.mask)
         spacing = None
         if args.pixel_size_um is not None:
             spacing = (args.z_step_um or args.pixel_size_um,) * (mask.ndim == 3) + (args.pixel_size_um,) * 2
