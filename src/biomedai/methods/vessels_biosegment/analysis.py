@@ -21,7 +21,7 @@ from .config import VesselsConfig
 from .detector import VesselBoxDetector
 from .detector_training import detect_polylines
 from .imaging import VesselImage, network_input
-from .measures import clean_mask, skeleton_measures
+from .measures import clean_mask, skeleton_measures, skeleton_of
 from .model import build_unet
 from .polylines import PolylineSet, rasterise
 from .segmentation import vessel_probability
@@ -136,7 +136,6 @@ def overlay_picture(analysis: ImageAnalysis) -> np.ndarray:
     """RGB overlay: segmentation skeleton (cyan), detector polylines (yellow), detector boxes (magenta outlines)."""
     from skimage.draw import rectangle_perimeter
 
-    from .measures import skeleton_of
 
     grey = (np.clip(analysis.image.plane, 0, 1) * 255).astype(np.uint8)
     rgb = np.stack([grey] * 3, axis=-1)

@@ -76,7 +76,8 @@ def detection_targets(centres_xy: np.ndarray, sizes_wh: np.ndarray, shape: tuple
     return {"heatmap": heat, "offset": offset, "size": size, "mask": mask}
 
 
-def centre_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
+def centre_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0,
+                      beta: float = 4.0) -> torch.Tensor:
     """CenterNet's penalty-reduced focal loss on a Gaussian heat map (normalised by the number of peaks)."""
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     pos = target.eq(1).float()

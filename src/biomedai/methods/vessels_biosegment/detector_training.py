@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from .compare import percent_error
 from .config import VesselsConfig
 from .detector import VesselBoxDetector, decode_detections, detection_loss, detection_targets, detector_maps
-from .linking import link_detections
+from .linking import link_detections, vessel_foreground
 from .polylines import PolylineSet, boxes_along, polylines_from_mask
 from .training import PreparedCase, TimeBudget
 
@@ -115,8 +115,6 @@ SCORE_GRID = (0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.
 def choose_detector_score(net: torch.nn.Module, cases: Sequence[DetectorCase], cfg: VesselsConfig
                           ) -> tuple[float, float]:
     """The detection score (of :data:`SCORE_GRID`) with the lowest mean length percent error on ``cases``."""
-    from .linking import vessel_foreground
-
     errors = np.zeros((len(cases), len(SCORE_GRID)))
     for i, dc in enumerate(cases):
         maps = detector_maps(net, dc.case.x)

@@ -5,7 +5,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,18 +13,25 @@ from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
-from biomedai.utils import write_csv_atomic, write_json_atomic
+from biomedai.utils import lazy_import, write_csv_atomic, write_json_atomic
 from biomedai.viz import save_png
 
 from .aggregate import per_sample_and_group, sample_and_group
-from .analysis import ImageAnalysis, VesselModels, analyse_image, load_models, overlay_picture
 from .compare import agreement_summary, cross_validation_table
 from .config import VesselsConfig
-from .datasets import find_cases
-from .evaluation import choose_baseline_threshold, score_case
+from .datasets import IMAGE_SUFFIXES, find_cases
 from .imaging import load_vessel_image
 from .polylines import write_polylines
 from .report import density_bar_chart, write_html_report
+
+if TYPE_CHECKING:
+    from .analysis import ImageAnalysis, VesselModels
+
+# torch: imported on first use, so that discovering the method stays light
+image_analysis = lazy_import(".analysis", __package__)
+evaluation = lazy_import(".evaluation", __package__)
+training = lazy_import(".training", __package__)
+detector_training = lazy_import(".detector_training", __package__)
 
 logger = logging.getLogger(__name__)
 
@@ -57,30 +64,28 @@ class VesselsBioSegmentMethod(Method):
 
     def models(self, weights: Path | None = None) -> VesselModels:
         seg, det = self._model_folders(weights)
-        return load_models(seg, det, self.config)
+        return image_analysis.load_models(seg, det, self.config)
 
     # ------------------------------------------------------------------ train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        from .detector_training import detector_case, save_detector_model, train_detector
-        from .training import prepare_case, save_trained_model, split_training_validation, train_segmentation
-
         cfg: VesselsConfig = self.config  # type: ignore[assignment]
         output_dir = Path(output_dir)
         root = Path(data) / "training" if (Path(data) / "training").is_dir() else Path(data)
-        train, val = split_training_validation(find_cases(root))
+        train, val = training.split_training_validation(find_cases(root))
         rec = RunRecorder(output_dir, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([root])
         with rec.timer("segmentation"):
-            seg = train_segmentation(train, val, cfg, output_dir / "unet_run")
-            save_trained_model(output_dir / "model", seg, cfg, f"{root} (training split)", half=False)
+            seg = training.train_segmentation(train, val, cfg, output_dir / "unet_run")
+            training.save_trained_model(output_dir / "model", seg, cfg, f"{root} (training split)", half=False)
         with rec.timer("detector"):
-            train_dc = [detector_case(prepare_case(c, cfg), cfg) for c in train]
-            val_dc = [detector_case(prepare_case(c, cfg), cfg) for c in val]
-            det = train_detector(train_dc, val_dc, cfg, output_dir / "detector_run", minutes=cfg.detector_minutes,
-                                 epochs=cfg.detector_epochs, steps_per_epoch=cfg.detector_steps_per_epoch,
-                                 width=cfg.detector_width)
-            save_detector_model(output_dir / "detector", det, cfg, [c.case_id for c in train],
-                                [c.case_id for c in val], f"{root} (training split)", half=False)
+            train_dc = [detector_training.detector_case(training.prepare_case(c, cfg), cfg) for c in train]
+            val_dc = [detector_training.detector_case(training.prepare_case(c, cfg), cfg) for c in val]
+            det = detector_training.train_detector(
+                train_dc, val_dc, cfg, output_dir / "detector_run", minutes=cfg.detector_minutes,
+                epochs=cfg.detector_epochs, steps_per_epoch=cfg.detector_steps_per_epoch, width=cfg.detector_width)
+            detector_training.save_detector_model(
+                output_dir / "detector", det, cfg, [c.case_id for c in train], [c.case_id for c in val],
+                f"{root} (training split)", half=False)
         rec.metrics = {"val_dice": seg["val_dice"], "threshold": seg["threshold"],
                        "detector_val_length_percent_error": det["result"].best_metric,
                        "validation_images": [c.case_id for c in val]}
@@ -101,7 +106,7 @@ class VesselsBioSegmentMethod(Method):
         for path, (sample, group) in zip(files, sample_and_group(files)):
             start = time.perf_counter()
             image = load_vessel_image(path, channel=cfg.channel, pixel_size_um=cfg.pixel_size_um)
-            analysis = analyse_image(image, models, cfg)
+            analysis = image_analysis.analyse_image(image, models, cfg)
             rows.append(_image_row(analysis, sample, group))
             overlays.append(_write_image_outputs(analysis, output_dir, rec))
             timing.append({"image": path.name, **{f"{k}_s": round(v, 4) for k, v in analysis.seconds.items()},
@@ -135,7 +140,7 @@ class VesselsBioSegmentMethod(Method):
         threshold, notes = cfg.baseline_threshold, list(models.notes)
         if threshold is None and (data / "training").is_dir():
             with rec.timer("baseline_threshold_on_training"):
-                threshold, train_dice = choose_baseline_threshold(find_cases(data / "training"), cfg)
+                threshold, train_dice = evaluation.choose_baseline_threshold(find_cases(data / "training"), cfg)
             notes.append(f"{cfg.baseline} threshold {threshold:.2f} chosen on {data / 'training'} "
                          f"(pooled training Dice {train_dice:.3f})")
         elif threshold is None:
@@ -144,8 +149,8 @@ class VesselsBioSegmentMethod(Method):
         for case in cases:
             image = load_vessel_image(case.image, channel=cfg.channel, pixel_size_um=cfg.pixel_size_um,
                                       fov_mask=case.fov)
-            analysis = analyse_image(image, models, cfg, baseline_threshold=threshold)
-            rows.append(score_case(case, analysis, threshold))
+            analysis = image_analysis.analyse_image(image, models, cfg, baseline_threshold=threshold)
+            rows.append(evaluation.score_case(case, analysis, threshold))
             _write_image_outputs(analysis, output_dir, rec)
         rec.metrics = evaluation_summary(rows, cfg, str(test_root))
         rec.metrics["baseline_threshold"] = threshold
@@ -178,14 +183,14 @@ def evaluation_summary(rows: Sequence[dict[str, Any]], cfg: VesselsConfig, data_
             summary[f"{prefix}_agreement"] = agreement_summary(manual, [r[key] for r in rows], cfg.na_percent_error)
             table[prefix] = {"holdout": summary[f"{prefix}_agreement"]["percent_error"]}
     # one fold (the data's fixed split) per path; the evaluated images are the holdout partition
-    summary["table"] = [{"path": path, **{k: v for k, v in cross_validation_table({path: parts}, ("holdout",))[0].items()
-                                          if k != "fold"}} for path, parts in table.items()]
+    summary["table"] = []
+    for path, parts in table.items():
+        row = cross_validation_table({path: parts}, ("holdout",))[0]
+        summary["table"].append({"path": path, "holdout": row["holdout"]})
     return summary
 
 
 def _input_files(inputs: Sequence[Path]) -> list[Path]:
-    from .datasets import IMAGE_SUFFIXES
-
     files: list[Path] = []
     for item in inputs:
         item = Path(item)
@@ -216,7 +221,7 @@ def _image_row(analysis: ImageAnalysis, sample: str, group: str) -> dict[str, An
 
 def _write_image_outputs(analysis: ImageAnalysis, output_dir: Path, rec: RunRecorder) -> tuple[str, str]:
     stem = analysis.image.path.stem
-    overlay = rec.add_file(save_png(overlay_picture(analysis), output_dir / f"{stem}_overlay.png"))
+    overlay = rec.add_file(save_png(image_analysis.overlay_picture(analysis), output_dir / f"{stem}_overlay.png"))
     rec.add_file(save_png((analysis.mask * 255).astype(np.uint8), output_dir / f"{stem}_vessels.png"))
     if analysis.polylines is not None:
         rec.add_file(write_polylines(analysis.polylines, output_dir / f"{stem}_polylines.json"))

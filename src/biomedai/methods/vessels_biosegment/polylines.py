@@ -21,6 +21,8 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 from biomedai.utils import write_json_atomic
 
+from .measures import skeleton_of
+
 FORMAT = "biomedai-vessel-polylines"
 CLASSES = ("vessel", "out_of_plane", "debris")
 
@@ -92,7 +94,6 @@ def polylines_from_mask(mask: np.ndarray, image: str = "", tolerance: float = 0.
     from skan import Skeleton
     from skimage.measure import approximate_polygon
 
-    from .measures import skeleton_of
 
     mask = np.asarray(mask, bool)
     skel = skeleton_of(mask)

@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from .imaging import read_fov_mask
+from .measures import skeleton_measures
+from .polylines import boxes_along, polylines_from_mask, read_polylines, write_polylines
+
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="BioSegment vessel tools (Strobel et al.).")
@@ -63,9 +67,6 @@ def run(method: Any, args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(result.metrics, indent=1, default=str) + "\n")
         return 0
     if args.tool == "measure":
-        from .imaging import read_fov_mask
-        from .measures import skeleton_measures
-
         mask, _ = _binary(args.mask)
         spacing = None
         if args.pixel_size_um is not None:
@@ -77,15 +78,11 @@ def run(method: Any, args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
         return 0
     if args.tool == "import-mask":
-        from .polylines import polylines_from_mask, write_polylines
-
         mask, _ = _binary(args.mask)
         lines = polylines_from_mask(mask, args.mask.name, tolerance=args.tolerance)
         write_polylines(lines, args.output)
         sys.stdout.write(f"{len(lines.polylines)} polylines, {lines.vessel_length_px():.1f} px -> {args.output}\n")
         return 0
-    from .polylines import boxes_along, read_polylines
-
     lines = read_polylines(args.polylines)
     boxes = boxes_along(lines, args.box_size or cfg.box_size, args.step or cfg.box_step)
     write_csv_atomic(args.output, [dict(zip(("x0", "y0", "x1", "y1"), map(float, b))) for b in boxes])

@@ -25,7 +25,7 @@ from biomedai.train.callbacks import Callback
 from .config import VesselsConfig
 from .datasets import VesselCase
 from .imaging import load_vessel_image, network_input, read_fov_mask
-from .model import build_unet
+from .model import architecture_of, build_unet
 from .segmentation import best_dice_threshold, pixel_scores, vessel_probability
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,6 @@ def save_trained_model(folder: Path, trained: dict[str, Any], cfg: VesselsConfig
     """Write the trained network as a model folder (weights.pt + model.json) with its threshold and split."""
     from biomedai.train.model_folder import ModelInfo, save_model_folder
 
-    from .model import architecture_of
 
     result = trained["result"]
     info = ModelInfo(
