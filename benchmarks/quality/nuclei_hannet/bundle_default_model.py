@@ -233,8 +233,6 @@ def main(argv=None) -> int:
         metrics={}, metrics_data="held-out test tiles of split all_sources: miccai2015 image06, 09, 10 and gbm40 "
                                  "07, 09, 16, 17, 23, 31, 37, 39",
         licence="research use only, non-commercial (follows the training data's terms)", simulated=False)
-    tmp32 = args.out.parent / "_fp32_check"
-    save_model_folder(tmp32, model, info, half=False)
     save_model_folder(args.out, model, info, half=True)
     half_model = NucleiSegmenter.build_network(arch)
     load_model_folder(args.out, half_model)
@@ -261,9 +259,6 @@ def main(argv=None) -> int:
                   "date": dt.date.today().isoformat()}
     save_model_folder(args.out, model, info, half=half)
     write_card(args.out, info)
-    for f in tmp32.iterdir():
-        f.unlink()
-    tmp32.rmdir()
     print(json.dumps(info.metrics, indent=1))
     print(f"written {args.out} (fp16 {half})")
     return 0

@@ -234,7 +234,8 @@ def describe_bundled_models(method: str | None = None) -> list[dict[str, Any]]:
         rows.append({
             "method": bundled.method, "name": bundled.name, "folder": str(bundled.folder),
             "size_mb": round(bundled.size_bytes / 1e6, 3), "weights_dtype": info.weights_dtype,
-            "architecture": arch.get("name") or arch.get("variant") or arch.get("arch") or "",
+            "architecture": str(arch.get("name") or arch.get("variant") or arch.get("arch") or arch.get("kind")
+                                or arch.get("task") or ""),
             "training_data": info.training_data.get("name", ""), "split": info.training_data.get("split", ""),
             "licence": info.training_data.get("licence", info.licence), "non_commercial": info.non_commercial,
             "simulated": info.simulated, "metrics": _flat_metrics(info.metrics), "metrics_data": info.metrics_data,
@@ -243,14 +244,31 @@ def describe_bundled_models(method: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """``{"aji": {"value": 0.71, "ci95": [..]}}`` -> ``{"aji": 0.71}``; numbers rounded to 3 places."""
+def _flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Headline numbers of nested metrics, rounded to 3 places.
+
+    ``{"aji": {"value": 0.71, "ci95": [..]}}`` -> ``{"aji": 0.71}``; a dict without ``value``/``mean``
+    gives its numbers one level down (``{"d": {"mae": 0.4}}`` -> ``{"d mae": 0.4}``); intervals and
+    counts are left to the card.
+    """
     flat: dict[str, Any] = {}
     for key, value in metrics.items():
+        name = f"{prefix}{key}"
         if isinstance(value, dict):
-            value = value.get("value", value.get("mean"))
-        flat[key] = round(value, 3) if isinstance(value, float) else value
+            main = value.get("value", value.get("mean"))
+            if isinstance(main, (int, float)):
+                flat[name] = round(main, 3) if isinstance(main, float) else main
+            elif len(prefix.split()) < 2:
+                flat.update(_flat_metrics({k: v for k, v in value.items() if not _is_detail(k)}, f"{name} "))
+        elif isinstance(value, float):
+            flat[name] = round(value, 3)
+        elif isinstance(value, (int, str)) and not _is_detail(key):
+            flat[name] = value
     return flat
+
+
+def _is_detail(key: str) -> bool:
+    return key in ("n", "n_tiles") or key.startswith(("ci", "n_")) or key.endswith(("_ci95", "_range", "ci"))
 
 
 def default_model_folder(method: str, name: str = "default") -> Path | None:

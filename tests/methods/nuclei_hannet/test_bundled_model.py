@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from biomedai.cli import main
 from biomedai.methods.nuclei_hannet.data import load_split_file, load_tiles
@@ -16,7 +15,6 @@ from biomedai.train.model_folder import default_model_folder, read_model_info
 from tests.conftest import shared_subdir
 
 FOLDER = default_model_folder("nuclei_hannet")
-pytestmark = pytest.mark.skipif(FOLDER is None, reason="the default model is bundled by the next commit")
 
 
 def test_the_method_ships_a_default_model():

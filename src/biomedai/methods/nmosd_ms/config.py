@@ -8,8 +8,8 @@ from typing import Literal
 from biomedai.config import BaseConfig
 from biomedai.errors import ConfigError
 
-from .networks import ARCHITECTURES
-
+#: the classifiers of spec 3.6 (built by ``networks.build_classifier``)
+ARCHITECTURES = ("twoview-r18", "twoview-r34", "3d-r18", "3d-r34")
 INPUT_KINDS = ("wmh_mask", "flair_masked_by_wmh", "flair")
 
 
@@ -20,6 +20,10 @@ class NmosdMsConfig(BaseConfig):
     orientation: Literal["RAS"] = "RAS"
     #: what the classifier sees (spec 3.8 decision): the WMH mask, FLAIR inside it, or the whole FLAIR
     input_kind: Literal["wmh_mask", "flair_masked_by_wmh", "flair"] = "flair_masked_by_wmh"
+    #: a brain mask on the FLAIR grid (one subject); empty: estimated from the skull-stripped FLAIR
+    brain_mask: str = ""
+    #: an imported lesion (WMH) mask on the FLAIR grid (one subject); empty: the morphology segmenter
+    lesion_mask: str = ""
     # --- pre-processing (3.5) -----------------------------------------------------------------------------
     #: resize target after the crop kernel (3.5 step 3: 100 x 100 x 100)
     resize_side: int = 100

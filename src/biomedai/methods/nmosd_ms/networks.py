@@ -16,9 +16,10 @@ from monai.networks.nets import resnet18 as monai_resnet18
 from monai.networks.nets import resnet34 as monai_resnet34
 from torch import nn
 
+from .config import ARCHITECTURES
+
 logger = logging.getLogger(__name__)
 
-ARCHITECTURES = ("twoview-r18", "twoview-r34", "3d-r18", "3d-r34")
 
 
 class CompressionView(nn.Module):

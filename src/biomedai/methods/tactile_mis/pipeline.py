@@ -188,6 +188,19 @@ class TactileMisMethod(Method):
                 "note": "peak frame; " + info.usage_note() + "; valid only for the simulated probe geometry"
                         + (f"; {info.extra['caveat']}" if info.extra.get("caveat") else "")}
 
+    @classmethod
+    def example_inputs(cls, folder: Path) -> list[Path]:
+        """One short SIMULATED palpation recording (5 frames over a stiff inclusion), for the conformance suite."""
+        cfg = cls.config_class()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path_xy = line_path((-8.0, 0.0), (8.0, 0.0), 5)
+        recording = palpation(tissue_from_config(cfg), probe_from_config(cfg), path_xy, cfg.indentation_mm,
+                              cfg.noise_n, cfg.seed, cfg.influence_radius_mm)
+        target = folder / "palpation.npy"
+        write_sequence_npy(target, recording.frames, cfg.array_order)
+        return [target]
+
     def demo(self, output_dir: Path) -> RunResult:
         """Simulate a palpation scan over a stiff inclusion, then run predict on it."""
         import json
@@ -207,6 +220,7 @@ class TactileMisMethod(Method):
         method = type(self)(cfg.replace(baseline=str(inputs / "nodule_free.npy")))
         result = method.predict([inputs / "palpation.npy"], out)
         data = json.loads(result.result_json.read_text())
+        data["action"] = "demo"
         data["notes"]["demo"] = {"simulated": True, **{k: v for k, v in recording.truth().items()
                                                         if k != "path_xy_mm"}}
         write_json_atomic(result.result_json, data)

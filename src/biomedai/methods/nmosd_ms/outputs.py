@@ -1,0 +1,47 @@
+"""Per-subject outputs of the WMH step: the lesion mask as NIfTI, an axial PNG overlay and the statistics row."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from biomedai.utils import atomic_path
+from biomedai.viz import overlay_labels, save_png
+
+from .volumes import Volume
+
+
+def case_name(path: Path) -> str:
+    """File name without ``.nii``/``.nii.gz``."""
+    name = path.name
+    for suffix in (".nii.gz", ".nii"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def write_mask_nifti(mask: np.ndarray, like: Volume, path: Path) -> Path:
+    """The lesion mask (uint8 0/1) on the FLAIR's RAS+ grid."""
+    data = nib.Nifti1Image(mask.astype(np.uint8), like.affine).to_bytes()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path
+
+
+def write_overlay_png(flair: np.ndarray, mask: np.ndarray, path: Path) -> Path:
+    """The axial slice with the most lesion voxels (the middle one if none), lesions outlined over the FLAIR."""
+    counts = mask.sum(axis=(0, 1))
+    k = int(np.argmax(counts)) if counts.any() else flair.shape[2] // 2
+    img = np.rot90(flair[:, :, k])
+    lo, hi = np.percentile(img, [1, 99.5]) if img.any() else (0.0, 1.0)
+    grey = (np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    return save_png(overlay_labels(grey, np.rot90(mask[:, :, k]).astype(np.int32)), path)
+
+
+def stats_row(case: str, stats: dict[str, Any], source: str) -> dict[str, Any]:
+    """One CSV row (Table 1 quantities) with where the mask came from."""
+    return {"case": case, "mask_source": source, **{k: stats[k] for k in
+            ("wmh_ml", "lesion_count", "icv_ml", "wmh_percent_icv", "empty_lesion_mask")}}
