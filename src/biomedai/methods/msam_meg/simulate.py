@@ -15,7 +15,7 @@ Simulator assumptions (stated, not measured):
 * CPS (consciousness disturbed): the events also spread, delayed by 10-40 ms, to ipsilateral frontal and
   contralateral temporal sources with weight ``cps_spread``, and the background alpha is weaker and theta
   (4-7 Hz) stronger by ``cps_rhythm``;
-* per-subject variability: head position (translation up to ``head_shift_mm``), spike amplitude and rate, alpha
+* per-subject variability: alpha amplitude (factor 1 +/- ``alpha_variability``), head position (translation up to ``head_shift_mm``), spike amplitude and rate, alpha
   frequency, focus position, sensor-noise level.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from biomedai.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-SIMULATOR_VERSION = "msam_meg-sim 1.0"
+SIMULATOR_VERSION = "msam_meg-sim 1.1"
 
 
 @dataclasses.dataclass
@@ -49,8 +49,10 @@ class SimulationConfig:
     spike_amplitude_nam: tuple[float, float] = (60.0, 150.0)
     background_nam: float = 2.0
     alpha_nam: float = 6.0
-    cps_spread: float = 0.6
-    cps_rhythm: float = 0.5
+    cps_spread: float = 0.4
+    cps_rhythm: float = 0.25
+    #: per-subject alpha amplitude factor drawn from 1 +/- this (so alpha power alone overlaps between subtypes)
+    alpha_variability: float = 0.4
     sensor_noise_ft: tuple[float, float] = (30.0, 60.0)   # white sensor noise SD per sample, fT
     head_shift_mm: float = 5.0
     seed: int = 0
@@ -155,11 +157,12 @@ def simulate_subject(subject: str, cps: bool, cfg: SimulationConfig, rng: np.ran
     reg = regions(rr)
     q = cfg.background_nam * 1e-9 * _pink(rng, (cfg.n_sources, n))
     alpha_f = rng.uniform(8.5, 11.5)
+    alpha_gain = rng.uniform(1 - cfg.alpha_variability, 1 + cfg.alpha_variability)
     rhythm = cfg.cps_rhythm if cps else 0.0
     envelope = 1 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t + rng.uniform(0, 2 * np.pi))
     alpha = np.sin(2 * np.pi * alpha_f * t + rng.uniform(0, 2 * np.pi)) * envelope
     theta = np.sin(2 * np.pi * rng.uniform(4.5, 6.5) * t + rng.uniform(0, 2 * np.pi))
-    q[reg["posterior"]] += cfg.alpha_nam * 1e-9 * ((1 - rhythm) * alpha + 0.1 * rng.standard_normal(n))
+    q[reg["posterior"]] += alpha_gain * cfg.alpha_nam * 1e-9 * ((1 - rhythm) * alpha + 0.1 * rng.standard_normal(n))
     q[reg["frontal"] | reg["left_temporal"] | reg["right_temporal"]] += cfg.alpha_nam * 1e-9 * rhythm * theta
 
     side = rng.choice(["left", "right"])
@@ -189,7 +192,7 @@ def simulate_subject(subject: str, cps: bool, cfg: SimulationConfig, rng: np.ran
     mne.simulation.add_noise(raw, cov, iir_filter=None, rng=int(rng.integers(2 ** 31)), verbose="error")
     params = {"subject_id": subject, "subtype": "CPS" if cps else "SPS", "focus_side": side,
               "spike_rate_hz": round(rate, 3), "n_spikes": int(len(onsets)), "spike_amplitude_nam": round(amp * 1e9, 1),
-              "alpha_hz": round(alpha_f, 2), "sensor_noise_ft": round(noise_ft, 1),
+              "alpha_hz": round(alpha_f, 2), "alpha_gain": round(alpha_gain, 2), "sensor_noise_ft": round(noise_ft, 1),
               "head_shift_mm": round(float(np.linalg.norm(shift)) * 1000, 2)}
     return raw, params
 
