@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from biomedai.methods.nmosd_ms.classify import train_and_predict
 from biomedai.methods.nmosd_ms.config import NmosdMsConfig
@@ -33,3 +34,21 @@ def test_one_fold_trains_and_predicts(tmp_path):
     cfg = NmosdMsConfig(arch="twoview-r18", crop_side=18, resize_side=20, epochs=1, batch_size=4)
     r = train_and_predict(vols, labels, np.arange(6), np.arange(6, 8), cfg, tmp_path)
     assert r["pred"].shape == (2,) and r["epochs"] == 1 and 0 <= r["prob"].min() <= r["prob"].max() <= 1
+
+
+class _LooksAtOneCorner(torch.nn.Module):
+    """A fixed 'classifier' whose NMOSD logit is the mean of one corner cube: occlusion must light up there."""
+
+    def forward(self, x):
+        s = x[:, 0, :8, :8, :8].mean(dim=(1, 2, 3))
+        return torch.stack([torch.zeros_like(s), s], 1)
+
+
+def test_occlusion_map_finds_the_evidence(tmp_path):
+    from biomedai.methods.nmosd_ms.explain import occlusion_map, write_map
+
+    vol = np.ones((24, 24, 24), np.float32) * 2
+    heat = occlusion_map(_LooksAtOneCorner(), vol, patch=8, stride=8)
+    assert heat[:8, :8, :8].min() > 0.1 and np.abs(heat[8:, 8:, 8:]).max() < 1e-6
+    files = write_map(heat, vol, tmp_path / "occlusion")
+    assert all(f.is_file() for f in files)
