@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[test,serve,postgres,ray]'
+	$(PY) -m pip install --quiet -e '.[test,serve,postgres,ray,meg]'
 	@touch $(STAMP)
 
 install: $(STAMP)

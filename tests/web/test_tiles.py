@@ -212,3 +212,26 @@ def test_large_plain_image_gets_tiles_too(client, store, tmp_path):
     client.post("/login", data={"username": "vic", "password": "s3cret-pass"})
     page = client.get(f"/studies/{d['study_id']}").text
     assert f'href="/slides/{big}"' in page
+
+
+def test_large_plain_image_is_decoded_in_a_child_not_in_the_server(client, store, tmp_path, monkeypatch):
+    """Issue 17: an uploaded image is never decoded in the server process; the viewer's pyramid comes from a
+    PNG the limited child renders. Reading images in this (server) process is made to fail: tiles still work."""
+    from PIL import Image
+
+    import biomedai.io
+    from biomedai.workflow.intake import ingest
+
+    array = np.random.default_rng(4).integers(0, 256, (1100, 1000, 3), dtype=np.uint8)
+    Image.fromarray(array).save(tmp_path / "upload.png")
+    file_id = ingest(store, [("upload.png", tmp_path / "upload.png")], methods=[]).new_files[0]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the server process decoded an uploaded image")
+
+    monkeypatch.setattr(biomedai.io, "read_image", refuse)
+    headers = login(client, "vic")
+    d = client.get(f"/api/files/{file_id}/tiles.json", headers=headers).json()
+    assert (d["width"], d["height"]) == (1000, 1100)
+    tile = _png(client.get(f"/api/files/{file_id}/tiles/{d['max_level']}/0_0.png", headers=headers).content)
+    np.testing.assert_array_equal(tile, array[:256, :256])

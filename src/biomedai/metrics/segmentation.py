@@ -37,6 +37,7 @@ __all__ = [
     "hausdorff_distance",
     "hd95",
     "average_surface_distance",
+    "cldice",
 ]
 
 
@@ -313,3 +314,27 @@ def average_surface_distance(
         return d
     pooled = np.concatenate(d) if symmetric else d[0]
     return float(pooled.mean())
+
+
+def cldice(true: Any, pred: Any, *, empty: float = 1.0) -> float:
+    """Centreline Dice (Shit et al., CVPR 2021) of two binary masks (2-D or 3-D).
+
+    ``Tprec = |skel(pred) & true| / |skel(pred)|`` and ``Tsens = |skel(true) & pred| / |skel(true)|``;
+    clDice is their harmonic mean. Skeletons by :func:`skimage.morphology.skeletonize`.
+    Both masks empty gives ``empty``; exactly one empty gives 0.
+
+    >>> a = np.zeros((9, 20), bool); a[3:6, 2:18] = True
+    >>> cldice(a, a)
+    1.0
+    """
+    from skimage.morphology import skeletonize
+
+    t, p = mask_pair(true, pred)
+    if not t.any() and not p.any():
+        return float(empty)
+    if not t.any() or not p.any():
+        return 0.0
+    skel_p, skel_t = skeletonize(p), skeletonize(t)
+    tprec = float((skel_p & t).sum()) / max(float(skel_p.sum()), 1.0)
+    tsens = float((skel_t & p).sum()) / max(float(skel_t.sum()), 1.0)
+    return 0.0 if tprec + tsens == 0 else 2 * tprec * tsens / (tprec + tsens)

@@ -118,33 +118,33 @@ class DeepZoom:
 
 
 class ArraySlide:
-    """A large plain image behind the slide interface used here: decoded once, with an in-memory
-    pyramid (each level halves the previous, box filter) so that tiles are cut like a WSI's."""
+    """A large plain image behind the slide interface used here: decoded once, in a child process under the
+    read limits (the uploaded file is never decoded in the server), with an in-memory pyramid (each level
+    halves the previous, box filter) so that tiles are cut like a WSI's. Plain images carry no physical
+    pixel size here (``mpp`` is None)."""
 
     def __init__(self, path: Path) -> None:
+        import io
+
         import numpy as np
         from PIL import Image as PILImage
 
         from ..errors import InvalidInputError
-        from ..io import read_image
-        from ..viz import to_display
+        from ..workflow.previews import render_in_child
 
-        image = read_image(path)
-        picture = np.asarray(to_display(image))
-        if picture.ndim == 2:
-            picture = np.repeat(picture[..., None], 3, axis=-1)
-        if picture.ndim != 3 or picture.shape[-1] not in (3, 4):
+        png = render_in_child(Path(path))            # our own PNG of the display picture, made by the child
+        with PILImage.open(io.BytesIO(png)) as decoded:
+            picture = np.asarray(decoded.convert("RGB"))
+        if picture.ndim != 3 or picture.shape[-1] != 3:
             raise InvalidInputError(f"cannot show an image of shape {picture.shape} with pan and zoom", path)
-        levels = [np.ascontiguousarray(picture[..., :3])]
+        levels = [np.ascontiguousarray(picture)]
         while max(levels[-1].shape[:2]) > TILE_SIZE and min(levels[-1].shape[:2]) >= 2:
             levels.append(np.asarray(PILImage.fromarray(levels[-1]).reduce(2)))
         self.levels = levels
         self.dimensions = (levels[0].shape[1], levels[0].shape[0])
         self.level_dimensions = tuple((a.shape[1], a.shape[0]) for a in levels)
         self.level_downsamples = tuple(self.dimensions[0] / w for w, _ in self.level_dimensions)
-        spacing, unit = getattr(image, "spacing", None), getattr(image, "spacing_unit", "")
-        scale = {"um": 1.0, "mm": 1000.0}.get(unit)
-        self.mpp = (float(spacing[-1]) * scale, float(spacing[-2]) * scale) if scale and spacing else None
+        self.mpp = None
 
     def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> Any:
         """Like :meth:`WSIReader.read_region`: level-0 ``location``, ``size`` in level pixels, zero padded."""

@@ -67,3 +67,19 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(InvalidInputError, match="FLAIR"):
         check_flair_tags([{"SeriesDescription": "T1 MPRAGE", "ProtocolName": "t1_mprage_sag"}], tmp_path)
     check_flair_tags([{"SeriesDescription": "3D T2 FLAIR SAG"}], tmp_path)
+
+
+def test_cv_protocol_keeps_subjects_apart_and_validates_each_once():
+    from biomedai.methods.nmosd_ms.protocol import binary_scores, repeated_folds, summarise
+
+    subjects = [f"s{i // 2}" for i in range(60)]          # two scans per subject
+    labels = [int(i // 2 < 14) for i in range(60)]
+    seen: dict[int, list[int]] = {}
+    for split in repeated_folds(subjects, labels, folds=5, repeats=3):
+        assert not {subjects[i] for i in split.train} & {subjects[i] for i in split.val}
+        assert 0 < np.mean([labels[i] for i in split.val]) < 1       # stratified: both classes in every fold
+        seen.setdefault(split.repeat, []).extend(split.val.tolist())
+    assert all(sorted(v) == list(range(60)) for v in seen.values()) and len(seen) == 3
+    s = binary_scores([1, 1, 0, 0], [1, 0, 0, 0])
+    assert (s["accuracy"], s["sensitivity"], s["specificity"]) == (0.75, 0.5, 1.0)
+    assert summarise([{"a": 1.0}, {"a": 3.0}])["a"] == (2.0, pytest.approx(2 ** 0.5))

@@ -159,7 +159,7 @@ class DceNact(Method):
         import numpy as np
 
         patient = Path(folder) / "SIM_example"
-        simulate_patient(patient, np.random.default_rng(0), responder=True, shape=(10, 24, 24))
+        simulate_patient(patient, np.random.default_rng(0), responder=True, shape=(14, 40, 40))
         return [patient]
 
     def demo(self, output_dir: Path) -> RunResult:

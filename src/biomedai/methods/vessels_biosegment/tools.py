@@ -1,0 +1,95 @@
+"""``biomedai tool vessels_biosegment ...``:
+
+- ``analyse IMAGE... -o OUT [--pixel-size-um P]``: predict with a pixel size given on the command line;
+- ``measure MASK [--pixel-size-um P] [--fov-mask M]``: length density and AngioTool measures of a binary mask;
+- ``import-mask MASK -o polylines.json``: trace a binary manual segmentation into the polyline JSON;
+- ``boxes POLYLINES.json -o boxes.csv [--yolo labels.txt]``: the training boxes along the polylines.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .imaging import read_fov_mask
+from .measures import skeleton_measures
+from .polylines import boxes_along, polylines_from_mask, read_polylines, write_polylines
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="BioSegment vessel tools (Strobel et al.).")
+    sub = parser.add_subparsers(dest="tool", required=True)
+    p = sub.add_parser("analyse", help="predict with an explicit pixel size (micrometres per pixel)")
+    p.add_argument("inputs", nargs="+", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--pixel-size-um", type=float, default=None)
+    p.add_argument("--weights", type=Path, default=None)
+    p = sub.add_parser("measure", help="skeleton-graph measures of a binary vessel mask (2-D or a 3-D stack)")
+    p.add_argument("mask", type=Path)
+    p.add_argument("--pixel-size-um", type=float, default=None, help="in-plane pixel size")
+    p.add_argument("--z-step-um", type=float, default=None, help="slice step of a 3-D mask")
+    p.add_argument("--fov-mask", type=Path, default=None)
+    p = sub.add_parser("import-mask", help="binary manual segmentation -> polyline annotation JSON")
+    p.add_argument("mask", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--tolerance", type=float, default=0.5, help="Douglas-Peucker tolerance in pixels")
+    p = sub.add_parser("boxes", help="square boxes along the polylines of an annotation JSON (CSV, YOLO text)")
+    p.add_argument("polylines", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="CSV x0,y0,x1,y1")
+    p.add_argument("--yolo", type=Path, default=None, help="also write darknet/YOLO labels (class cx cy w h, 0-1)")
+    p.add_argument("--box-size", type=float, default=None)
+    p.add_argument("--step", type=float, default=None)
+    return parser
+
+
+def _binary(path: Path) -> tuple[np.ndarray, Any]:
+    from biomedai.io import read_image
+
+    img = read_image(path)
+    a = np.asarray(img.array)
+    if img.channel_axis is not None:
+        a = a.max(axis=-1)
+    return a > 0, img
+
+
+def run(method: Any, args: argparse.Namespace) -> int:
+    from biomedai.utils import write_csv_atomic, write_text_atomic
+
+    cfg = method.config
+    if args.tool == "analyse":
+        if args.pixel_size_um is not None:
+            method.config = cfg.replace(pixel_size_um=args.pixel_size_um)
+        result = method.predict(args.inputs, args.output, weights=args.weights)
+        sys.stdout.write(json.dumps(result.metrics, indent=1, default=str) + "\n")
+        return 0
+    if args.tool == "measure":
+        mask, _ = _binary(args.mask)
+        spacing = None
+        if args.pixel_size_um is not None:
+            spacing = (args.z_step_um or args.pixel_size_um,) * (mask.ndim == 3) + (args.pixel_size_um,) * 2
+        fov = read_fov_mask(args.fov_mask, mask.shape) if args.fov_mask else None
+        out = skeleton_measures(mask, spacing=spacing, area_mask=fov)
+        if spacing is None:
+            out["note"] = "no pixel size: lengths in pixels"
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        return 0
+    if args.tool == "import-mask":
+        mask, _ = _binary(args.mask)
+        lines = polylines_from_mask(mask, args.mask.name, tolerance=args.tolerance)
+        write_polylines(lines, args.output)
+        sys.stdout.write(f"{len(lines.polylines)} polylines, {lines.vessel_length_px():.1f} px -> {args.output}\n")
+        return 0
+    lines = read_polylines(args.polylines)
+    boxes = boxes_along(lines, args.box_size or cfg.box_size, args.step or cfg.box_step)
+    write_csv_atomic(args.output, [dict(zip(("x0", "y0", "x1", "y1"), map(float, b))) for b in boxes])
+    if args.yolo:
+        h, w = lines.image_size
+        text = "".join(f"0 {(b[0] + b[2]) / 2 / w:.6f} {(b[1] + b[3]) / 2 / h:.6f} {(b[2] - b[0]) / w:.6f} "
+                       f"{(b[3] - b[1]) / h:.6f}\n" for b in boxes)
+        write_text_atomic(args.yolo, text)
+    sys.stdout.write(f"{len(boxes)} boxes -> {args.output}\n")
+    return 0
