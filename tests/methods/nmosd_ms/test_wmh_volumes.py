@@ -83,3 +83,19 @@ def test_cv_protocol_keeps_subjects_apart_and_validates_each_once():
     s = binary_scores([1, 1, 0, 0], [1, 0, 0, 0])
     assert (s["accuracy"], s["sensitivity"], s["specificity"]) == (0.75, 0.5, 1.0)
     assert summarise([{"a": 1.0}, {"a": 3.0}])["a"] == (2.0, pytest.approx(2 ** 0.5))
+
+
+def test_location_summary_rules():
+    from biomedai.methods.nmosd_ms.location import location_summary
+
+    shape = (40, 40, 40)
+    affine = np.array([[2.0, 0, 0, -40], [0, 2, 0, -40], [0, 0, 2, -40], [0, 0, 0, 1]])  # voxel 20 = 0 mm
+    csf = np.zeros(shape); csf[18:22, 18:24, 20:26] = 1.0           # ventricle near the centre
+    gm = np.zeros(shape); gm[2:5, :, :] = 1.0                          # a cortical sheet at x = -36..-32 mm
+    lesion = np.zeros(shape, bool)
+    lesion[17, 20, 22] = True                                          # next to the ventricle
+    lesion[5:7, 30, 30] = True                                         # touching grey matter
+    lesion[30, 30, 30] = True                                          # deep white matter
+    lesion[20, 10, 5] = True                                           # z = -30 mm: infratentorial
+    assert location_summary(lesion, affine, csf, gm) == {"infratentorial": 1, "periventricular": 1,
+                                                         "juxtacortical": 1, "deep": 1}
