@@ -14,7 +14,7 @@ from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import MsamConfig
 from .evaluation import Counts, auc, paper_metrics, subject_vote
-from .recordings import WindowSet, prepare_cohort, windows_from_file, zscore_windows
+from .recordings import WindowSet, prepare_cohort, sensor_info, windows_from_file, zscore_windows
 from .report import plot_attention, table_rows, write_table
 from .simulate import SIMULATOR_VERSION, SimulationConfig, simulate_cohort
 from .splits import inner_validation
@@ -132,7 +132,8 @@ class MsamMeg(Method):
                                           [{"channel": c, "attention": float(a)}
                                            for c, a in zip(pre["ch_names"], att_mean)]))
             rec.add_file(plot_attention(att_mean, pre["ch_names"], out / f"{path.stem}_attention.png",
-                                        f"{path.name}: attention per sensor"))
+                                        f"{path.name}: attention per sensor",
+                                        info=sensor_info(path, pre["ch_names"])))
         rec.add_file(write_csv_atomic(out / "windows.csv", rows))
         rec.metrics = {"recordings": summary}
         rec.notes["model"] = info.usage_note()

@@ -96,6 +96,19 @@ def read_raw(path: str | Path) -> Any:
     return raw
 
 
+def sensor_info(path: Path, ch_names: Sequence[str]) -> Any:
+    """The ``mne.Info`` of a raw recording restricted to ``ch_names`` (for topographic plots), or None for
+    pre-cut windows or when the channels are not all there."""
+    import mne
+
+    if str(path).lower().endswith(WINDOW_SUFFIXES):
+        return None
+    info = read_raw(path).info
+    if not all(c in info["ch_names"] for c in ch_names):
+        return None
+    return mne.pick_info(info, [info["ch_names"].index(c) for c in ch_names])
+
+
 def pick_data_channels(raw: Any, source: Path | str = "") -> Any:
     """Keep MEG channels if any, else EEG, else every data channel; reject NaN samples."""
     for kind in _PICK_ORDER:

@@ -74,7 +74,9 @@ def plot_attention(attention: np.ndarray, ch_names: Sequence[str], path: Path, t
         try:
             import mne
 
-            im, _ = mne.viz.plot_topomap(np.asarray(attention), info, axes=ax, show=False)
+            values = np.asarray(attention, float)
+            im, _ = mne.viz.plot_topomap(values, info, axes=ax, show=False, extrapolate="local",
+                                         vlim=(values.min(), values.max()), cmap="viridis")
             fig.colorbar(im, ax=ax, label="attention received")
             drawn = True
         except (RuntimeError, ValueError) as exc:  # no usable positions
