@@ -17,10 +17,8 @@ from .toy_method import OtsuConfig, OtsuMethod
 FAST_CHECKS = [name for name in CHECKS if name not in DEMO_CHECKS]
 #: (method, check) pairs known to fail, with the reason (work in progress elsewhere; remove an entry once fixed:
 #: not strict, so that the fix can land before its entry is removed)
-KNOWN_FAILURES = {
-    ("nuclei_hannet", "predict_without_weights"):
-        "default_model = 'default' is declared but models/default/ has not landed yet (issue 18)",
-}
+#: (method, check) -> why it fails today; an entry is removed as soon as the method passes
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def _cases(checks: list[str], marks: tuple = ()) -> list:

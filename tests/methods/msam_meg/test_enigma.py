@@ -9,8 +9,14 @@ import torch
 
 from biomedai.errors import InvalidInputError
 from biomedai.methods.msam_meg.config import MsamConfig
-from biomedai.methods.msam_meg.enigma import (cohens_d, compare_effects, load_features, load_published,
-                                              region_windows, zscores)
+from biomedai.methods.msam_meg.enigma import (
+    cohens_d,
+    compare_effects,
+    load_features,
+    load_published,
+    region_windows,
+    zscores,
+)
 from biomedai.methods.msam_meg.model import MSAM
 from tests.conftest import shared_subdir
 

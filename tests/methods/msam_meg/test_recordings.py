@@ -8,8 +8,14 @@ import pytest
 
 from biomedai.errors import InvalidInputError
 from biomedai.methods.msam_meg.config import MsamConfig
-from biomedai.methods.msam_meg.recordings import (WindowSet, cut_windows, prepare_cohort, preprocess, read_raw,
-                                                  windows_from_file)
+from biomedai.methods.msam_meg.recordings import (
+    WindowSet,
+    cut_windows,
+    prepare_cohort,
+    preprocess,
+    read_raw,
+    windows_from_file,
+)
 from biomedai.methods.msam_meg.splits import inner_validation, subject_folds
 
 mne = pytest.importorskip("mne")

@@ -43,7 +43,7 @@ def fit_network(kind: str, train: WindowSet, val: WindowSet | None, cfg: MsamCon
     with validation windows the weights of the epoch with the lowest validation loss are kept."""
     torch.manual_seed(cfg.seed)  # the initial weights must not depend on what ran before
     model = build_network(kind, train.x.shape[1], train.x.shape[2], cfg)
-    to_set = lambda ws: TensorDataset(torch.from_numpy(ws.x), torch.from_numpy(ws.y.astype(np.float32)))  # noqa: E731
+    to_set = lambda ws: TensorDataset(torch.from_numpy(ws.x), torch.from_numpy(ws.y.astype(np.float32)))
     result = train_model(model, to_set(train), to_set(val) if val is not None and len(val.x) else None,
                          loss_fn=bce_loss, output_dir=out, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                          weight_decay=cfg.weight_decay, device=cfg.device, seed=cfg.seed, progress=False, amp=False)

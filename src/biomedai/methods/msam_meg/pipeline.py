@@ -69,13 +69,13 @@ class MsamMeg(Method):
                                                                        "window_s", "overlap", "zscore")}
                          | {"ch_names": ws.ch_names},
                          class_names=["SPS", "CPS"],
-                         training_data={"name": str(data), "subjects": int(len(set(ws.subjects))),
+                         training_data={"name": str(data), "subjects": len(set(ws.subjects)),
                                         "split": "subject-wise: validation subjects " +
                                                  ",".join(sorted(set(ws.subjects[val_idx])))},
                          metrics={"validation_window": val}, metrics_data="validation subjects of the training data",
                          simulated=simulated)
         folder = save_model_folder(out / "model", model, info)
-        rec.metrics = {"validation_window": val, "windows": int(len(ws.y)), "simulated": simulated}
+        rec.metrics = {"validation_window": val, "windows": len(ws.y), "simulated": simulated}
         rec.add_file(folder / "weights.pt")
         rec.add_file(folder / "model.json")
         rec.write()

@@ -53,10 +53,9 @@ class WindowSet:
 
     def save(self, path: Path) -> Path:
         """Write an ``.npz`` cache atomically."""
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, x=self.x, y=self.y, subjects=self.subjects.astype(str),
-                                    ch_names=np.array(self.ch_names), sfreq=np.array(self.sfreq))
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, x=self.x, y=self.y, subjects=self.subjects.astype(str),
+                                ch_names=np.array(self.ch_names), sfreq=np.array(self.sfreq))
         return Path(path)
 
     @classmethod
@@ -153,7 +152,7 @@ def cut_windows(raw: Any, cfg: MsamConfig, source: Path | str = "") -> np.ndarra
         epochs.drop_bad(reject={k: cfg.reject_amplitude for k in kinds if k in ("mag", "grad", "eeg")} or None,
                         verbose="error")
     data = epochs.get_data(copy=True).astype(np.float32)
-    n_samples = int(round(cfg.window_s * raw.info["sfreq"]))
+    n_samples = round(cfg.window_s * raw.info["sfreq"])
     return data[:, :, :n_samples]
 
 

@@ -191,7 +191,7 @@ def simulate_subject(subject: str, cps: bool, cfg: SimulationConfig, rng: np.ran
     cov = mne.make_ad_hoc_cov(raw.info, std={"mag": noise_ft * 1e-15}, verbose="error")
     mne.simulation.add_noise(raw, cov, iir_filter=None, rng=int(rng.integers(2 ** 31)), verbose="error")
     params = {"subject_id": subject, "subtype": "CPS" if cps else "SPS", "focus_side": side,
-              "spike_rate_hz": round(rate, 3), "n_spikes": int(len(onsets)), "spike_amplitude_nam": round(amp * 1e9, 1),
+              "spike_rate_hz": round(rate, 3), "n_spikes": len(onsets), "spike_amplitude_nam": round(amp * 1e9, 1),
               "alpha_hz": round(alpha_f, 2), "alpha_gain": round(alpha_gain, 2), "sensor_noise_ft": round(noise_ft, 1),
               "head_shift_mm": round(float(np.linalg.norm(shift)) * 1000, 2)}
     return raw, params
@@ -207,7 +207,7 @@ def simulate_cohort(folder: str | Path, cfg: SimulationConfig | None = None) -> 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
     info, centre = helmet_sensors(cfg.n_sensors, cfg.sfreq)
-    n_cps = int(round(cfg.n_subjects * cfg.cps_fraction))
+    n_cps = round(cfg.n_subjects * cfg.cps_fraction)
     labels = np.array([True] * n_cps + [False] * (cfg.n_subjects - n_cps))
     rng.shuffle(labels)
     rows, params = [], []

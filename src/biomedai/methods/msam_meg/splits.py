@@ -22,8 +22,7 @@ def subject_folds(y: np.ndarray, subjects: np.ndarray, k: int, seed: int = 0
     if n_subjects < k:
         raise InvalidInputError(f"{n_subjects} subjects cannot make {k} subject-wise folds")
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for train, test in splitter.split(np.zeros(len(y)), y, groups=subjects):
-        yield train, test
+    yield from splitter.split(np.zeros(len(y)), y, groups=subjects)
 
 
 def inner_validation(y: np.ndarray, subjects: np.ndarray, fraction: float = 0.2, seed: int = 0
@@ -35,6 +34,6 @@ def inner_validation(y: np.ndarray, subjects: np.ndarray, fraction: float = 0.2,
     for label in np.unique(y):
         subs = np.unique(subjects[y == label])
         rng.shuffle(subs)
-        val_subjects += list(subs[:max(1, int(round(fraction * len(subs))))])
+        val_subjects += list(subs[:max(1, round(fraction * len(subs)))])
     is_val = np.isin(subjects, val_subjects)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
