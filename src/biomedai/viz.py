@@ -1,8 +1,8 @@
-"""Turning images and results into pictures people look at: display conversion, overlays, PNG saving."""
+"""Turning images and results into pictures people look at: display conversion, overlays, PNG and figure saving."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -83,4 +83,25 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
         raise ValueError(f"save_png needs uint8 or uint16, got {array.dtype}; use to_display first")
     with atomic_path(path) as tmp:
         PILImage.fromarray(array).save(tmp, format="PNG")
+    return path
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg back end (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (``tight_layout`` first), close it, return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    pyplot().close(fig)
     return path

@@ -7,28 +7,12 @@ from typing import Any
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    plt = _plt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+from biomedai.viz import pyplot, save_figure
 
 
 def plot_lasso(cv: Any, chosen: float, path_png: Path, cv_png: Path) -> list[Path]:
     """Coefficient paths and the CV deviance curve against log(lambda) (Fig. 1A analogue)."""
-    plt = _plt()
+    plt = pyplot()
     loglam = np.log(cv.path.lambdas)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(loglam, cv.path.coef, lw=0.8)
@@ -36,7 +20,7 @@ def plot_lasso(cv: Any, chosen: float, path_png: Path, cv_png: Path) -> list[Pat
     ax.set_xlabel("log(lambda)")
     ax.set_ylabel("coefficient")
     ax.set_title("LASSO-Cox coefficient paths")
-    out = [_save(fig, path_png)]
+    out = [save_figure(fig, path_png, dpi=150)]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.errorbar(loglam, cv.cv_mean, yerr=cv.cv_se, fmt="o", ms=3, color="tab:red", ecolor="0.6", lw=0.8)
     ax.axvline(np.log(cv.lambda_min), ls="--", color="k", lw=0.8, label="lambda.min")
@@ -47,13 +31,13 @@ def plot_lasso(cv: Any, chosen: float, path_png: Path, cv_png: Path) -> list[Pat
     ax.set_xlabel("log(lambda)")
     ax.set_ylabel("partial-likelihood deviance (CV)")
     ax.legend(fontsize=8)
-    out.append(_save(fig, cv_png))
+    out.append(save_figure(fig, cv_png, dpi=150))
     return out
 
 
 def plot_roc(rocs: dict[str, Any], path: Path, title: str, marks: dict[str, tuple[float, float]] | None = None) -> Path:
     """Time-dependent ROC curves (Fig. 1B / Fig. 4 analogues)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     for label, roc in rocs.items():
         order = np.lexsort((roc.tpr, roc.fpr))
@@ -66,13 +50,13 @@ def plot_roc(rocs: dict[str, Any], path: Path, title: str, marks: dict[str, tupl
     ax.set_ylabel("sensitivity")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def plot_km(curves: dict[str, Any], times: np.ndarray, at_risk: dict[str, list[int]], path: Path, title: str,
             annotation: str, time_unit: str) -> Path:
     """KM curves with 95% bands and a numbers-at-risk table (Fig. 2 analogue)."""
-    plt = _plt()
+    plt = pyplot()
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(6, 5), gridspec_kw={"height_ratios": [4, 1]}, sharex=True)
     colours = {"low risk": "tab:blue", "high risk": "tab:red"}
     for i, (label, km) in enumerate(curves.items()):
@@ -94,12 +78,12 @@ def plot_km(curves: dict[str, Any], times: np.ndarray, at_risk: dict[str, list[i
     tab.set_title("numbers at risk", fontsize=8)
     for side in ("top", "right"):
         tab.spines[side].set_visible(False)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def plot_waterfall(score: np.ndarray, event: np.ndarray, cutoff: float, path: Path, title: str) -> Path:
     """Rad-score per patient, sorted, coloured by recurrence (Fig. 2 analogue)."""
-    plt = _plt()
+    plt = pyplot()
     order = np.argsort(score)
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar(np.arange(score.size), score[order] - cutoff, bottom=cutoff, width=1.0,
@@ -108,12 +92,12 @@ def plot_waterfall(score: np.ndarray, event: np.ndarray, cutoff: float, path: Pa
     ax.set_xlabel("patients (sorted)")
     ax.set_ylabel("Rad-score")
     ax.set_title(f"{title} (red: recurrence, blue: none; dashed: cut-off)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def plot_calibration(curves: dict[str, Any], path: Path, title: str) -> Path:
     """Predicted vs KM-observed survival per group, with 95% CIs and the diagonal (Fig. 3 analogue)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     for i, (label, cal) in enumerate(curves.items()):
         c = f"C{i}"
@@ -130,13 +114,13 @@ def plot_calibration(curves: dict[str, Any], path: Path, title: str) -> Path:
     ax.set_ylabel("observed DFS (KM)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def plot_correlation_heatmap(r: np.ndarray, significant: np.ndarray, rows: list[str], cols: list[str], path: Path,
                              n: int) -> Path:
     """Pearson r heatmap, '*' where significant (Fig. 5 analogue)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(cols), 1.5 + 0.35 * max(len(rows), 1)))
     if len(rows):
         im = ax.imshow(r, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
@@ -152,7 +136,7 @@ def plot_correlation_heatmap(r: np.ndarray, significant: np.ndarray, rows: list[
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=7)
     ax.set_title(f"radiogenomics (n = {n}; * P < 0.05, uncorrected)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=150)
 
 
 def write_html_report(output_dir: Path, title: str) -> Path:

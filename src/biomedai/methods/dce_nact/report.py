@@ -7,23 +7,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    plt = _plt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from biomedai.viz import pyplot, save_figure
 
 
 def _slice_of(mask: np.ndarray) -> int:
@@ -48,7 +32,7 @@ def qc_overlays(out_dir: Path, fixed: Any, warped: Any, base_mask: Any, warped_m
     follow-up ROI cyan on the baseline) and ``qc_jacobian.png``, on the tumour's largest slice."""
     import SimpleITK as sitk
 
-    plt = _plt()
+    plt = pyplot()
     f, w = sitk.GetArrayFromImage(fixed), sitk.GetArrayFromImage(warped)
     bm, wm = sitk.GetArrayFromImage(base_mask) > 0, sitk.GetArrayFromImage(warped_mask) > 0
     j = sitk.GetArrayFromImage(jacobian)
@@ -58,7 +42,7 @@ def qc_overlays(out_dir: Path, fixed: Any, warped: Any, base_mask: Any, warped_m
     ax.imshow(checkerboard(f[z], w[z]), cmap="gray")
     ax.set_title(f"checkerboard: baseline / warped follow-up (z={z})", fontsize=8)
     ax.axis("off")
-    out.append(_save(fig, out_dir / "qc_checkerboard.png"))
+    out.append(save_figure(fig, out_dir / "qc_checkerboard.png", dpi=110))
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(f[z], cmap="gray")
     if bm[z].any():
@@ -67,7 +51,7 @@ def qc_overlays(out_dir: Path, fixed: Any, warped: Any, base_mask: Any, warped_m
         ax.contour(wm[z], levels=[0.5], colors="cyan", linewidths=1)
     ax.set_title("baseline ROI (red), warped follow-up ROI (cyan)", fontsize=8)
     ax.axis("off")
-    out.append(_save(fig, out_dir / "qc_contours.png"))
+    out.append(save_figure(fig, out_dir / "qc_contours.png", dpi=110))
     fig, ax = plt.subplots(figsize=(4.6, 4))
     im = ax.imshow(j[z], cmap="RdBu_r", vmin=0, vmax=2)
     if bm[z].any():
@@ -75,13 +59,13 @@ def qc_overlays(out_dir: Path, fixed: Any, warped: Any, base_mask: Any, warped_m
     fig.colorbar(im, ax=ax, label="Jacobian determinant (follow-up / baseline volume)")
     ax.set_title(f"Jacobian map, folded voxels: {int((j <= 0).sum())}", fontsize=8)
     ax.axis("off")
-    out.append(_save(fig, out_dir / "qc_jacobian.png"))
+    out.append(save_figure(fig, out_dir / "qc_jacobian.png", dpi=110))
     return out
 
 
 def box_plot(values: np.ndarray, responder: np.ndarray, title: str, p_value: float, path: Path) -> Path:
     """Responders vs non-responders with the Mann-Whitney P in the title."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.6, 3.6))
     groups = [values[~responder], values[responder]]
     ax.boxplot(groups, tick_labels=["non-responders", "responders"])
@@ -89,12 +73,12 @@ def box_plot(values: np.ndarray, responder: np.ndarray, title: str, p_value: flo
     for i, g in enumerate(groups, 1):
         ax.scatter(i + rng.uniform(-0.08, 0.08, g.size), g, s=8, alpha=0.6)
     ax.set_title(f"{title}\nMann-Whitney P = {p_value:.2g}", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def roc_overlay(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, title: str) -> Path:
     """ROC curves of several models on one axis: name -> (fpr, tpr, auc)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
     for name, (fpr, tpr, auc) in curves.items():
         ax.step(np.r_[fpr, 1.0], np.r_[tpr, 1.0], where="post", label=f"{name} (AUC {auc:.3f})")
@@ -103,4 +87,4 @@ def roc_overlay(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: P
     ax.set_ylabel("sensitivity")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
