@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from biomedai.data.phantoms import nuclei_phantom
-from biomedai.errors import InvalidInputError, WeightsError
+from biomedai.errors import InvalidInputError
 from biomedai.methods.nuclei_hannet.data import as_rgb_uint8, load_tiles, read_labels
 from biomedai.methods.nuclei_hannet.evaluation import score_tile
 from biomedai.data.blocks import (Block, ClaimedPixels, block_grid, paste_blocks, segment_in_blocks,
@@ -184,9 +184,10 @@ def test_predict_writes_every_output_for_odd_sized_and_small_images(tiny_run, tm
     assert set(res.metrics["n_nuclei"]) == {"big.png", "small.png"}
 
 
-def test_predict_refuses_missing_weights_and_grey_images(tiny_run, tmp_path):
+def test_predict_refuses_missing_files_and_grey_images(tiny_run, tmp_path):
     method, _, out, _ = tiny_run
-    with pytest.raises(WeightsError, match="needs trained weights"):
+    # without --weights the bundled model is used (no "needs trained weights" any more); the missing file is named
+    with pytest.raises(InvalidInputError, match="x.png: file does not exist"):
         method.predict([tmp_path / "x.png"], tmp_path / "p")
     _png(np.zeros((32, 32), np.uint8), tmp_path / "grey.png")
     with pytest.raises(InvalidInputError, match="grey.png.*grey-level"):
