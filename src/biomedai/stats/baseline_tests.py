@@ -151,6 +151,40 @@ def mann_whitney_test(values: Any, groups: Any) -> GroupTestResult:
     return GroupTestResult("Mann-Whitney U", float(res.statistic), float(res.pvalue), a.size + b.size, n_missing)
 
 
+def contingency_table(table: Any) -> np.ndarray:
+    """A contingency table of counts as floats, with empty rows and columns dropped.
+
+    Parameters
+    ----------
+    table : array_like
+        Counts, rows by columns.
+
+    Returns
+    -------
+    numpy.ndarray
+        The table without all-zero rows and columns.
+
+    Raises
+    ------
+    InvalidInputError
+        When it is not 2-D with at least two non-empty rows and columns of non-negative integer counts.
+
+    Examples
+    --------
+    >>> contingency_table([[3, 0, 5], [2, 0, 7]]).tolist()
+    [[3.0, 5.0], [2.0, 7.0]]
+    """
+    arr = np.asarray(table, float)
+    if arr.ndim != 2 or min(arr.shape) < 2:
+        raise InvalidInputError(f"a contingency table needs >= 2 rows and columns, got shape {arr.shape}")
+    if np.any(arr < 0) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise InvalidInputError("contingency table counts must be non-negative integers")
+    arr = arr[arr.sum(axis=1) > 0][:, arr.sum(axis=0) > 0]
+    if min(arr.shape) < 2:
+        raise InvalidInputError("contingency table has fewer than two non-empty rows or columns")
+    return arr
+
+
 def fisher_test_from_counts(table: Sequence[Sequence[float]], *, n_resamples: int = 10000, seed: int = 0
                             ) -> GroupTestResult:
     """Fisher's exact test on an ``r x c`` table of counts.
@@ -164,14 +198,7 @@ def fisher_test_from_counts(table: Sequence[Sequence[float]], *, n_resamples: in
     """
     from scipy.stats import PermutationMethod, fisher_exact
 
-    arr = np.asarray(table, float)
-    if arr.ndim != 2 or min(arr.shape) < 2:
-        raise InvalidInputError(f"a contingency table needs >= 2 rows and columns, got shape {arr.shape}")
-    if np.any(arr < 0) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-        raise InvalidInputError("contingency table counts must be non-negative integers")
-    arr = arr[arr.sum(axis=1) > 0][:, arr.sum(axis=0) > 0]
-    if min(arr.shape) < 2:
-        raise InvalidInputError("contingency table has fewer than two non-empty rows or columns")
+    arr = contingency_table(table)
     if arr.shape == (2, 2):
         res = fisher_exact(arr.astype(np.int64))
     else:

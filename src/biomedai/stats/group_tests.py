@@ -22,7 +22,13 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError
 
-from .baseline_tests import GroupTestResult, chi_square_from_counts, fisher_test_from_counts, format_p
+from .baseline_tests import (
+    GroupTestResult,
+    chi_square_from_counts,
+    contingency_table,
+    fisher_test_from_counts,
+    format_p,
+)
 
 __all__ = ["categorical_test", "continuous_test", "benjamini_hochberg", "power_two_proportions", "cohens_kappa",
            "VariableSpec", "group_table", "expected_counts"]
@@ -46,14 +52,7 @@ def categorical_test(table: Sequence[Sequence[float]], *, min_expected: float = 
     >>> categorical_test([[3, 49], [5, 75]]).test     # lymphadenopathy: an expected count < 5
     "Fisher's exact"
     """
-    arr = np.asarray(table, float)
-    if arr.ndim != 2 or min(arr.shape) < 2:
-        raise InvalidInputError(f"a contingency table needs >= 2 rows and columns, got shape {arr.shape}")
-    if np.any(arr < 0) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-        raise InvalidInputError("contingency table counts must be non-negative integers")
-    arr = arr[arr.sum(axis=1) > 0][:, arr.sum(axis=0) > 0]
-    if min(arr.shape) < 2:
-        raise InvalidInputError("contingency table has fewer than two non-empty rows or columns")
+    arr = contingency_table(table)
     if expected_counts(arr).min() < min_expected:
         # exact for 2x2; r x c: scipy's permutation version, seeded so that the same table gives the same P
         return fisher_test_from_counts(arr, n_resamples=n_resamples, seed=seed)
