@@ -215,3 +215,33 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
         return sorted(exports)
 
     return __getattr__, __dir__
+
+
+def read_mapping_file(path: str | Path, what: str = "settings") -> dict[str, Any]:
+    """A JSON (``.json``) or YAML (anything else) file whose top level is a mapping.
+
+    Raises ``InvalidInputError`` naming the file when it is missing, does not parse or is not a mapping.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "a.yaml"; _ = f.write_text("rows: 3")
+    >>> read_mapping_file(f)
+    {'rows': 3}
+    """
+    from .errors import InvalidInputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{what} file not found", path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parser error becomes one clear message
+        raise InvalidInputError(f"{what} file is not valid JSON/YAML ({exc})", path) from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{what} file must hold a mapping", path)
+    return data

@@ -7,7 +7,6 @@ a 12 x 11 image) and fills the empty cells with the mean of their 8 neighbours (
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from biomedai.errors import InvalidInputError
-from biomedai.utils import write_json_atomic
+from biomedai.utils import read_mapping_file, write_json_atomic
 
 _NEIGHBOURS_8 = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
 
@@ -125,7 +124,7 @@ def read_layout(path: str | Path) -> SensorLayout:
     in the order the sensor reports its values; each must lie inside the image and appear once.
     """
     path = Path(path)
-    data = _read_mapping(path, "layout")
+    data = read_mapping_file(path, "layout")
     try:
         rows, cols = int(data["rows"]), int(data["cols"])
     except (KeyError, TypeError, ValueError):
@@ -147,24 +146,6 @@ def read_layout(path: str | Path) -> SensorLayout:
     if len({tuple(e) for e in elements.tolist()}) != len(elements):
         raise InvalidInputError("two elements share one pixel", path)
     return SensorLayout(name, rows, cols, elements, pitch)
-
-
-def _read_mapping(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise InvalidInputError(f"{what} file not found", path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - any parser error becomes one clear message
-        raise InvalidInputError(f"{what} file is not valid JSON/YAML ({exc})", path) from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"{what} file must hold a mapping", path)
-    return data
 
 
 # ------------------------------------------------------------------------------------ calibration
@@ -233,7 +214,7 @@ def fit_calibration(raw: np.ndarray, force: np.ndarray, sensor: str) -> Calibrat
 def read_calibration(path: str | Path) -> Calibration:
     """A calibration JSON/YAML file: ``sensor``, ``gain`` and ``offset`` (one per element)."""
     path = Path(path)
-    data = _read_mapping(path, "calibration")
+    data = read_mapping_file(path, "calibration")
     try:
         gain = np.asarray(data["gain"], float)
         offset = np.asarray(data["offset"], float)
