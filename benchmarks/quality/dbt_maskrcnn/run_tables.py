@@ -165,7 +165,8 @@ def main() -> None:
     t2 = evaluate.table2({**views, **views_2d_mode})
     tests = evaluate.aufc_tests("3D-Mask RCNN", views, n_resamples=args.boot, seed=args.seed)
     t3 = evaluate.table3(test, views, "3D-Mask RCNN", n_resamples=args.boot, seed=args.seed)
-    t4 = evaluate.table4(test, names)
+    sfcm = {r.view_id: baselines.sfcm_masks(r.volume, det3d[r.view_id]) for r in test}
+    t4 = evaluate.table4(test, {**names, "SFCM (in 3-D boxes)": sfcm})
     report.write_froc({**views, **views_2d_mode}, out, "SIMULATED DBT test split")
 
     t5 = []
