@@ -12,7 +12,6 @@ from biomedai.data.samples import sample_path
 from biomedai.methods.registry import get_method
 from biomedai.workflow.intake import classify, ingest
 from biomedai.workflow.models import Job, RouteNote
-
 from tests.conftest import shared_subdir
 
 from .conftest import make_dicom
@@ -111,3 +110,40 @@ def test_a_check_that_raises_declines(store, tmp_path, monkeypatch):
                     router=Router.from_data({"rules": [{"match": {}, "methods": ["ki67"]}]}))
     jobs, notes = _routed(store, report.studies[0])
     assert jobs == [] and "boom" in notes["ki67"][1]
+
+
+def test_ct_fundus_and_flair_checks(tmp_path):
+    assert "not a chest CT" in check("covid_ct", sample_path("ct_small"))
+    assert "not a chest CT" in check("covid_ct", sample_path("ct_series"))
+    assert check("vessels_biosegment", sample_path("retina")) is None
+    assert "fundus" in check("vessels_biosegment", sample_path("ihc"))
+    assert "fluorescence" in check("vessels_biosegment", sample_path("coins"))
+    assert "NIfTI" in check("nmosd_ms", sample_path("mr_small"))
+
+
+def test_chest_ct_and_fundus_real_data_pass(shared_data):
+    cip = shared_subdir(shared_data, "chest_ct", "cip_chest") / "ct-64.nrrd"
+    slices = sorted(shared_subdir(shared_data, "chest_ct", "covid19_ny_sbu_axial_slices").glob("*.dcm"))[:5]
+    assert check("covid_ct", cip) is None and all(check("covid_ct", p) is None for p in slices)
+    drive = sorted(shared_subdir(shared_data, "vessels", "drive", "test", "images").glob("*"))[:5]
+    assert all(check("vessels_biosegment", p) is None for p in drive)
+
+
+def test_seeded_samples_each_get_a_method_or_a_reason(store, bundled_router):
+    """What `make serve` seeds: the IHC field goes to Ki-67 only, the fundus to the vessel method only, and every
+    other study says, per method that takes its kind, why that method does not run."""
+    from biomedai.workflow.intake import DEFAULT_SEED_SAMPLES, seed_samples
+    from biomedai.workflow.models import Study
+
+    seed_samples(store, router=bundled_router)
+    with store.session() as s:
+        studies = {st.id: st for st in s.scalars(select(Study))}
+    by_sample = {}
+    for study_id in studies:
+        jobs, notes = _routed(store, study_id)
+        by_sample[study_id] = (jobs, notes)
+    routed = sorted(tuple(jobs) for jobs, _ in by_sample.values())
+    assert len(by_sample) == len(DEFAULT_SEED_SAMPLES)
+    assert routed == [(), (), (), (), ("ki67",), ("vessels_biosegment",)], by_sample
+    for jobs, notes in by_sample.values():
+        assert jobs or notes  # a study without a method says why

@@ -93,6 +93,16 @@ def holds_only_grey(look: Look, tolerance: float = 8 / 255, max_fraction: float 
     return float((spread > tolerance).mean()) <= max_fraction
 
 
+def corner_brightness(look: Look) -> float:
+    """Mean brightness of the four corner patches (a tenth of the height each): ~0 for a fundus photograph's
+    dark surround, high for a brightfield slide."""
+    pixels = look.pixels
+    k = max(2, pixels.shape[0] // 10)
+    corners = np.concatenate([pixels[:k, :k].ravel(), pixels[:k, -k:].ravel(), pixels[-k:, :k].ravel(),
+                              pixels[-k:, -k:].ravel()])
+    return float(corners.mean())
+
+
 def mirror_symmetry(look: Look) -> float:
     """Correlation of the grey thumbnail with its left-right mirror image (1 = symmetric)."""
     grey = look.grey().astype(np.float64)

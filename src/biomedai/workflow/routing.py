@@ -120,7 +120,7 @@ def screen(names: Sequence[str], path: Path, options: Mapping[str, Mapping[str, 
                 if missing:
                     declined.append(Declined(name, "not configured", missing))
                     continue
-        except Exception as exc:  # noqa: BLE001 - see the docstring
+        except Exception as exc:
             log.warning("input check of %s on %s failed", name, Path(path).name, exc_info=True)
             reason = f"its input check failed ({type(exc).__name__}: {exc})"
         if reason:
