@@ -28,7 +28,6 @@ rules:
     rgb = router.route(Unit(kind="image/rgb"))
     expected = [m.name for m in list_methods() if kind_accepted("image/rgb", m.input_kinds) and checks_content(m)]
     assert rgb[0] == expected and "wf_brightness" in expected and rgb[2] == "rgb"
-    assert "vessels_biosegment" not in expected  # takes RGB but does not check what a picture shows
     assert router.route(Unit(kind="volume/mrc")) == ([], 0, "ignore the rest")
 
 
