@@ -50,6 +50,8 @@ class Method(abc.ABC):
     default_model: ClassVar[str | None] = None
     #: metric keys the report leads with, rounded (e.g. the Ki-67 labelling index and cell counts)
     headline_metrics: ClassVar[tuple[str, ...]] = ()
+    #: True when ``predict`` cannot run without a trained model (weights given or a bundled default)
+    needs_weights: ClassVar[bool] = False
 
     def __init__(self, config: BaseConfig | dict[str, Any] | None = None) -> None:
         if config is None:
@@ -98,6 +100,29 @@ class Method(abc.ABC):
         logging.getLogger(type(self).__module__).info("using the bundled model: %s",
                                                       read_model_info(folder).usage_note())
         return folder
+
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path`` (one file, or a DICOM series folder), or None when it can.
+
+        The workflow router asks before it queues a job, so an image goes only to the methods that
+        can read what it shows (a panoramic film to the dental method, not to Ki-67). Keep it cheap (a
+        header, a thumbnail: :mod:`biomedai.data.content`) and in the method's own domain module; the
+        default accepts everything its :attr:`input_kinds` let through. Say the reason in words a user
+        understands ("no DAB (brown) stain: ...").
+        """
+        return None
+
+    def not_configured(self, weights: Path | None = None) -> str | None:
+        """What is missing before ``predict`` can run, and what to do about it; None when it can run.
+
+        The default: with :attr:`needs_weights` and neither ``weights`` nor a bundled model, it says how
+        to get a model (``biomedai train``, ``--weights``, or ``weights:`` in the service's routing rules).
+        """
+        if not self.needs_weights or self.resolve_weights(weights) is not None:
+            return None
+        return (f"no trained model: train one with 'biomedai train {self.name} DATA -o OUT' and give it with "
+                f"--weights OUT (in the service: methods: [{{name: {self.name}, weights: OUT}}] in the routing "
+                "rules)")
 
     @classmethod
     def example_inputs(cls, folder: Path) -> list[Path]:

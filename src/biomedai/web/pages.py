@@ -207,7 +207,13 @@ def add_pages(app: FastAPI) -> None:
                           f'value="{study_id}"><button>Cancel</button></form>')
             jobs.append({"job": j["id"], "method": _e(j["method"]), "status": _e(j["status"]),
                          "attempts": j["attempts"], "error": _e(j["error"][-300:]), "": action})
-        parts.append("<h2>Jobs</h2>" + table(jobs, raw=("job", "method", "status", "attempts", "error", "")))
+        parts.append("<h2>Jobs</h2>" + (table(jobs, raw=("job", "method", "status", "attempts", "error", ""))
+                                         if jobs else "<p>No method runs on this study.</p>"))
+        if d["routing"]:
+            parts.append("<h2>Methods not run</h2>" + table(
+                [{"method": _e(n["method"]), "input": _e(n["input"]), "status": _e(n["status"]),
+                  "why / what to do": _e(n["reason"])} for n in d["routing"]],
+                raw=("method", "input", "status", "why / what to do")))
         if operator:
             from ..methods.registry import list_methods
 

@@ -25,6 +25,7 @@ from .datasets import IMAGE_SUFFIXES, find_cases
 from .imaging import load_vessel_image
 from .polylines import polylines_from_dict, write_polylines
 from .report import density_bar_chart, write_html_report
+from .input_check import vessel_input_problem
 
 if TYPE_CHECKING:
     from .analysis import ImageAnalysis, VesselModels
@@ -114,6 +115,10 @@ class VesselsBioSegmentMethod(Method):
         return RunResult(output_dir, rec.metrics, [output_dir / "model", output_dir / "detector"])
 
     # ------------------------------------------------------------------ predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (fundus or fluorescence; input_check.py)."""
+        return vessel_input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         cfg: VesselsConfig = self.config  # type: ignore[assignment]
         output_dir = Path(output_dir)
