@@ -13,8 +13,8 @@ mkdir -p "$OUT/cryoet_sweep"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 PY="${PYTHON:-python3}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/cryoet_sweep/gpu.txt"
-timeout 540 "$PY" benchmarks/quality/cryoet_cosnet/snr_sweep.py --device cuda --threads 0 --realistic \
-  --templates "${CRYOET_TEMPLATES:-.device/templates_10A}" --snrs inf,1,0.5,0.1,0.05,0.01 --n-per-class 100 \
-  --width 64 --embedding-dim 512 --seconds-per-model 40 --eval-episodes 1000 --rotations 200 \
+timeout 540 "$PY" benchmarks/quality/cryoet_cosnet/snr_sweep.py --device cuda --threads 0 \
+  --templates "${CRYOET_TEMPLATES:-.device/templates_10A}" --snrs inf,1,0.5,0.1,0.05,0.01 --n-per-class 100 --test-per-class 100 \
+  --width 64 --embedding-dim 512 --binning 1 --seconds-per-model 40 --eval-episodes 1000 --rotations 200 \
   --dice-targets-per-class 30 --out "$OUT/cryoet_sweep" 2>&1 | grep -v -i warning | tee "$OUT/cryoet_sweep/log.txt"
 echo "exit ${PIPESTATUS[0]}"

@@ -67,3 +67,25 @@ def test_bad_videos_and_arguments(tmp_path, make_corrupt):
     with pytest.raises(InvalidInputError, match="no frames"):
         write_video([], tmp_path / "e.mp4")
     assert not (tmp_path / "e.mp4").exists()
+
+
+def test_corrupt_segment_skipped_and_logged(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frames = [(rng.integers(0, 4, (64, 64, 3)) * 64).astype(np.uint8) for _ in range(120)]
+    good = write_video(frames, tmp_path / "good.mp4", fps=10)
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 3000] = rng.integers(0, 255, 3000, dtype=np.uint8).tobytes()
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InvalidInputError, match="bad.mp4"):
+        list(read_video_frames(bad))
+    with caplog.at_level("WARNING", logger="biomedai.io.video"):
+        kept = list(read_video_frames(bad, on_error="skip"))
+    lost = sum(f.metadata["corrupt_packets_before"] for f in kept)
+    assert 60 < len(kept) < 120 and lost >= 1
+    assert "corrupt video packet skipped" in caplog.text
+    times = [f.metadata["time_s"] for f in kept]
+    assert times == sorted(times) and times[-1] == pytest.approx(11.9, abs=0.15)   # decoding went on to the end
+    with pytest.raises(InvalidInputError, match="on_error"):
+        read_video_frames(good, on_error="ignore")

@@ -30,8 +30,9 @@ def _routes(app):
             yield method, re.sub(r"\{[^}]+\}", "1", route.path), route.path
 
 
-def test_the_api_has_45_routes(app):
-    assert sum(len(route.methods) for route in api_routes(app.routes)) == 45
+def test_the_api_has_64_routes(app):
+    # 45 + DICOMweb: 17 QIDO/WADO GETs and 2 STOW POSTs under /dicom-web
+    assert sum(len(route.methods) for route in api_routes(app.routes)) == 64
 
 
 def test_no_endpoint_answers_without_a_valid_token(app, client):
@@ -41,7 +42,7 @@ def test_no_endpoint_answers_without_a_valid_token(app, client):
             continue
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "biomedai_token=forged"}):
             r = client.request(method, url, headers=headers)
-            if url.startswith("/api/"):
+            if url.startswith(("/api/", "/dicom-web", "/dicomweb/")):
                 assert r.status_code == 401, (method, url, r.status_code)
             else:
                 assert r.status_code == 303 and r.headers["location"] == "/login", (method, url, r.status_code)

@@ -1,20 +1,26 @@
 """Where does one-shot learning beat template matching? An SNR sweep on subtomograms SIMULATED FROM REAL STRUCTURES.
 
-For each SNR (``--snrs``, from noise-free down to 0.01) the same simulator settings (SNR definition,
-and with ``--realistic`` crowding, membranes, gold fiducials and dose weighting) produce subtomograms
-of the 26 PolNet structures; every method is scored on the SAME n-way-1-shot episodes over the 10
-unseen classes:
+For each SNR (``--snrs``, from noise-free down to 0.01) the same simulator settings (SNR definition;
+realistic boxes with crowding, membranes, gold fiducials and dose weighting unless ``--isolated``)
+produce test subtomograms of the 10 unseen PolNet structures; every method is scored on the SAME
+n-way-1-shot episodes:
 
-- COS-Net (DuSE-SCNN with decoder), trained on the 16 training classes within ``--seconds-per-model``;
-- the supervised 3-D CNN baseline (same encoder and budget, cosine nearest neighbour on its embedding);
+- COS-Net (DuSE-SCNN with decoder). Either a trained model folder (``--cosnet-model``, e.g. the bundled
+  model, trained once on a mix of SNRs by ``train_bundled_model.py``) evaluated at every SNR, or, without
+  it, a fresh network trained per SNR within ``--seconds-per-model`` (the GPU script does that);
+- the supervised 3-D CNN baseline (same encoder, cosine nearest neighbour on its embedding): with
+  ``--cosnet-model`` trained ONCE on the same mixed-SNR bank as the bundled model (same seeds) for
+  ``--supervised-minutes``, else per SNR like COS-Net;
 - plain template matching: NCC maximised over ``--rotations`` rotations of the support;
 - missing-wedge-aware template matching: constrained correlation in the particle's band.
 
-Each row gives accuracy [95 % bootstrap CI over episodes], COS-Net's Dice, training seconds and
+Each row gives accuracy [95 % bootstrap CI over episodes], COS-Net's Dice [CI], training seconds and
 inference milliseconds per subtomogram. The FSC of two aligned half-set averages (one training class)
 calibrates each SNR against what subtomogram averaging would measure on real data.
 
-CPU (reduced):  python benchmarks/quality/cryoet_cosnet/snr_sweep.py --out runs/cryoet_snr_sweep
+CPU (reduced, one thread, ~40 min):
+    /work/wt/cpuslot python benchmarks/quality/cryoet_cosnet/snr_sweep.py \
+        --cosnet-model src/biomedai/methods/cryoet_cosnet/models/default --out runs/cryoet_snr_sweep
 GPU (full):     benchmarks/device/cryoet_snr_sweep.sh
 """
 from __future__ import annotations
@@ -32,8 +38,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REALISTIC = {"crowding": 2, "membrane_probability": 0.3, "fiducial_probability": 0.1, "dose_per_tilt": 3.0}
+from sim_sets import REALISTIC, TRAIN_SEED, VAL_SEED, mixed_snr_set, parse_snrs, test_set  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,15 +50,21 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", default="runs/cryoet_snr_sweep")
     ap.add_argument("--snrs", default="inf,1,0.5,0.1,0.05,0.01")
     ap.add_argument("--snr-definition", default="projection_band", choices=("projection_band", "projection", "volume"))
-    ap.add_argument("--realistic", action="store_true", help=f"add {REALISTIC}")
-    ap.add_argument("--n-per-class", type=int, default=40)
-    ap.add_argument("--width", type=int, default=8)
-    ap.add_argument("--embedding-dim", type=int, default=128)
-    ap.add_argument("--seconds-per-model", type=float, default=60.0)
-    ap.add_argument("--eval-episodes", type=int, default=300)
+    ap.add_argument("--isolated", action="store_true", help=f"isolated particles instead of realistic boxes {REALISTIC}")
+    ap.add_argument("--cosnet-model", help="trained COS-Net model folder: evaluated at every SNR, not retrained")
+    ap.add_argument("--train-snrs", default="inf,0.5,0.1,0.03", help="mixed-SNR bank (with --cosnet-model)")
+    ap.add_argument("--n-per-class", type=int, default=60, help="training subtomograms per class (and SNR)")
+    ap.add_argument("--val-per-class", type=int, default=12, help="validation subtomograms per class and SNR")
+    ap.add_argument("--test-per-class", type=int, default=24)
+    ap.add_argument("--supervised-minutes", type=float, default=20.0)
+    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--embedding-dim", type=int, default=256)
+    ap.add_argument("--binning", type=int, default=2, help="input binning of the networks trained here")
+    ap.add_argument("--seconds-per-model", type=float, default=60.0, help="per-SNR training (no --cosnet-model)")
+    ap.add_argument("--eval-episodes", type=int, default=500)
     ap.add_argument("--support-pool", type=int, default=10)
-    ap.add_argument("--rotations", type=int, default=60)
-    ap.add_argument("--dice-targets-per-class", type=int, default=10)
+    ap.add_argument("--rotations", type=int, default=30)
+    ap.add_argument("--dice-targets-per-class", type=int, default=14)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -78,15 +91,21 @@ def fsc_calibration(data, class_index: int, band: tuple[float, float]) -> dict:
             "fsc": [round(float(v), 4) for v in fsc]}
 
 
+def cell(summary: dict) -> str:
+    return f"{summary['mean']:.3f} [{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
+
+
 def main() -> int:
     args = parse_args()
     import torch
 
     from biomedai.data import cryoet_sim as sim
     from biomedai.methods.cryoet_cosnet.config import TEST_CLASSES, TRAIN_CLASSES, CosNetConfig
-    from biomedai.methods.cryoet_cosnet.core import (cosine_scores, embed_volumes, evaluate_model, ncc_rotation_scores,
-                                                     plan_episodes, scores_table, train_cosnet, train_supervised)
+    from biomedai.methods.cryoet_cosnet.core import (cosine_scores, embed_volumes, evaluate_model, load_model,
+                                                     ncc_rotation_scores, plan_episodes, scores_table, train_cosnet,
+                                                     train_supervised)
     from biomedai.methods.cryoet_cosnet.matching import constrained_correlation_scores
+    from biomedai.train.model_folder import read_model_info
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -99,9 +118,11 @@ def main() -> int:
         print(f"need the 26 templates in {args.templates}; found {len(paths)}")
         return 2
     templates = sim.load_structures(paths)
-    settings = sim.SimulationSettings(snr_definition=args.snr_definition, **(REALISTIC if args.realistic else {}))
+    settings = sim.SimulationSettings(snr_definition=args.snr_definition, **({} if args.isolated else REALISTIC))
     band = settings.band or (1.0 / settings.box, 0.5)
     tilt_range = (settings.tilt_min, settings.tilt_max)
+    train_tpl = {k: templates[k] for k in TRAIN_CLASSES}
+    test_tpl = {k: templates[k] for k in TEST_CLASSES}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]
@@ -109,60 +130,87 @@ def main() -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "data": "subtomograms SIMULATED from real structures (PolNet 10 A maps), not experimental",
               "simulator": settings.to_dict(), "snr": {}}
+    cfg = CosNetConfig(width=args.width, embedding_dim=args.embedding_dim, input_binning=args.binning, steps=100000,
+                       steps_per_epoch=1, train_seconds=args.seconds_per_model, device=device,
+                       eval_episodes=args.eval_episodes, support_pool=args.support_pool, seed=args.seed,
+                       dice_targets_per_class=args.dice_targets_per_class)
+    mixed = args.cosnet_model is not None
+    cosnet = supervised = None
+    if mixed:  # COS-Net trained once (the model folder); the supervised CNN once on the same bank
+        info = read_model_info(args.cosnet_model)
+        cosnet = load_model(args.cosnet_model, cfg, device)
+        cosnet_train = {"train_seconds": 60 * float(info.extra.get("train_wall_minutes", float("nan"))),
+                        "steps": info.extra.get("train_steps"), "trained_on": info.training_data.get("snrs")}
+        snrs = parse_snrs(args.train_snrs)
+        bank = mixed_snr_set(train_tpl, snrs, args.n_per_class, settings, TRAIN_SEED + args.seed)
+        val = mixed_snr_set(train_tpl, snrs, args.val_per_class, settings, VAL_SEED + args.seed)
+        scfg = cfg.replace(train_seconds=60 * args.supervised_minutes, steps_per_epoch=50, lr_schedule="cosine",
+                           augment=True, amp=False)
+        supervised, sup_train = train_supervised(scfg, bank, out / "supervised_run", val_data=val)
+        del bank
+        report["training"] = {"cosnet": {**cosnet_train, "model": str(args.cosnet_model)},
+                              "supervised": {**sup_train, "trained_on": snrs, "n_per_class_per_snr": args.n_per_class}}
+        print(f"supervised CNN: {sup_train['steps']} steps in {sup_train['train_seconds'] / 60:.1f} min, best val "
+              f"{sup_train['best_metric']:.3f}", flush=True)
+    training_text = (f"COS-Net: the model folder `{args.cosnet_model}` (trained once on SNRs {args.train_snrs}); "
+                     f"supervised CNN trained once on the same bank for {args.supervised_minutes:g} min"
+                     if mixed else f"networks trained per SNR, {args.seconds_per_model:g} s each")
     md = [f"# Cryo-ET SNR sweep ({report['date']}, {machine}, load {load:.1f})", "",
           f"SIMULATED subtomograms from 26 real structures; SNR definition **{args.snr_definition}**"
-          + (f"; realistic boxes {REALISTIC}" if args.realistic else "; isolated particles") + ".",
-          f"{args.n_per_class} per class; 16 training / 10 unseen test classes; {args.eval_episodes} episodes per "
-          f"n-way, the same for every method; networks: width {args.width}, {args.seconds_per_model:g} s of training "
-          f"each; template matching over {args.rotations} rotations.", "",
-          "| SNR | method | 2-way | 4-way | 6-way | 8-way | Dice | train s | ms / subtomogram |",
+          + ("; isolated particles" if args.isolated else f"; realistic boxes {REALISTIC}") + ".",
+          f"{args.test_per_class} test subtomograms per class and SNR; 16 training / 10 unseen test classes; "
+          f"{args.eval_episodes} episodes per n-way, the same for every method; {training_text}; template matching "
+          f"over {args.rotations} rotations.", "",
+          "| SNR | method | 2-way | 4-way | 6-way | 8-way | Dice [CI] | train s | ms / subtomogram |",
           "|---|---|---|---|---|---|---|---|---|"]
-    for snr_text in args.snrs.split(","):
+    for snr_text in parse_snrs(args.snrs):
         snr = float(snr_text)
-        data, sim_s = timed(lambda: sim.simulate_subtomograms(templates, args.n_per_class, snr, settings,
-                                                              seed=args.seed + 17))
-        train_set, test_set = data.subset(list(TRAIN_CLASSES)), data.subset(list(TEST_CLASSES))
-        cfg = CosNetConfig(width=args.width, embedding_dim=args.embedding_dim, steps=100000, steps_per_epoch=1,
-                           train_seconds=args.seconds_per_model, device=device, eval_episodes=args.eval_episodes,
-                           support_pool=args.support_pool, seed=args.seed,
-                           dice_targets_per_class=args.dice_targets_per_class)
-        plan = plan_episodes(test_set.labels, cfg.eval_ways, cfg.eval_episodes, cfg.support_pool, args.seed)
-        n_test = len(test_set.labels)
-        entry = {"simulate_seconds": round(sim_s, 1), "effective_snr_mean": float(np.mean(data.effective_snr)),
-                 "calibration": fsc_calibration(train_set, 0, band) if math.isfinite(snr) else None, "methods": {}}
-        model, info = train_cosnet(cfg, train_set)
-        res, infer_s = timed(lambda: evaluate_model(model, test_set, cfg, plan, device=device))
-        entry["methods"]["COS-Net (DuSE-SCNN w Decoder)"] = {
-            **res, "train_seconds": info["train_seconds"], "steps": info["steps"], "ms_per_subtomogram": 1e3 * infer_s / n_test}
-        sup, sinfo = train_supervised(cfg, train_set)
-        feats, embed_s = timed(lambda: embed_volumes(sup, test_set.volumes, cfg.batch_size)[0])
+        test, sim_s = timed(lambda: test_set(test_tpl, snr_text, args.test_per_class, settings))
+        plan = plan_episodes(test.labels, cfg.eval_ways, cfg.eval_episodes, cfg.support_pool, args.seed)
+        n_test = len(test.labels)
+        entry = {"simulate_seconds": round(sim_s, 1), "effective_snr_mean": float(np.mean(test.effective_snr)),
+                 "methods": {}}
+        if math.isfinite(snr):
+            calib = sim.simulate_subtomograms({TRAIN_CLASSES[0]: templates[TRAIN_CLASSES[0]]}, 24, snr, settings,
+                                              seed=args.seed + 17)
+            entry["calibration"] = fsc_calibration(calib, 0, band)
+        if not mixed:
+            per_snr = sim.simulate_subtomograms(train_tpl, args.n_per_class, snr, settings, seed=args.seed + 17)
+            cosnet, info = train_cosnet(cfg, per_snr)
+            cosnet_train = {"train_seconds": info["train_seconds"], "steps": info["steps"]}
+            supervised, sup_train = train_supervised(cfg, per_snr)
+        res, infer_s = timed(lambda: evaluate_model(cosnet, test, cfg, plan, device=device))
+        entry["methods"]["COS-Net (DuSE-SCNN w Decoder)"] = {**res, **cosnet_train,
+                                                            "ms_per_subtomogram": 1e3 * infer_s / n_test}
+        feats, embed_s = timed(lambda: embed_volumes(supervised, test.volumes, cfg.batch_size)[0])
         entry["methods"]["Supervised 3D CNN + NN"] = {
             "accuracy": scores_table(lambda s, t: cosine_scores(feats[plan.pool_idx], feats[plan.target_idx]),
-                                     test_set, plan, cfg.eval_ways, args.seed),
-            "train_seconds": sinfo["train_seconds"], "steps": sinfo["steps"], "ms_per_subtomogram": 1e3 * embed_s / n_test}
+                                     test, plan, cfg.eval_ways, args.seed),
+            **{k: sup_train[k] for k in ("train_seconds", "steps")}, "ms_per_subtomogram": 1e3 * embed_s / n_test}
         scorers = {"Template matching, NCC": lambda s, t: ncc_rotation_scores(s, t, args.rotations, args.seed, device),
                    "Template matching, wedge-aware": lambda s, t: constrained_correlation_scores(
                        s, t, args.rotations, tilt_range, band, args.seed)}
         n_pairs = len(plan.pool_idx) * len(plan.target_idx)
         for name, scorer in scorers.items():
-            acc, tm_s = timed(lambda: scores_table(scorer, test_set, plan, cfg.eval_ways, args.seed))
+            acc, tm_s = timed(lambda: scores_table(scorer, test, plan, cfg.eval_ways, args.seed))
             entry["methods"][name] = {"accuracy": acc, "train_seconds": 0.0,
                                       "ms_per_subtomogram": 1e3 * tm_s / len(plan.target_idx),
                                       "ms_per_support_target_pair": 1e3 * tm_s / n_pairs}
         report["snr"][snr_text] = entry
         for name, r in entry["methods"].items():
-            cells = [f"{r['accuracy'][f'{n}way']['mean']:.3f} [{r['accuracy'][f'{n}way']['ci_low']:.2f}, "
-                     f"{r['accuracy'][f'{n}way']['ci_high']:.2f}]" for n in cfg.eval_ways]
-            dice = f"{r['dice_mean_crf']:.2f}" if "dice_mean_crf" in r else ""
+            cells = [cell(r["accuracy"][f"{n}way"]) for n in cfg.eval_ways]
+            dice = (f"{r['dice_mean_crf']:.2f} [{r['dice_crf_ci95'][0]:.2f}, {r['dice_crf_ci95'][1]:.2f}]"
+                    if "dice_mean_crf" in r else "")
             md.append(f"| {snr_text} | {name} | " + " | ".join(cells) +
                       f" | {dice} | {r['train_seconds']:.0f} | {r['ms_per_subtomogram']:.1f} |")
-        cal = entry["calibration"]
+        cal = entry.get("calibration")
         if cal:
             md.append(f"| {snr_text} | *calibration* | half-set FSC in band {cal['fsc_mean_in_band']:.3f} "
                       f"({cal['particles_per_half']} per half, {cal['class']}); SSNR per particle "
                       f"{cal['ssnr_per_particle_in_band']:.3g}; effective SNR {entry['effective_snr_mean']:.3g} | | | | | | |")
         print(f"SNR {snr_text}: " + "; ".join(f"{k}: 2-way {v['accuracy']['2way']['mean']:.3f}"
                                              for k, v in entry["methods"].items()), flush=True)
+        report["load_average_now"] = round(os.getloadavg()[0], 1)
         (out / "results.json").write_text(json.dumps(report, indent=1, default=float))
         (out / "tables.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -57,7 +57,7 @@ def main() -> None:
                             weight_decay=1e-4, device=args.device)
     train_dir = args.output / "train"
     t0 = time.perf_counter()
-    if not (args.reuse and (train_dir / "models.json").is_file()):
+    if not (args.reuse and (train_dir / "model.json").is_file()):
         DentalPerio(cfg).train(args.data, train_dir)
     train_s = time.perf_counter() - t0
     binary_model, multi_model, _ = load_models(train_dir, cfg.replace(min_confidence=0.05))
@@ -73,7 +73,9 @@ def main() -> None:
         raw.append((detect_teeth(binary_model, image, "binary"), detect_teeth(multi_model, image, "multiclass")))
     infer_s = (time.perf_counter() - t1) / len(ids)
     rows = score(raw, truths, cfg)
-    spec = json.loads((train_dir / "models.json").read_text())
+    from biomedai.train.model_folder import read_model_info
+
+    info = read_model_info(train_dir)
     gpu = torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available() else None
     machine = (f"{gpu}, torch {torch.__version__}" if gpu else
                f"{platform.machine()} CPU, {args.threads} torch thread{'s' if args.threads > 1 else ''} "
@@ -81,8 +83,8 @@ def main() -> None:
     meta = {"date": dt.date.today().isoformat(), "machine": machine,
             "train_s": train_s, "infer_s_per_image_both_models": infer_s, "steps": args.steps,
             "backbone": args.backbone, "image_size": args.image_size, "optimizer": args.optimizer, "lr": args.lr,
-            "n_train": spec["n_train"], "n_test": len(ids),
-            "final_loss": {t: spec[t]["final_train_loss"] for t in ("binary", "multiclass")}}
+            "n_train": info.training_data["n_images"], "n_test": len(ids),
+            "final_loss": {t: info.metrics[f"{t}_final_train_loss"] for t in ("binary", "multiclass")}}
     report = markdown(rows, meta)
     print(report)
     (args.output / "dental_numbering.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))

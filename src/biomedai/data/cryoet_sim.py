@@ -468,6 +468,33 @@ class SubtomogramSet:
         except (KeyError, ValueError, OSError) as exc:
             raise InvalidInputError(f"not a simulated subtomogram set ({exc})", path) from None
 
+    @classmethod
+    def concatenate(cls, sets: Sequence[SubtomogramSet]) -> SubtomogramSet:
+        """One set from several with the same classes and settings (e.g. one per SNR).
+
+        ``snr`` is NaN when they differ, and each particle keeps its own ``effective_snr``.
+        """
+        first = sets[0]
+        if any(s.class_names != first.class_names for s in sets):
+            raise InvalidInputError("sets to concatenate must hold the same classes in the same order")
+        snrs = {s.snr for s in sets}
+        effective = [np.full(len(s.labels), s.snr) if s.effective_snr is None else s.effective_snr for s in sets]
+        return dataclasses.replace(first, volumes=np.concatenate([s.volumes for s in sets]),
+                                   masks=np.concatenate([s.masks for s in sets]),
+                                   labels=np.concatenate([s.labels for s in sets]),
+                                   rotations=np.concatenate([s.rotations for s in sets]),
+                                   defocus_a=np.concatenate([s.defocus_a for s in sets]),
+                                   effective_snr=np.concatenate(effective),
+                                   snr=first.snr if len(snrs) == 1 else float("nan"))
+
+    def take(self, index: np.ndarray) -> SubtomogramSet:
+        """The particles at ``index`` (in that order), e.g. a permutation that mixes the SNRs of a concatenated set."""
+        index = np.asarray(index)
+        return dataclasses.replace(self, volumes=self.volumes[index], masks=self.masks[index],
+                                   labels=self.labels[index], rotations=self.rotations[index],
+                                   defocus_a=self.defocus_a[index],
+                                   effective_snr=None if self.effective_snr is None else self.effective_snr[index])
+
     def subset(self, class_names: Sequence[str]) -> SubtomogramSet:
         """Only the given classes, relabelled 0..len-1 in that order."""
         missing = [c for c in class_names if c not in self.class_names]

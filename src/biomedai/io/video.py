@@ -52,13 +52,17 @@ def video_info(path: str | Path) -> dict[str, Any]:
                     "duration_s": duration, "pixel_format": stream.codec_context.pix_fmt}
 
 
-def read_video_frames(path: str | Path, start: int = 0, stop: int | None = None, step: int = 1
-                      ) -> Iterator[Image]:
+def read_video_frames(path: str | Path, start: int = 0, stop: int | None = None, step: int = 1,
+                      on_error: str = "raise") -> Iterator[Image]:
     """Yield frames ``start, start+step, ...`` (before ``stop``) as ``[y, x, 3]`` uint8 RGB images.
 
     Decoding errors in the middle of a file raise :class:`InvalidInputError` naming the file and the
-    frame index reached.
+    frame index reached; with ``on_error="skip"`` the corrupt packets are logged and skipped, decoding
+    goes on, and each frame's ``metadata["corrupt_packets_before"]`` counts the packets skipped since
+    the frame before it (frame indices then count decoded frames; ``time_s`` stays the stream's time).
     """
+    if on_error not in ("raise", "skip"):
+        raise InvalidInputError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     import av
 
     if start < 0 or step < 1 or (stop is not None and stop < start):
@@ -77,15 +81,34 @@ def read_video_frames(path: str | Path, start: int = 0, stop: int | None = None,
     except BaseException:
         container.close()
         raise
-    return _iterate_frames(container, stream, path, start, stop, step)
+    return _iterate_frames(container, stream, path, start, stop, step, on_error == "skip")
 
 
-def _iterate_frames(container: Any, stream: Any, path: Path, start: int, stop: int | None, step: int
-                    ) -> Iterator[Image]:
+def _decode_skipping_corrupt(container: Any, stream: Any, path: Path, skipped: list[int]) -> Iterator[Any]:
+    """Decode packet by packet; a packet the decoder refuses is logged, counted in ``skipped[0]`` and passed."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except av.error.FFmpegError as exc:
+            skipped[0] += 1
+            when = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
+            logger.warning("%s: corrupt video packet skipped (stream time %s s): %s", path,
+                           "?" if when is None else f"{when:.3f}", exc)
+            continue
+        yield from decoded
+
+
+def _iterate_frames(container: Any, stream: Any, path: Path, start: int, stop: int | None, step: int,
+                    skip_corrupt: bool = False) -> Iterator[Image]:
     index = -1
+    skipped = [0]
+    reported = 0
     try:
         fps = float(stream.average_rate) if stream.average_rate else None
-        frames = container.decode(stream)
+        frames = _decode_skipping_corrupt(container, stream, path, skipped) if skip_corrupt \
+            else container.decode(stream)
         while True:
             with reading(path, f"video (at frame {index + 1})"):
                 try:
@@ -100,8 +123,10 @@ def _iterate_frames(container: Any, stream: Any, path: Path, start: int, stop: i
                 continue
             time_s = float(frame.time) if frame.time is not None else (index / fps if fps else None)
             array = frame.to_ndarray(format="rgb24")
-            yield Image(array, channel_axis=-1, spacing_unit="pixel",
-                        metadata={"format": "video", "frame_index": index, "time_s": time_s, "fps": fps})
+            metadata = {"format": "video", "frame_index": index, "time_s": time_s, "fps": fps}
+            if skip_corrupt:
+                metadata["corrupt_packets_before"], reported = skipped[0] - reported, skipped[0]
+            yield Image(array, channel_axis=-1, spacing_unit="pixel", metadata=metadata)
     finally:
         container.close()
     if index < 0:

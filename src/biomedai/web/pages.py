@@ -172,6 +172,9 @@ def add_pages(app: FastAPI) -> None:
                                            "source", "created_at")}]),
                  f'<p><a href="/api/studies/{study_id}/report.html">Download the report (HTML)</a> '
                  f'<a href="/api/studies/{study_id}/report.pdf">(PDF)</a></p>']
+        if any(f["kind"].startswith("dicom/") for f in d["files"]):
+            parts.append(f'<p><a href="/studies/{study_id}/viewer"><b>Open in the DICOM viewer</b></a> '
+                         '(scrolling, window presets, measurements, reformats, SEG/SR overlays, priors)</p>')
         if d["findings"]:
             parts.append("<h2>Findings</h2>" + table([{"method": f.get("method", ""), "finding": f.get("label", ""),
                                                        "severity": f.get("severity", ""), "text": f.get("text", "")}

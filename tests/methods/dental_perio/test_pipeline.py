@@ -101,8 +101,11 @@ def test_train_predict_evaluate_plumbing(tmp_path: Path) -> None:
     method = get_method("dental_perio")({"backbone": "resnet18", "image_size": 128, "max_steps": 1,
                                          "optimizer": "adamw", "min_confidence": 0.5, "device": "cpu"})
     trained = method.train(data, tmp_path / "train")
-    spec = json.loads((tmp_path / "train" / "models.json").read_text())
-    assert spec["binary"]["steps"] == 1 and len(spec["multiclass"]["sha256"]) == 64
+    from biomedai.train.model_folder import read_model_info
+
+    info = read_model_info(tmp_path / "train")
+    assert trained.metrics["binary_steps"] == 1 and len(info.weights_sha256) == 64
+    assert info.architecture["kind"] == "maskrcnn_pair" and len(info.class_names) == 32
     assert trained.metrics["images"].startswith("all images")
     image = data / "images" / "film00.png"
     out = method.predict([image], tmp_path / "pred", weights=tmp_path / "train")
@@ -120,6 +123,25 @@ def test_train_predict_evaluate_plumbing(tmp_path: Path) -> None:
     bad.write_text("{}")
     with pytest.raises(WeightsError, match="models file"):
         method.predict([image], tmp_path / "bad", weights=bad)
+    # a training folder written before the model folder (models.json + one weights.pt per network) still loads
+    from biomedai.methods.dental_perio.inference import PAIR_TASKS, load_models
+    from biomedai.train import save_weights
+    from biomedai.train.model_folder import load_model_folder
+
+    state, _ = load_model_folder(tmp_path / "train")
+    legacy = tmp_path / "legacy"
+    spec = {"backbone": "resnet18", "image_size": 128}
+    for task in PAIR_TASKS:
+        part = {k[len(task) + 1:]: v for k, v in state.items() if k.startswith(task + ".")}
+        (legacy / task).mkdir(parents=True)
+        spec[task] = {"weights": f"{task}/weights.pt", "sha256": save_weights(part, legacy / task / "weights.pt")}
+    (legacy / "models.json").write_text(json.dumps(spec))
+    import torch
+
+    old_binary, _, _ = load_models(legacy, method.config)
+    new_binary, _, _ = load_models(tmp_path / "train", method.config)
+    for (k, a), (_, b) in zip(old_binary.state_dict().items(), new_binary.state_dict().items()):
+        assert torch.equal(a, b), k
 
 
 def test_no_teeth_and_mirrored_warnings() -> None:

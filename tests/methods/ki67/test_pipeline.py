@@ -151,6 +151,12 @@ def test_train_from_point_annotations_writes_weights(tmp_path):
                                  "cell_box_size": 16})
     result = method.train(data, tmp_path / "run")
     assert result.metrics["patch_counts"]["positive"] == 2 and result.metrics["patch_counts"]["negative"] == 4
-    assert (tmp_path / "run" / "weights.pt").is_file() and (tmp_path / "run" / "weights.pt.sha256").is_file()
+    from biomedai.methods.ki67.model import load_classifier
+    from biomedai.train.model_folder import read_model_info
+
+    info = read_model_info(tmp_path / "run")
+    assert info.method == "ki67" and info.class_names == ["negative", "positive", "background"]
+    assert not (tmp_path / "run" / "weights.pt.sha256").exists()  # the checksum lives in model.json
+    assert load_classifier(tmp_path / "run", method.config).architecture == info.architecture["architecture"]
     with pytest.raises(InvalidInputError, match="no annotated images"):
         method.train(tmp_path / "run", tmp_path / "run2")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from .model import CosNet, SupervisedCnn, episode_loss
 
 logger = logging.getLogger(__name__)
 
-ARCH_KEYS = ("box", "width", "duse", "decoder", "duse_fusion", "embedding_dim", "head_activation")
+ARCH_KEYS = ("box", "width", "duse", "decoder", "duse_fusion", "embedding_dim", "head_activation",
+             "input_binning")
 
 
 # ----------------------------------------------------------------------------- data
@@ -43,20 +45,36 @@ def select_classes(data: SubtomogramSet, names: Sequence[str], what: str) -> Sub
     return data
 
 
+#: 180-degree rotations about z, y and x as axis flips of a (z, y, x) volume; each keeps the missing wedge
+#: (tilt axis y), so an augmented box looks like one the microscope could have recorded
+WEDGE_PRESERVING_FLIPS: tuple[tuple[int, ...], ...] = ((), (1, 2), (0, 2), (0, 1))
+
+
+def rotate_180(volumes: np.ndarray, choice: np.ndarray) -> np.ndarray:
+    """Apply ``WEDGE_PRESERVING_FLIPS[choice[i]]`` to ``volumes[i]`` ([n, z, y, x]); a new array."""
+    out = np.empty_like(volumes)
+    for i, k in enumerate(choice):
+        axes = WEDGE_PRESERVING_FLIPS[int(k)]
+        out[i] = np.flip(volumes[i], axes) if axes else volumes[i]
+    return out
+
+
 class EpisodeStream:
     """An iterable of ``steps`` training batches; each holds ``episodes_per_step`` n-way-1-shot episodes.
 
     Every episode draws n classes and, for each, two different samples: one for support set A, one for
     support set B (B shuffled). Seeded: the k-th pass over the stream uses ``default_rng([seed, k])``.
+    With ``augment`` every volume (and its mask) gets a random wedge-preserving 180-degree rotation.
     """
 
-    def __init__(self, data: SubtomogramSet, ways: int, episodes: int, steps: int, seed: int = 0) -> None:
+    def __init__(self, data: SubtomogramSet, ways: int, episodes: int, steps: int, seed: int = 0,
+                 augment: bool = False) -> None:
         self.volumes, self.masks, self.labels = data.volumes, data.masks, data.labels
         self.by_class = [np.flatnonzero(data.labels == c) for c in range(len(data.class_names))]
         if min(len(i) for i in self.by_class) < 2:
             raise InvalidInputError("every training class needs at least 2 subtomograms")
         self.ways = min(ways, len(self.by_class))
-        self.episodes, self.steps, self.seed, self.passes = episodes, steps, seed, 0
+        self.episodes, self.steps, self.seed, self.passes, self.augment = episodes, steps, seed, 0, augment
 
     def __len__(self) -> int:
         return self.steps
@@ -66,6 +84,10 @@ class EpisodeStream:
         self.passes += 1
         for _ in range(self.steps):
             yield self.batch(rng)
+
+    def _take(self, array: np.ndarray, index: np.ndarray, flips: np.ndarray | None) -> np.ndarray:
+        part = array[index.ravel()]
+        return rotate_180(part, flips) if flips is not None else part
 
     def batch(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         e, n = self.episodes, self.ways
@@ -77,60 +99,144 @@ class EpisodeStream:
                 pair = rng.choice(self.by_class[c], 2, replace=False)
                 ia[k, i], ib[k, perm[i]] = pair
                 match[k, i, perm[i]] = 1
+        fa, fb = ((rng.integers(0, len(WEDGE_PRESERVING_FLIPS), e * n) for _ in range(2)) if self.augment
+                  else (None, None))
         shape = (e, n, 1) + self.volumes.shape[1:]
-        return {"a": torch.from_numpy(self.volumes[ia.ravel()]).view(shape),
-                "b": torch.from_numpy(self.volumes[ib.ravel()]).view(shape),
-                "ma": torch.from_numpy(self.masks[ia.ravel()]).view(shape),
-                "mb": torch.from_numpy(self.masks[ib.ravel()]).view(shape),
+        return {"a": torch.from_numpy(self._take(self.volumes, ia, fa)).view(shape),
+                "b": torch.from_numpy(self._take(self.volumes, ib, fb)).view(shape),
+                "ma": torch.from_numpy(self._take(self.masks, ia, fa)).view(shape),
+                "mb": torch.from_numpy(self._take(self.masks, ib, fb)).view(shape),
                 "match": torch.from_numpy(match)}
 
 
-class TimeBudget(Callback):
-    """Stop after the epoch in which ``seconds`` of training have passed."""
+class AugmentedVolumes(torch.utils.data.Dataset):
+    """(volume [1, z, y, x], label) pairs for the supervised baseline, optionally with random 180-degree turns."""
 
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds, self.start = seconds, time.perf_counter()
+    def __init__(self, data: SubtomogramSet, augment: bool = False, seed: int = 0) -> None:
+        self.volumes, self.labels, self.augment = data.volumes, data.labels, augment
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        vol = self.volumes[i]
+        if self.augment:
+            vol = rotate_180(vol[None], self.rng.integers(0, len(WEDGE_PRESERVING_FLIPS), 1))[0]
+        return torch.from_numpy(np.ascontiguousarray(vol))[None], torch.as_tensor(self.labels[i])
+
+
+def budget_schedule(cfg: CosNetConfig, budget_fraction: Callable[[], float]) -> Callable[[Any], Any] | None:
+    """An LR-scheduler factory for ``cfg.lr_schedule``: cosine from ``lr`` to 2 % of it over the time budget
+    (``budget_fraction()`` in [0, 1]) or, without one, over ``cfg.steps``; None for a constant LR."""
+    if cfg.lr_schedule == "constant":
+        return None
+    timed = bool(cfg.train_seconds or cfg.train_cpu_seconds)
+
+    def factor(step: int) -> float:
+        progress = budget_fraction() if timed else step / max(cfg.steps, 1)
+        progress = min(1.0, max(progress, 0.0))
+        return min(1.0, (step + 1) / 20) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class TimeBudget(Callback):
+    """The wall-clock and CPU-time budgets of a run: stops the Trainer after the epoch in which either runs out
+    (the Trainer's own ``max_minutes`` also stops it mid-epoch on the wall clock), and tells the LR schedule
+    how much of the tighter one is spent (0..1)."""
+
+    def __init__(self, wall_seconds: float | None, cpu_seconds: float | None) -> None:
+        self.wall_seconds, self.cpu_seconds = wall_seconds, cpu_seconds
+        self.wall_start, self.cpu_start = time.perf_counter(), time.process_time()
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        self.start = time.perf_counter()
+        self.wall_start, self.cpu_start = time.perf_counter(), time.process_time()
+
+    def __call__(self) -> float:
+        parts = [0.0]
+        if self.wall_seconds:
+            parts.append((time.perf_counter() - self.wall_start) / self.wall_seconds)
+        if self.cpu_seconds:
+            parts.append((time.process_time() - self.cpu_start) / self.cpu_seconds)
+        return max(parts)
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        if self.seconds is not None and time.perf_counter() - self.start > self.seconds:
+        if self() >= 1.0:
             trainer.stopped_early = True
 
 
 # ----------------------------------------------------------------------------- models
 def build_model(cfg: CosNetConfig) -> CosNet:
     return CosNet(cfg.box, cfg.width, cfg.duse, cfg.decoder, cfg.duse_fusion, cfg.embedding_dim,
-                  cfg.head_activation)
+                  cfg.head_activation, cfg.input_binning)
 
 
-def _trainer_kwargs(cfg: CosNetConfig, output_dir: Path | None, steps_per_epoch: int) -> dict[str, Any]:
+def _trainer_kwargs(cfg: CosNetConfig, output_dir: Path | None, steps_per_epoch: int,
+                    budget: TimeBudget) -> dict[str, Any]:
     epochs = max(1, -(-cfg.steps // steps_per_epoch))
     return dict(output_dir=output_dir, epochs=epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, device=cfg.device,
-                amp=cfg.amp, seed=cfg.seed, progress=False, grad_clip_norm=5.0,
-                callbacks=[TimeBudget(cfg.train_seconds)])
+                amp=cfg.amp, seed=cfg.seed, progress=False, grad_clip_norm=5.0, callbacks=[budget],
+                max_minutes=cfg.train_seconds / 60 if cfg.train_seconds else None,
+                scheduler=budget_schedule(cfg, budget), scheduler_interval="step")
 
 
-def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | None = None
-                 ) -> tuple[CosNet, dict[str, Any]]:
-    """Episodic n-way-1-shot training (two support sets per episode, Eqs. 14-16) with the shared Trainer."""
-    data = select_classes(data, cfg.train_classes, "training")
-    per_epoch = min(cfg.steps_per_epoch, cfg.steps)
-    stream = EpisodeStream(data, cfg.train_ways, cfg.episodes_per_step, per_epoch, cfg.seed)
-    eps = cfg.dice_eps
-    trainer = Trainer(lambda: build_model(cfg), stream, batch_to_loss=lambda m, b: episode_loss(m, b, eps),
-                      run_config=cfg, **_trainer_kwargs(cfg, output_dir, per_epoch))
+def _fit(trainer: Trainer) -> tuple[Any, float]:
     start = time.perf_counter()
     result = trainer.fit()
-    info = {"steps": trainer.global_step, "epochs": result.epochs_completed, "train_seconds": time.perf_counter() - start,
-            "first": result.history[0] if result.history else {},
-            "final": result.history[-1] if result.history else {}, "train_classes": data.class_names,
-            "weights": str(result.weights) if result.weights else None}
-    if result.weights:  # the exported (best-loss) weights, so the returned model matches the file
+    if result.weights:  # the exported best-on-validation (or best-loss) weights, so the model matches the file
         from biomedai.train import load_weights
 
         load_weights(trainer.model, result.weights, map_location=trainer.device)
+    return result, time.perf_counter() - start
+
+
+def episode_validator(data: SubtomogramSet, ways: int, episodes: int = 300, pool: int = 4,
+                      seed: int = 0, batch_size: int = 64) -> Callable[[torch.nn.Module, Any], dict[str, float]]:
+    """A Trainer ``validate`` function: mean ``ways``-way-1-shot accuracy on fixed episodes of ``data``
+    (held-out samples; supports from each class's first ``pool``), scored the way the model scores."""
+    plan = plan_episodes(data.labels, (ways,), episodes, pool, seed)
+
+    def validate(model: torch.nn.Module, loader: Any) -> dict[str, float]:
+        feats, _ = embed_volumes(model, data.volumes, batch_size, with_masks=False)
+        if isinstance(model, CosNet):
+            scores = cosnet_scores(model, feats[plan.pool_idx], feats[plan.target_idx])
+        else:
+            scores = cosine_scores(feats[plan.pool_idx], feats[plan.target_idx])
+        return {"val_acc": float(episode_accuracies(scores, plan, ways).mean())}
+
+    return validate
+
+
+def _validation_kwargs(val_data: SubtomogramSet | None, cfg: CosNetConfig) -> dict[str, Any]:
+    if val_data is None:
+        return {}
+    ways = min(8, len(val_data.class_names))
+    return dict(val_data=[None], validate=episode_validator(val_data, ways, seed=cfg.seed, batch_size=cfg.batch_size),
+                monitor="val_acc", mode="max")
+
+
+def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | None = None,
+                 val_data: SubtomogramSet | None = None) -> tuple[CosNet, dict[str, Any]]:
+    """Episodic n-way-1-shot training (two support sets per episode, Eqs. 14-16) with the shared Trainer.
+
+    With ``val_data`` (held-out subtomograms) the checkpoint with the best 8-way validation accuracy
+    (checked every ``steps_per_epoch`` steps) is kept; that needs ``output_dir``.
+    """
+    data = select_classes(data, cfg.train_classes, "training")
+    per_epoch = min(cfg.steps_per_epoch, cfg.steps)
+    stream = EpisodeStream(data, cfg.train_ways, cfg.episodes_per_step, per_epoch, cfg.seed, cfg.augment)
+    eps = cfg.dice_eps
+    budget = TimeBudget(cfg.train_seconds, cfg.train_cpu_seconds)
+    trainer = Trainer(lambda: build_model(cfg), stream, batch_to_loss=lambda m, b: episode_loss(m, b, eps),
+                      run_config=cfg, **_validation_kwargs(val_data, cfg),
+                      **_trainer_kwargs(cfg, output_dir, per_epoch, budget))
+    result, seconds = _fit(trainer)
+    info = {"steps": trainer.global_step, "epochs": result.epochs_completed, "train_seconds": seconds,
+            "first": result.history[0] if result.history else {},
+            "final": result.history[-1] if result.history else {}, "train_classes": data.class_names,
+            "best_epoch": result.best_epoch, "best_metric": result.best_metric, "monitor": result.monitor,
+            "weights": str(result.weights) if result.weights else None}
     if output_dir is not None and result.weights:
         save_model_folder(output_dir, trainer.model, ModelInfo(
             method="cryoet_cosnet", architecture={k: getattr(cfg, k) for k in ARCH_KEYS},
@@ -141,21 +247,29 @@ def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | Non
     return trainer.model.eval(), info
 
 
-def train_supervised(cfg: CosNetConfig, data: SubtomogramSet) -> tuple[SupervisedCnn, dict[str, Any]]:
-    """Baseline: a plain 3D CNN trained with cross-entropy on the training classes (same budget)."""
+def train_supervised(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | None = None,
+                     val_data: SubtomogramSet | None = None) -> tuple[SupervisedCnn, dict[str, Any]]:
+    """Baseline: a plain 3D CNN trained with cross-entropy on the training classes (same budget); with
+    ``val_data`` and ``output_dir`` the checkpoint with the best one-shot validation accuracy is kept."""
     data = select_classes(data, cfg.train_classes, "training")
     n = len(data.class_names)
     batch = cfg.episodes_per_step * cfg.train_ways * 2            # same number of volumes per step as COS-Net
-    x, y = torch.from_numpy(data.volumes[:, None]), torch.from_numpy(data.labels)
-    ds = torch.utils.data.TensorDataset(x, y)
-    per_epoch = max(1, len(ds) // batch)
-    kwargs = _trainer_kwargs(cfg.replace(steps=cfg.steps), None, per_epoch)
-    trainer = Trainer(lambda: SupervisedCnn(n, cfg.box, cfg.width, cfg.embedding_dim), ds,
-                      loss_fn=torch.nn.functional.cross_entropy, batch_size=batch, drop_last=True, **kwargs)
-    start = time.perf_counter()
-    result = trainer.fit()
+    ds = AugmentedVolumes(data, cfg.augment, cfg.seed)
+    per_epoch = max(1, min(len(ds) // batch, cfg.steps_per_epoch if val_data is not None else len(ds)))
+    kwargs = _trainer_kwargs(cfg, output_dir, per_epoch, TimeBudget(cfg.train_seconds, cfg.train_cpu_seconds))
+    if val_data is not None:  # validate every ``steps_per_epoch`` steps: epochs of that many batches
+        sampler = torch.utils.data.RandomSampler(ds, replacement=True, num_samples=per_epoch * batch,
+                                                 generator=torch.Generator().manual_seed(cfg.seed))
+        train_data: Any = torch.utils.data.DataLoader(ds, batch_size=batch, sampler=sampler, drop_last=True)
+    else:
+        train_data = ds
+    trainer = Trainer(lambda: SupervisedCnn(n, cfg.box, cfg.width, cfg.embedding_dim, cfg.input_binning), train_data,
+                      loss_fn=torch.nn.functional.cross_entropy, batch_size=batch, drop_last=True,
+                      **_validation_kwargs(val_data, cfg), **kwargs)
+    result, seconds = _fit(trainer)
     return trainer.model.eval(), {"steps": trainer.global_step, "epochs": result.epochs_completed,
-                                  "train_seconds": time.perf_counter() - start}
+                                  "train_seconds": seconds, "best_epoch": result.best_epoch,
+                                  "best_metric": result.best_metric}
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -270,6 +384,13 @@ def episode_accuracies(scores: np.ndarray, plan: EpisodePlan, ways: int) -> np.n
     return np.array(acc)
 
 
+def _mean_ci(values: np.ndarray, seed: int = 0) -> list[float]:
+    from biomedai.metrics.bootstrap import bootstrap_ci
+
+    ci = bootstrap_ci(np.mean, values, n_resamples=1000, seed=seed)
+    return [float(ci.low), float(ci.high)]
+
+
 def summarise_accuracy(acc: np.ndarray, seed: int = 0) -> dict[str, float]:
     from biomedai.metrics.bootstrap import bootstrap_ci
 
@@ -318,6 +439,8 @@ def evaluate_model(model: CosNet, data: SubtomogramSet, cfg: CosNetConfig, plan:
                                  "n": int((labels == c).sum())}
                           for c, name in enumerate(data.class_names)}
         result["dice_mean_crf"], result["dice_mean_raw"] = float(crf.mean()), float(raw.mean())
+        result["dice_crf_ci95"] = _mean_ci(crf, cfg.seed)
+        result["dice_targets"] = int(len(crf))
     return result
 
 

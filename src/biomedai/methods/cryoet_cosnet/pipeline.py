@@ -36,9 +36,8 @@ class CosNetMethod(Method):
     paper = "Zhou et al., Front. Mol. Biosci. 7:613347 (2020)"
     config_class = CosNetConfig
     input_kinds = ("volume/mrc",)
-    #: no bundled model yet (see README: the CPU recipe did not get enough steps this session); set to
-    #: "default" once models/default/ ships
-    default_model = None
+    #: models/default/: trained on SIMULATED subtomograms (see its MODEL.md); research use only
+    default_model = None  # set to "default" when models/default/ lands
 
     # ------------------------------------------------------------------ actions
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -65,6 +64,14 @@ class CosNetMethod(Method):
             raise WeightsError("cryoet_cosnet needs --weights (train first: biomedai train cryoet_cosnet ...)")
         return folder
 
+    @staticmethod
+    def _note_model(rec: RunRecorder, weights: Path) -> None:
+        """Record which model ran (for a model folder: its training data, SIMULATED flag and terms)."""
+        from biomedai.train.model_folder import is_model_folder, read_model_info
+
+        rec.notes["model"] = (read_model_info(weights).usage_note() if is_model_folder(weights)
+                              else f"weights {weights}")
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Segment each MRC subtomogram; classify too when ``config.support_dir`` names a support folder."""
         return self._classify_segment(list_mrc(inputs), output_dir, self._require_weights(weights),
@@ -82,6 +89,7 @@ class CosNetMethod(Method):
         rec.add_inputs(files)
         device = "cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
         model = core.load_model(weights, cfg, device)
+        self._note_model(rec, weights)
         box = model.box
         vols = np.stack([read_subtomogram(p, box) for p in files])
         with rec.timer("embed"):
@@ -128,7 +136,9 @@ class CosNetMethod(Method):
         rec = RunRecorder(Path(output_dir), self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
         device = "cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-        model = core.load_model(self._require_weights(weights), cfg, device)
+        folder = self._require_weights(weights)
+        model = core.load_model(folder, cfg, device)
+        self._note_model(rec, folder)
         dataset = core.select_classes(core.load_dataset(data), cfg.test_classes, "evaluation")
         with rec.timer("evaluate"):
             result = core.evaluate_model(model, dataset, cfg, device=device)

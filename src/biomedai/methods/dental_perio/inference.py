@@ -7,23 +7,32 @@ from pathlib import Path
 from typing import Any
 
 from biomedai.errors import WeightsError
+from biomedai.train import load_weights
+from biomedai.train.model_folder import (
+    ModelInfo,
+    is_model_folder,
+    load_model_folder,
+    load_weights_into,
+    save_model_folder,
+)
 from biomedai.utils import lazy_import
 
-from .calibration import CalibrationResult
+from .calibration import FDI_NUMBERS, CalibrationResult
 from .config import DentalPerioConfig
 from .numbering import number_binary_detections
 
 maskrcnn = lazy_import(".model", __package__)  # torch: imported on first use
 fdi_unet = lazy_import(".fdi_unet", __package__)  # torch: imported on first use
 
-MODELS_FILE = "models.json"
+MODELS_FILE = "models.json"  # the pair's index before the one model folder; such folders still load
+PAIR_TASKS = ("binary", "multiclass")
 TOOTH_COLUMNS = ["image", "tooth", "fdi", "source", "score", "arch", "x1", "y1", "x2", "y2", "area_px",
                  "centre_x", "centre_y"]
 
 
 # --------------------------------------------------------------------------------------------- models
 def models_file(weights: str | Path) -> Path:
-    """``models.json`` of a training output folder (or the file itself)."""
+    """``models.json`` of a training output folder written before the model folder (or the file itself)."""
     path = Path(weights)
     path = path / MODELS_FILE if path.is_dir() else path
     if not path.is_file():
@@ -31,23 +40,61 @@ def models_file(weights: str | Path) -> Path:
     return path
 
 
-def load_models(weights: str | Path, config: DentalPerioConfig, device: str = "cpu") -> tuple[Any, Any,
-                                                                                              DentalPerioConfig]:
-    """The binary and multi-class models from a training folder; the config takes its architecture keys."""
-    from biomedai.train import load_weights
+def pair_state(binary: Any, multiclass: Any) -> dict[str, Any]:
+    """One state dict holding both networks, keys prefixed ``binary.`` and ``multiclass.``."""
+    return {f"{task}.{k}": v for task, model in zip(PAIR_TASKS, (binary, multiclass))
+            for k, v in getattr(model, "module", model).state_dict().items()}
 
+
+def save_pair_folder(folder: str | Path, binary: Any, multiclass: Any, config: DentalPerioConfig,
+                     training_data: dict[str, Any], metrics: dict[str, Any] | None = None,
+                     metrics_data: str = "", half: bool = False) -> Path:
+    """Write both Mask R-CNNs as one model folder (``weights.pt`` + ``model.json``)."""
+    info = ModelInfo(method="dental_perio", architecture={"kind": "maskrcnn_pair", "backbone": config.backbone,
+                                                          "image_size": config.image_size,
+                                                          "tasks": list(PAIR_TASKS)},
+                     preprocessing={"input": "grey uint8 panoramic radiograph, scaled to [0, 1]"},
+                     class_names=[str(f) for f in FDI_NUMBERS],
+                     training_data=training_data, metrics=metrics or {}, metrics_data=metrics_data,
+                     licence=str(training_data.get("licence", "")))
+    return save_model_folder(folder, pair_state(binary, multiclass), info, half=half)
+
+
+def pair_weights(weights: str | Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Each network's state dict and the architecture keys, from a model folder or an older training folder."""
+    if is_model_folder(weights):
+        state, info = load_model_folder(weights, method="dental_perio")
+        if info.architecture.get("kind") != "maskrcnn_pair":
+            raise WeightsError(f"{weights}: a dental_perio model of kind {info.architecture.get('kind')!r}, "
+                               "not the Mask R-CNN pair")
+        states = {task: {k[len(task) + 1:]: v for k, v in state.items() if k.startswith(task + ".")}
+                  for task in PAIR_TASKS}
+        return states, {k: info.architecture[k] for k in ("backbone", "image_size")}
     path = models_file(weights)
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
         arch = {k: spec[k] for k in ("backbone", "image_size")}
-        entries = {task: spec[task] for task in ("binary", "multiclass")}
+        entries = {task: spec[task] for task in PAIR_TASKS}
+        states = {task: load_weights(None, path.parent / entries[task]["weights"],
+                                     expected_sha256=entries[task]["sha256"]) for task in PAIR_TASKS}
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise WeightsError(f"{path}: not a dental_perio models file ({exc})") from None
+    return states, arch
+
+
+def load_models(weights: str | Path, config: DentalPerioConfig, device: str = "cpu") -> tuple[Any, Any,
+                                                                                              DentalPerioConfig]:
+    """The binary and multi-class models from a model folder (or an older training folder with ``models.json``);
+    the config takes the saved architecture keys."""
+    states, arch = pair_weights(weights)
     config = config.replace(**arch, coco_checkpoint=None, coco_sha256=None)
     models = []
-    for task in ("binary", "multiclass"):
+    for task in PAIR_TASKS:
         model = maskrcnn.build_from_config(config, task)
-        load_weights(model, path.parent / entries[task]["weights"], expected_sha256=entries[task]["sha256"])
+        reference = model.state_dict()
+        state = {k: (v.to(reference[k].dtype) if k in reference and hasattr(v, "to") else v)
+                 for k, v in states[task].items()}
+        load_weights_into(model, state, weights)
         models.append(model.to(device).eval())
     return models[0], models[1], config
 

@@ -2,7 +2,6 @@
 numbering calibration; the bone-loss and staging half lives in ``abl``/``bone``/``staging``."""
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,15 @@ from .bone import load_bone_model, segment_bone
 from .config import DentalPerioConfig
 from .data import UFBADataset, read_panoramic, split_ids, write_coco_json
 from .demo import run_demo
-from .inference import MODELS_FILE, TOOTH_COLUMNS, TeethModels, image_warnings, models_file, tooth_rows
+from .inference import (
+    PAIR_TASKS,
+    TOOTH_COLUMNS,
+    TeethModels,
+    image_warnings,
+    pair_weights,
+    save_pair_folder,
+    tooth_rows,
+)
 from .numbering import numbering_accuracy, table1_metrics
 from .overlay import save_numbered_overlay
 from .report import abl_rows, write_patient_report
@@ -53,30 +60,32 @@ class DentalPerio(Method):
         the UFBA training part of the fixed split when ``data`` is that set, else every image. ``weights``: a
         previous training folder to fine-tune from (the paper's Suzhou -> Zhongshan protocol)."""
         from biomedai.provenance import RunRecorder
-        from biomedai.utils import write_json_atomic
 
         cfg, output_dir = self.config, Path(output_dir)
         rec = RunRecorder(output_dir, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
         dataset = UFBADataset(data)
         ids, part = split_or_all(dataset, "train")
-        init = models_file(weights) if weights is not None else None
-        init_spec = json.loads(init.read_text(encoding="utf-8")) if init is not None else None
-        spec: dict[str, Any] = {"backbone": cfg.backbone, "image_size": cfg.image_size, "data": str(data),
-                                "images": part, "n_train": len(ids)}
-        for task in ("binary", "multiclass"):
+        init = pair_weights(weights)[0] if weights is not None else None
+        steps: dict[str, Any] = {}
+        models = {}
+        for task in PAIR_TASKS:
             with rec.timer(f"train {task}"):
                 torch_data = training.ToothDetectionDataset.from_ufba(dataset, ids, task, augment=cfg.augment,
                                                                       seed=cfg.seed)
-                start = init.parent / init_spec[task]["weights"] if init is not None else None
+                start = init[task] if init is not None else None
                 result = training.train_tooth_model(cfg, torch_data, task, output_dir / task, init_weights=start)
-            spec[task] = {"weights": f"{task}/weights.pt", "sha256": result.weights_sha256,
-                          "steps": result.global_step, "final_train_loss": result.history[-1].get("train_loss")}
-            rec.add_file(output_dir / task / "weights.pt")
-        rec.add_file(write_json_atomic(output_dir / MODELS_FILE, spec))
+                models[task] = training.best_model(result, cfg, task)
+            steps[task] = {"steps": result.global_step, "final_train_loss": result.history[-1].get("train_loss")}
+        save_pair_folder(output_dir, models["binary"], models["multiclass"], cfg,
+                         training_data={"name": str(data), "split": part, "n_images": len(ids)},
+                         metrics={f"{t}_final_train_loss": steps[t]["final_train_loss"] for t in PAIR_TASKS},
+                         metrics_data="training images (final epoch loss; evaluate for test metrics)")
+        rec.add_file(output_dir / "weights.pt")
+        rec.add_file(output_dir / "model.json")
         rec.metrics.update({"n_train": len(ids), "images": part,
-                            **{f"{t}_steps": spec[t]["steps"] for t in ("binary", "multiclass")},
-                            **{f"{t}_final_train_loss": spec[t]["final_train_loss"] for t in ("binary", "multiclass")}})
+                            **{f"{t}_steps": steps[t]["steps"] for t in PAIR_TASKS},
+                            **{f"{t}_final_train_loss": steps[t]["final_train_loss"] for t in PAIR_TASKS}})
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 

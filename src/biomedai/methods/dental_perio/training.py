@@ -72,17 +72,20 @@ def _detection_loss(model: torch.nn.Module, batch: Any) -> dict[str, torch.Tenso
 
 
 def train_tooth_model(config: Any, data: ToothDetectionDataset, task: str, output_dir: str | Path,
-                      init_weights: str | Path | None = None, progress: bool = False) -> Any:
+                      init_weights: str | Path | dict[str, Any] | None = None, progress: bool = False) -> Any:
     """Train the ``"binary"`` or ``"multiclass"`` model with the engine; returns its ``TrainResult``.
 
-    ``config.max_steps`` > 0 bounds the run to that many optimiser steps (one engine epoch drawing
+    ``init_weights``: a state dict or a weights file to start from. ``config.max_steps`` > 0 bounds the run to that many optimiser steps (one engine epoch drawing
     ``max_steps * batch_size`` images with replacement); else ``config.epochs`` passes over the data.
     """
     from biomedai.train import Trainer, load_weights
+    from biomedai.train.model_folder import load_weights_into
 
     def factory() -> torch.nn.Module:
         model = build_from_config(config, task)
-        if init_weights is not None:  # the paper's dataset-to-dataset fine-tuning (--init checkpoint)
+        if isinstance(init_weights, dict):  # the paper's dataset-to-dataset fine-tuning (--init checkpoint)
+            load_weights_into(model, init_weights, "the initial weights")
+        elif init_weights is not None:
             load_weights(model, init_weights)
         return model
 
@@ -114,3 +117,12 @@ def train_tooth_model(config: Any, data: ToothDetectionDataset, task: str, outpu
                       amp=False)
     logger.info("training the %s model (%s, %d steps)", task, config.backbone, steps_total)
     return trainer.fit()
+
+
+def best_model(result: Any, config: Any, task: str) -> torch.nn.Module:
+    """The network a :func:`train_tooth_model` run exported (its ``weights.pt``, checksum-verified), in eval mode."""
+    from biomedai.train import load_weights
+
+    model = build_from_config(config, task)
+    load_weights(model, result.weights, expected_sha256=result.weights_sha256)
+    return model.eval()

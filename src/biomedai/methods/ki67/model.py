@@ -15,8 +15,15 @@ import torch
 from torch import nn
 
 from biomedai.nn.fcn import fcn_map_tiled
+from biomedai.train.model_folder import (
+    ModelInfo,
+    is_model_folder,
+    load_model_folder,
+    load_weights_into,
+    save_model_folder,
+)
 
-from .config import BACKGROUND, NEGATIVE, POSITIVE, Ki67Config
+from .config import BACKGROUND, CLASS_NAMES, NEGATIVE, POSITIVE, Ki67Config
 from .networks import (  # noqa: F401 - re-exported: the networks used to live here
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -129,14 +136,16 @@ def _accuracy_validator(model: nn.Module, loader: Any) -> dict[str, float]:
 
 def train_classifier(train_patches: np.ndarray, train_labels: np.ndarray, val_patches: np.ndarray | None,
                      val_labels: np.ndarray | None, config: Ki67Config, output_dir: Path | None,
-                     progress: bool = False, init_weights: str | Path | None = None) -> tuple[nn.Module, Any]:
+                     progress: bool = False, init_weights: str | Path | None = None,
+                     training_data: dict[str, Any] | None = None) -> tuple[nn.Module, Any]:
     """Table 3: Adam (wd 1e-5), lr 1e-3 then 1e-4 after epoch 10, batch 64, cross-entropy, flips.
 
     Additions for unbalanced tissue cells [decide]: ``config.class_balance`` (``weighted_loss``:
     cross-entropy weighted ``n / (K n_c)``; ``sampler``: classes drawn equally often), and
     ``config.augmentation`` / ``config.colour_jitter``. The best epoch is the one with the best
     validation balanced accuracy (mean per-class recall), because validation cells are as unbalanced
-    as the tissue. ``init_weights`` starts from earlier weights instead of a fresh network. Returns the
+    as the tissue. ``init_weights`` starts from earlier weights instead of a fresh network; with
+    ``output_dir`` the best model is saved there as a model folder described by ``training_data``. Returns the
     best model (the last epoch's without validation data or ``output_dir``) and the
     :class:`biomedai.train.TrainResult`.
     """
@@ -181,24 +190,51 @@ def train_classifier(train_patches: np.ndarray, train_labels: np.ndarray, val_pa
 
         state = load_checkpoint(best)
         model.load_state_dict(state["model"])
+    if output_dir is not None:
+        save_classifier_folder(output_dir, model, config, result, training_data)
     return model.eval(), result
 
 
-def load_classifier(weights: str | Path, config: Ki67Config) -> nn.Module:
-    """The classifier saved in ``weights`` (checked against its ``.sha256`` sidecar).
+def save_classifier_folder(folder: str | Path, model: nn.Module, config: Ki67Config, result: Any = None,
+                           training_data: dict[str, Any] | None = None) -> Path:
+    """Write the classifier as a model folder (``weights.pt`` + ``model.json``) with what rebuilding it needs."""
+    metrics: dict[str, Any] = {}
+    if result is not None and result.best_metric is not None:
+        metrics = {result.monitor: result.best_metric, "best_epoch": result.best_epoch}
+    info = ModelInfo(method="ki67", architecture={"architecture": architecture_of_state(model.state_dict()),
+                                                  "num_classes": config.num_classes,
+                                                  "patch_size": config.patch_size},
+                     preprocessing={"patch_size_px": config.patch_size, "input": "RGB uint8 patch scaled to [0, 1]"},
+                     class_names=list(CLASS_NAMES),
+                     training_data=training_data or {"split": "random 8:2 cell split (section 1.3); the "
+                                                              "validation part chose the best epoch"},
+                     metrics=metrics, metrics_data="validation patches of the training data" if metrics else "",
+                     licence=str((training_data or {}).get("licence", "")))
+    return save_model_folder(folder, model, info)
 
-    The architecture is read from the saved parameters; when it differs from ``config.architecture``
+
+def load_classifier(weights: str | Path, config: Ki67Config) -> nn.Module:
+    """The classifier in ``weights``: a model folder (checked against ``model.json``'s sha256) or an older
+    ``weights.pt`` (checked against its ``.sha256`` sidecar).
+
+    The architecture is read from the saved model; when it differs from ``config.architecture``
     the file wins (with a warning), since weights only fit the network they were trained in.
     """
     from biomedai.train.checkpoint import load_weights
 
-    state = load_weights(None, weights)
-    architecture = architecture_of_state(state)
+    if is_model_folder(weights):
+        state, info = load_model_folder(weights, method="ki67")
+        architecture = str(info.architecture.get("architecture") or architecture_of_state(state))
+    else:
+        state = load_weights(None, weights)
+        architecture = architecture_of_state(state)
     if architecture != config.architecture:
         logger.warning("%s holds %s weights; using that architecture instead of the configured %s",
                        weights, architecture, config.architecture)
     model = build_classifier(architecture, config.num_classes, config.patch_size, pretrained=False)
-    load_weights(model, weights)
+    reference = model.state_dict()
+    load_weights_into(model, {k: (v.to(reference[k].dtype) if k in reference and hasattr(v, "to") else v)
+                              for k, v in state.items()}, weights)
     return model.eval()
 
 

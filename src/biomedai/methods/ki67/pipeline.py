@@ -155,16 +155,22 @@ class Ki67Method(Method):
         if weights is not None:
             rec.notes["init_weights"] = str(weights)
         with rec.timer("train"):
+            deepliif = (Path(data) / "train").is_dir()
+            described = {"name": str(data), "layout": "DeepLIIF" if deepliif else "point annotations",
+                         "split": "random 8:2 cell split (section 1.3); validation chose the best epoch",
+                         "licence": "DeepLIIF terms: non-commercial research use" if deepliif else "the data's own",
+                         "non_commercial": deepliif}
             _, result = ki67_model.train_classifier(x_train, y_train, x_val, y_val, self.config, output_dir,
-                                                    progress=True, init_weights=weights)
+                                                    progress=True, init_weights=weights, training_data=described)
         rec.metrics = {"architecture": self.config.architecture, "class_balance": self.config.class_balance,
                        "patch_counts": counts, "train_patches": int(len(y_train)),
                        "val_patches": int(len(y_val)), "monitor": result.monitor, "best_metric": result.best_metric,
                        "best_epoch": result.best_epoch, "epochs": result.epochs_completed,
                        "data": str(data)}
-        if result.weights is not None:
-            rec.add_file(result.weights)
-            rec.notes["weights_sha256"] = result.weights_sha256
+        if (output_dir / "model.json").is_file():
+            rec.add_file(output_dir / "weights.pt")
+            rec.add_file(output_dir / "model.json")
+            rec.notes["model_folder"] = str(output_dir)
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
