@@ -139,7 +139,8 @@ class DentalPerio(Method):
         rec.add_file(write_coco_json(output_dir / "instances.coco.json", coco_images, coco_teeth,
                                      info={"description": "dental_perio predictions (category_id = FDI number)"}))
         rec.metrics["films"] = films
-        rec.metrics["model"] = {"kind": models.kind, "weights": str(weights), "note": models.describe()}
+        rec.metrics["model"] = {"kind": models.kind, "weights": str(weights)}
+        rec.notes["model"] = models.describe()
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
