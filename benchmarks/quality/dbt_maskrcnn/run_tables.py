@@ -220,9 +220,11 @@ def main() -> None:
                            {"name": f"SIMULATED DBT cohort ({meta['cohort']['simulator_version']}, seed "
                                     f"{meta['cohort']['seed']})", "licence": "simulated data, no restriction",
                             "split": f"train split by breast: {len(fit)} views fit, {len(val)} views validation"},
-                           {"AUFC_breast": ours["AUFC_breast"], "AUFC_lesion": ours["AUFC_lesion"],
-                            "fps_per_lesion_at_90": at90["3D-Mask RCNN L"], "fps_per_breast_at_90": at90["3D-Mask RCNN B"],
-                            "mask_AP50": seg["3D-Mask RCNN AP"], "dice_mean": seg["3D-Mask RCNN Dice"]},
+                           {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in {
+                               "AUFC_breast": ours["AUFC_breast"], "AUFC_lesion": ours["AUFC_lesion"],
+                               "fps_per_lesion_at_90": at90["3D-Mask RCNN L"],
+                               "fps_per_breast_at_90": at90["3D-Mask RCNN B"], "mask_AP50": seg["3D-Mask RCNN AP"],
+                               "dice_mean": seg["3D-Mask RCNN Dice"]}.items()},
                            f"{DATA}: {len(test)} views of {meta['n_test_breasts']} breasts", True, half=True)
     print("\n".join(md))
 
