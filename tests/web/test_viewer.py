@@ -84,9 +84,12 @@ def test_viewer_page_of_a_study_without_dicom(client, store, tmp_path, wf_method
 
 def test_bundle_files_are_served_by_name_only(client):
     headers = login(client, "vic")
-    r = client.get("/static/viewer/viewer.js", headers=headers)
+    r = client.get("/static/viewer/viewer.js", headers={**headers, "Accept-Encoding": "identity"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
-    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-content-type-options"] == "nosniff" and "content-encoding" not in r.headers
+    zipped = client.get("/static/viewer/viewer.js", headers={**headers, "Accept-Encoding": "gzip, br"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.content == r.content  # httpx unzips it
+    assert int(zipped.headers["content-length"]) < len(r.content) / 2
     assert client.get("/static/viewer/viewer.css", headers=headers).headers["content-type"].startswith("text/css")
     for name in ("nothing.js", "..%2Fviewer.py", ".hidden.js", "viewer.py"):
         assert client.get(f"/static/viewer/{name}", headers=headers).status_code == 404, name
