@@ -20,7 +20,9 @@ try:
 except ImportError:  # pragma: no cover - the test extra installs it
     sync_playwright = None
 
+#: about 50 s on two loaded cores (a service, a 6 s job, Chromium): slow
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.timeout(180),
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (Debian: apt-get install chromium)"),
     pytest.mark.skipif(sync_playwright is None, reason="playwright (Python) is not installed: pip install playwright"),
