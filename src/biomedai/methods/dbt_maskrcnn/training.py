@@ -54,8 +54,8 @@ def validation_loss(model: torch.nn.Module, loader: Iterable[Any]) -> Mapping[st
 
 
 def train_mask_rcnn(train_views: Sequence[ViewRecord], val_views: Sequence[ViewRecord], cfg: DbtMaskRcnnConfig,
-                    output_dir: str | Path, max_minutes: float, steps_per_epoch: int = 40,
-                    val_patches: int = 24) -> tuple[MaskRCNN3d, Any]:
+                    output_dir: str | Path, max_minutes: float | None, steps_per_epoch: int = 40,
+                    val_patches: int = 24, device: str = "cpu") -> tuple[MaskRCNN3d, Any]:
     """Train on random patches of ``train_views``; returns the model with its best weights and the result."""
     train_data = PatchDataset(train_views, cfg.train_patch, steps_per_epoch * cfg.batch_size, seed=cfg.seed)
     val_data = PatchDataset(val_views, cfg.train_patch, val_patches, seed=cfg.seed + 1, augment=False)
@@ -72,7 +72,7 @@ def train_mask_rcnn(train_views: Sequence[ViewRecord], val_views: Sequence[ViewR
     model = MaskRCNN3d(cfg)
     result = train_model(model, train_loader, val_loader, batch_to_loss=mask_rcnn_loss, validate=validation_loss,
                          optimizer=optimizer, scheduler=scheduler, output_dir=output_dir, epochs=cfg.epochs,
-                         seed=cfg.seed, device="cpu", max_minutes=max_minutes, progress=False, grad_clip_norm=5.0,
+                         seed=cfg.seed, device=device, max_minutes=max_minutes, progress=False, grad_clip_norm=5.0,
                          monitor="val_loss", mode="min", run_config=cfg)
     best = Path(output_dir) / "weights.pt"
     if best.is_file():
