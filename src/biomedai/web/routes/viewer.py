@@ -105,7 +105,10 @@ def viewer_context(store: Any, study_id: int) -> dict[str, Any]:
 
 @router.get("/api/studies/{study_id}/viewer.json")
 def context(request: Request, study_id: int, user: User = Depends(need("viewer"))) -> dict[str, Any]:
-    return viewer_context(store_of(request), study_id)
+    from ...workflow.auth import role_allows
+
+    # viewers may measure, but only operators save measurements to the study
+    return {**viewer_context(store_of(request), study_id), "can_save": role_allows(user.role, "operator")}
 
 
 def read_annotations(store: Any, study_id: int) -> dict[str, Any]:
