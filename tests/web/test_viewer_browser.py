@@ -70,7 +70,48 @@ def _ingest_studies(store, tmp_path) -> int:
     with store.session() as s:
         ids = {study.uid: study.id for study in s.query(Study)}
     assert PRIOR_UID in ids
+    _add_result(store, ids[STUDY_UID], lesion)
     return ids[STUDY_UID]
+
+
+def _seed_ct_series(store) -> int:
+    """The bundled 5-slice CT series (pydicom's test files), seeded as ``biomedai serve --seed-samples`` does."""
+    from biomedai.data.samples import get_sample_info
+    from biomedai.workflow.intake import seed_samples
+    from biomedai.workflow.routing import Router
+
+    if not get_sample_info("ct_series").available:
+        pytest.skip("pydicom's test files (sample ct_series) are not installed")
+    only_images = Router.from_data({"rules": [{"match": {"kind": "image/*"}, "methods": ["wf_brightness"]}]},
+                                   check_methods=False)  # queues nothing for a CT
+    report = seed_samples(store, ["ct_series"], router=only_images)
+    assert not report.jobs
+    return report.studies[0]
+
+
+def _add_result(store, study_id: int, lesion: np.ndarray) -> None:
+    """A finished job on the CT series whose result has a lesion mask and a finding: the service turns it
+    into a DICOM SEG and SR, which DICOMweb serves as series of the study."""
+    from biomedai.workflow.intake import unit_inputs
+    from biomedai.workflow.models import Job, Result, StoredFile
+
+    with store.session() as s:
+        rows = [f for f in s.query(StoredFile).filter(StoredFile.study_id == study_id) if f.modality == "CT"]
+        s.expunge_all()
+    inputs = unit_inputs(store, study_id, rows)
+    out = f"results/study-{study_id}/job-lesion"
+    mask = store.storage.resolve(f"{out}/lesion_mask.npy")
+    mask.parent.mkdir(parents=True, exist_ok=True)
+    np.save(mask, lesion.astype(np.uint8))
+    finding = {"label": "simulated lesion 18 mm", "severity": 75.0}  # as the queue stores findings
+    with store.session() as s:
+        job = Job(study_id=study_id, method="wf_brightness", inputs=inputs, status="done")
+        s.add(job)
+        s.flush()
+        s.add(Result(job_id=job.id, study_id=study_id, method="wf_brightness", output_dir=out,
+                     files=[f"{out}/lesion_mask.npy"], metrics={"segments": {"1": "lesion"}, "findings": [finding]},
+                     findings=[finding], priority=75))
+        s.commit()
 
 
 def _token(base: str) -> str:
@@ -119,12 +160,22 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
     import httpx
 
     study_id = _ingest_studies(store, tmp_path)
+    seeded = _seed_ct_series(store)
     with running_service(store, tmp_path, RULES) as base, sync_playwright() as pw:
         token = _token(base)
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             view = Page(browser, base, token)
             page = view.page
+
+            # the seeded CT series (5 real slices, 16x16): the arrow keys scroll and the pixels change
+            view.open_viewer(seeded)
+            start, first = view.index(), view.shot(name="0-seeded")
+            assert first.std() > 5, "the seeded CT series is not drawn"
+            page.keyboard.press("ArrowDown" if start == 0 else "ArrowUp")
+            page.wait_for_function(f"() => document.querySelector('#bv-vp-main').dataset.index !== '{start}'")
+            assert np.abs(view.shot() - first).mean() > 1.0, "scrolling the seeded series changed no pixel"
+
             view.open_viewer(study_id)
             page.wait_for_selector(".bv-thumb.bv-loaded", timeout=30_000)  # a series thumbnail was drawn
             assert page.locator(".bv-thumb").count() >= 2  # the CT and the SEG series
@@ -170,21 +221,47 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             expected_mm = dx * SIZE * SPACING / side
             assert saved[0]["stats"]["length"] == pytest.approx(expected_mm, rel=0.15), (saved, expected_mm)
 
-            # the SEG's lesion is drawn over the middle slice; its toggle hides it
-            page.wait_for_selector("input[data-seg]", timeout=30_000)
+            # a rectangle ROI: saved next to it, with its area in mm2 and the HU statistics inside
+            page.click("button[data-tool=RectangleROI]")
+            x1, y1, w, h = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6, dx / 3, dx / 4
+            page.mouse.move(x1, y1)
+            page.mouse.down()
+            for step in range(1, 11):
+                page.mouse.move(x1 + w * step / 10, y1 + h * step / 10)
+            page.mouse.up()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(saved) < 2:
+                saved = httpx.get(f"{base}/api/studies/{study_id}/annotations", headers=headers).json()["measurements"]
+                time.sleep(0.3)
+            roi = [m for m in saved if m["tool"] == "RectangleROI"]
+            assert len(saved) == 2 and len(roi) == 1, saved
+            mm_per_px = SIZE * SPACING / side
+            assert roi[0]["stats"]["area"] == pytest.approx(w * h * mm_per_px ** 2, rel=0.3), roi
+            assert {"mean", "max", "min"} <= set(roi[0]["stats"]), roi
+
+            # the lesion of both SEGs (the uploaded one, and the one the service made from the result) is drawn
+            # over the middle slice; their toggles hide it. The result's finding, read from the DICOM SR, is
+            # drawn over the image
+            page.wait_for_function("() => document.querySelectorAll('input[data-seg]').length === 2", timeout=30_000)
             page.evaluate("window.biomedaiViewer.shown.main.viewport.setImageIdIndex(12)")
-            page.wait_for_function("() => document.querySelector('canvas[data-overlay=main]').dataset.segFrames === '1'")
+            page.wait_for_function("() => document.querySelector('canvas[data-overlay=main]').dataset.segFrames === '2'")
+            findings = page.locator("[data-findings=main]")
+            assert findings.is_visible() and "simulated lesion 18 mm" in findings.inner_text()
+            assert page.evaluate("window.biomedaiViewer.state.findings.some(f => f.from === 'SR')")
             with_seg = view.shot(".bv-frame", name="5-seg-and-length")
-            page.uncheck("input[data-seg]")
+            for box_ in page.locator("input[data-seg]").all():
+                box_.uncheck()
+            page.uncheck("input[data-findings-toggle]")
+            assert not findings.is_visible()
             page.wait_for_function("() => document.querySelector('canvas[data-overlay=main]').dataset.segFrames === '0'")
             without_seg = view.shot(".bv-frame")
             red = (with_seg[..., 0] - with_seg[..., 1] > 60) & (with_seg[..., 0] - with_seg[..., 2] > 60)
             red_before = (without_seg[..., 0] - without_seg[..., 1] > 60) & (without_seg[..., 0] - without_seg[..., 2] > 60)
             assert red.sum() > 50 + red_before.sum(), (red.sum(), red_before.sum())
 
-            # reopened, the page draws the saved measurement again
+            # reopened, the page draws the saved measurements again
             view.open_viewer(study_id)
-            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 1", timeout=20_000)
+            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 2", timeout=20_000)
 
             # reformats: three volume viewports, each drawing the volume
             page.click("#bv-mpr")

@@ -426,6 +426,10 @@ function annotationsChanged(event) {
     }
     state.records.set(record.uid, record);
   }
+  if (!state.context.can_save) {
+    setStatus('Measurements are not saved: saving them to the study needs the operator role');
+    return;
+  }
   clearTimeout(state.saveTimer);
   state.saveTimer = setTimeout(saveAnnotations, event.type === ToolEnums.Events.ANNOTATION_MODIFIED ? 600 : 50);
 }
@@ -511,12 +515,6 @@ async function loadResults(series) {
       (s.modality === 'SEG' ? segSources : srSources).push({ label: s.description || `series ${s.number}`, url });
     }
   }
-  // results the service made but did not (yet) publish through DICOMweb
-  for (const r of state.context.segmentations || []) {
-    if (!segSources.some((s) => s.label === r.label)) {
-      segSources.push({ label: r.label, url: r.url });
-    }
-  }
   for (const source of segSources) {
     try {
       const seg = parseSeg(await retrieveInstance(source.url));
@@ -531,14 +529,15 @@ async function loadResults(series) {
   for (const source of srSources) {
     try {
       const [instance] = await getJSON(`${source.url}/metadata`);
-      srFindings(instance).forEach((f) => state.findings.push({ label: f.label, source: source.label }));
+      srFindings(instance).forEach((f) => state.findings.push({ label: f.label, source: source.label, from: 'SR' }));
     } catch (error) {
       setStatus(`SR ${source.label}: ${error.message}`, true);
     }
   }
   if (!srSources.length) {
     for (const f of state.context.findings || []) {
-      state.findings.push({ label: `${f.label}${f.severity ? ` (severity ${f.severity})` : ''}`, source: f.method });
+      state.findings.push({ label: `${f.label}${f.severity ? ` (severity ${f.severity})` : ''}`, source: f.method,
+        from: 'result' });
     }
   }
   renderResultToggles();

@@ -33,7 +33,7 @@ export function srFindings(instance, limit = 40) {
         }
       } else if (type === 'TEXT') {
         const value = text(entry, TEXT_VALUE);
-        if (!/tracking identifier/i.test(name)) {
+        if (!/tracking|observer|device|uid/i.test(name)) {
           out.push({ kind: 'text', label: `${name}: ${value}`, name });
         }
       } else if (type === 'NUM') {

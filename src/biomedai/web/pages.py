@@ -207,7 +207,13 @@ def add_pages(app: FastAPI) -> None:
                           f'value="{study_id}"><button>Cancel</button></form>')
             jobs.append({"job": j["id"], "method": _e(j["method"]), "status": _e(j["status"]),
                          "attempts": j["attempts"], "error": _e(j["error"][-300:]), "": action})
-        parts.append("<h2>Jobs</h2>" + table(jobs, raw=("job", "method", "status", "attempts", "error", "")))
+        parts.append("<h2>Jobs</h2>" + (table(jobs, raw=("job", "method", "status", "attempts", "error", ""))
+                                         if jobs else "<p>No method runs on this study.</p>"))
+        if d["routing"]:
+            parts.append("<h2>Methods not run</h2>" + table(
+                [{"method": _e(n["method"]), "input": _e(n["input"]), "status": _e(n["status"]),
+                  "why / what to do": _e(n["reason"])} for n in d["routing"]],
+                raw=("method", "input", "status", "why / what to do")))
         if operator:
             from ..methods.registry import list_methods
 
@@ -308,7 +314,20 @@ def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]
               f' <a href="/api/results/{r["id"]}/seg.dcm">DICOM SEG</a> (DICOM studies; SEG when the result has masks)')
 
     parts.append(f'<p class="muted">Files: {links}</p>')
+    parts.append(_correction_link(r))
     return "".join(parts)
+
+
+def _correction_link(r: dict[str, Any]) -> str:
+    """A link to the correction page when the result's method has correctable annotations."""
+    from ..errors import MethodNotFoundError
+    from ..methods.registry import get_method
+
+    try:
+        kind = get_method(r["method"]).annotation_kind
+    except MethodNotFoundError:
+        return ""
+    return f'<p><a href="/results/{r["id"]}/correct">Correct the {_e(kind)}</a> (saved for retraining)</p>' if kind else ""
 
 
 def _comparison_section(store: Any, study_id: int, previews: list[dict[str, Any]]) -> str:

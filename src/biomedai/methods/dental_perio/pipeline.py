@@ -31,6 +31,7 @@ from .numbering import numbering_accuracy, table1_metrics
 from .overlay import save_numbered_overlay
 from .report import abl_rows, write_patient_report
 from .staging import STAGES, StagingModel
+from .input_check import panoramic_input_problem
 
 training = lazy_import(".training", __package__)  # torch: imported on first use
 
@@ -52,6 +53,7 @@ class DentalPerio(Method):
     task = "tooth instance segmentation, FDI numbering, alveolar bone loss, periodontitis stage"
     paper = "Li et al. (2021), Deetal-Perio: periodontitis severity from dental panoramic radiographs"
     config_class = DentalPerioConfig
+    needs_weights = True  # predict on an image runs the trained model
     input_kinds = ("image/grey", "dicom/PX", "dicom/DX")
     tools_module = "tools"
 
@@ -91,6 +93,10 @@ class DentalPerio(Method):
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
     # ----------------------------------------------------------------------------------- predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (the dental method reads panoramic X-rays; input_check.py)."""
+        return panoramic_input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Number the teeth of each radiograph: ``NAME_teeth.png`` (coloured instances with FDI numbers),
         ``NAME_calibration.json`` (every inference step), ``teeth.csv``, ``instances.coco.json``, ``result.json``.

@@ -30,6 +30,7 @@ from .patches import build_patch_set, read_cell_points
 from .report import cell_overlay, cells_geojson, class_map_to_rgb, heatmap_rgb, rows_to_csv, upsample_map
 from .training_data import training_patches
 from .wsi import WSI_SUFFIXES, wsi_probability_map
+from .input_check import ihc_input_problem
 
 ki67_model = lazy_import(".model", __package__)  # torch: imported on first use
 
@@ -62,6 +63,10 @@ class Ki67Method(Method):
         return as_rgb(read_image(path).array, path)
 
     # ------------------------------------------------------------------------------------- predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (it reads IHC with DAB and haematoxylin; input_check.py)."""
+        return ihc_input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         output_dir = Path(output_dir)
         inputs = [Path(p) for p in inputs]
