@@ -38,11 +38,36 @@ const stubXml = {
   },
 };
 
+// Cornerstone's packages declare "sideEffects": false, but esbuild reads the flag from the nearest
+// package.json, which for their dist/esm files is one that only says "type": "module"; without this,
+// every tool and loader of the libraries would be bundled whether used or not.
+const sideEffectFree = {
+  name: 'cornerstone-side-effect-free',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData && args.pluginData.again) {
+        return undefined;
+      }
+      if (!/@cornerstonejs/.test(args.importer) && !/^@cornerstonejs\//.test(args.path)) {
+        return undefined;
+      }
+      const resolved = await b.resolve(args.path, {
+        kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { again: true },
+      });
+      if (resolved.errors.length || resolved.namespace !== 'file') {
+        return resolved.errors.length ? { errors: resolved.errors } : undefined;
+      }
+      const ours = /node_modules\/@cornerstonejs\/(core|tools|dicom-image-loader|metadata|utils)\/dist\/esm\//;
+      return { path: resolved.path, sideEffects: ours.test(resolved.path) ? false : resolved.sideEffects };
+    });
+  },
+};
+
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const common = {
   bundle: true, format: 'esm', minify: true, target: 'es2020', legalComments: 'none', logLevel: 'warning',
-  plugins: [stubCodecs, stubXml], define: { 'process.env.NODE_ENV': '"production"' },
+  plugins: [stubCodecs, stubXml, sideEffectFree], define: { 'process.env.NODE_ENV': '"production"' },
 };
 const inputs = new Set();
 const keep = (result) => Object.keys(result.metafile.inputs).forEach((f) => inputs.add(f));

@@ -84,9 +84,12 @@ def test_viewer_page_of_a_study_without_dicom(client, store, tmp_path, wf_method
 
 def test_bundle_files_are_served_by_name_only(client):
     headers = login(client, "vic")
-    r = client.get("/static/viewer/viewer.js", headers=headers)
+    r = client.get("/static/viewer/viewer.js", headers={**headers, "Accept-Encoding": "identity"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
-    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-content-type-options"] == "nosniff" and "content-encoding" not in r.headers
+    zipped = client.get("/static/viewer/viewer.js", headers={**headers, "Accept-Encoding": "gzip, br"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.content == r.content  # httpx unzips it
+    assert int(zipped.headers["content-length"]) < len(r.content) / 2
     assert client.get("/static/viewer/viewer.css", headers=headers).headers["content-type"].startswith("text/css")
     for name in ("nothing.js", "..%2Fviewer.py", ".hidden.js", "viewer.py"):
         assert client.get(f"/static/viewer/{name}", headers=headers).status_code == 404, name
@@ -117,6 +120,8 @@ def test_measurements_are_saved_with_the_study_and_audited(client, store, ct_stu
     context = client.get(f"/api/studies/{ct_study}/viewer.json", headers=viewer).json()
     assert context["study"]["uid"] == STUDY_UID and context["annotations_url"] == url
     assert context["dicomweb"] == "/dicom-web" and context["study"]["dicom"] is True
+    assert context["can_save"] is False  # a viewer measures but does not save
+    assert client.get(f"/api/studies/{ct_study}/viewer.json", headers=operator).json()["can_save"] is True
     with store.session() as s:
         details = [e.detail for e in s.query(AuditEvent).filter(AuditEvent.action == "save_measurements")]
     assert details == ["Length length 12.5 mm, Angle angle 33 deg"]

@@ -221,6 +221,24 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             expected_mm = dx * SIZE * SPACING / side
             assert saved[0]["stats"]["length"] == pytest.approx(expected_mm, rel=0.15), (saved, expected_mm)
 
+            # a rectangle ROI: saved next to it, with its area in mm2 and the HU statistics inside
+            page.click("button[data-tool=RectangleROI]")
+            x1, y1, w, h = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6, dx / 3, dx / 4
+            page.mouse.move(x1, y1)
+            page.mouse.down()
+            for step in range(1, 11):
+                page.mouse.move(x1 + w * step / 10, y1 + h * step / 10)
+            page.mouse.up()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(saved) < 2:
+                saved = httpx.get(f"{base}/api/studies/{study_id}/annotations", headers=headers).json()["measurements"]
+                time.sleep(0.3)
+            roi = [m for m in saved if m["tool"] == "RectangleROI"]
+            assert len(saved) == 2 and len(roi) == 1, saved
+            mm_per_px = SIZE * SPACING / side
+            assert roi[0]["stats"]["area"] == pytest.approx(w * h * mm_per_px ** 2, rel=0.3), roi
+            assert {"mean", "max", "min"} <= set(roi[0]["stats"]), roi
+
             # the lesion of both SEGs (the uploaded one, and the one the service made from the result) is drawn
             # over the middle slice; their toggles hide it. The result's finding, read from the DICOM SR, is
             # drawn over the image
@@ -241,9 +259,9 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             red_before = (without_seg[..., 0] - without_seg[..., 1] > 60) & (without_seg[..., 0] - without_seg[..., 2] > 60)
             assert red.sum() > 50 + red_before.sum(), (red.sum(), red_before.sum())
 
-            # reopened, the page draws the saved measurement again
+            # reopened, the page draws the saved measurements again
             view.open_viewer(study_id)
-            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 1", timeout=20_000)
+            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 2", timeout=20_000)
 
             # reformats: three volume viewports, each drawing the volume
             page.click("#bv-mpr")

@@ -426,6 +426,10 @@ function annotationsChanged(event) {
     }
     state.records.set(record.uid, record);
   }
+  if (!state.context.can_save) {
+    setStatus('Measurements are not saved: saving them to the study needs the operator role');
+    return;
+  }
   clearTimeout(state.saveTimer);
   state.saveTimer = setTimeout(saveAnnotations, event.type === ToolEnums.Events.ANNOTATION_MODIFIED ? 600 : 50);
 }

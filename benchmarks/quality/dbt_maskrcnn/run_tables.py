@@ -28,7 +28,7 @@ from biomedai.methods.dbt_maskrcnn import baselines, evaluate, report
 from biomedai.methods.dbt_maskrcnn.config import LIGHT_MODEL, DbtMaskRcnnConfig
 from biomedai.methods.dbt_maskrcnn.data import PatchDataset, collate_patches, load_cohort
 from biomedai.methods.dbt_maskrcnn.inference import detect_volume
-from biomedai.methods.dbt_maskrcnn.training import train_mask_rcnn
+from biomedai.methods.dbt_maskrcnn.training import save_trained_model, train_mask_rcnn
 from biomedai.train import train_model
 from biomedai.utils import write_json_atomic, write_text_atomic
 
@@ -124,6 +124,7 @@ def main() -> None:
                     help="the paper's ResNet-50-FPN (P2-P5) at the cohort's 0.6 mm in-plane (GPU script) instead of light")
     ap.add_argument("--device", default="cpu", help="device of the 3-D Mask R-CNN training (cuda on the GPU)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-model", type=Path, help="write the trained 3-D model as a model folder (fp16) here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -211,6 +212,20 @@ def main() -> None:
           report.markdown_table(t3), "\n## Table 4: mask AP@0.5, FNR, Dice\n", report.markdown_table(t4),
           "\n## Table 5: model profile (ms per whole volume on the test split; peak RSS in a forked child, CPU only)\n", report.markdown_table(t5)]
     write_text_atomic(out / "TABLES.md", "\n".join(md))
+    if args.save_model:
+        ours = next(r for r in tests if r["system"] == "3D-Mask RCNN")
+        at90 = next(r for r in t2 if r["sensitivity"] == 90)
+        seg = t4[0]
+        save_trained_model(args.save_model, model3d.cpu(), cfg,
+                           {"name": f"SIMULATED DBT cohort ({meta['cohort']['simulator_version']}, seed "
+                                    f"{meta['cohort']['seed']})", "licence": "simulated data, no restriction",
+                            "split": f"train split by breast: {len(fit)} views fit, {len(val)} views validation"},
+                           {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in {
+                               "AUFC_breast": ours["AUFC_breast"], "AUFC_lesion": ours["AUFC_lesion"],
+                               "fps_per_lesion_at_90": at90["3D-Mask RCNN L"],
+                               "fps_per_breast_at_90": at90["3D-Mask RCNN B"], "mask_AP50": seg["3D-Mask RCNN AP"],
+                               "dice_mean": seg["3D-Mask RCNN Dice"]}.items()},
+                           f"{DATA}: {len(test)} views of {meta['n_test_breasts']} breasts", True, half=True)
     print("\n".join(md))
 
 

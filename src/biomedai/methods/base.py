@@ -134,6 +134,26 @@ class Method(abc.ABC):
         """
         return []
 
+    #: Kind of annotation a user can correct in this method's results (e.g. ``"polylines"``), or None.
+    #: The web service offers its correction page for results of such methods.
+    annotation_kind: ClassVar[str | None] = None
+
+    def editable_annotations(self, result_dir: Path) -> list[dict[str, str]]:
+        """The correctable annotations of one result: ``{"name", "annotation", "image_input"}`` each.
+
+        ``annotation`` is a file of ``result_dir`` in the method's annotation format; ``image_input``
+        the name of the input image it was drawn on. Methods with :attr:`annotation_kind` override it.
+        """
+        return []
+
+    def check_annotation(self, data: Any, source: str) -> dict[str, Any]:
+        """Validate a corrected annotation (parsed JSON) and return it normalised; raise ``InvalidInputError``."""
+        raise NotImplementedError(f"method {self.name!r} has no correctable annotations")
+
+    def save_correction(self, folder: Path, image: Path, annotation: dict[str, Any]) -> Path:
+        """Store a checked correction of ``image`` in ``folder``, the layout this method retrains from."""
+        raise NotImplementedError(f"method {self.name!r} has no correctable annotations")
+
     @classmethod
     def tool_parser(cls, prog: str) -> argparse.ArgumentParser | None:
         """Extra command-line tools of this method (``biomedai tool NAME ...``), or ``None``.

@@ -319,7 +319,20 @@ def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]
               f' <a href="/api/results/{r["id"]}/seg.dcm">DICOM SEG</a> (DICOM studies; SEG when the result has masks)')
 
     parts.append(f'<p class="muted">Files: {links}</p>')
+    parts.append(_correction_link(r))
     return "".join(parts)
+
+
+def _correction_link(r: dict[str, Any]) -> str:
+    """A link to the correction page when the result's method has correctable annotations."""
+    from ..errors import MethodNotFoundError
+    from ..methods.registry import get_method
+
+    try:
+        kind = get_method(r["method"]).annotation_kind
+    except MethodNotFoundError:
+        return ""
+    return f'<p><a href="/results/{r["id"]}/correct">Correct the {_e(kind)}</a> (saved for retraining)</p>' if kind else ""
 
 
 def _comparison_section(store: Any, study_id: int, previews: list[dict[str, Any]]) -> str:

@@ -4,6 +4,8 @@
 - ``measure MASK [--pixel-size-um P] [--fov-mask M] [--spur-length-px L]``: length density and AngioTool measures of a binary mask;
 - ``import-mask MASK -o polylines.json``: trace a binary manual segmentation into the polyline JSON;
 - ``boxes POLYLINES.json -o boxes.csv [--yolo labels.txt]``: the training boxes along the polylines;
+- ``retrain --corrections DIR --data BASE --weights CURRENT -o NEW``: the correction loop's retraining, the
+  detector fine-tuned on the base training images plus the corrected ones (the web page saves them in DIR);
 - ``anova TABLE.csv --value length_density --factors method group [-o OUT]``: the paper's statistics, a
   two-way ANOVA with Holm-Sidak post hoc comparisons of the first factor within each level of the second.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .corrections import retrain_detector
 from .imaging import read_fov_mask
 from .measures import skeleton_measures
 from .polylines import boxes_along, polylines_from_mask, read_polylines, write_polylines
@@ -47,6 +50,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--yolo", type=Path, default=None, help="also write darknet/YOLO labels (class cx cy w h, 0-1)")
     p.add_argument("--box-size", type=float, default=None)
     p.add_argument("--step", type=float, default=None)
+    p = sub.add_parser("retrain", help="fine-tune the detector with corrected polylines (correction loop)")
+    p.add_argument("--corrections", type=Path, required=True, help="folder with images/ and polylines/")
+    p.add_argument("--data", type=Path, required=True, help="the base training data (e.g. DRIVE)")
+    p.add_argument("--weights", type=Path, required=True, help="current model: a folder with model/ and detector/")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--minutes", type=float, default=10.0, help="training budget")
+    p.add_argument("--epochs", type=int, default=10)
     p = sub.add_parser("anova", help="two-way ANOVA + Holm-Sidak post hoc on a CSV (e.g. per-image length "
                                      "density by method and group)")
     p.add_argument("table", type=Path, help="CSV with the value column and the two factor columns")
@@ -96,6 +106,11 @@ def run(method: Any, args: argparse.Namespace) -> int:
         return 0
     if args.tool == "anova":
         return _anova(args)
+    if args.tool == "retrain":
+        out = retrain_detector(args.data, args.corrections, args.weights, args.output, cfg, minutes=args.minutes,
+                               epochs=args.epochs)
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        return 0
     lines = read_polylines(args.polylines)
     boxes = boxes_along(lines, args.box_size or cfg.box_size, args.step or cfg.box_step)
     write_csv_atomic(args.output, [dict(zip(("x0", "y0", "x1", "y1"), map(float, b))) for b in boxes])

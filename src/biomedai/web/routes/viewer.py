@@ -17,6 +17,8 @@ Whole-slide images keep the tile viewer (:mod:`biomedai.web.tiles`).
 """
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import math
 import re
@@ -55,13 +57,23 @@ def bundle_files() -> dict[str, Path]:
     return {p.name: p for p in BUNDLE.iterdir() if p.is_file() and _NAME.match(p.name) and p.suffix in MEDIA_TYPES}
 
 
+@functools.lru_cache(maxsize=16)
+def _gzipped(path: Path, mtime_ns: int) -> bytes:
+    return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+
+
 @router.get("/static/viewer/{name}")
-def bundle_file(name: str, user: User = Depends(need("viewer"))) -> Response:
+def bundle_file(request: Request, name: str, user: User = Depends(need("viewer"))) -> Response:
+    """One file of the bundle; gzip-compressed (once, then cached) for clients that accept it."""
     path = bundle_files().get(name)
     if path is None:
         raise HTTPException(404, f"no viewer file {name!r}")
-    return Response(path.read_bytes(), media_type=MEDIA_TYPES[path.suffix],
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
+               "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", "").lower() and path.suffix in (".js", ".css"):
+        return Response(_gzipped(path, path.stat().st_mtime_ns), media_type=MEDIA_TYPES[path.suffix],
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(path.read_bytes(), media_type=MEDIA_TYPES[path.suffix], headers=headers)
 
 
 def _annotations_path(store: Any, study_id: int) -> Path:
@@ -93,7 +105,10 @@ def viewer_context(store: Any, study_id: int) -> dict[str, Any]:
 
 @router.get("/api/studies/{study_id}/viewer.json")
 def context(request: Request, study_id: int, user: User = Depends(need("viewer"))) -> dict[str, Any]:
-    return viewer_context(store_of(request), study_id)
+    from ...workflow.auth import role_allows
+
+    # viewers may measure, but only operators save measurements to the study
+    return {**viewer_context(store_of(request), study_id), "can_save": role_allows(user.role, "operator")}
 
 
 def read_annotations(store: Any, study_id: int) -> dict[str, Any]:
