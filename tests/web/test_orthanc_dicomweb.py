@@ -26,6 +26,7 @@ import pytest
 from tests.processes import stop_process
 
 from .conftest import login
+from .service import free_port
 from .test_dicomweb import CT_SERIES, CT_STUDY, DX_SERIES, DX_STUDY, ct_slice, dicom_client, live_server
 
 ORTHANC = shutil.which("Orthanc")
@@ -39,18 +40,10 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("dicomweb_client")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_orthanc(folder: Path, our_root: str, token: str) -> tuple[subprocess.Popen, str]:
-    http_port = _free_port()
+    http_port = free_port()
     config = {"Name": "biomedai-dicomweb-test", "StorageDirectory": str(folder / "db"),
-              "IndexDirectory": str(folder / "db"), "DicomAet": "ORTHANC", "DicomPort": _free_port(),
+              "IndexDirectory": str(folder / "db"), "DicomAet": "ORTHANC", "DicomPort": free_port(),
               "HttpPort": http_port, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
               "Plugins": [str(PLUGIN)], "StorageCompression": False, "HttpDescribeErrors": True,
               "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "Host": f"127.0.0.1:{http_port}",
