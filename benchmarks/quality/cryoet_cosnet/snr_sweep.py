@@ -168,7 +168,7 @@ def main() -> int:
           f"{args.test_per_class} test subtomograms per class and SNR; 16 training / 10 unseen test classes; "
           f"{args.eval_episodes} episodes per n-way, the same for every method; {training_text}; template matching "
           f"over {args.rotations} rotations.", "",
-          "| SNR | method | 2-way | 4-way | 6-way | 8-way | Dice [CI] | train s | ms / subtomogram |",
+          "| SNR | method | 2-way | 4-way | 6-way | 8-way | Dice decoder / with CRF [CI] | train s | ms / subtomogram |",
           "|---|---|---|---|---|---|---|---|---|"]
     for snr_text in parse_snrs(args.snrs):
         snr = float(snr_text)
@@ -206,7 +206,8 @@ def main() -> int:
         report["snr"][snr_text] = entry
         for name, r in entry["methods"].items():
             cells = [cell(r["accuracy"][f"{n}way"]) for n in cfg.eval_ways]
-            dice = (f"{r['dice_mean_crf']:.2f} [{r['dice_crf_ci95'][0]:.2f}, {r['dice_crf_ci95'][1]:.2f}]"
+            dice = (f"{r['dice_mean_raw']:.2f} [{r['dice_raw_ci95'][0]:.2f}, {r['dice_raw_ci95'][1]:.2f}] / "
+                    f"{r['dice_mean_crf']:.2f} [{r['dice_crf_ci95'][0]:.2f}, {r['dice_crf_ci95'][1]:.2f}]"
                     if "dice_mean_crf" in r else "")
             md.append(f"| {snr_text} | {name} | " + " | ".join(cells) +
                       f" | {dice} | {r['train_seconds']:.0f} | {r['ms_per_subtomogram']:.1f} |")

@@ -441,7 +441,7 @@ def evaluate_model(model: CosNet, data: SubtomogramSet, cfg: CosNetConfig, plan:
                                  "n": int((labels == c).sum())}
                           for c, name in enumerate(data.class_names)}
         result["dice_mean_crf"], result["dice_mean_raw"] = float(crf.mean()), float(raw.mean())
-        result["dice_crf_ci95"] = _mean_ci(crf, cfg.seed)
+        result["dice_crf_ci95"], result["dice_raw_ci95"] = _mean_ci(crf, cfg.seed), _mean_ci(raw, cfg.seed)
         result["dice_targets"] = int(len(crf))
     return result
 
