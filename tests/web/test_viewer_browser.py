@@ -177,6 +177,9 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             assert np.abs(view.shot() - first).mean() > 1.0, "scrolling the seeded series changed no pixel"
 
             view.open_viewer(study_id)
+            first_ms = page.evaluate("window.biomedaiViewer.state.firstImageMs")
+            print(f"viewer: first image of the 24-slice CT drawn {first_ms:.0f} ms after the script started "
+                  f"(load average {os.getloadavg()[0]:.1f})")
             page.wait_for_selector(".bv-thumb.bv-loaded", timeout=30_000)  # a series thumbnail was drawn
             assert page.locator(".bv-thumb").count() >= 2  # the CT and the SEG series
 
