@@ -371,6 +371,9 @@ async function compareMode(priorUID) {
   setMode('compare');
   await showSeries('prior', match, `prior ${prior.date || ''}: ${seriesLabel(match)}`);
   engine.resize(true, false);
+  if (state.preset) {
+    applyPreset(state.preset); // both sides in the same window
+  }
   state.comparing = prior.uid;
   setStatus(`Comparing with the prior study of ${prior.date || 'unknown date'} (${prior.description || prior.uid})`);
 }
