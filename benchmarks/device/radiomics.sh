@@ -14,9 +14,9 @@
 #
 # 1. torch (CUDA) vs numpy on small random volumes: every voxel-based GLCM map equal to relative 1e-9
 #    (Imc2 absolute 1e-7), masked and unmasked kernels, radius 1 and 2.
-# 2. speed/radiomics.py --voxel --device cuda: voxel-based maps of synthetic cases up to ~100,000 ROI
+# 2. speed/radiomics_speed.py --voxel --device cuda: voxel-based maps of synthetic cases up to ~100,000 ROI
 #    voxels, numpy vs GLCM-in-torch on the GPU (and PyRadiomics on the two small ones), values checked.
-# 3. speed/radiomics.py --large: whole cases (segment-based, CPU numpy; no torch path there) over
+# 3. speed/radiomics_speed.py --large: whole cases (segment-based, CPU numpy; no torch path there) over
 #    100,000 ROI voxels against PyRadiomics, alternating, with the machine's load; skipped without it.
 set -u
 OUT="${OUT:-$PWD/device_out}"
@@ -63,11 +63,12 @@ print(f"worst relative difference (all but Imc2): {worst:.2e}")
 EOF
 echo "torch vs numpy rc=$?" >> "$OUT/status.txt"
 
-timeout 240 "$PY" benchmarks/speed/radiomics.py --voxel --device cuda $PEER --repeat 2 \
+timeout 240 "$PY" benchmarks/speed/radiomics_speed.py --voxel --device cuda $PEER --repeat 2 \
     > "$OUT/voxel_speed.txt" 2> "$OUT/voxel_speed.err"
 echo "voxel speed rc=$?" >> "$OUT/status.txt"
 
 if [ -z "$PEER" ]; then
-  timeout 150 "$PY" benchmarks/speed/radiomics.py --large --repeat 1 > "$OUT/whole_case_speed.txt" 2>&1
+  timeout 150 "$PY" benchmarks/speed/radiomics_speed.py --large --repeat 1 \
+      --cases synthetic-large-1,synthetic-large-2 > "$OUT/whole_case_speed.txt" 2>&1
   echo "whole-case speed rc=$?" >> "$OUT/status.txt"
 fi

@@ -116,3 +116,26 @@ def test_biomedai_main_entry_point(tmp_path, capsys):
     empty_img, empty_msk = write_case(tmp_path, "e", 4, empty=True)
     assert cli_main(["radiomics", str(empty_img), str(empty_msk)]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_tiny_case_command_line_imports_nothing_heavy(tmp_path):
+    """Issue 29's lean start-up: ``biomedai radiomics`` on a tiny case imports no scipy, numpy.ma or torch."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    img, msk = write_case(tmp_path, "t", 5)
+    out = tmp_path / "t.csv"
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['biomedai', 'radiomics', {str(img)!r}, {str(msk)!r}, '-o', {str(out)!r}]\n"
+        "try:\n    runpy.run_module('biomedai', run_name='__main__')\nexcept SystemExit as e:\n    code = e.code\n"
+        "heavy = ('scipy', 'numpy.ma', 'torch', 'sklearn', 'pandas', 'matplotlib')\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules), 'EXIT', code)\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert "LOADED [] EXIT 0" in done.stdout, done.stdout + done.stderr
+    assert "original_glcm_Contrast" in out.read_text()

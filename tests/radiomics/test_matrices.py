@@ -188,3 +188,95 @@ def test_label_zones_equals_scikit_image_label():
     for shape, conn in (((6, 9, 8), 3), ((6, 9, 8), 1), ((12, 11), 2)):
         lv = rng.integers(0, 4, shape).astype(np.int16)
         np.testing.assert_array_equal(label_zones(lv, conn), label(lv, background=0, connectivity=conn))
+
+
+def _inside(idx, shape):
+    return all(0 <= v < s for v, s in zip(idx, shape))
+
+
+def _glcm_by_definition(lv, roi, offs, n):
+    P = np.zeros((n, n, len(offs)))
+    for k, off in enumerate(offs):
+        for idx in zip(*np.nonzero(roi)):
+            nb = tuple(int(i + o) for i, o in zip(idx, off))
+            if _inside(nb, lv.shape) and roi[nb]:
+                P[lv[idx] - 1, lv[nb] - 1, k] += 1
+    return P
+
+
+def _glrlm_by_definition(lv, roi, offs, n, n_runs):
+    P = np.zeros((n, n_runs, len(offs)))
+    for k, off in enumerate(offs):
+        def same(a, b):
+            return _inside(b, lv.shape) and roi[b] and lv[b] == lv[a]
+
+        multi = False
+        for idx in zip(*np.nonzero(roi)):
+            idx = tuple(int(v) for v in idx)
+            for t in range(1, max(lv.shape)):  # any other ROI voxel on this voxel's line
+                far = tuple(i + t * o for i, o in zip(idx, off))
+                multi |= _inside(far, lv.shape) and bool(roi[far])
+            if same(idx, tuple(i - o for i, o in zip(idx, off))):
+                continue  # not the first voxel of its run
+            length, cur = 1, idx
+            while same(cur, nxt := tuple(i + o for i, o in zip(cur, off))):
+                length, cur = length + 1, nxt
+            P[lv[idx] - 1, length - 1, k] += 1
+        if not multi:
+            P[:, :, k] = 0  # no line with two ROI voxels: the angle is dropped
+    return P
+
+
+def _gldm_by_definition(lv, roi, offs, n, alpha):
+    P = np.zeros((n, len(offs) + 1))
+    for idx in zip(*np.nonzero(roi)):
+        dep = 0
+        for off in offs:
+            nb = tuple(int(i + o) for i, o in zip(idx, off))
+            dep += _inside(nb, lv.shape) and roi[nb] and abs(int(lv[nb]) - int(lv[idx])) <= alpha
+        P[lv[idx] - 1, dep] += 1
+    return P
+
+
+def _ngtdm_by_definition(lv, roi, offs, n):
+    M = np.zeros((n, 3))
+    M[:, 2] = np.arange(1, n + 1)
+    for idx in zip(*np.nonzero(roi)):
+        nbs = [tuple(int(i + o) for i, o in zip(idx, off)) for off in offs]
+        vals = [int(lv[nb]) for nb in nbs if _inside(nb, lv.shape) and roi[nb]]
+        M[lv[idx] - 1, 0] += 1
+        M[lv[idx] - 1, 1] += abs(int(lv[idx]) - sum(vals) / len(vals)) if vals else 0.0
+    return M
+
+
+def test_flat_layout_matrices_equal_their_definitions():
+    """GLCM, GLRLM, GLDM and NGTDM (built in a flat zero-padded layout) equal voxel-by-voxel definitions.
+
+    Random boxes (some one voxel thick), masks with holes and levels that are not 0 outside the
+    ROI, distances 1 and [1, 2], force2D on each axis, asymmetric offsets and GLDM's alpha 0 and 1.
+    """
+    rng = np.random.default_rng(7)
+    for trial in range(24):
+        shape = tuple(int(v) for v in rng.integers(1, 7, 3))
+        roi = rng.random(shape) < rng.uniform(0.3, 0.9)
+        lv = rng.integers(1, 5, shape).astype(np.int16 if trial % 2 else np.int64)
+        n = 4
+        for dist, f2d in (([1], None), ([1, 2], None), ([1], trial % 3)):
+            offs = angles(shape, dist, False, f2d)
+            if len(offs):
+                np.testing.assert_array_equal(glcm.matrix(lv, roi, offs, n), _glcm_by_definition(lv, roi, offs, n))
+                if dist == [1]:
+                    n_runs = max(shape)
+                    np.testing.assert_array_equal(glrlm.matrix(lv, roi, offs, n, n_runs),
+                                                  _glrlm_by_definition(lv, roi, offs, n, n_runs))
+            both = angles(shape, dist, True, f2d)
+            if len(both):
+                for alpha in (0, 1):
+                    np.testing.assert_array_equal(gldm.matrix(lv, roi, both, n, alpha),
+                                                  _gldm_by_definition(lv, roi, both, n, alpha))
+                one_way = both[: len(both) // 2 + 1]  # a set without all mirrors, and not a full box
+                np.testing.assert_array_equal(gldm.matrix(lv, roi, one_way, n, 0),
+                                              _gldm_by_definition(lv, roi, one_way, n, 0))
+                for offs_ng in (both, one_way):  # a full box (box sums) and not (one offset at a time)
+                    np.testing.assert_allclose(ngtdm.matrix(lv, roi, offs_ng, n),
+                                               _ngtdm_by_definition(lv, roi, offs_ng, n), rtol=1e-12, atol=1e-12)

@@ -122,3 +122,32 @@ def test_max_distance_through_the_hull_on_many_points():
     pruned = _line_extremes(points)
     assert len(pruned) > 128  # the convex-hull branch
     assert _max_distance(points) == math.sqrt(pdist(pruned, "sqeuclidean").max())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_planar_diameters_equal_all_pairs_per_plane(seed):
+    """Skipping planes whose centroid bound cannot beat the best keeps every 2D diameter exactly."""
+    from scipy import ndimage
+    from scipy.spatial.distance import pdist
+
+    from biomedai.radiomics.features.shape import _boundary_vertices, diameters
+
+    rng = np.random.default_rng(seed)
+    for _ in range(6):
+        shape = tuple(int(v) for v in rng.integers(4, 22, 3))
+        roi = ndimage.gaussian_filter(rng.normal(size=shape), rng.uniform(0.7, 2.5)) > rng.uniform(-0.2, 0.4)
+        if not roi.any():
+            continue
+        spacing = rng.uniform(0.4, 2.0, 3)
+        mask = np.pad(roi, 1)
+        half = _boundary_vertices(mask)
+        phys = half * (spacing / 2)
+        expected = []
+        for axis in range(3):
+            best = 0.0
+            for key in np.unique(half[:, axis]):
+                plane = np.delete(phys[half[:, axis] == key], axis, axis=1)
+                if len(plane) > 1:
+                    best = max(best, math.sqrt(pdist(plane, "sqeuclidean").max()))
+            expected.append(best)
+        assert diameters(mask, spacing)[:3] == tuple(expected)

@@ -30,8 +30,10 @@ def _routes(app):
             yield method, re.sub(r"\{[^}]+\}", "1", route.path), route.path
 
 
-def test_the_api_has_45_routes(app):
-    assert sum(len(route.methods) for route in api_routes(app.routes)) == 45
+def test_the_api_has_86_routes(app):
+    # 45 + DICOMweb (17 QIDO/WADO GETs, 2 STOW POSTs under /dicom-web) + the viewer (5)
+    # + reading (8 API routes, 6 pages) + annotation correction (3)
+    assert sum(len(route.methods) for route in api_routes(app.routes)) == 86
 
 
 def test_no_endpoint_answers_without_a_valid_token(app, client):
@@ -41,7 +43,7 @@ def test_no_endpoint_answers_without_a_valid_token(app, client):
             continue
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "biomedai_token=forged"}):
             r = client.request(method, url, headers=headers)
-            if url.startswith("/api/"):
+            if url.startswith(("/api/", "/dicom-web", "/dicomweb/")):
                 assert r.status_code == 401, (method, url, r.status_code)
             else:
                 assert r.status_code == 303 and r.headers["location"] == "/login", (method, url, r.status_code)

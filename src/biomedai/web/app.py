@@ -39,6 +39,8 @@ __all__ = ["COOKIE", "PUBLIC_PATHS", "AuthGate", "LoginThrottle", "SecurityHeade
 #: Sent with every response; HSTS only when the service itself speaks TLS.
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
 HSTS = "max-age=31536000; includeSubDomains"
+#: paths that answer 401 without a token (pages redirect to the login form instead)
+API_PREFIXES = ("/api/", "/dicom-web/", "/dicom-web", "/dicomweb/")
 
 
 class Settings:
@@ -78,7 +80,7 @@ class AuthGate:
         user = await anyio.to_thread.run_sync(self.store.user_for_token, token)
         path = str(scope.get("path", ""))
         if user is None:
-            if path.startswith("/api/"):
+            if path.startswith(API_PREFIXES):
                 response: Any = JSONResponse({"detail": "a valid token is required"}, status_code=401,
                                              headers={"WWW-Authenticate": "Bearer"})
             else:
@@ -143,11 +145,15 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
     # the pages call these with their own form data
     app.state.check_login, app.state.do_upload, app.state.queue_method = check_login, do_upload, queue_method
 
+    from .dicomweb import add_dicomweb
     from .pages import add_pages
+    from .reading_pages import add_reading_pages
     from .stow import add_stow
     from .tiles import add_tile_routes
 
     add_pages(app)
+    add_reading_pages(app)
     add_stow(app)
+    add_dicomweb(app)
     add_tile_routes(app)
     return app

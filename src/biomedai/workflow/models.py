@@ -147,3 +147,66 @@ class AuditEvent(Base):
     object_id: Mapped[str] = mapped_column(String(128), nullable=False, default="")
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
     client: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+
+
+class DicomInstance(Base):
+    """One DICOM instance that DICOMweb serves: a stored file of a study (``file_id``) or an object the
+    service made from a result (``result_id``: its SR or SEG). The query attributes are copied from the
+    header once (:mod:`biomedai.workflow.dicom_index`); ``path`` is relative to the storage folder."""
+
+    __tablename__ = "dicom_instances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), nullable=False, index=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), nullable=True,
+                                                unique=True)
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), nullable=True)
+    path: Mapped[str] = mapped_column(String(512), nullable=False)
+    study_uid: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    series_uid: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    sop_uid: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    transfer_syntax: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    #: the query attributes (PS3.18 Table 10.6.1-5 keys and the instance's geometry), keyword -> value
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class DerivedExport(Base):
+    """That a result's DICOM objects (SR, SEG) were made for DICOMweb, or why not (``detail``)."""
+
+    __tablename__ = "derived_exports"
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    objects: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class Reading(Base):
+    """A radiologist's reading of a study: who holds it (one reader at a time), the report text and its
+    sign-off (``status``: draft -> final); the final report's DICOM SR is kept at ``sr_path``."""
+
+    __tablename__ = "readings"
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
+    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signed_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    sr_path: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+    updated_at: Mapped[_dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class RouteNote(Base):
+    """A method that routing did not run on an input, and why: it declined what the input shows
+    (``status`` "declined") or it has no model (``status`` "not configured", the reason says what to do)."""
+
+    __tablename__ = "route_notes"
+    __table_args__ = (UniqueConstraint("study_id", "method", "input", name="uq_route_note"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), nullable=False, index=True)
+    method: Mapped[str] = mapped_column(String(64), nullable=False)
+    input: Mapped[str] = mapped_column(String(512), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

@@ -158,7 +158,24 @@ class Worker:
                                    retryable=child.returncode != 2)
         files = [f for f in storage.files_under(out_rel)]
         ok = self.queue.complete(job.id, token, out_rel, _read_metrics(output), files)
+        if ok:
+            self.make_dicom_objects(job.id)
         return "done" if ok else "lost"
+
+    def make_dicom_objects(self, job_id: int) -> None:
+        """Write the finished job's DICOM SR/SEG for DICOMweb now, so the viewer need not wait for them."""
+        from sqlalchemy import select
+
+        from .dicom_index import index_result
+        from .models import Result
+
+        try:
+            with self.store.session() as s:
+                result_id = s.scalars(select(Result.id).where(Result.job_id == job_id)).first()
+            if result_id is not None:
+                index_result(self.store, result_id)
+        except Exception:
+            log.exception("job %s: DICOM SR/SEG for DICOMweb not made", job_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,7 +119,7 @@ def nms_3d(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_
         return torch.zeros(0, dtype=torch.long)
     keep = non_max_suppression(boxes.float(), scores.float(), float(iou_threshold), max_proposals=int(max_keep),
                                box_overlap_metric=box_iou_3d)
-    return torch.as_tensor(keep, dtype=torch.long).reshape(-1)
+    return torch.as_tensor(keep, dtype=torch.long, device=boxes.device).reshape(-1)
 
 
 def clip_boxes(boxes: torch.Tensor, shape_zyx: Sequence[int]) -> torch.Tensor:
@@ -180,8 +180,10 @@ def roi_align_3d(features: torch.Tensor, rois: torch.Tensor, output_size: Sequen
     grid = grid.permute(0, 3, 2, 1, 4)  # (R, Dz, Hy, Wx, 3) with (x, y, z) last as grid_sample wants
     batch_index = rois[:, 0].long()
     sampled = features.new_empty((n_rois, channels) + tuple(g.shape[1] for g in points))
-    for b in batch_index.unique().tolist():
+    for b in batch_index.unique().tolist():  # one grid_sample per image: the boxes' grids stacked along depth
         sel = (batch_index == b).nonzero().flatten()
-        source = features[b:b + 1].expand(sel.numel(), -1, -1, -1, -1)
-        sampled[sel] = F.grid_sample(source, grid[sel], mode="bilinear", padding_mode="border", align_corners=True)
+        g = grid[sel]
+        stacked = g.reshape(1, -1, g.shape[2], g.shape[3], 3)
+        values = F.grid_sample(features[b:b + 1], stacked, mode="bilinear", padding_mode="border", align_corners=True)
+        sampled[sel] = values.reshape(channels, sel.numel(), *g.shape[1:4]).transpose(0, 1)
     return F.avg_pool3d(sampled, kernel_size=s, stride=s) if s > 1 else sampled

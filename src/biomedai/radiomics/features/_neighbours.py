@@ -46,6 +46,28 @@ def pair_slices(shape: Sequence[int], offset: Sequence[int]) -> tuple[tuple[slic
     return tuple(here), tuple(there)
 
 
+def padded_flat(levels: np.ndarray, roi: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """``levels`` inside ``roi`` (0 elsewhere) in a C-order box padded by ``pad`` zeros per side, flattened.
+
+    Returns ``(flat, strides)``: the flat array and the padded box's element strides, so that the
+    neighbour at offset ``o`` (every component at most ``pad`` in magnitude) of the ROI voxel at
+    flat index ``p`` is at ``p + o @ strides``: stepping off the ROI's box lands on a zero, never on
+    another row, and never outside ``flat``.
+
+    Example:
+        >>> flat, strides = padded_flat(np.array([[1, 2]]), np.array([[True, True]]), 1)
+        >>> flat.reshape(3, 4).tolist(), strides.tolist()
+        ([[0, 0, 0, 0], [0, 1, 2, 0], [0, 0, 0, 0]], [4, 1])
+    """
+    shape = tuple(int(n) + 2 * pad for n in levels.shape)
+    size = int(np.prod(shape))
+    flat = np.zeros(size, dtype=levels.dtype)
+    box = flat.reshape(shape)
+    np.copyto(box[tuple(slice(pad, n - pad) for n in shape)], levels, where=roi)
+    strides = np.array([int(np.prod(shape[d + 1:])) for d in range(len(shape))], dtype=np.int64)
+    return flat, strides
+
+
 def angle_weights(offsets: np.ndarray, spacing: Sequence[float], norm: str, kind: str) -> np.ndarray:
     """Per-angle weights of ``weightingNorm`` (GLCM uses exp(-d^2), GLRLM the distance itself)."""
     scaled = np.abs(offsets) * np.asarray(spacing)[None, :]

@@ -6,25 +6,38 @@ from typing import Any
 
 import numpy as np
 
-from ._neighbours import EPS, angle_weights, angles, force2d_dim, nanmean, pair_slices
+from ._neighbours import EPS, angle_weights, angles, force2d_dim, nanmean, padded_flat
 
 
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int) -> np.ndarray:
     """Raw (asymmetric) co-occurrence counts ``P[i-1, j-1, angle]``: centre level i, neighbour level j.
+
+    ``levels`` are 1..n_levels inside ``roi``. The ROI is laid out flat in a box padded with zeros
+    (:func:`padded_flat`), so each angle is one gather of the ROI voxels' neighbours and one
+    ``bincount`` of ``centre * (n_levels + 1) + neighbour`` over the ROI only (a neighbour outside
+    the ROI is 0 and lands in the dropped row/column 0).
 
     Example:
         >>> lv = np.array([[[1, 2, 2]]]); P = matrix(lv, lv > 0, np.array([[0, 0, 1]]), 2)
         >>> P[:, :, 0].tolist()
         [[0.0, 1.0], [0.0, 1.0]]
     """
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, levels.ndim)
     P = np.zeros((n_levels, n_levels, len(offsets)))
-    for k, off in enumerate(offsets):
-        here, there = pair_slices(levels.shape, off)
-        valid = roi[here] & roi[there]
-        i = levels[here][valid].astype(np.int64)
-        j = levels[there][valid].astype(np.int64)
-        P[:, :, k] = np.bincount((i - 1) * n_levels + (j - 1), minlength=n_levels * n_levels).reshape(
-            n_levels, n_levels)
+    if len(offsets) == 0:
+        return P
+    pad = int(np.abs(offsets).max())
+    flat, strides = padded_flat(levels, roi, pad)
+    deltas = offsets @ strides
+    reach = int(np.abs(deltas).max())
+    voxels = np.flatnonzero(flat)  # the ROI (levels >= 1 there)
+    m = n_levels + 1
+    centre = np.multiply(flat[voxels], m, dtype=np.intp)
+    code = np.empty_like(centre)
+    shifted = voxels - reach  # >= 0: every ROI voxel is at least `reach` from the array's ends
+    for k, delta in enumerate(int(d) for d in deltas):
+        np.add(centre, np.take(flat[reach + delta:], shifted), out=code)
+        P[:, :, k] = np.bincount(code, minlength=m * m)[:m * m].reshape(m, m)[1:, 1:]
     return P
 
 

@@ -5,44 +5,46 @@ from typing import Any
 
 import numpy as np
 
-from ._neighbours import EPS, angles, force2d_dim, pair_slices
-
-
-def dependence_counts(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, alpha: int) -> np.ndarray:
-    """Per voxel: the number of ROI neighbours whose level differs by at most ``alpha``."""
-    dep = np.zeros(levels.shape, dtype=np.int16)  # at most one per offset
-    keys = {tuple(int(v) for v in off) for off in offsets}
-    done: set[tuple[int, ...]] = set()
-    for key in (tuple(int(v) for v in off) for off in offsets):
-        if key in done:
-            continue
-        here, there = pair_slices(levels.shape, key)
-        if alpha == 0:  # the default: equal levels (no difference array)
-            close = levels[here] == levels[there]
-        else:
-            close = np.abs(levels[here].astype(np.int64) - levels[there]) <= alpha
-        close &= roi[here]
-        close &= roi[there]
-        dep[here] += close
-        mirror = tuple(-v for v in key)
-        if mirror in keys:  # a dependent pair counts for both voxels
-            dep[there] += close
-            done.add(mirror)
-        done.add(key)
-    return dep
+from ._neighbours import EPS, angles, force2d_dim, padded_flat
 
 
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int, alpha: int = 0) -> np.ndarray:
     """Counts ``P[i-1, d]``: voxels of level i with d dependent neighbours.
+
+    A neighbour (at one of ``offsets``, in the ROI) is dependent when its level differs by at most
+    ``alpha``. The ROI's levels (0 outside) lie flat in a zero-padded box (:func:`padded_flat`), so a
+    neighbour is a fixed distance further on in the flat array and each pair of opposite offsets is
+    one comparison of two shifted 1-D views, counted for both voxels.
 
     Example:
         >>> lv = np.array([[[1, 1, 2]]]); off = np.array([[0, 0, 1], [0, 0, -1]])
         >>> matrix(lv, lv > 0, off, 2).tolist()
         [[0.0, 2.0, 0.0], [1.0, 0.0, 0.0]]
     """
-    dep = dependence_counts(levels, roi, offsets, alpha)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, levels.ndim)
     n_dep = len(offsets) + 1
-    return np.bincount((levels[roi].astype(np.int64) - 1) * n_dep + dep[roi], minlength=n_levels * n_dep).reshape(
+    pad = int(np.abs(offsets).max()) if len(offsets) else 0
+    flat, strides = padded_flat(levels, roi, pad)
+    inside = flat != 0  # the ROI (levels >= 1 there)
+    dep = np.zeros(len(flat), dtype=np.int16 if n_dep < 2 ** 15 else np.int32)
+    wanted = {int(d) for d in offsets @ strides}
+    for delta in sorted({abs(d) for d in wanted}):
+        if delta == 0:
+            continue
+        if alpha == 0:  # the default: equal levels (no difference array); equal to an ROI level is in the ROI
+            close = flat[:-delta] == flat[delta:]
+        else:
+            close = np.abs(flat[:-delta].astype(np.int64) - flat[delta:]) <= alpha
+            close &= inside[:-delta]
+        close &= inside[delta:]
+        if delta in wanted:  # voxel p, neighbour p + delta
+            dep[:-delta] += close
+        if -delta in wanted:  # voxel p + delta, neighbour p
+            dep[delta:] += close
+    voxels = np.flatnonzero(inside)
+    code = np.multiply(flat[voxels], n_dep, dtype=np.intp)
+    code += dep[voxels]
+    return np.bincount(code, minlength=(n_levels + 1) * n_dep)[n_dep:(n_levels + 1) * n_dep].reshape(
         n_levels, n_dep).astype(float)
 
 

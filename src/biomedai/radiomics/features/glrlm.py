@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ._neighbours import EPS, angle_weights, angles, force2d_dim, nanmean, pair_slices
+from ._neighbours import EPS, angle_weights, angles, force2d_dim, nanmean, padded_flat, pair_slices
 
 
 def _any_line_with_two(roi: np.ndarray, off: np.ndarray) -> bool:
@@ -20,75 +20,49 @@ def _any_line_with_two(roi: np.ndarray, off: np.ndarray) -> bool:
     return False
 
 
-def _sweep_axis(shape: tuple[int, ...], off: np.ndarray) -> int:
-    """The moving axis of ``off`` with the fewest planes: runs are accumulated plane by plane along it."""
-    return min((d for d in range(len(shape)) if off[d] != 0), key=lambda d: shape[d])
-
-
-def _runs_along(levels: np.ndarray, roi: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Levels and lengths of all runs along one direction.
-
-    Levels and lengths of all runs along ``off`` (components in -1..1, ``off[0] != 0``), and
-    whether any line holds more than one ROI voxel.
-
-    Axis 0 is the sweep axis (the caller transposes to make it so, contiguously): run lengths are
-    accumulated plane by plane along it (a loop over planes, each step vectorised over a whole
-    plane of lines; faster here than pointer jumping or sorting).
-    """
-    here, there = pair_slices(levels.shape, off)
-    same = np.zeros(levels.shape, dtype=bool)  # voxel continues the run of its predecessor
-    np.equal(levels[here], levels[there], out=same[there])
-    same[there] &= roi[here]
-    same[there] &= roi[there]
-    if not same.any() and not _any_line_with_two(roi, off):
-        return levels.ravel()[:0], levels.ravel()[:0], False
-    has_next = np.zeros(levels.shape, dtype=bool)
-    has_next[here] = same[there]
-    r, sm = roi, same
-    if off[0] < 0:
-        r, sm = r[::-1], sm[::-1]
-    prev_sl, next_sl = pair_slices(r.shape[1:], off[1:])
-    dtype = np.int16 if r.shape[0] < 2 ** 15 else np.int32  # a run is at most one line long
-    run = np.zeros(r.shape, dtype=dtype)
-    run[0] = r[0]
-    carried = np.zeros(r.shape[1:], dtype=dtype)
-    for i in range(1, r.shape[0]):
-        carried[next_sl] = run[i - 1][prev_sl]
-        carried += 1
-        np.copyto(run[i], r[i])
-        np.copyto(run[i], carried, where=sm[i])
-    if off[0] < 0:
-        run = run[::-1]
-    ends = np.flatnonzero(roi & ~has_next)
-    return levels.ravel()[ends], run.ravel()[ends], True
-
-
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int, n_runs: int) -> np.ndarray:
     """Run counts ``P[i-1, r-1, angle]``: runs of level i and length r along each offset.
 
     Runs stop at the ROI border. An angle along which no line holds two ROI voxels counts nothing
-    (a flat ROI seen edge-on), as in PyRadiomics. The arrays are transposed (contiguously, once
-    per sweep axis) so that each angle's sweep runs over contiguous planes.
+    (a flat ROI seen edge-on), as in PyRadiomics. ``n_runs`` must be at least the longest line.
+
+    How: the ROI's levels (0 outside) lie flat in a box padded with zeros (:func:`padded_flat`),
+    where the neighbour along an offset is always ``delta`` further on, ``delta = offset @ strides``.
+    Cut into rows of ``delta`` and transposed, the array holds every line along the offset one after
+    the other, separated by zeros; runs are then the stretches of equal non-zero values, found from
+    the positions where the value changes.
 
     Example:
         >>> lv = np.array([[[1, 1, 2]]]); P = matrix(lv, lv > 0, np.array([[0, 0, 1]]), 2, 3)
         >>> P[:, :, 0].tolist()
         [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
     """
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, levels.ndim)
     P = np.zeros((n_levels, n_runs, len(offsets)))
-    layouts: dict[int, tuple[np.ndarray, np.ndarray, list[int]]] = {}
-    for k, off in enumerate(np.asarray(offsets)):
-        d0 = _sweep_axis(levels.shape, off)
-        if d0 not in layouts:
-            order = [d0] + [d for d in range(levels.ndim) if d != d0]
-            layouts[d0] = (np.ascontiguousarray(levels.transpose(order)),
-                           np.ascontiguousarray(roi.transpose(order)), order)
-        lv, r, order = layouts[d0]
-        gl, run, multi = _runs_along(lv, r, off[order])
-        if not multi:
+    if len(offsets) == 0:
+        return P
+    if np.abs(offsets).max() > 1:
+        raise ValueError("GLRLM offsets must have components in -1..1")
+    flat, strides = padded_flat(levels, roi, 1)
+    deltas = [abs(int(d)) for d in offsets @ strides]
+    # The padded box's first and last sum(strides) >= delta elements are padding, so every column of
+    # a (rows, delta) grid cut from its front starts with a zero (consecutive lines never join), the
+    # elements left over at the end are zeros and so is the last one.
+    width = (n_levels + 1) * n_runs + 1
+    for k, delta in enumerate(deltas):
+        rows = len(flat) // delta
+        grid = flat[:rows * delta]
+        lines = np.ascontiguousarray(grid.reshape(rows, delta).T).ravel() if delta > 1 else grid
+        starts = np.flatnonzero(lines[1:] != lines[:-1])
+        starts += 1  # where a stretch of equal values (a run, or zeros) begins
+        lengths = np.diff(starts)  # the last stretch is zeros
+        np.minimum(lengths, n_runs, out=lengths)  # only stretches of zeros can be longer: row 0, dropped
+        code = np.multiply(lines[starts[:-1]], n_runs, dtype=np.intp)
+        code += lengths  # level * n_runs + length, i.e. row `level`, column `length - 1` after the shift
+        counts = np.bincount(code, minlength=width)[1:width].reshape(n_levels + 1, n_runs)[1:]
+        if not counts[:, 1:].any() and not _any_line_with_two(roi, offsets[k]):
             continue  # no line with more than one voxel: this angle is dropped
-        P[:, :, k] = np.bincount((gl.astype(np.int64) - 1) * n_runs + (run - 1), minlength=n_levels * n_runs).reshape(
-            n_levels, n_runs)
+        P[:, :, k] = counts
     return P
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ._neighbours import angles, force2d_dim, pair_slices
+from ._neighbours import angles, force2d_dim, padded_flat
 
 
 def _full_box_radii(offsets: np.ndarray) -> np.ndarray | None:
@@ -17,21 +17,20 @@ def _full_box_radii(offsets: np.ndarray) -> np.ndarray | None:
     return radii if len(offsets) == int(np.prod(2 * radii + 1)) - 1 else None
 
 
-def _box_sum(a: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """Sum over the box of ``radii`` around each element (zero outside), one axis at a time."""
-    out = a
-    for axis, r in enumerate(int(v) for v in radii):
+def _box_sum(flat: np.ndarray, strides: np.ndarray, radii: np.ndarray, dtype: type) -> np.ndarray:
+    """Sum over the box of ``radii`` around each element of a flat padded array, one axis at a time.
+
+    Exact at the voxels whose box lies inside the padded array (see :func:`padded_flat`).
+    """
+    out = flat.astype(dtype)
+    for stride, r in zip((int(v) for v in strides), (int(v) for v in radii)):
         if r == 0:
             continue
-        n = out.shape[axis]
-        padded = np.pad(out, [(r, r) if k == axis else (0, 0) for k in range(out.ndim)])
-
-        def shifted(s: int) -> np.ndarray:
-            return padded[tuple(slice(s, s + n) if k == axis else slice(None) for k in range(out.ndim))]
-
-        acc = shifted(0).copy()
-        for s in range(1, 2 * r + 1):
-            acc += shifted(s)
+        acc = out.copy()
+        for t in range(1, r + 1):
+            step = t * stride
+            acc[step:] += out[:-step]
+            acc[:-step] += out[step:]
         out = acc
     return out
 
@@ -39,30 +38,36 @@ def _box_sum(a: np.ndarray, radii: np.ndarray) -> np.ndarray:
 def matrix(levels: np.ndarray, roi: np.ndarray, offsets: np.ndarray, n_levels: int) -> np.ndarray:
     """Rows ``[n_i, s_i, i]`` per level i: voxel count, summed |i - mean of ROI neighbours|, the level.
 
-    Voxels with no ROI neighbour add 0 to ``s_i``. When the offsets fill a box (the usual 26
-    neighbours), neighbour sums are separable box sums (exact integers, fewer passes).
+    Voxels with no ROI neighbour add 0 to ``s_i``. The ROI's levels (0 outside) lie flat in a
+    zero-padded box (:func:`padded_flat`), where a neighbour is a fixed distance further on; when
+    the offsets fill a box (the usual 26 neighbours), neighbour sums are separable box sums (exact
+    integers, fewer passes).
 
     Example:
         >>> lv = np.array([[[1, 2, 3]]]); off = np.array([[0, 0, 1], [0, 0, -1]])
         >>> matrix(lv, lv > 0, off, 3).tolist()
         [[1.0, 1.0, 1.0], [1.0, 0.0, 2.0], [1.0, 1.0, 3.0]]
     """
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, levels.ndim)
     wide = np.int32 if levels.dtype.itemsize <= 2 else np.int64
-    lv0 = np.where(roi, levels, 0)
+    pad = int(np.abs(offsets).max()) if len(offsets) else 0
+    flat, strides = padded_flat(levels, roi, pad)
+    inside = flat != 0  # the ROI (levels >= 1 there)
+    voxels = np.flatnonzero(inside)
     radii = _full_box_radii(offsets)
     if radii is not None:
-        total = _box_sum(lv0.astype(wide), radii) - lv0
-        count = _box_sum(roi.astype(np.int16), radii) - roi
+        total = _box_sum(flat, strides, radii, wide)[voxels] - flat[voxels]
+        count = _box_sum(inside, strides, radii, np.int16)[voxels] - 1
     else:
-        total = np.zeros(levels.shape, dtype=wide)
-        count = np.zeros(levels.shape, dtype=np.int16)
-        for off in offsets:
-            here, there = pair_slices(levels.shape, off)
-            total[here] += lv0[there]
-            count[here] += roi[there]
-    lv = levels[roi].astype(np.int64)
-    c = count[roi]
-    diff = np.abs(lv - np.divide(total[roi], c, out=lv.astype(float), where=c > 0))
+        total = np.zeros(len(voxels), dtype=wide)
+        count = np.zeros(len(voxels), dtype=np.int16)
+        for delta in (int(d) for d in offsets @ strides):
+            neighbour = flat[voxels + delta]
+            total += neighbour
+            count += neighbour != 0
+    lv = flat[voxels].astype(np.int64)
+    c = count
+    diff = np.abs(lv - np.divide(total, c, out=lv.astype(float), where=c > 0))
     out = np.zeros((n_levels, 3))
     out[:, 0] = np.bincount(lv - 1, minlength=n_levels)
     out[:, 1] = np.bincount(lv - 1, weights=diff, minlength=n_levels)

@@ -199,9 +199,21 @@ def diameters(mask: np.ndarray, spacing: np.ndarray) -> tuple[float, ...]:
         keys = half[:, axis]
         order = np.argsort(keys, kind="stable")
         splits = np.flatnonzero(np.diff(keys[order])) + 1
-        for group in np.split(order, splits):
-            if len(group) > 1:
-                best = max(best, _max_distance(np.delete(phys[group], axis, axis=1)))
+        # Planes in decreasing order of twice their largest distance from their centroid, an upper
+        # bound of their diameter (the triangle inequality; the factor 1 + 1e-9 covers rounding):
+        # once it is no larger than the best diameter found, no remaining plane can change the result.
+        plane = np.delete(phys[order], axis, axis=1)
+        starts = np.concatenate([[0], splits])
+        counts = np.diff(np.append(starts, len(order)))
+        centroid = np.add.reduceat(plane, starts, axis=0) / counts[:, None]
+        radius2 = ((plane - np.repeat(centroid, counts, axis=0)) ** 2).sum(axis=1)
+        bound = 2.0 * np.sqrt(np.maximum.reduceat(radius2, starts)) * (1 + 1e-9)
+        groups = np.split(order, splits)
+        for g in np.argsort(-bound, kind="stable"):
+            if bound[g] <= best:
+                break
+            if len(groups[g]) > 1:
+                best = max(best, _max_distance(np.delete(phys[groups[g]], axis, axis=1)))
         out.append(best)
     out.append(_max_distance(phys))
     return tuple(out)
