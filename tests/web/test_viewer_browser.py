@@ -177,6 +177,9 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             assert np.abs(view.shot() - first).mean() > 1.0, "scrolling the seeded series changed no pixel"
 
             view.open_viewer(study_id)
+            first_ms = page.evaluate("window.biomedaiViewer.state.firstImageMs")
+            print(f"viewer: first image of the 24-slice CT drawn {first_ms:.0f} ms after the script started "
+                  f"(load average {os.getloadavg()[0]:.1f})")
             page.wait_for_selector(".bv-thumb.bv-loaded", timeout=30_000)  # a series thumbnail was drawn
             assert page.locator(".bv-thumb").count() >= 2  # the CT and the SEG series
 
@@ -284,5 +287,48 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             outside = [u for u in view.requests if not u.startswith((base + "/", "blob:", "data:"))]
             assert not outside, outside
             assert any("/dicom-web/studies/" in u and "/frames/" in u for u in view.requests)  # fed by WADO-RS
+        finally:
+            browser.close()
+
+
+def test_viewer_real_ct_with_its_prior(tmp_path, store, wf_methods, shared_data):
+    """Real data: two axial chest CT slices of one COVID-19-positive patient, 12 months apart (TCIA
+    COVID-19-NY-SBU via shared/data/chest_ct; 512x512, HU). The viewer draws the current one, the lung
+    preset sets its VOI, and the prior of the same patient, found by QIDO-RS, is drawn beside it."""
+    from biomedai.workflow.intake import ingest
+
+    from tests.conftest import shared_subdir
+
+    folder = shared_subdir(shared_data, "chest_ct", "covid19_ny_sbu_axial_slices")
+    prior, current = folder / "A046441_19001111-045.dcm", folder / "A046441_19010101-23.dcm"
+    if not (prior.exists() and current.exists()):
+        pytest.skip(f"{prior.name} or {current.name} is absent from {folder}")
+    ingest(store, [(prior.name, prior)], methods=["wf_brightness"])
+    study = ingest(store, [(current.name, current)], methods=["wf_brightness"]).studies[0]
+    with running_service(store, tmp_path, RULES) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            view = Page(browser, base, _token(base))
+            page = view.page
+            view.open_viewer(study)
+            default = view.shot(name="real-1-default")
+            assert default.std() > 20, "the real CT slice is not drawn"
+            page.click("button[data-preset=lung]")
+            lung = view.shot(name="real-2-lung")
+            voi = page.evaluate("window.biomedaiViewer.shown.main.viewport.getProperties().voiRange")
+            assert voi["lower"] == pytest.approx(-1350, abs=2) and voi["upper"] == pytest.approx(150, abs=2)
+            assert np.abs(lung - default).mean() > 5.0
+            options = page.eval_on_selector_all("#bv-prior option", "os => os.map(o => o.textContent)")
+            assert any(o.startswith("1900-11-11") for o in options), options
+            page.select_option("#bv-prior", index=1)
+            page.wait_for_function("() => window.biomedaiViewer.state.comparing", timeout=30_000)
+            page.wait_for_timeout(1000)
+            prior_voi = page.evaluate("window.biomedaiViewer.shown.prior.viewport.getProperties().voiRange")
+            assert prior_voi == voi  # the prior is shown in the same (lung) window
+            for side in ("main", "prior"):
+                pixels = view.shot(f"#bv-vp-{side}", name=f"real-3-compare-{side}")
+                middle = pixels[pixels.shape[0] // 4: -pixels.shape[0] // 4, pixels.shape[1] // 4: -pixels.shape[1] // 4]
+                assert middle.std() > 20, f"the {side} study is not drawn"
+            assert not [u for u in view.requests if not u.startswith((base + "/", "blob:", "data:"))]
         finally:
             browser.close()

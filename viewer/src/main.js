@@ -263,7 +263,12 @@ async function showSeries(id, series, label) {
     item = { ...parts };
     shown[id] = item;
     parts.element.addEventListener(Events.STACK_NEW_IMAGE, () => redrawOverlay(id));
-    parts.element.addEventListener(Events.IMAGE_RENDERED, () => redrawOverlay(id));
+    parts.element.addEventListener(Events.IMAGE_RENDERED, () => {
+      if (id === 'main' && state.firstImageMs === undefined) {
+        state.firstImageMs = performance.now() - state.started; // time to the first drawn image
+      }
+      redrawOverlay(id);
+    });
   }
   item.series = series;
   item.label = label;
@@ -366,6 +371,9 @@ async function compareMode(priorUID) {
   setMode('compare');
   await showSeries('prior', match, `prior ${prior.date || ''}: ${seriesLabel(match)}`);
   engine.resize(true, false);
+  if (state.preset) {
+    applyPreset(state.preset); // both sides in the same window
+  }
   state.comparing = prior.uid;
   setStatus(`Comparing with the prior study of ${prior.date || 'unknown date'} (${prior.description || prior.uid})`);
 }
@@ -650,6 +658,7 @@ function fail(error) {
 }
 
 async function main() {
+  state.started = performance.now();
   const app = $('#bv-app');
   state.context = await getJSON(app.dataset.context);
   state.root = state.context.dicomweb.replace(/\/$/, '');
