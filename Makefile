@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biomedai-installed
 PYTEST_ARGS ?=
 
-.PHONY: install reference demo serve test test-slow test-all lint bench models clean
+.PHONY: install reference demo serve test test-slow test-all lint bench models viewer clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ models: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --select D --ignore D401,D105 src/biomedai/io src/biomedai/data src/biomedai/metrics \
 		src/biomedai/radiomics src/biomedai/stats src/biomedai/train
+
+# The DICOM viewer's static bundle (Cornerstone3D, MIT), committed under src/biomedai/web/static/viewer/ so that
+# installing and testing need no npm; rebuild it after changing viewer/src or viewer/package.json (node >= 20).
+# CODECS=1 also bundles the WebAssembly decoders of compressed transfer syntaxes (~3 MB more).
+viewer:
+	cd viewer && npm ci --no-audit --no-fund && node build.mjs
 
 bench: $(STAMP)
 	$(VENV)/bin/biomedai bench

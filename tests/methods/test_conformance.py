@@ -177,6 +177,24 @@ def test_weights_check_fails_when_the_error_does_not_say_how(tmp_path: Path) -> 
     _fails(Unhelpful, "predict_without_weights", "say how to get weights", tmp_path)
 
 
+def test_input_check_fails_when_it_raises_or_answers_no_reason(tmp_path: Path) -> None:
+    class Raises(OtsuMethod):
+        def check_input(self, path):
+            return len(Path(path).read_bytes()) / 0
+
+    class Empty(OtsuMethod):
+        def check_input(self, path):
+            return "  "
+
+    class Unconfigured(OtsuMethod):
+        def not_configured(self, weights=None):
+            return "no model"
+
+    _fails(Raises, "input_check", "raised ZeroDivisionError", tmp_path / "a")
+    _fails(Empty, "input_check", "a reason in words", tmp_path / "b")
+    _fails(Unconfigured, "input_check", "say how to get a model", tmp_path / "c")
+
+
 def test_check_method_reports_every_failure_at_once(tmp_path: Path) -> None:
     class TwoFaults(OtsuMethod):
         paper = ""

@@ -73,7 +73,7 @@ def _counts(engine) -> dict[str, int]:
 def test_fresh_upgrade_equals_the_models(tmp_path, empty_url):
     store = Store(tmp_path / "d", empty_url)
     try:
-        assert migrations.current_revision(store.engine) == migrations.head_revision() == "0002"
+        assert migrations.current_revision(store.engine) == migrations.head_revision() == "0003"
         assert migrations.schema_differences(store.engine) == []  # alembic autogenerate: nothing to add
         assert set(Base.metadata.tables) <= _tables(store.engine)
         store.create_user("ada", "long-enough-pw", "admin")
@@ -150,7 +150,7 @@ def test_concurrent_starts_migrate_once(tmp_path, empty_url):
     try:
         assert not errors, errors
         with stores[0].engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
         assert migrations.schema_differences(stores[0].engine) == []
     finally:
         for s in stores:
@@ -167,10 +167,10 @@ def test_serve_migrate_only(tmp_path, empty_url, capsys, cli_logging):
     if TEST_DATABASE_URL:
         argv += ["--database-url", empty_url]
     assert main(argv) == 0
-    assert "revision 0002" in capsys.readouterr().out
+    assert "revision 0003" in capsys.readouterr().out
     engine = create_engine(empty_url if TEST_DATABASE_URL else f"sqlite:///{data / 'biomedai-workflow.db'}")
     try:
-        assert migrations.current_revision(engine) == "0002"
+        assert migrations.current_revision(engine) == "0003"
     finally:
         engine.dispose()
 

@@ -4,7 +4,7 @@ import pytest
 
 from biomedai.errors import ConfigError
 from biomedai.methods.registry import list_methods
-from biomedai.workflow.routing import Router, Unit, kind_accepted
+from biomedai.workflow.routing import Router, Unit, checks_content, kind_accepted
 
 
 def test_first_matching_rule_decides(wf_methods, tmp_path):
@@ -26,7 +26,7 @@ rules:
     hip = Unit(kind="image/grey", modality="dx", body_part="HIP", series_description="AP pelvis")
     assert router.route(hip) == (["wf_slow"], 5, "urgent hips")
     rgb = router.route(Unit(kind="image/rgb"))
-    expected = [m.name for m in list_methods() if kind_accepted("image/rgb", m.input_kinds)]
+    expected = [m.name for m in list_methods() if kind_accepted("image/rgb", m.input_kinds) and checks_content(m)]
     assert rgb[0] == expected and "wf_brightness" in expected and rgb[2] == "rgb"
     assert router.route(Unit(kind="volume/mrc")) == ([], 0, "ignore the rest")
 

@@ -28,7 +28,7 @@ from biomedai.methods.dbt_maskrcnn import baselines, evaluate, report
 from biomedai.methods.dbt_maskrcnn.config import LIGHT_MODEL, DbtMaskRcnnConfig
 from biomedai.methods.dbt_maskrcnn.data import PatchDataset, collate_patches, load_cohort
 from biomedai.methods.dbt_maskrcnn.inference import detect_volume
-from biomedai.methods.dbt_maskrcnn.training import train_mask_rcnn
+from biomedai.methods.dbt_maskrcnn.training import save_trained_model, train_mask_rcnn
 from biomedai.train import train_model
 from biomedai.utils import write_json_atomic, write_text_atomic
 
@@ -120,13 +120,21 @@ def main() -> None:
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-test-views", type=int, default=0, help="0: all (smoke runs use a few)")
+    ap.add_argument("--paper-size", action="store_true",
+                    help="the paper's ResNet-50-FPN (P2-P5) at the cohort's 0.6 mm in-plane (GPU script) instead of light")
+    ap.add_argument("--device", default="cpu", help="device of the 3-D Mask R-CNN training (cuda on the GPU)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-model", type=Path, help="write the trained 3-D model as a model folder (fp16) here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     cpu0, wall0 = time.process_time(), time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = DbtMaskRcnnConfig.from_dict(dict(LIGHT_MODEL, seed=args.seed))
+    if args.paper_size:  # ResNet-50-FPN P2-P5 with the spec's anchors, at the simulated cohort's own spacing
+        cfg = DbtMaskRcnnConfig.from_dict({"seed": args.seed, "spacing": (1.0, 0.6, 0.6), "patch": (32, 96, 96),
+                                           "margin": (0, 16, 16), "train_patch": (32, 64, 64), "batch_size": 4})
     train_all = load_cohort(args.cohort, cfg.spacing, ("train",))
     test = load_cohort(args.cohort, cfg.spacing, ("test",))
     if args.max_test_views:
@@ -134,10 +142,11 @@ def main() -> None:
     fit, val = split_validation(train_all, 0.2, args.seed)
     log.info("views: fit %d, validation %d, test %d", len(fit), len(val), len(test))
 
-    model3d, res3d = train_mask_rcnn(fit, val, cfg, out / "train_3d", args.minutes_3d)
+    model3d, res3d = train_mask_rcnn(fit, val, cfg, out / "train_3d", args.minutes_3d, device=args.device)
     model2d = train_2d(fit, val, args.minutes_2d, out / "train_2d", args.seed)
     unet = train_unet(fit, val, cfg.train_patch, args.minutes_unet, out / "train_unet", args.seed)
 
+    model3d = model3d.cpu() if args.device == "cpu" else model3d
     det3d, ms3d = timed(lambda r: detect_volume(model3d, r.volume, cfg.patch, cfg.margin, cfg.nms_iou), test)
     det2d, ms2d = timed(lambda r: baselines.link_slices(baselines.detect_slices(model2d, r.volume), r.volume.shape),
                         test)
@@ -157,7 +166,8 @@ def main() -> None:
     t2 = evaluate.table2({**views, **views_2d_mode})
     tests = evaluate.aufc_tests("3D-Mask RCNN", views, n_resamples=args.boot, seed=args.seed)
     t3 = evaluate.table3(test, views, "3D-Mask RCNN", n_resamples=args.boot, seed=args.seed)
-    t4 = evaluate.table4(test, names)
+    sfcm = {r.view_id: baselines.sfcm_masks(r.volume, det3d[r.view_id]) for r in test}
+    t4 = evaluate.table4(test, {**names, "SFCM (in 3-D boxes)": sfcm})
     report.write_froc({**views, **views_2d_mode}, out, "SIMULATED DBT test split")
 
     t5 = []
@@ -169,7 +179,7 @@ def main() -> None:
             ("3D U-Net+CC", unet, lambda: baselines.unet_components(unet, probe.volume, cfg.train_patch), msunet)):
         n, mb = model_size(model)
         t5.append({"model": name, "size_MB_fp32": mb, "parameters": n, "ms_per_volume": ms,
-                   "peak_extra_RSS_MB": peak_extra_mb(fn)})
+                   "peak_extra_RSS_MB": peak_extra_mb(fn) if args.device == "cpu" else float("nan")})
     big = n_big = None
     try:
         from biomedai.methods.dbt_maskrcnn.model import MaskRCNN3d
@@ -188,19 +198,34 @@ def main() -> None:
             "budgets_min": {"3d": args.minutes_3d, "2d": args.minutes_2d, "unet": args.minutes_unet},
             "bootstrap_B": args.boot, "seed": args.seed, "cpu_s": time.process_time() - cpu0,
             "wall_s": time.time() - wall0, "load_avg_end": load, "machine": platform.platform(),
-            "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "torch_threads": torch.get_num_threads(), "device_3d": args.device,
+            "model_3d": "paper-size ResNet-50-FPN" if args.paper_size else "light", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     tables = {"meta": meta, "table2": t2, "aufc_tests": tests, "table3": t3, "table4": t4, "table5": t5}
     write_json_atomic(out / "tables.json", tables)
     md = [f"# Fan et al. DBT tables on {DATA} (reduced protocol)\n",
-          f"{meta['date']}, {meta['machine']}, 1 torch thread, load average at the end {load[0]:.1f}; CPU "
+          f"{meta['date']}, {meta['machine']}, {args.threads} torch thread(s), 3-D model {meta['model_3d']} on {args.device}, load average at the end {load[0]:.1f}; CPU "
           f"{meta['cpu_s'] / 60:.1f} min, wall {meta['wall_s'] / 60:.1f} min; test: {len(test)} views of "
           f"{meta['n_test_breasts']} breasts; seed {args.seed}; bootstrap B = {args.boot}.\n",
           "## Table 2: mean FPs per lesion (L) and per breast (B) at given sensitivity (n.r.: not reached)\n",
           report.markdown_table(t2), "\n## Breast-based AUFC (0-3 FPs) and bootstrap tests\n",
           report.markdown_table(tests), "\n## Table 3: FPs per breast at 90 % sensitivity by subgroup\n",
           report.markdown_table(t3), "\n## Table 4: mask AP@0.5, FNR, Dice\n", report.markdown_table(t4),
-          "\n## Table 5: model profile (CPU, 1 thread; ms per whole volume)\n", report.markdown_table(t5)]
+          "\n## Table 5: model profile (ms per whole volume on the test split; peak RSS in a forked child, CPU only)\n", report.markdown_table(t5)]
     write_text_atomic(out / "TABLES.md", "\n".join(md))
+    if args.save_model:
+        ours = next(r for r in tests if r["system"] == "3D-Mask RCNN")
+        at90 = next(r for r in t2 if r["sensitivity"] == 90)
+        seg = t4[0]
+        save_trained_model(args.save_model, model3d.cpu(), cfg,
+                           {"name": f"SIMULATED DBT cohort ({meta['cohort']['simulator_version']}, seed "
+                                    f"{meta['cohort']['seed']})", "licence": "simulated data, no restriction",
+                            "split": f"train split by breast: {len(fit)} views fit, {len(val)} views validation"},
+                           {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in {
+                               "AUFC_breast": ours["AUFC_breast"], "AUFC_lesion": ours["AUFC_lesion"],
+                               "fps_per_lesion_at_90": at90["3D-Mask RCNN L"],
+                               "fps_per_breast_at_90": at90["3D-Mask RCNN B"], "mask_AP50": seg["3D-Mask RCNN AP"],
+                               "dice_mean": seg["3D-Mask RCNN Dice"]}.items()},
+                           f"{DATA}: {len(test)} views of {meta['n_test_breasts']} breasts", True, half=True)
     print("\n".join(md))
 
 

@@ -470,8 +470,10 @@ class SubtomogramSet:
 
     @classmethod
     def concatenate(cls, sets: Sequence[SubtomogramSet]) -> SubtomogramSet:
-        """One set from several with the same classes and settings (e.g. one per SNR); ``snr`` is NaN when they
-        differ, and each particle keeps its own ``effective_snr``."""
+        """One set from several with the same classes and settings (e.g. one per SNR).
+
+        ``snr`` is NaN when they differ, and each particle keeps its own ``effective_snr``.
+        """
         first = sets[0]
         if any(s.class_names != first.class_names for s in sets):
             raise InvalidInputError("sets to concatenate must hold the same classes in the same order")

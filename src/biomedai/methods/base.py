@@ -50,6 +50,8 @@ class Method(abc.ABC):
     default_model: ClassVar[str | None] = None
     #: metric keys the report leads with, rounded (e.g. the Ki-67 labelling index and cell counts)
     headline_metrics: ClassVar[tuple[str, ...]] = ()
+    #: True when ``predict`` cannot run without a trained model (weights given or a bundled default)
+    needs_weights: ClassVar[bool] = False
 
     def __init__(self, config: BaseConfig | dict[str, Any] | None = None) -> None:
         if config is None:
@@ -99,6 +101,29 @@ class Method(abc.ABC):
                                                       read_model_info(folder).usage_note())
         return folder
 
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path`` (one file, or a DICOM series folder), or None when it can.
+
+        The workflow router asks before it queues a job, so an image goes only to the methods that
+        can read what it shows (a panoramic film to the dental method, not to Ki-67). Keep it cheap (a
+        header, a thumbnail: :mod:`biomedai.data.content`) and in the method's own domain module; the
+        default accepts everything its :attr:`input_kinds` let through. Say the reason in words a user
+        understands ("no DAB (brown) stain: ...").
+        """
+        return None
+
+    def not_configured(self, weights: Path | None = None) -> str | None:
+        """What is missing before ``predict`` can run, and what to do about it; None when it can run.
+
+        The default: with :attr:`needs_weights` and neither ``weights`` nor a bundled model, it says how
+        to get a model (``biomedai train``, ``--weights``, or ``weights:`` in the service's routing rules).
+        """
+        if not self.needs_weights or self.resolve_weights(weights) is not None:
+            return None
+        return (f"no trained model: train one with 'biomedai train {self.name} DATA -o OUT' and give it with "
+                f"--weights OUT (in the service: methods: [{{name: {self.name}, weights: OUT}}] in the routing "
+                "rules)")
+
     @classmethod
     def example_inputs(cls, folder: Path) -> list[Path]:
         """Write a few small valid inputs for ``predict`` into ``folder`` and return their paths.
@@ -108,6 +133,26 @@ class Method(abc.ABC):
         Override when ``predict`` takes something else (a cohort folder, an annotation file).
         """
         return []
+
+    #: Kind of annotation a user can correct in this method's results (e.g. ``"polylines"``), or None.
+    #: The web service offers its correction page for results of such methods.
+    annotation_kind: ClassVar[str | None] = None
+
+    def editable_annotations(self, result_dir: Path) -> list[dict[str, str]]:
+        """The correctable annotations of one result: ``{"name", "annotation", "image_input"}`` each.
+
+        ``annotation`` is a file of ``result_dir`` in the method's annotation format; ``image_input``
+        the name of the input image it was drawn on. Methods with :attr:`annotation_kind` override it.
+        """
+        return []
+
+    def check_annotation(self, data: Any, source: str) -> dict[str, Any]:
+        """Validate a corrected annotation (parsed JSON) and return it normalised; raise ``InvalidInputError``."""
+        raise NotImplementedError(f"method {self.name!r} has no correctable annotations")
+
+    def save_correction(self, folder: Path, image: Path, annotation: dict[str, Any]) -> Path:
+        """Store a checked correction of ``image`` in ``folder``, the layout this method retrains from."""
+        raise NotImplementedError(f"method {self.name!r} has no correctable annotations")
 
     @classmethod
     def tool_parser(cls, prog: str) -> argparse.ArgumentParser | None:

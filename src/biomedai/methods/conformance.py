@@ -335,12 +335,39 @@ def check_predict_without_weights(ctx: CheckContext) -> None:
     check_result_json(Path(result.output_dir), cls.name, "predict")
 
 
+def check_input_hooks(ctx: CheckContext) -> None:
+    """``check_input`` answers None or a reason (a non-empty string), never an exception, for the example
+    input and for a file that is not an image; ``not_configured`` answers None, or says how to get a model
+    (and only when no bundled model is declared)."""
+    cls = ctx.method
+    method = cls()
+    scratch = ctx.folder("check_input")
+    inputs = (ctx.example_inputs(scratch) if ctx.example_inputs else cls.example_inputs(scratch)) \
+        or _synthetic_input(cls.input_kinds, scratch)
+    junk = scratch / "not-an-image.png"
+    junk.write_bytes(b"this is not an image")
+    for path in [*inputs, junk]:
+        try:
+            answer = method.check_input(Path(path))
+        except Exception as exc:  # noqa: BLE001 - reported as the failure
+            raise AssertionError(f"check_input({Path(path).name}) raised {type(exc).__name__}: {exc}; return the "
+                                 "reason as a string instead") from exc
+        assert answer is None or (isinstance(answer, str) and answer.strip()), \
+            f"check_input({Path(path).name}) returned {answer!r}: None (accepted) or a reason in words"
+    missing = method.not_configured(None)
+    if missing is not None:
+        assert isinstance(missing, str) and any(h in missing for h in WEIGHTS_HINTS), \
+            f"not_configured() says {missing!r}; say how to get a model (--weights, biomedai train ...)"
+        assert not cls.default_model, "a bundled model is declared but not_configured() says there is none"
+
+
 CHECKS: dict[str, Callable[[CheckContext], None]] = {
     "metadata": check_metadata,
     "config_round_trip": check_config_round_trip,
     "predict_bad_inputs": check_predict_bad_inputs,
     "tool_parser": check_tool_parser,
     "predict_without_weights": check_predict_without_weights,
+    "input_check": check_input_hooks,
     "demo": check_demo,
     "report": check_report,
 }

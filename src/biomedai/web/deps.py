@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 
 from ..workflow.auth import role_allows
-from ..workflow.models import Job, Result, StoredFile, Study, User
+from ..workflow.models import Job, Result, RouteNote, StoredFile, Study, User
 from ..workflow.previews import has_preview
 from ..workflow.store import Store
 from ..workflow.worklist import study_summary
@@ -79,6 +79,9 @@ def study_detail(store: Store, study_id: int) -> dict[str, Any]:
         out["files"] = [file_dict(f) for f in files]
         out["jobs"] = [job_dict(j) for j in jobs]
         out["results"] = [result_dict(r) for r in results]
+        notes = s.scalars(select(RouteNote).where(RouteNote.study_id == study_id).order_by(RouteNote.id)).all()
+        out["routing"] = [{"method": n.method, "status": n.status, "reason": n.reason,
+                           "input": n.input.rsplit("/", 1)[-1]} for n in notes]
     return out
 
 

@@ -41,7 +41,7 @@ def layout(title: str, body: str, user: User | None = None) -> HTMLResponse:
     nav = ""
     if user is not None:
         upload = '<a href="/upload">Upload</a>' if role_allows(user.role, "operator") else ""
-        nav = (f'<nav><b>biomedai</b><a href="/">Worklist</a>{upload}<span class="muted" style="color:#cde">'
+        nav = (f'<nav><b>biomedai</b><a href="/">Worklist</a><a href="/reading">Reading</a>{upload}<span class="muted" style="color:#cde">'
                f'{_e(user.username)} ({_e(user.role)})</span><form method="post" action="/logout">'
                f'<button>Log out</button></form></nav>')
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
@@ -172,6 +172,9 @@ def add_pages(app: FastAPI) -> None:
                                            "source", "created_at")}]),
                  f'<p><a href="/api/studies/{study_id}/report.html">Download the report (HTML)</a> '
                  f'<a href="/api/studies/{study_id}/report.pdf">(PDF)</a></p>']
+        if any(f["kind"].startswith("dicom/") for f in d["files"]):
+            parts.append(f'<p><a href="/studies/{study_id}/viewer"><b>Open in the DICOM viewer</b></a> '
+                         '(scrolling, window presets, measurements, reformats, SEG/SR overlays, priors)</p>')
         if d["findings"]:
             parts.append("<h2>Findings</h2>" + table([{"method": f.get("method", ""), "finding": f.get("label", ""),
                                                        "severity": f.get("severity", ""), "text": f.get("text", "")}
@@ -204,7 +207,13 @@ def add_pages(app: FastAPI) -> None:
                           f'value="{study_id}"><button>Cancel</button></form>')
             jobs.append({"job": j["id"], "method": _e(j["method"]), "status": _e(j["status"]),
                          "attempts": j["attempts"], "error": _e(j["error"][-300:]), "": action})
-        parts.append("<h2>Jobs</h2>" + table(jobs, raw=("job", "method", "status", "attempts", "error", "")))
+        parts.append("<h2>Jobs</h2>" + (table(jobs, raw=("job", "method", "status", "attempts", "error", ""))
+                                         if jobs else "<p>No method runs on this study.</p>"))
+        if d["routing"]:
+            parts.append("<h2>Methods not run</h2>" + table(
+                [{"method": _e(n["method"]), "input": _e(n["input"]), "status": _e(n["status"]),
+                  "why / what to do": _e(n["reason"])} for n in d["routing"]],
+                raw=("method", "input", "status", "why / what to do")))
         if operator:
             from ..methods.registry import list_methods
 
@@ -271,7 +280,12 @@ def _window_form(f: dict[str, Any]) -> str:
 
 
 def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]]) -> str:
+    from ..workflow.reading import headline
+
     parts = [f'<h2>Result {r["id"]}: {_e(r["method"])} <span class="muted">priority {r["priority"]:.0f}</span></h2>']
+    lead = headline(r["method"], r["metrics"] or {}, limit=6)
+    if lead:
+        parts.append(f'<p class="headline"><b>{_e(lead)}</b></p>')
     pngs = [n for n in r["files"] if n.lower().endswith(".png")]
     base = previews[0]["preview_url"] if previews else None
     figures = []
@@ -305,7 +319,20 @@ def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]
               f' <a href="/api/results/{r["id"]}/seg.dcm">DICOM SEG</a> (DICOM studies; SEG when the result has masks)')
 
     parts.append(f'<p class="muted">Files: {links}</p>')
+    parts.append(_correction_link(r))
     return "".join(parts)
+
+
+def _correction_link(r: dict[str, Any]) -> str:
+    """A link to the correction page when the result's method has correctable annotations."""
+    from ..errors import MethodNotFoundError
+    from ..methods.registry import get_method
+
+    try:
+        kind = get_method(r["method"]).annotation_kind
+    except MethodNotFoundError:
+        return ""
+    return f'<p><a href="/results/{r["id"]}/correct">Correct the {_e(kind)}</a> (saved for retraining)</p>' if kind else ""
 
 
 def _comparison_section(store: Any, study_id: int, previews: list[dict[str, Any]]) -> str:

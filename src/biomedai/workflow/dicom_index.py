@@ -63,7 +63,7 @@ def _header_attributes(ds: Any) -> dict[str, Any]:
     return out
 
 
-def _row_for(ds: Any, study_id: int, path: str, file_id: int | None = None,
+def index_row(ds: Any, study_id: int, path: str, file_id: int | None = None,
              result_id: int | None = None) -> DicomInstance:
     meta = getattr(ds, "file_meta", None)
     return DicomInstance(study_id=study_id, file_id=file_id, result_id=result_id, path=path,
@@ -88,7 +88,7 @@ def index_files(store: Store, study_id: int | None = None) -> int:
     for file_id, sid, rel in todo:
         try:
             ds = pydicom.dcmread(store.storage.resolve(rel), stop_before_pixels=True)
-            rows.append(_row_for(ds, sid, rel, file_id=file_id))
+            rows.append(index_row(ds, sid, rel, file_id=file_id))
         except Exception as exc:  # noqa: BLE001 - a file that intake took but pydicom cannot re-read
             log.warning("file %s is not indexed for DICOMweb: %s", file_id, exc)
     if rows:
@@ -129,7 +129,7 @@ def index_result(store: Store, result_id: int) -> list[str]:
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(target)
-        rows.append(_row_for(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True), study_id, rel,
+        rows.append(index_row(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True), study_id, rel,
                              result_id=result_id))
     with store.session() as s:
         if s.get(DerivedExport, result_id) is not None:  # another process made them meanwhile

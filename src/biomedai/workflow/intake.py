@@ -81,7 +81,7 @@ def _dicom_info(path: Path) -> FileInfo:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds
+    except Exception as exc:
         raise InvalidInputError(f"unreadable DICOM header ({exc})", path) from exc
 
     def text(keyword: str) -> str:
@@ -97,15 +97,33 @@ def _dicom_info(path: Path) -> FileInfo:
                     study_description=text("StudyDescription"))
 
 
+#: RGB files up to this size are looked at (a thumbnail) to call grey content "image/grey": a radiograph
+#: saved as a 3-channel JPEG goes to the methods that read grey films, not to the stain methods
+GREY_LOOK_PIXELS = 50_000_000
+
+
+def _holds_only_grey(path: Path) -> bool:
+    from ..data.content import holds_only_grey, look_at
+
+    try:
+        return holds_only_grey(look_at(path))
+    except Exception:  # noqa: BLE001 - unreadable here: the header's word stands, the method reports the error
+        return False
+
+
 def classify(path: str | Path) -> FileInfo:
     """The format and routing kind of one file (DICOM header fields included).
 
     Example:
         >>> import tempfile, numpy as np
         >>> from PIL import Image as PILImage
-        >>> p = Path(tempfile.mkdtemp()) / "a.png"; PILImage.fromarray(np.zeros((4, 4, 3), np.uint8)).save(p)
+        >>> red = np.zeros((4, 4, 3), np.uint8); red[..., 0] = 200
+        >>> p = Path(tempfile.mkdtemp()) / "a.png"; PILImage.fromarray(red).save(p)
         >>> classify(p).kind
         'image/rgb'
+        >>> PILImage.fromarray(np.full((4, 4, 3), 90, np.uint8)).save(p)  # grey content in three channels
+        >>> classify(p).kind
+        'image/grey'
     """
     from ..io.formats import detect_format
 
@@ -124,7 +142,8 @@ def classify(path: str | Path) -> FileInfo:
         header = probe_raster(path)  # header only: a huge TIFF is not decoded to route it
         if fmt == "tiff" and (header.levels > 1 or header.pixels > WSI_PIXELS):
             return FileInfo(format="wsi", kind="wsi")
-        return FileInfo(format=fmt, kind="image/grey" if header.is_grey else "image/rgb")
+        grey = header.is_grey or (header.pixels <= GREY_LOOK_PIXELS and _holds_only_grey(path))
+        return FileInfo(format=fmt, kind="image/grey" if grey else "image/rgb")
     if fmt == "wsi":
         return FileInfo(format=fmt, kind="wsi")
     if fmt in ("mrc", "nifti", "nrrd", "metaimage"):
@@ -368,6 +387,8 @@ def _queue_unit(store: Store, queue: Any, router: Router, study_id: int, members
         names, priority, _rule = router.route(unit)
         rule = router.rule_for(unit)
     inputs = unit_inputs(store, study_id, [row for row, _ in members])
+    names = screen_unit(store, study_id, names, inputs,
+                        {n: rule.options_for(n) for n in names} if rule is not None else None)
     jobs = []
     for name in names:
         with store.session() as s:  # a series arriving file by file: one queued job per series and method
@@ -379,6 +400,30 @@ def _queue_unit(store: Store, queue: Any, router: Router, study_id: int, members
                                   timeout_s=timeout_s, created_by=username,
                                   options=rule.options_for(name) if rule is not None else None))
     return jobs
+
+
+def screen_unit(store: Store, study_id: int, names: Sequence[str], inputs: Sequence[str],
+                options: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """The methods of ``names`` that can run on a unit (:func:`biomedai.workflow.routing.screen`); the others
+    are noted on the study (``route_notes``) with their reason, once per method and input."""
+    from sqlalchemy import select as _select
+
+    from .models import RouteNote
+    from .routing import screen
+
+    if not names or not inputs:
+        return list(names)
+    run, declined = screen(names, store.storage.resolve(inputs[0]), options)
+    if declined:
+        with store.session() as s:
+            have = {(n.method, n.input) for n in s.scalars(_select(RouteNote).where(RouteNote.study_id == study_id))}
+            for d in declined:
+                log.info("study %s: %s %s: %s", study_id, d.method, d.status, d.reason)
+                if (d.method, inputs[0]) not in have:
+                    s.add(RouteNote(study_id=study_id, method=d.method, input=inputs[0], status=d.status,
+                                    reason=d.reason[:2000]))
+            s.commit()
+    return run
 
 
 def remove_study(store: Store, study_id: int) -> bool:
@@ -419,7 +464,10 @@ def scan_folder(store: Store, folder: str | Path, router: Router | None = None, 
     return report
 
 
-DEFAULT_SEED_SAMPLES = ("ihc", "coins", "ct_small", "mr_small")
+#: what `biomedai serve --seed-samples` (`make serve`) ingests: a Ki-67 IHC field and a fundus photograph (each
+#: read by a method), the coins photograph (read by none: routing says why), a CT slice, a 5-slice CT series
+#: for scrolling in the viewer and an MR slice (no bundled method reads these; they are there to read and report)
+DEFAULT_SEED_SAMPLES = ("ihc", "retina", "coins", "ct_small", "ct_series", "mr_small")
 
 
 def seed_samples(store: Store, names: Sequence[str] = DEFAULT_SEED_SAMPLES, router: Router | None = None

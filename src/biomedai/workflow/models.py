@@ -195,3 +195,18 @@ class Reading(Base):
     signed_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
     sr_path: Mapped[str] = mapped_column(String(512), nullable=False, default="")
     updated_at: Mapped[_dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class RouteNote(Base):
+    """A method that routing did not run on an input, and why: it declined what the input shows
+    (``status`` "declined") or it has no model (``status`` "not configured", the reason says what to do)."""
+
+    __tablename__ = "route_notes"
+    __table_args__ = (UniqueConstraint("study_id", "method", "input", name="uq_route_note"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), nullable=False, index=True)
+    method: Mapped[str] = mapped_column(String(64), nullable=False)
+    input: Mapped[str] = mapped_column(String(512), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

@@ -74,6 +74,62 @@ class Rule:
         return True
 
 
+#: kinds that say how pixels are stored, not what they show: ``auto`` sends them only to methods that look
+#: at the content (override :meth:`~biomedai.methods.base.Method.check_input`); a rule may still name any method
+GENERIC_KINDS = ("image/grey", "image/rgb")
+
+
+def checks_content(cls: type) -> bool:
+    """True when a method class overrides ``check_input`` (it says what it can read)."""
+    from ..methods.base import Method
+
+    return getattr(cls, "check_input", Method.check_input) is not Method.check_input
+
+
+@dataclasses.dataclass(frozen=True)
+class Declined:
+    """A method that will not run on an input: ``status`` "declined" (content) or "not configured" (no model)."""
+
+    method: str
+    status: str
+    reason: str
+
+
+def screen(names: Sequence[str], path: Path, options: Mapping[str, Mapping[str, Any]] | None = None
+           ) -> tuple[list[str], list[Declined]]:
+    """The methods of ``names`` that can run on ``path`` now, and why the others cannot.
+
+    Each method says itself: :meth:`~biomedai.methods.base.Method.check_input` (what the input shows),
+    then :meth:`~biomedai.methods.base.Method.not_configured` (no model; with the weights a rule gives it).
+    A check that raises declines with that error (logged), so a broken check never runs its method blindly.
+    """
+    from ..methods.registry import get_method
+
+    run, declined = [], []
+    for name in names:
+        opts = dict((options or {}).get(name) or {})
+        try:
+            cls = get_method(name)
+            try:
+                method = cls(opts.get("config")) if opts.get("config") else cls()
+            except Exception:  # noqa: BLE001 - a config the method refuses fails the job later, with its message
+                method = cls()
+            reason = method.check_input(Path(path))
+            if not reason:
+                missing = method.not_configured(Path(opts["weights"]) if opts.get("weights") else None)
+                if missing:
+                    declined.append(Declined(name, "not configured", missing))
+                    continue
+        except Exception as exc:
+            log.warning("input check of %s on %s failed", name, Path(path).name, exc_info=True)
+            reason = f"its input check failed ({type(exc).__name__}: {exc})"
+        if reason:
+            declined.append(Declined(name, "declined", str(reason)))
+        else:
+            run.append(name)
+    return run, declined
+
+
 def kind_accepted(kind: str, input_kinds: Sequence[str]) -> bool:
     """True when one of a method's ``input_kinds`` (patterns allowed, e.g. ``dicom/*``) accepts ``kind``."""
     return any(fnmatch.fnmatchcase(kind.lower(), k.lower()) for k in input_kinds)
@@ -191,7 +247,8 @@ class Router:
         if rule is None:
             return [], 0, ""
         if rule.methods is None:
-            names = [m.name for m in list_methods() if kind_accepted(unit.kind, m.input_kinds)]
+            names = [m.name for m in list_methods() if kind_accepted(unit.kind, m.input_kinds)
+                     and (unit.kind not in GENERIC_KINDS or checks_content(m))]
         else:
             names = []
             for name in rule.methods:

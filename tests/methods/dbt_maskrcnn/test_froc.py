@@ -104,3 +104,21 @@ def test_bootstrap_needs_the_same_breasts():
     rng = np.random.default_rng(3)
     with pytest.raises(InvalidInputError, match="same"):
         bootstrap_aufc_difference(_system(rng, 5, 1.0), _system(rng, 6, 1.0), n_resamples=10)
+
+
+def test_froc_and_compare_tools(tmp_path, capsys):
+    from biomedai.methods.dbt_maskrcnn import DbtMaskRcnnMethod
+    truth = tmp_path / "boxes.csv"
+    truth.write_text("view_id,breast_id,z0,y0,x0,z1,y1,x1\nb1-CC,b1,0,0,0,10,10,10\nb2-CC,b2,0,0,0,10,10,10\n")
+    det = tmp_path / "det.csv"
+    det.write_text("view_id,score,z0,y0,x0,z1,y1,x1\nb1-CC,0.9,0,0,0,10,10,10\nb2-CC,0.4,50,50,50,60,60,60\n")
+    parser = DbtMaskRcnnMethod.tool_parser("biomedai tool dbt_maskrcnn")
+    DbtMaskRcnnMethod().run_tool(parser.parse_args(["froc", str(det), str(truth), "--out", str(tmp_path / "f")]))
+    out = capsys.readouterr().out
+    assert "breast-based: AUFC(0-3) 0.500" in out and (tmp_path / "f" / "froc_breast.png").is_file()
+    DbtMaskRcnnMethod().run_tool(parser.parse_args(["compare", str(det), str(det), str(truth), "--boot", "50"]))
+    assert "p = 1.0000" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("view_id,score,z0,y0,x0,z1,y1,x1\nb9-CC,0.9,0,0,0,10,10,10\n")
+    with pytest.raises(InvalidInputError, match="b9-CC"):
+        DbtMaskRcnnMethod().run_tool(parser.parse_args(["froc", str(bad), str(truth)]))

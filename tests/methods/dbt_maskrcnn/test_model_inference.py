@@ -113,3 +113,15 @@ def test_lesion_segmentation_scores():
     assert s["fnr"] == pytest.approx(0.5) and s["dice"] == pytest.approx(2 * 128 / (128 + 256))
     missed = {"v": VolumeDetections.empty()}
     assert lesion_segmentation([rec], missed)["v"] == {"dice": 0.0, "fnr": 1.0}
+
+
+def test_sfcm_segments_a_bright_blob_in_noise():
+    from biomedai.methods.dbt_maskrcnn.baselines import sfcm_segment
+    rng = np.random.default_rng(0)
+    zz, yy, xx = np.mgrid[:12, :20, :20]
+    truth = (zz - 6) ** 2 / 16 + ((yy - 10) ** 2 + (xx - 10) ** 2) / 36 <= 1
+    crop = truth * 1.0 + rng.normal(0, 0.35, truth.shape)
+    seg = sfcm_segment(crop)
+    dice = 2 * (seg & truth).sum() / (seg.sum() + truth.sum())
+    plain = crop > 0.5
+    assert dice > 0.85 and dice > 2 * (plain & truth).sum() / (plain.sum() + truth.sum())  # the spatial term helps

@@ -99,3 +99,59 @@ def test_cldice_perfect_partial_and_missing_vessels():
     # precision 1, sensitivity about 0.5 -> about 2/3
     assert cldice(a, one) == pytest.approx(2 / 3, abs=0.05)
     assert cldice(a, np.zeros_like(a)) == 0.0
+
+
+def test_prune_spurs_cuts_short_terminal_branches_only() -> None:
+    from biomedai.methods.vessels_biosegment.measures import prune_spurs
+
+    s = np.zeros((40, 60), bool)
+    s[20, 2:58] = True            # the vessel
+    s[14:20, 15] = True           # a 6 px spur
+    s[5:20, 40] = True            # a 15 px real branch
+    pruned = prune_spurs(s, 10)
+    assert not pruned[14:20, 15].any() and pruned[5:20, 40].all() and pruned[20, 2:58].all()
+    assert int(pruned.sum()) == int(s.sum()) - 6
+    r0, r1 = skeleton_measures(s), skeleton_measures(s, spur_length_px=10)
+    assert (r0["end_points"], r1["end_points"]) == (4, 3)
+    assert r1["total_length"] == pytest.approx(r0["total_length"] - 6, abs=1.0)
+    assert prune_spurs(s, 0).sum() == s.sum()
+
+
+def test_prune_spurs_in_3d_keeps_the_vessel_connected() -> None:
+    from scipy import ndimage as ndi
+
+    from biomedai.methods.vessels_biosegment.measures import prune_spurs
+
+    s = np.zeros((12, 30, 30), bool)
+    s[6, 15, 1:29] = True         # the vessel: its terminal stretches (9 and 8 px) are longer than the limit
+    s[6, 11:15, 10] = True        # spur in-plane (4 px)
+    s[2:6, 15, 20] = True         # spur across slices (4 px)
+    pruned = prune_spurs(s, 6, spacing=(1.0, 1.0, 1.0))
+    assert pruned[6, 15, 1:29].all() and int(pruned.sum()) == 28
+    assert ndi.label(pruned, structure=np.ones((3, 3, 3)))[1] == 1
+
+
+def test_anova_tool_on_a_length_density_table(tmp_path, capsys) -> None:
+    import json
+
+    from biomedai.errors import InvalidInputError
+    from biomedai.methods import get_method
+
+    rng = np.random.default_rng(0)
+    rows = ["method,group,length_density"]
+    for method, shift in (("manual", 0.0), ("detector", 0.1), ("unet", -2.0)):
+        for group, base in (("control", 10.0), ("treated", 14.0)):
+            rows += [f"{method},{group},{base + shift + e:.4f}" for e in rng.normal(0, 0.3, 4)]
+    table = tmp_path / "per_image.csv"
+    table.write_text("\n".join(rows) + "\n")
+    method = get_method("vessels_biosegment")()
+    parser = method.tool_parser("biomedai tool vessels_biosegment")
+    assert method.run_tool(parser.parse_args(["anova", str(table), "-o", str(tmp_path / "out")])) == 0
+    out = json.loads(capsys.readouterr().out)
+    anova = {r["source"]: r for r in out["anova"]}
+    assert anova["method"]["p"] < 1e-6 and anova["group"]["p"] < 1e-6
+    significant = {(c["within"], c["level_a"], c["level_b"]) for c in out["holm_sidak"] if c["significant"]}
+    assert ("control", "detector", "unet") in significant and ("control", "detector", "manual") not in significant
+    assert (tmp_path / "out" / "posthoc.csv").is_file()
+    with pytest.raises(InvalidInputError, match="no column"):
+        method.run_tool(parser.parse_args(["anova", str(table), "--value", "density"]))

@@ -21,6 +21,7 @@ from .quantify import COLUMNS
 from .report import quantification_report
 from .study import run_study, simulated_cohort
 from .synthetic import synthetic_chest
+from .input_check import chest_ct_problem
 
 slice_training = lazy_import(".slice_training", __package__)  # torch: imported on first use
 slice_model = lazy_import(".slice_model", __package__)        # torch: imported on first use
@@ -71,6 +72,10 @@ class CovidCTMethod(Method):
         rec.add_file(folder / "model.json")
         rec.write()
         return RunResult(out, rec.metrics, [out / f for f in rec.files])
+
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (it reads chest CT; input_check.py)."""
+        return chest_ct_problem(Path(path), self.config)
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Quantify each CT (DICOM series folder or file, NIfTI, NRRD); PNG/JPEG slices go to the classifier."""

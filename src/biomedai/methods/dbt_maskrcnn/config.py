@@ -48,8 +48,11 @@ class DbtSimConfig(BaseConfig):
 
 @dataclasses.dataclass
 class DbtMaskRcnnConfig(BaseConfig):
-    """The 3-D Mask R-CNN (spec 1.4-1.6). Defaults: the paper-size model (ResNet-50-FPN, P2-P5); the light CPU
-    variant is :data:`LIGHT_MODEL` (our choice, trained in minutes on one thread)."""
+    """The 3-D Mask R-CNN (spec 1.4-1.6). Defaults: the paper-size model (ResNet-50-FPN, P2-P5); ``variant:
+    light`` swaps in :data:`LIGHT_MODEL` (our CPU variant) for every setting left at its paper default."""
+
+    #: "paper" (the defaults below) or "light" (see :meth:`effective`)
+    variant: str = "paper"
 
     # --- backbone and FPN (1.4 decision: 3-D ResNet-50 [3, 4, 6, 3] bottleneck, widths 64/256/512/1024/2048) ---
     block: str = "bottleneck"
@@ -98,11 +101,32 @@ class DbtMaskRcnnConfig(BaseConfig):
     lr_halving_epochs: int = 50
     epochs: int = 200
     batch_size: int = 2
+    #: training stops after this many wall minutes (best validation checkpoint kept); 0: no limit
+    max_minutes: float = 0.0
+    #: share of training breasts held out for validation (the paper tunes by 10-fold CV inside train)
+    val_fraction: float = 0.2
+    #: demo: simulated breasts and minutes of training when no bundled model exists
+    demo_breasts: int = 8
+    demo_minutes: float = 2.0
+
+    def effective(self) -> DbtMaskRcnnConfig:
+        """The config with the light variant's values where this one keeps the paper defaults."""
+        if self.variant == "paper":
+            return self
+        paper = DbtMaskRcnnConfig()
+        values = dataclasses.asdict(self)
+        for key, light in LIGHT_MODEL.items():
+            if values[key] == getattr(paper, key):
+                values[key] = light
+        values["variant"] = "paper"  # already applied
+        resolved = DbtMaskRcnnConfig(**values)
+        resolved.variant = self.variant
+        return resolved
 
     def validate(self) -> None:
         """Raise ``ConfigError`` naming the first bad key."""
         super().validate()
-        checks = [("block", self.block in ("basic", "bottleneck")), ("layers", len(self.layers) == 4),
+        checks = [("variant", self.variant in ("paper", "light")), ("block", self.block in ("basic", "bottleneck")), ("layers", len(self.layers) == 4),
                   ("widths", len(self.widths) == 5), ("levels", all(2 <= lv <= 5 for lv in self.levels)),
                   ("anchor_sizes", len(self.anchor_sizes) >= len(self.levels)),
                   ("roi_pos_fraction", 0 < self.roi_pos_fraction <= 1), ("roi_batch", self.roi_batch >= 2),

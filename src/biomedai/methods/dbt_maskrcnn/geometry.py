@@ -119,7 +119,7 @@ def nms_3d(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_
         return torch.zeros(0, dtype=torch.long)
     keep = non_max_suppression(boxes.float(), scores.float(), float(iou_threshold), max_proposals=int(max_keep),
                                box_overlap_metric=box_iou_3d)
-    return torch.as_tensor(keep, dtype=torch.long).reshape(-1)
+    return torch.as_tensor(keep, dtype=torch.long, device=boxes.device).reshape(-1)
 
 
 def clip_boxes(boxes: torch.Tensor, shape_zyx: Sequence[int]) -> torch.Tensor:

@@ -84,11 +84,12 @@ def detect_volume(model: torch.nn.Module, volume: np.ndarray, patch: Sequence[in
     """Sliding-patch 3-D Mask R-CNN detection over a standardised volume ``(z, y, x)``, merged by 3-D NMS."""
     model.eval()
     fill = float(volume.min())
+    device = next(model.parameters()).device
 
     def detect(block: np.ndarray) -> VolumeDetections:
         with torch.no_grad():
             image = pad_to_multiple(torch.from_numpy(np.ascontiguousarray(block))[None, None], model.divisor(), fill)
-            out = model(image)[0]
+            out = {k: v.cpu() for k, v in model(image.to(device))[0].items()}
         shape = block.shape
         boxes = out["boxes"].numpy()
         keep = np.all(boxes[:, :3] < np.asarray(shape), axis=1)  # drop boxes found only in the padding

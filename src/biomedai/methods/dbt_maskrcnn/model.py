@@ -253,13 +253,14 @@ class MaskRCNN3d(nn.Module):
                 lab[best >= self.cfg.roi_pos_iou] = 1
             sel = _sample(lab, self.cfg.roi_batch, self.cfg.roi_pos_fraction, None)  # 32 ROIs at 3:2 (spec 1.6)
             props, lab, match = props[sel], lab[sel], match[sel]
-            rois.append(torch.cat([torch.full((props.shape[0], 1), float(b)), props], 1))
+            rois.append(torch.cat([torch.full((props.shape[0], 1), float(b), device=props.device), props], 1))
             labels.append(lab)
             pos = lab == 1
             if pos.any():
                 box_targets.append(self.roi_coder.encode(gt[match[pos]], props[pos]))
-                masks = t["masks"][match[pos]].float()[:, None]  # (P, 1, D, H, W)
-                crop_rois = torch.cat([torch.arange(masks.shape[0], dtype=props.dtype)[:, None], props[pos]], 1)
+                masks = t["masks"].to(props.device)[match[pos]].float()[:, None]  # (P, 1, D, H, W)
+                crop_rois = torch.cat([torch.arange(masks.shape[0], dtype=props.dtype, device=props.device)[:, None],
+                                       props[pos]], 1)
                 mask_targets.append(roi_align_3d(masks, crop_rois, mask_size, 1.0, sampling_ratio=1) >= 0.5)
         rois_t, labels_t = torch.cat(rois), torch.cat(labels)
         hidden = self.box_head(self._roi_features(feats, rois_t, self.cfg.box_roi_size))
@@ -278,7 +279,7 @@ class MaskRCNN3d(nn.Module):
                 shape: tuple[int, ...]) -> list[dict[str, torch.Tensor]]:
         results = []
         for b, props in enumerate(proposals):
-            rois = torch.cat([torch.full((props.shape[0], 1), float(b)), props], 1)
+            rois = torch.cat([torch.full((props.shape[0], 1), float(b), device=props.device), props], 1)
             hidden = self.box_head(self._roi_features(feats, rois, self.cfg.box_roi_size))
             scores = F.softmax(self.cls_out(hidden), 1)[:, 1]
             boxes = clip_boxes(self.roi_coder.decode(self.box_out(hidden), props), shape)
@@ -286,9 +287,9 @@ class MaskRCNN3d(nn.Module):
             boxes, scores = boxes[ok], scores[ok]
             keep = nms_3d(boxes, scores, self.cfg.nms_iou, self.cfg.max_detections)
             boxes, scores = boxes[keep], scores[keep]
-            rois = torch.cat([torch.full((boxes.shape[0], 1), float(b)), boxes], 1)
+            rois = torch.cat([torch.full((boxes.shape[0], 1), float(b), device=boxes.device), boxes], 1)
             masks = (torch.sigmoid(self.mask_head(self._roi_features(feats, rois, self.cfg.mask_roi_size)))[:, 0]
-                     if boxes.shape[0] else torch.zeros((0,) + tuple(2 * s for s in self.cfg.mask_roi_size)))
+                     if boxes.shape[0] else boxes.new_zeros((0,) + tuple(2 * s for s in self.cfg.mask_roi_size)))
             results.append({"boxes": boxes, "scores": scores, "mask_probs": masks})
         return results
 

@@ -6,6 +6,7 @@ best checkpoint chosen on the validation patches' loss, and a wall-clock budget 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,13 @@ from .model import MaskRCNN3d
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["mask_rcnn_loss", "validation_loss", "train_mask_rcnn"]
+__all__ = ["ARCHITECTURE_KEYS", "mask_rcnn_loss", "validation_loss", "train_mask_rcnn", "save_trained_model",
+           "load_trained_model"]
+
+#: config fields that define the network (stored in model.json; the rest are run settings)
+ARCHITECTURE_KEYS = ("block", "layers", "widths", "fpn_channels", "levels", "groups", "anchor_sizes", "anchor_scales",
+                     "spacing", "box_roi_size", "mask_roi_size", "roi_sampling_ratio", "box_hidden", "mask_channels",
+                     "patch", "margin", "train_patch")
 
 
 def mask_rcnn_loss(model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
@@ -47,8 +54,8 @@ def validation_loss(model: torch.nn.Module, loader: Iterable[Any]) -> Mapping[st
 
 
 def train_mask_rcnn(train_views: Sequence[ViewRecord], val_views: Sequence[ViewRecord], cfg: DbtMaskRcnnConfig,
-                    output_dir: str | Path, max_minutes: float, steps_per_epoch: int = 40,
-                    val_patches: int = 24) -> tuple[MaskRCNN3d, Any]:
+                    output_dir: str | Path, max_minutes: float | None, steps_per_epoch: int = 40,
+                    val_patches: int = 24, device: str = "cpu") -> tuple[MaskRCNN3d, Any]:
     """Train on random patches of ``train_views``; returns the model with its best weights and the result."""
     train_data = PatchDataset(train_views, cfg.train_patch, steps_per_epoch * cfg.batch_size, seed=cfg.seed)
     val_data = PatchDataset(val_views, cfg.train_patch, val_patches, seed=cfg.seed + 1, augment=False)
@@ -65,9 +72,37 @@ def train_mask_rcnn(train_views: Sequence[ViewRecord], val_views: Sequence[ViewR
     model = MaskRCNN3d(cfg)
     result = train_model(model, train_loader, val_loader, batch_to_loss=mask_rcnn_loss, validate=validation_loss,
                          optimizer=optimizer, scheduler=scheduler, output_dir=output_dir, epochs=cfg.epochs,
-                         seed=cfg.seed, device="cpu", max_minutes=max_minutes, progress=False, grad_clip_norm=5.0,
+                         seed=cfg.seed, device=device, max_minutes=max_minutes, progress=False, grad_clip_norm=5.0,
                          monitor="val_loss", mode="min", run_config=cfg)
     best = Path(output_dir) / "weights.pt"
     if best.is_file():
         model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
     return model, result
+
+
+def save_trained_model(folder: str | Path, model: MaskRCNN3d, cfg: DbtMaskRcnnConfig, training_data: dict[str, Any],
+                       metrics: dict[str, Any], metrics_data: str, simulated: bool, half: bool = False) -> Path:
+    """A model folder (weights + model.json with the architecture settings) for :func:`load_trained_model`."""
+    from biomedai.train.model_folder import ModelInfo, save_model_folder
+
+    arch = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()
+            if k in ARCHITECTURE_KEYS}
+    info = ModelInfo("dbt_maskrcnn", arch, preprocessing={"spacing_mm": list(cfg.spacing),
+                                                          "intensity": "z-score over the breast (voxels > 0)"},
+                     class_names=["background", "mass"], training_data=training_data, metrics=metrics,
+                     metrics_data=metrics_data, licence="research use only", simulated=simulated)
+    return save_model_folder(folder, model, info, half=half)
+
+
+def load_trained_model(folder: str | Path, cfg: DbtMaskRcnnConfig) -> tuple[MaskRCNN3d, DbtMaskRcnnConfig, Any]:
+    """The model of a folder written by :func:`save_trained_model`; inference settings come from ``cfg``."""
+    from biomedai.train.model_folder import load_model_folder, read_model_info
+
+    info = read_model_info(Path(folder) if Path(folder).is_dir() else Path(folder).parent)
+    values = dataclasses.asdict(cfg)
+    values.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in info.architecture.items()})
+    values["variant"] = "paper"
+    model_cfg = DbtMaskRcnnConfig(**values)
+    model = MaskRCNN3d(model_cfg)
+    load_model_folder(folder, model, method="dbt_maskrcnn")
+    return model.eval(), model_cfg, info

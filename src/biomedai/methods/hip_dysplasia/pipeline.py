@@ -20,6 +20,7 @@ from .measurement import NO_SPACING_NOTE, film_picture, measure_annotation, orie
 from .normal_model import NormalHipModel
 from .report import bland_altman_png, overlay_png, patient_report
 from .synthetic import synthetic_film
+from .input_check import pelvis_input_problem
 
 landmark_detector = lazy_import(".detector", __package__)  # torch: imported on first use
 landmark_net = lazy_import(".model", __package__)  # torch: imported on first use
@@ -37,6 +38,7 @@ class HipDysplasia(Method):
     task = "hip angles, data-driven dysplasia model, landmark detection"
     paper = "Yang et al., Front. Mol. Biosci. 7:613878 (2020), doi:10.3389/fmolb.2020.613878"
     config_class = HipDysplasiaConfig
+    needs_weights = True  # predict on an image runs the trained model
     input_kinds = ("image/grey", "dicom/DX", "dicom/CR", "annotation/hip-json")
     tools_module = "tools"
 
@@ -46,6 +48,10 @@ class HipDysplasia(Method):
         return [HipAnnotation(synthetic_film(seed=0).shapes).save(Path(folder) / "film.hip.json")]
 
     # ----------------------------------------------------------------------------------- predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (the hip method reads AP pelvis films; input_check.py)."""
+        return pelvis_input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None,
                 normal_model: Path | None = None) -> RunResult:
         """Angles per film, from the annotation beside each image (``NAME.hip.json``/``NAME.json``), from an

@@ -30,6 +30,7 @@ from .patches import build_patch_set, read_cell_points
 from .report import cell_overlay, cells_geojson, class_map_to_rgb, heatmap_rgb, rows_to_csv, upsample_map
 from .training_data import training_patches
 from .wsi import WSI_SUFFIXES, wsi_probability_map
+from .input_check import ihc_input_problem
 
 ki67_model = lazy_import(".model", __package__)  # torch: imported on first use
 
@@ -62,6 +63,10 @@ class Ki67Method(Method):
         return as_rgb(read_image(path).array, path)
 
     # ------------------------------------------------------------------------------------- predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (it reads IHC with DAB and haematoxylin; input_check.py)."""
+        return ihc_input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         output_dir = Path(output_dir)
         inputs = [Path(p) for p in inputs]
@@ -94,12 +99,15 @@ class Ki67Method(Method):
     def _quantify_one(self, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
         from biomedai.viz import save_png
 
-        rgb = self._read_rgb(path)
-        result = quantify_ihc(rgb, self.config, path)
-        warning = nucleus_scale_warning(result, self.config)
-        if warning:
-            logger.warning("%s: %s", path.name, warning)
-            rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
+        from biomedai.io import read_image
+
+        image = read_image(path)
+        rgb = as_rgb(image.array, path)
+        result = quantify_ihc(image, self.config, path)
+        for warning in (result.scale.warning if result.scale else None, nucleus_scale_warning(result, self.config)):
+            if warning:
+                logger.warning("%s: %s", path.name, warning)
+                rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
         stem = path.stem
         rec.add_file(save_png(class_map_to_rgb(result.class_map), output_dir / f"{stem}_ihc_map.png"))
         rec.add_file(save_png(cell_overlay(rgb, result.labels, result.cells), output_dir / f"{stem}_cells_overlay.png"))
@@ -194,7 +202,7 @@ class Ki67Method(Method):
         """The IHC quantifier on scikit-image's ``ihc.png`` (colonic glands, DAB + haematoxylin)."""
         from biomedai.data.samples import sample_path
 
-        method = Ki67Method(self.config.replace(nucleus_diameter_px=12.0, dab_in_nuclear_mask=False))
+        method = Ki67Method(self.config)  # the settings predict and the service use: the same index for the same image
         result = method.predict([sample_path("ihc")], output_dir)
         note = ("scikit-image ihc.png: the DAB there marks FHL2 (cytoplasm/membrane), not Ki-67; the demo shows "
                 "the quantifier (deconvolution, three-value map, nuclei found on haematoxylin, positive/negative "

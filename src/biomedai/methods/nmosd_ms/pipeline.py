@@ -25,6 +25,7 @@ from .outputs import case_name, stats_row, write_mask_nifti, write_overlay_png
 from .phantom import flair_phantom
 from .volumes import Volume, estimate_brain_mask, read_mask, read_volume
 from .wmh import lesion_statistics, lesion_wise_scores, segment_wmh_morphology
+from .input_check import flair_input_problem
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class NmosdMsMethod(Method):
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         raise NotImplementedError("training the NMOSD/MS classifier through the CLI is not written yet; "
                                   "see benchmarks/quality/nmosd_ms/ (README)")
+
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (it reads NIfTI FLAIR; input_check.py)."""
+        return flair_input_problem(Path(path))
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Segment (or import) the lesions of each FLAIR and write mask, overlay and statistics."""

@@ -22,6 +22,7 @@ from .demo import run_demo
 from .evaluation import evaluate_tiles, score_tile
 from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
 from .segmenter import ARCH_FILE, NucleiSegmenter, arch_from_config
+from .input_check import he_input_problem
 
 training = lazy_import(".training", __package__)  # torch: imported on first use
 
@@ -118,6 +119,10 @@ class HanNetMethod(Method):
         return result, arch
 
     # ------------------------------------------------------------------------------------------ predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (the nuclei model reads H&E images; input_check.py)."""
+        return he_input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         from biomedai.io.annotations import write_geojson
         from biomedai.viz import save_png

@@ -111,7 +111,7 @@ def analyse_image(image: VesselImage, models: VesselModels, cfg: VesselsConfig, 
     prob = vessel_probability(models.unet, x) * image.fov
     mask = clean_mask(prob >= models.threshold, cfg.min_object_px) & image.fov
     spacing = image.pixel_size_um
-    seg = skeleton_measures(mask, spacing=spacing, area_mask=image.fov)
+    seg = skeleton_measures(mask, spacing=spacing, area_mask=image.fov, spur_length_px=cfg.spur_length_px)
     seconds["segmentation_path"] = time.perf_counter() - t0
     result = ImageAnalysis(image, x, prob, mask, seg, seconds=seconds, seg_threshold=models.threshold)
     if models.detector is not None:
@@ -127,7 +127,8 @@ def analyse_image(image: VesselImage, models: VesselModels, cfg: VesselsConfig, 
         score = vesselness(x, image.fov, kind=cfg.baseline, sigmas=cfg.baseline_sigmas)
         bmask = clean_mask(score >= baseline_threshold, cfg.min_object_px) & image.fov
         result.baseline_score, result.baseline_mask = score, bmask
-        result.baseline_measures = skeleton_measures(bmask, spacing=spacing, area_mask=image.fov)
+        result.baseline_measures = skeleton_measures(bmask, spacing=spacing, area_mask=image.fov,
+                                                     spur_length_px=cfg.spur_length_px)
         seconds["baseline"] = time.perf_counter() - t0
     return result
 

@@ -41,6 +41,9 @@ class VesselsConfig(BaseConfig):
     threshold: float | None = None
     #: objects smaller than this (pixels) are removed before the skeleton graph
     min_object_px: int = 30
+    #: terminal skeleton branches shorter than this (pixels) are pruned before measuring the segmentation and
+    #: baseline paths (0: none; the DRIVE numbers use 0, noisy 3-D masks need it; choose on training images)
+    spur_length_px: float = 0.0
     # ---------------------------------------------------------------- detector path (paper, spec 4.3, 4.8)
     #: square training boxes along each polyline: side (px), centre step (px); spec suggests 2-3x vessel width
     box_size: int = 16
@@ -86,5 +89,6 @@ class VesselsConfig(BaseConfig):
             ("detector_stride", self.detector_stride in (2, 4, 8), "must be 2, 4 or 8"),
             ("contour_min_fraction", 0 <= self.contour_min_fraction <= 1, "must be in [0, 1]"),
             ("images_per_sample", self.images_per_sample >= 1, "must be >= 1"),
+            ("spur_length_px", self.spur_length_px >= 0, "must be >= 0"),
             ("na_percent_error", self.na_percent_error > 0, "must be > 0"),
         ])

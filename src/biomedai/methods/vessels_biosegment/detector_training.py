@@ -138,14 +138,22 @@ def _validator(val_cases: Sequence[DetectorCase], cfg: VesselsConfig) -> Any:
 
 def train_detector(train_cases: Sequence[DetectorCase], val_cases: Sequence[DetectorCase], cfg: VesselsConfig,
                    output_dir: Path, *, minutes: float, epochs: int = 20, steps_per_epoch: int = 150,
-                   width: int = 16) -> dict[str, Any]:
-    """Train the detector; returns the engine's result and the best model."""
+                   width: int = 16, init: Path | None = None) -> dict[str, Any]:
+    """Train the detector (from the model folder ``init`` when given); returns the engine's result and the best
+    model."""
     from biomedai.train import load_weights, train_model
+    from biomedai.train.model_folder import load_model_folder
+
+    def factory() -> VesselBoxDetector:
+        net = VesselBoxDetector(width)
+        if init is not None:
+            load_model_folder(init, net, method="vessels_biosegment")
+        return net
 
     patches = DetectorPatches(train_cases, 128, steps_per_epoch * cfg.batch_size, cfg.box_size, cfg.seed)
     budget = TimeBudget(minutes, patches)
     result = train_model(
-        lambda: VesselBoxDetector(width), patches, [0] if val_cases else None,
+        factory, patches, [0] if val_cases else None,
         batch_to_loss=lambda model, batch: detection_loss(model(batch[0]), batch[1]),
         validate=_validator(val_cases, cfg) if val_cases else None, output_dir=output_dir, callbacks=[budget],
         epochs=epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,

@@ -30,6 +30,57 @@ def skeleton_of(mask: np.ndarray) -> np.ndarray:
     return skeletonize(np.asarray(mask, bool)).astype(bool)
 
 
+def prune_spurs(skeleton: np.ndarray, max_length: float, *, spacing: float | Sequence[float] | None = None,
+                passes: int = 2) -> np.ndarray:
+    """Remove terminal branches (junction to end point) shorter than ``max_length`` from a skeleton.
+
+    Noisy masks, 3-D ones above all, skeletonise into many short side branches that add length no
+    observer would trace. A branch whose one end is an end point and the other a junction is cut when
+    its length (in the units of ``spacing``, pixels without it) is below ``max_length``; the junction
+    pixel stays. Removing spurs can leave new short terminal branches, hence ``passes``. Isolated
+    segments (end point to end point) are kept: small objects are :func:`clean_mask`'s job.
+
+    Examples
+    --------
+    >>> s = np.zeros((20, 40), bool); s[10, 2:38] = True; s[4:10, 20] = True   # a line with a 6 px spur
+    >>> int(s.sum()), int(prune_spurs(s, 8).sum())
+    (42, 36)
+    """
+    from skan import Skeleton, summarize
+
+    skel = np.asarray(skeleton, bool).copy()
+    if max_length <= 0:
+        return skel
+    sp = 1.0 if spacing is None else np.broadcast_to(np.asarray(spacing, float), (skel.ndim,)).astype(float)
+    for _ in range(max(int(passes), 1)):
+        if skel.sum() < 3:
+            break
+        graph = Skeleton(skel, spacing=sp)
+        table = summarize(graph, separator="_")
+        spurs = np.flatnonzero((table["branch_type"].to_numpy() == 1)
+                               & (table["branch_distance"].to_numpy(float) < max_length))
+        if spurs.size == 0:
+            break
+        degree = _degree_image(skel)
+        for index in spurs:
+            coords = np.round(graph.path_coordinates(int(index))).astype(int)
+            junction = coords[0] if degree[tuple(coords[0])] >= 3 else coords[-1]
+            skel[tuple(coords.T)] = False
+            if not _neighbours_connected(skel, junction):  # the junction pixel joins the rest: keep it
+                skel[tuple(junction)] = True
+    return skel
+
+
+def _neighbours_connected(skel: np.ndarray, centre: np.ndarray) -> bool:
+    """Whether the skeleton pixels around ``centre`` (its 3x3(x3) window, centre excluded) form one component."""
+    window = tuple(slice(max(c - 1, 0), c + 2) for c in centre)
+    local = skel[window].copy()
+    local[tuple(c - w.start for c, w in zip(centre, window))] = False
+    if not local.any():
+        return True
+    return int(ndi.label(local, structure=np.ones((3,) * skel.ndim))[1]) == 1
+
+
 def lacunarity(mask: np.ndarray, box_sizes: Sequence[int] = (2, 4, 8, 16, 32, 64)) -> float:
     """Mean gliding-box lacunarity E[M^2]/E[M]^2 over ``box_sizes`` (AngioTool's 'mean E lacunarity').
 
@@ -56,7 +107,8 @@ def _count_clusters(points: np.ndarray) -> int:
 
 
 def skeleton_measures(mask: np.ndarray, *, spacing: float | Sequence[float] | None = None,
-                      area_mask: np.ndarray | None = None, skeleton: np.ndarray | None = None) -> dict[str, Any]:
+                      area_mask: np.ndarray | None = None, skeleton: np.ndarray | None = None,
+                      spur_length_px: float = 0.0) -> dict[str, Any]:
     """Length density and AngioTool-style measures of a binary vessel mask.
 
     Args:
@@ -64,6 +116,8 @@ def skeleton_measures(mask: np.ndarray, *, spacing: float | Sequence[float] | No
         spacing: pixel size in micrometres (scalar or per axis); None keeps pixels.
         area_mask: the field of view (default: the whole image) whose area is the denominator.
         skeleton: a precomputed centreline (default: skeletonise ``mask``).
+        spur_length_px: terminal branches shorter than this many pixels are pruned first
+            (:func:`prune_spurs`; 0 keeps every branch).
 
     Returns a dict: ``total_length``, ``length_density``, ``vessel_area_fraction``, ``junctions``,
     ``end_points``, ``branches``, ``mean_branch_length``, ``tortuosity``, ``lacunarity``, ``length_unit``,
@@ -82,6 +136,8 @@ def skeleton_measures(mask: np.ndarray, *, spacing: float | Sequence[float] | No
     area = np.ones(mask.shape, bool) if area_mask is None else np.asarray(area_mask, bool)
     skel = skeleton_of(mask) if skeleton is None else np.asarray(skeleton, bool)
     skel &= area if area.shape == skel.shape else skel
+    if spur_length_px > 0:
+        skel = prune_spurs(skel, spur_length_px)
     if spacing is None:
         sp_um = np.ones(ndim)
         to_len, len_unit = 1.0, "px"

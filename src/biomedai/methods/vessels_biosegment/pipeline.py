@@ -1,6 +1,7 @@
 """The registered method: ``biomedai train|predict|evaluate vessels_biosegment``."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,10 +20,12 @@ from biomedai.viz import save_png
 from .aggregate import per_sample_and_group, sample_and_group
 from .compare import agreement_summary, cross_validation_table
 from .config import VesselsConfig
+from .corrections import correction_items, save_correction
 from .datasets import IMAGE_SUFFIXES, find_cases
 from .imaging import load_vessel_image
-from .polylines import write_polylines
+from .polylines import polylines_from_dict, write_polylines
 from .report import density_bar_chart, write_html_report
+from .input_check import vessel_input_problem
 
 if TYPE_CHECKING:
     from .analysis import ImageAnalysis, VesselModels
@@ -49,9 +52,26 @@ class VesselsBioSegmentMethod(Method):
     config_class = VesselsConfig
     input_kinds = ("image/grey", "image/rgb", "volume/zstack")
     tools_module = "tools"
+    annotation_kind = "polylines"
     default_model = "default"
 
     # ------------------------------------------------------------------ models
+    # ------------------------------------------------------------------ correction loop
+    def editable_annotations(self, result_dir: Path) -> list[dict[str, str]]:
+        """The ``NAME_polylines.json`` files of a predict result, each with the input image it was drawn on."""
+        try:
+            recorded = json.loads((Path(result_dir) / "result.json").read_text(encoding="utf-8"))
+            inputs = [Path(i["path"]).name for i in recorded["provenance"]["inputs"]]
+        except (OSError, ValueError, TypeError, KeyError):
+            return []
+        return correction_items(result_dir, inputs)
+
+    def check_annotation(self, data: Any, source: str) -> dict[str, Any]:
+        return polylines_from_dict(data, source).to_dict()
+
+    def save_correction(self, folder: Path, image: Path, annotation: dict[str, Any]) -> Path:
+        return save_correction(folder, image, annotation)
+
     def _model_folders(self, weights: Path | None) -> tuple[Path | None, Path | None]:
         """(segmentation folder, detector folder): a trained output folder holds model/ and detector/."""
         from biomedai.train.model_folder import default_model_folder
@@ -95,6 +115,10 @@ class VesselsBioSegmentMethod(Method):
         return RunResult(output_dir, rec.metrics, [output_dir / "model", output_dir / "detector"])
 
     # ------------------------------------------------------------------ predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (fundus or fluorescence; input_check.py)."""
+        return vessel_input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         cfg: VesselsConfig = self.config  # type: ignore[assignment]
         output_dir = Path(output_dir)

@@ -70,21 +70,37 @@ def read_polylines(path: Path | str) -> PolylineSet:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"unreadable polyline JSON ({exc})", path) from None
+    return polylines_from_dict(data, path)
+
+
+def polylines_from_dict(data: Any, source: Path | str) -> PolylineSet:
+    """Check parsed polyline JSON (from a file or an upload named ``source``) and build the set."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InvalidInputError(f"not a {FORMAT} file", path)
+        raise InvalidInputError(f"not a {FORMAT} file", source)
     size = data.get("image_size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
-        raise InvalidInputError("image_size must be [height, width] in pixels", path)
+        raise InvalidInputError("image_size must be [height, width] in pixels", source)
+    items = data.get("polylines", [])
+    if not isinstance(items, list):
+        raise InvalidInputError("polylines must be a list", source)
     lines = []
-    for i, item in enumerate(data.get("polylines", [])):
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInputError(f"polyline {i}: not an object", source)
         label = item.get("class", "vessel")
         if label not in CLASSES:
-            raise InvalidInputError(f"polyline {i}: class {label!r} is not one of {CLASSES}", path)
-        pts = np.asarray(item.get("points", []), float)
+            raise InvalidInputError(f"polyline {i}: class {label!r} is not one of {CLASSES}", source)
+        try:
+            pts = np.asarray(item.get("points", []), float)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"polyline {i}: points must be a list of [x, y] pairs", source) from None
         if pts.ndim != 2 or pts.shape[1] != 2 or not np.all(np.isfinite(pts)):
-            raise InvalidInputError(f"polyline {i}: points must be a list of [x, y] pairs", path)
+            raise InvalidInputError(f"polyline {i}: points must be a list of [x, y] pairs", source)
         lines.append(Polyline(pts, label))
-    return PolylineSet(str(data.get("image", "")), (size[0], size[1]), lines, data.get("pixel_size_um"))
+    pixel = data.get("pixel_size_um")
+    if pixel is not None and not (isinstance(pixel, (int, float)) and pixel > 0):
+        raise InvalidInputError("pixel_size_um must be a positive number or null", source)
+    return PolylineSet(str(data.get("image", "")), (size[0], size[1]), lines, pixel)
 
 
 def polylines_from_mask(mask: np.ndarray, image: str = "", tolerance: float = 0.5,

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 
 from ...errors import InvalidInputError
-from ...workflow.intake import ingest, remove_study, unit_inputs
+from ...workflow.intake import ingest, remove_study, screen_unit, unit_inputs
 from ...workflow.models import StoredFile, User
 from ...workflow.routing import kind_accepted
 from ...workflow.worklist import worklist
@@ -118,14 +118,20 @@ def queue_method(request: Request, user: User, study_id: int, name: str) -> list
         units: dict[str, list[StoredFile]] = {}
         for f in study.files:
             units.setdefault(f.series_uid or f"file-{f.id}", []).append(f)
-    jobs = []
+    jobs, fitting = [], 0
     for rows in units.values():
         if kind_accepted(rows[0].kind, cls.input_kinds):
-            jobs.append(settings_of(request).queue.enqueue(study_id, name, unit_inputs(store, study_id, rows),
-                                                           created_by=user.username))
-    if not jobs:
+            fitting += 1
+            inputs = unit_inputs(store, study_id, rows)
+            if screen_unit(store, study_id, [name], inputs):
+                jobs.append(settings_of(request).queue.enqueue(study_id, name, inputs, created_by=user.username))
+    if not fitting:
         raise HTTPException(400, f"method {name!r} accepts {list(cls.input_kinds)}; no file of study "
                                  f"{study_id} is of those kinds")
+    if not jobs:
+        notes = study_detail(store, study_id)["routing"]
+        reasons = "; ".join(f"{n['status']}: {n['reason']}" for n in notes if n["method"] == name)
+        raise HTTPException(400, f"method {name!r} does not run on study {study_id}: {reasons}")
     audit(request, user, "run_method", "study", study_id, f"{name}: jobs {jobs}")
     return jobs
 

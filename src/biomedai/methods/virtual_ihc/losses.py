@@ -1,0 +1,99 @@
+"""GAN, cycle and identity losses, the CycleGAN image pool and the linear learning-rate decay.
+
+GAN losses (``gan_loss``): ``lsgan`` (least squares on the logits, the CycleGAN reference), ``bce``
+(binary cross-entropy on the logits, the original GAN), ``paper`` (Xu et al. 2.5: "BCE for the
+discriminator, MSE for the generator"; we read the generator's MSE as ``(sigmoid(D(G(x))) - 1)^2``, the
+squared error of the probability the BCE-trained discriminator gives, so both losses see the same output).
+
+Example:
+    >>> import torch
+    >>> float(cycle_loss(torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)))
+    1.0
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn.functional as F
+
+from .config import GAN_LOSSES
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The discriminator's loss, halved as in the CycleGAN reference (it then learns more slowly than G)."""
+    if kind not in GAN_LOSSES:
+        raise ValueError(f"gan loss must be one of {GAN_LOSSES}, got {kind!r}")
+    if kind == "lsgan":
+        real = F.mse_loss(real_logits, torch.ones_like(real_logits))
+        fake = F.mse_loss(fake_logits, torch.zeros_like(fake_logits))
+    else:  # "bce" and "paper"
+        real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+        fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return 0.5 * (real + fake)
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The generator's adversarial loss: make the discriminator call the fake real."""
+    if kind not in GAN_LOSSES:
+        raise ValueError(f"gan loss must be one of {GAN_LOSSES}, got {kind!r}")
+    if kind == "lsgan":
+        return F.mse_loss(fake_logits, torch.ones_like(fake_logits))
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    prob = torch.sigmoid(fake_logits)
+    return F.mse_loss(prob, torch.ones_like(prob))
+
+
+def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """L1 between an image and its round trip (CycleGAN's norm; the paper names the loss, not the norm)."""
+    return F.l1_loss(reconstructed, original)
+
+
+def identity_loss(mapped: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """L1 between a target-domain image and the generator's output on it (CycleGAN's identity term)."""
+    return F.l1_loss(mapped, original)
+
+
+class ImagePool:
+    """The CycleGAN image buffer (Shrivastava et al. 2017): the discriminator sees a mix of the newest fakes
+    and, with probability 1/2 per image once the pool is full, an older fake swapped out for the new one.
+
+    ``pool_size = 0`` passes the images through.
+    """
+
+    def __init__(self, pool_size: int, seed: int = 0) -> None:
+        self.pool_size = int(pool_size)
+        self.images: list[torch.Tensor] = []
+        self.rng = random.Random(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.pool_size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.pool_size:
+                self.images.append(image)
+                out.append(image)
+            elif self.rng.random() > 0.5:
+                k = self.rng.randrange(self.pool_size)
+                out.append(self.images[k].clone())
+                self.images[k] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+def linear_decay_factor(epoch: int, epochs: int, decay_epochs: int) -> float:
+    """Learning-rate factor at 0-based ``epoch``: 1 for the first ``epochs - decay_epochs`` epochs, then a
+    linear fall towards 0 (the CycleGAN reference's ``lambda_rule``).
+
+    Example:
+        >>> [round(linear_decay_factor(e, 4, 2), 3) for e in range(4)]
+        [1.0, 1.0, 0.667, 0.333]
+    """
+    if decay_epochs <= 0:
+        return 1.0
+    constant = epochs - decay_epochs
+    return 1.0 - max(0, epoch + 1 - constant) / float(decay_epochs + 1)
