@@ -298,6 +298,18 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             page.select_option("#bv-prior", PRIOR_UID)
             page.wait_for_function(f"() => window.biomedaiViewer.state.comparing === '{PRIOR_UID}'", timeout=30_000)
             page.wait_for_timeout(1000)
+            # linked scrolling: the wheel on the current series moves the prior by the same distance
+            index = "window.biomedaiViewer.shown.{}.viewport.getCurrentImageIdIndex()"
+            main_before, prior_before = page.evaluate(index.format("main")), page.evaluate(index.format("prior"))
+            box = page.locator("#bv-vp-main").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            for _ in range(3):
+                page.mouse.wheel(0, 120)
+                page.wait_for_timeout(80)
+            page.wait_for_function(f"() => {index.format('main')} !== {main_before}")
+            page.wait_for_timeout(300)
+            moved = page.evaluate(index.format("main")) - main_before
+            assert page.evaluate(index.format("prior")) - prior_before == moved  # same slice spacing
             for side in ("main", "prior"):
                 pixels = view.shot(f"#bv-vp-{side}", name=f"7-compare-{side}")
                 middle = pixels[pixels.shape[0] // 4: -pixels.shape[0] // 4, pixels.shape[1] // 4: -pixels.shape[1] // 4]
