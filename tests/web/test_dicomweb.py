@@ -408,3 +408,22 @@ def test_result_of_a_non_dicom_study_makes_no_dicom(store, tmp_path):
     assert index_result(store, rid) == [] and instances(store) == []
     with store.session() as s:
         assert "no DICOM" in s.get(DerivedExport, rid).detail
+
+
+def test_concurrent_first_requests_index_once(store, studies):
+    """Several requests that find the same files unindexed at once (a fresh server under load) all succeed and
+    index each file once (the benchmark's 8 clients found this race)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import delete, func, select
+
+    from biomedai.workflow.dicom_index import index_files
+    from biomedai.workflow.models import DicomInstance
+
+    with store.session() as s:
+        s.execute(delete(DicomInstance))
+        s.commit()
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda _: index_files(store), range(6)))
+    with store.session() as s:
+        assert s.scalar(select(func.count(DicomInstance.id))) == 4

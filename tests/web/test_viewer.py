@@ -120,6 +120,8 @@ def test_measurements_are_saved_with_the_study_and_audited(client, store, ct_stu
     context = client.get(f"/api/studies/{ct_study}/viewer.json", headers=viewer).json()
     assert context["study"]["uid"] == STUDY_UID and context["annotations_url"] == url
     assert context["dicomweb"] == "/dicom-web" and context["study"]["dicom"] is True
+    assert context["can_save"] is False  # a viewer measures but does not save
+    assert client.get(f"/api/studies/{ct_study}/viewer.json", headers=operator).json()["can_save"] is True
     with store.session() as s:
         details = [e.detail for e in s.query(AuditEvent).filter(AuditEvent.action == "save_measurements")]
     assert details == ["Length length 12.5 mm, Angle angle 33 deg"]

@@ -65,8 +65,19 @@ def test_predict_outputs_with_bone_loss_and_stage(tmp_path: Path, monkeypatch: p
     X, y = simulate_abl_cohort(80, seed=0)
     staging = StagingModel("tree").fit(X, y).save(tmp_path / "stage.joblib")
     (tmp_path / "bone.pt").write_bytes(b"")
-    monkeypatch.setattr(pipeline, "load_models", lambda w, c: (None, None, c))
-    monkeypatch.setattr(pipeline, "infer_radiograph", fake_infer)
+    class FakeModels:  # the networks replaced by the film's truth
+        kind = "maskrcnn_pair"
+
+        def __init__(self, weights: object, config: object) -> None:
+            self.config = config
+
+        def describe(self) -> str:
+            return "truth of the simulated film"
+
+        def infer(self, image: np.ndarray) -> dict:
+            return fake_infer(None, None, image, self.config)
+
+    monkeypatch.setattr(pipeline, "TeethModels", FakeModels)
     monkeypatch.setattr(pipeline, "load_bone_model", lambda p: None)
     monkeypatch.setattr(pipeline, "segment_bone", lambda m, image: film.bone_mask)
     method = get_method("dental_perio")({"bone_weights": str(tmp_path / "bone.pt"),

@@ -16,7 +16,7 @@ from biomedai.provenance import RunRecorder
 from biomedai.utils import write_csv_atomic, write_json_atomic
 
 from .config import MtcsnConfig
-from .data import load_frame_folder, split_frames
+from .data import load_frame_folder, simulate_clips, split_frames
 from .frames import is_video, to_rgb_uint8
 from .inference import load_mtcsn, predict_batch, resolve_device, save_mtcsn
 from .model import Mtcsn
@@ -160,10 +160,14 @@ def demo(method: Any, out: Path) -> RunResult:
     """A one-minute SIMULATED capsule video (240 frames at 4 fps, 96 x 96) triaged with the bundled model,
     scored against the simulator's known lesion segments."""
     out = Path(out)
-    folder = _require_weights(method, None)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     cfg = method.config.replace(sample_fps=0.0, representative_interval_s=10.0)
     rec = RunRecorder(out, method.name, "demo", seed=cfg.seed, config=cfg.to_dict())
+    folder = method.resolve_weights(None)
+    if folder is None:                       # no bundled model: a small one, trained here on SIMULATED clips
+        with rec.timer("train_small_model"):
+            folder = _train_demo_model(cfg, out / "demo_model")
+        rec.notes["model"] = "no bundled model: a small MTCSN trained for under a minute on SIMULATED clips"
     video = out / "input" / "simulated_capsule.mp4"
     with rec.timer("simulate"):
         truth = write_simulated_video(video, 240, size=96, fps=4.0, seed=cfg.seed, lesion_rate=0.4)
@@ -176,3 +180,15 @@ def demo(method: Any, out: Path) -> RunResult:
         "data": "SIMULATED video, 240 frames of 96 x 96 at 4 fps (capsule_mtcsn simulator)"}
     rec.notes["data"] = "SIMULATED capsule video; not real patient data"
     return _result(rec, out)
+
+
+def _train_demo_model(cfg: MtcsnConfig, folder: Path) -> Path:
+    small = cfg.replace(input_size=64, light_widths=(8, 16, 24, 32), cls_channels=32, seg_channels=24,
+                        iterations=150, max_minutes=0.75, device="cpu")
+    parts = split_frames(simulate_clips(40, 3, 64, seed=cfg.seed), 0.15, 0.0, seed=cfg.seed)
+    model, _ = train_mtcsn(small, parts["train"], parts["val"], None)
+    metrics = evaluate_frames(model, parts["val"], small)
+    return save_mtcsn(folder, model, small, {"name": "SIMULATED clips (demo, 40 clips of 64 x 64)",
+                                             "split": "by clip", "licence": "simulated"},
+                      {k: v for k, v in metrics.items() if isinstance(v, float)},
+                      "validation part of the demo's SIMULATED clips", simulated=True)

@@ -17,11 +17,12 @@ from biomedai.train.model_folder import (
 )
 from biomedai.utils import lazy_import
 
-from .calibration import FDI_NUMBERS
+from .calibration import FDI_NUMBERS, CalibrationResult
 from .config import DentalPerioConfig
 from .numbering import number_binary_detections
 
 maskrcnn = lazy_import(".model", __package__)  # torch: imported on first use
+fdi_unet = lazy_import(".fdi_unet", __package__)  # torch: imported on first use
 
 MODELS_FILE = "models.json"  # the pair's index before the one model folder; such folders still load
 PAIR_TASKS = ("binary", "multiclass")
@@ -96,6 +97,69 @@ def load_models(weights: str | Path, config: DentalPerioConfig, device: str = "c
         load_weights_into(model, state, weights)
         models.append(model.to(device).eval())
     return models[0], models[1], config
+
+
+def is_fdi_unet_folder(weights: str | Path) -> bool:
+    """Whether ``weights`` is a model folder of the FDI U-Net (the bundled default), not a Mask R-CNN pair."""
+    from biomedai.train.model_folder import is_model_folder, read_model_info
+
+    return is_model_folder(weights) and read_model_info(weights).architecture.get("kind") == "fdi_unet"
+
+
+def load_fdi_unet(weights: str | Path) -> tuple[Any, Any]:
+    """The FDI U-Net of a model folder (checksum verified) and its :class:`ModelInfo`."""
+    from biomedai.train.model_folder import load_model_folder, read_model_info
+
+    info = read_model_info(weights)
+    net = fdi_unet.build_fdi_unet(info.architecture)
+    load_model_folder(weights, net, method="dental_perio")
+    return net.eval(), info
+
+
+class TeethModels:
+    """The numbering models of one weights folder: the paper's Mask R-CNN pair or the FDI U-Net."""
+
+    def __init__(self, weights: str | Path, config: DentalPerioConfig) -> None:
+        self.weights = Path(weights)
+        self.unet = self.info = self.binary = self.multi = None
+        if is_fdi_unet_folder(weights):
+            self.kind = "fdi_unet"
+            self.unet, self.info = load_fdi_unet(weights)
+            self.config = config
+        else:
+            self.kind = "maskrcnn_pair"
+            self.binary, self.multi, self.config = load_models(weights, config)
+
+    def describe(self) -> str:
+        """Which model numbers the teeth, with its training data and terms."""
+        if self.info is not None:
+            return self.info.usage_note()
+        return f"Mask R-CNN pair from {self.weights}"
+
+    def infer(self, image: Any) -> dict[str, Any]:
+        """Numbered teeth of one film (the same keys as :func:`infer_radiograph`)."""
+        if self.kind == "maskrcnn_pair":
+            return infer_radiograph(self.binary, self.multi, image, self.config)
+        return infer_radiograph_unet(self.unet, self.info, image, self.config)
+
+
+def infer_radiograph_unet(net: Any, info: Any, image: Any, config: DentalPerioConfig) -> dict[str, Any]:
+    """The FDI U-Net on one film; with ``calibrate`` in the model's preprocessing, the calibration then checks
+    its numbers (the U-Net's teeth are both the detections and the labels)."""
+    import numpy as np
+
+    pre = info.preprocessing
+    teeth = fdi_unet.detect_numbered_teeth(net, image, int(info.architecture["input_size"]),
+                                           int(pre.get("min_pixels", 30)), float(pre.get("secondary_weight", 0.5)))
+    if pre.get("calibrate", False):
+        numbered, calibration = number_binary_detections(teeth, teeth, config.replace(transfer_min_confidence=0.0))
+    else:
+        numbered = teeth
+        calibration = CalibrationResult(labels=teeth.fdi.copy(), arches=[""] * len(teeth),
+                                        sources=["fdi_unet"] * len(teeth), confidence=np.asarray(teeth.scores),
+                                        log=[], unresolved=[], flags=[], passes=0, converged=True,
+                                        arch_method="none (FDI U-Net numbers used as predicted)")
+    return {"binary": teeth, "multi": teeth, "numbered": numbered, "calibration": calibration}
 
 
 def infer_radiograph(binary_model: Any, multi_model: Any, image: Any, config: DentalPerioConfig) -> dict[str, Any]:

@@ -20,9 +20,8 @@ from .demo import run_demo
 from .inference import (
     PAIR_TASKS,
     TOOTH_COLUMNS,
+    TeethModels,
     image_warnings,
-    infer_radiograph,
-    load_models,
     pair_weights,
     save_pair_folder,
     tooth_rows,
@@ -104,13 +103,15 @@ class DentalPerio(Method):
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_csv_atomic, write_json_atomic
 
+        weights = self.resolve_weights(weights)
         if weights is None:
             raise WeightsError("predict needs --weights: the folder written by 'biomedai train dental_perio'")
         if not inputs:
             raise InvalidInputError("predict needs at least one radiograph")
         output_dir = Path(output_dir)
         films_in = [(Path(p), *read_panoramic(p)) for p in inputs]  # refuse bad files before loading models
-        binary_model, multi_model, cfg = load_models(weights, self.config)
+        models = TeethModels(weights, self.config)
+        cfg = models.config
         bone_model = None
         if cfg.bone_weights:
             bone_model = load_bone_model(cfg.bone_weights)
@@ -119,7 +120,7 @@ class DentalPerio(Method):
         rows, coco_images, coco_teeth, films = [], [], [], {}
         for path, image, notes in films_in:
             with rec.timer("inference"):
-                out = infer_radiograph(binary_model, multi_model, image, cfg)
+                out = models.infer(image)
             teeth, calibration = out["numbered"], out["calibration"]
             stem = path.name.split(".")[0]
             rec.add_file(save_numbered_overlay(image, teeth, output_dir / f"{stem}_teeth.png"))
@@ -144,6 +145,8 @@ class DentalPerio(Method):
         rec.add_file(write_coco_json(output_dir / "instances.coco.json", coco_images, coco_teeth,
                                      info={"description": "dental_perio predictions (category_id = FDI number)"}))
         rec.metrics["films"] = films
+        rec.metrics["model"] = {"kind": models.kind, "weights": str(weights)}
+        rec.notes["model"] = models.describe()
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
@@ -154,19 +157,21 @@ class DentalPerio(Method):
         from biomedai.provenance import RunRecorder
         from biomedai.utils import write_csv_atomic
 
+        weights = self.resolve_weights(weights)
         if weights is None:
             raise WeightsError("evaluate needs --weights: the folder written by 'biomedai train dental_perio'")
         output_dir = Path(output_dir)
-        binary_model, multi_model, cfg = load_models(weights, self.config)
+        models = TeethModels(weights, self.config)
+        cfg = models.config
         rec = RunRecorder(output_dir, self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([data])
         dataset = UFBADataset(data)
         ids, part = split_or_all(dataset, "test")
         with rec.timer("evaluate"):
-            table = evaluate_numbering(binary_model, multi_model, dataset, ids, cfg)
+            table = evaluate_numbering(models, dataset, ids)
         rows = [{"method": name, **{k: v for k, v in m.items()}} for name, m in table["ours"].items()]
         rec.add_file(write_csv_atomic(output_dir / "table1.csv", rows))
-        rec.metrics = {"data": f"{data} ({part})", **table}
+        rec.metrics = {"data": f"{data} ({part})", "model": {"kind": models.kind, "note": models.describe()}, **table}
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
@@ -185,25 +190,29 @@ def split_or_all(dataset: Any, part: str) -> tuple[list[str], str]:
         return list(dataset.ids), "all images (not the UFBA set)"
 
 
-def evaluate_numbering(binary_model: Any, multi_model: Any, dataset: Any, ids: Sequence[str],
-                       config: DentalPerioConfig) -> dict[str, Any]:
-    """Table 1 metrics for the multi-class model alone and for binary + calibration on ``ids``."""
+def evaluate_numbering(models: TeethModels, dataset: Any, ids: Sequence[str]) -> dict[str, Any]:
+    """Table 1 metrics on ``ids``: for the Mask R-CNN pair the multi-class model alone and binary + calibration;
+    for the FDI U-Net its numbered teeth."""
     truths, multis, numbered = [], [], []
     correct = matched = unresolved = 0
     for name in ids:
         image, truth = dataset.load(name)
-        out = infer_radiograph(binary_model, multi_model, image, config)
+        out = models.infer(image)
         truths.append(truth)
         multis.append(out["multi"])
         numbered.append(out["numbered"])
         c, m = numbering_accuracy(truth, out["numbered"])
         correct, matched, unresolved = correct + c, matched + m, unresolved + len(out["calibration"].unresolved)
-    ours = {"multi-class Mask R-CNN": table1_metrics(truths, multis),
-            "binary + calibration (Deetal-Perio)": table1_metrics(truths, numbered)}
+    if models.kind == "fdi_unet":
+        ours = {"FDI U-Net (not the paper's method)": table1_metrics(truths, numbered)}
+        note = "one U-Net over the 32 FDI classes; teeth = connected components of each class"
+    else:
+        ours = {"multi-class Mask R-CNN": table1_metrics(truths, multis),
+                "binary + calibration (Deetal-Perio)": table1_metrics(truths, numbered)}
+        note = "Dice(all) of binary + calibration is the binary model's; numbering does not change masks"
     return {"ours": ours, "paper": PAPER_TABLE1,
             "numbering_accuracy_matched": correct / matched if matched else float("nan"),
-            "n_matched_binary_teeth": matched, "n_unresolved": unresolved, "n_images": len(ids),
-            "note": "Dice(all) of binary + calibration is the binary model's; numbering does not change masks"}
+            "n_matched_binary_teeth": matched, "n_unresolved": unresolved, "n_images": len(ids), "note": note}
 
 
 def bone_loss_and_stage(image: Any, teeth: Any, config: DentalPerioConfig, output_dir: Path, stem: str,

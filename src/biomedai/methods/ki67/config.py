@@ -38,8 +38,9 @@ class Ki67Config(BaseConfig):
     hematoxylin_floor: float = 0.02
     #: Gaussian smoothing (pixels) of the stain channels before thresholding
     smoothing_sigma: float = 1.5
-    #: expected nucleus diameter in pixels at the image's magnification (DeepLIIF 40x: ~20 px) [decide]
-    nucleus_diameter_px: float = 20.0
+    #: nucleus diameter in pixels at the image's magnification; null (default): measured on each image by
+    #: granulometry (scale.py), or from the file's pixel size (7 um nuclei) when that fails [decide]
+    nucleus_diameter_px: float | None = None
     #: public notebook's BGR inRange limits [external]: negative B>=150 and R<=160; positive B<=160
     filter_negative_min_blue: int = 150
     filter_negative_max_red: int = 160
@@ -111,7 +112,8 @@ class Ki67Config(BaseConfig):
              "must be > 0 or null"),
             ("hematoxylin_floor", self.hematoxylin_floor >= 0, "must be >= 0"),
             ("smoothing_sigma", self.smoothing_sigma >= 0, "must be >= 0"),
-            ("nucleus_diameter_px", self.nucleus_diameter_px >= 4, "must be >= 4"),
+            ("nucleus_diameter_px", self.nucleus_diameter_px is None or self.nucleus_diameter_px >= 4,
+             "must be >= 4 or null (measured per image)"),
             ("patch_size", self.patch_size >= 32 and self.patch_size % 32 == 0, "must be a multiple of 32"),
             ("num_classes", self.num_classes == 3, "must be 3 (negative, positive, background)"),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),

@@ -29,6 +29,11 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 
 from .config import BACKGROUND, NEGATIVE, POSITIVE, Ki67Config
+from .scale import (PLAUSIBLE_DIAMETER_PX, WINDOW_PX, NucleusScale, granulometry_diameter, resolve_nucleus_scale,
+                    stained_nucleus_mask)
+
+#: the nucleus diameter (px) at which ``smoothing_sigma`` and the 2-px opening were tuned (DeepLIIF 40x)
+REFERENCE_DIAMETER_PX = 20.0
 
 
 def as_rgb(array: Any, source: str | Path | None = None) -> np.ndarray:
@@ -84,17 +89,34 @@ def _hematoxylin_threshold(h: np.ndarray, dab: np.ndarray, config: Ki67Config) -
     return max(float(threshold_otsu(values)), config.hematoxylin_floor)
 
 
+def _diameter(config: Ki67Config) -> float:
+    return float(config.nucleus_diameter_px or REFERENCE_DIAMETER_PX)
+
+
+def measure_nucleus_diameter(rgb: np.ndarray, config: Ki67Config) -> float | None:
+    """The nuclei's area-weighted median diameter (pixels) in the central window of ``rgb`` by granulometry of
+    the stained-nucleus mask (see :mod:`.scale`); None when nothing is stained."""
+    y0, x0 = max(0, (rgb.shape[0] - WINDOW_PX) // 2), max(0, (rgb.shape[1] - WINDOW_PX) // 2)
+    h, dab = stain_channels(rgb[y0:y0 + WINDOW_PX, x0:x0 + WINDOW_PX], 1.0)
+    mask = stained_nucleus_mask(h, dab, _hematoxylin_threshold(h, dab, config),
+                                config.dab_pixel_threshold if config.dab_in_nuclear_mask else None)
+    return granulometry_diameter(mask)
+
+
 def nuclear_foreground(rgb: np.ndarray, config: Ki67Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mask, h, dab)``: stained-nucleus pixels (haematoxylin or DAB above threshold), smoothed channels."""
+    """``(mask, h, dab)``: stained-nucleus pixels (haematoxylin or DAB above threshold), smoothed channels.
+
+    The smoothing and the opening scale with ``nucleus_diameter_px`` (as tuned at 20 px)."""
     from scipy import ndimage as ndi
     from skimage.morphology import disk, remove_small_objects
 
-    h, dab = stain_channels(rgb, config.smoothing_sigma)
+    factor = _diameter(config) / REFERENCE_DIAMETER_PX
+    h, dab = stain_channels(rgb, config.smoothing_sigma * factor)
     mask = h > _hematoxylin_threshold(h, dab, config)
     if config.dab_in_nuclear_mask:
         mask |= dab > config.dab_pixel_threshold
-    mask = ndi.binary_fill_holes(ndi.binary_opening(mask, disk(2)))
-    min_area = int(0.15 * math.pi * (config.nucleus_diameter_px / 2) ** 2)
+    mask = ndi.binary_fill_holes(ndi.binary_opening(mask, disk(max(1, round(2 * factor)))))
+    min_area = int(0.15 * math.pi * (_diameter(config) / 2) ** 2)
     return remove_small_objects(mask, max_size=min_area), h, dab
 
 
@@ -116,7 +138,7 @@ def detect_nuclei(rgb: np.ndarray, config: Ki67Config) -> tuple[np.ndarray, np.n
     if not mask.any():
         return np.zeros(mask.shape, np.int32), dab_raw
     dist = gaussian(ndi.distance_transform_edt(mask), 1.0)
-    peaks = peak_local_max(dist, min_distance=max(3, int(0.35 * config.nucleus_diameter_px)),
+    peaks = peak_local_max(dist, min_distance=max(3, int(0.35 * _diameter(config))),
                            labels=label(mask), exclude_border=False)
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
@@ -198,6 +220,7 @@ class IHCResult:
     indices: dict[str, float | None]
     labels: np.ndarray
     cells: CellTable
+    scale: NucleusScale | None = None
 
     @property
     def n_cells(self) -> int:
@@ -215,7 +238,8 @@ class IHCResult:
     def summary(self) -> dict[str, Any]:
         return {**self.indices, "n_cells": self.n_cells, "n_positive": self.n_positive,
                 "n_negative": self.n_cells - self.n_positive, "labelling_index_pct": self.labelling_index,
-                "median_cell_diameter_px": self.median_diameter_px}
+                "median_cell_diameter_px": self.median_diameter_px,
+                **(self.scale.to_dict() if self.scale is not None else {})}
 
     @property
     def median_diameter_px(self) -> float | None:
@@ -237,18 +261,55 @@ def nucleus_scale_warning(result: IHCResult, config: Ki67Config) -> str | None:
         True
     """
     median = result.median_diameter_px
-    expected = config.nucleus_diameter_px
+    expected = result.scale.diameter_px if result.scale is not None else _diameter(config)
     if median is None or 0.5 * expected <= median <= 1.8 * expected:
         return None
     return (f"detected cells have a median diameter of {median:.0f} px against the expected {expected:.0f} px: "
-            f"the labelling index is unreliable; set nucleus_diameter_px to the nuclei's size at this "
-            f"magnification (about 7 um / pixel size in um)")
+            f"the nuclei look implausible and the labelling index is unreliable; set nucleus_diameter_px to "
+            f"the nuclei's size at this magnification (about 7 um / pixel size in um)")
+
+
+def nucleus_scale_of(rgb: np.ndarray, config: Ki67Config, pixel_size: float | None = None
+                     ) -> tuple[NucleusScale, Ki67Config]:
+    """The nucleus scale of one image and the config to quantify it with (its diameter filled in).
+
+    With the diameter measured (``nucleus_diameter_px`` null) and DAB allowed in the nuclear mask: when the
+    stained objects with DAB are more than twice the haematoxylin nuclei, the DAB is not confined to nuclei
+    (a cytoplasmic or membrane stain, not Ki-67); nuclei then come from the haematoxylin alone, with a warning.
+    """
+    lo, hi = PLAUSIBLE_DIAMETER_PX
+    measured = measure_nucleus_diameter(rgb, config)
+    note = None
+    if config.nucleus_diameter_px is None and config.dab_in_nuclear_mask:
+        h_only = measure_nucleus_diameter(rgb, config.replace(dab_in_nuclear_mask=False))
+        if h_only is not None and lo <= h_only <= hi and (measured is None or measured > 2 * h_only):
+            note = (f"DAB-stained objects measure about {measured or 0:.0f} px against {h_only:.0f} px haematoxylin "
+                    f"nuclei: the DAB is not confined to nuclei (cytoplasm or membrane, not a Ki-67-like nuclear "
+                    f"stain); nuclei were found on the haematoxylin alone")
+            config, measured = config.replace(dab_in_nuclear_mask=False), h_only
+    scale = resolve_nucleus_scale(measured, pixel_size, config.nucleus_diameter_px)
+    if note:
+        scale.warning = note if scale.warning is None else f"{note}; {scale.warning}"
+    return scale, config.replace(nucleus_diameter_px=scale.diameter_px)
+
+
+def pixel_size_um(image: Any) -> float | None:
+    """The pixel size in microns of an ``Image`` whose spacing is in microns (else None)."""
+    spacing = getattr(image, "spacing", None)
+    if not spacing or getattr(image, "spacing_unit", "pixel") not in ("um", "µm", "micron"):
+        return None
+    return float(np.mean([float(s) for s in spacing[:2]]))
 
 
 def quantify_ihc(image: Any, config: Ki67Config | None = None, source: str | Path | None = None) -> IHCResult:
-    """Run the whole IHC quantification on an RGB image (array or ``Image``)."""
+    """Run the whole IHC quantification on an RGB image (array or ``Image``).
+
+    The nucleus diameter is ``config.nucleus_diameter_px`` when set, else measured on the image (or taken
+    from an ``Image``'s pixel size in microns when the measurement fails); ``result.scale`` says which."""
     config = config or Ki67Config()
     rgb = as_rgb(getattr(image, "array", image), source)
+    scale, config = nucleus_scale_of(rgb, config, pixel_size_um(image))
     class_map = three_value_map(rgb, config)
     labels, dab = detect_nuclei(rgb, config)
-    return IHCResult(class_map, area_indices(class_map), labels, call_cells(labels, dab, config.dab_threshold))
+    return IHCResult(class_map, area_indices(class_map), labels, call_cells(labels, dab, config.dab_threshold),
+                     scale)

@@ -99,12 +99,15 @@ class Ki67Method(Method):
     def _quantify_one(self, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
         from biomedai.viz import save_png
 
-        rgb = self._read_rgb(path)
-        result = quantify_ihc(rgb, self.config, path)
-        warning = nucleus_scale_warning(result, self.config)
-        if warning:
-            logger.warning("%s: %s", path.name, warning)
-            rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
+        from biomedai.io import read_image
+
+        image = read_image(path)
+        rgb = as_rgb(image.array, path)
+        result = quantify_ihc(image, self.config, path)
+        for warning in (result.scale.warning if result.scale else None, nucleus_scale_warning(result, self.config)):
+            if warning:
+                logger.warning("%s: %s", path.name, warning)
+                rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
         stem = path.stem
         rec.add_file(save_png(class_map_to_rgb(result.class_map), output_dir / f"{stem}_ihc_map.png"))
         rec.add_file(save_png(cell_overlay(rgb, result.labels, result.cells), output_dir / f"{stem}_cells_overlay.png"))
@@ -199,7 +202,7 @@ class Ki67Method(Method):
         """The IHC quantifier on scikit-image's ``ihc.png`` (colonic glands, DAB + haematoxylin)."""
         from biomedai.data.samples import sample_path
 
-        method = Ki67Method(self.config.replace(nucleus_diameter_px=12.0, dab_in_nuclear_mask=False))
+        method = Ki67Method(self.config)  # the settings predict and the service use: the same index for the same image
         result = method.predict([sample_path("ihc")], output_dir)
         note = ("scikit-image ihc.png: the DAB there marks FHL2 (cytoplasm/membrane), not Ki-67; the demo shows "
                 "the quantifier (deconvolution, three-value map, nuclei found on haematoxylin, positive/negative "

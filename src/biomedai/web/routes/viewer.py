@@ -105,7 +105,10 @@ def viewer_context(store: Any, study_id: int) -> dict[str, Any]:
 
 @router.get("/api/studies/{study_id}/viewer.json")
 def context(request: Request, study_id: int, user: User = Depends(need("viewer"))) -> dict[str, Any]:
-    return viewer_context(store_of(request), study_id)
+    from ...workflow.auth import role_allows
+
+    # viewers may measure, but only operators save measurements to the study
+    return {**viewer_context(store_of(request), study_id), "can_save": role_allows(user.role, "operator")}
 
 
 def read_annotations(store: Any, study_id: int) -> dict[str, Any]:
@@ -211,7 +214,8 @@ def viewer_page(request: Request, study_id: int, user: User = Depends(need("view
     store = store_of(request)
     facts = viewer_context(store, study_id)
     audit(request, user, "view_study", "study", study_id, "viewer")
-    back = f'<p class="muted"><a href="/studies/{study_id}">Study {study_id}</a> · '
+    back = (f'<p class="muted"><a href="/studies/{study_id}">Study {study_id}</a> · '
+            f'<a href="/studies/{study_id}/report">report</a> · ')
     if not facts["study"]["dicom"]:
         body = (back + "this study holds no DICOM images; its images are on the study page (whole-slide images "
                 "in the tile viewer).</p>")
