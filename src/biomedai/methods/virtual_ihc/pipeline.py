@@ -50,6 +50,7 @@ class VirtualIHCMethod(Method):
     config_class = VirtualIHCConfig
     input_kinds = ("image/rgb",)
     default_model = "default"
+    tools_module = "tools"
     headline_metrics = ("synthetic_positive_ratio", "real_positive_ratio", "n_images")
 
     def _recorder(self, output_dir: Path, action: str) -> Any:
