@@ -174,6 +174,8 @@ def test_dicomweb_client_query_and_retrieve(app, client, studies):
         with_sex = dw.search_for_studies(search_filters={"ModalitiesInStudy": "CT"}, fields=["PatientSex",
                                                                                               "00180050"])
         assert value(with_sex[0], "PatientSex") == "M" and value(with_sex[0], "SliceThickness") == 1.0
+        assert [value(s, "StudyInstanceUID") for s in dw.search_for_studies(search_filters={"Modality": "DX"})] \
+            == [DX_STUDY]  # Modality at the study level means "a series of that modality"
         series = dw.search_for_series(CT_STUDY)
         assert [value(s, "SeriesInstanceUID") for s in series] == [CT_SERIES]
         assert value(series[0], "NumberOfSeriesRelatedInstances") == 3 and value(series[0], "Modality") == "CT"
