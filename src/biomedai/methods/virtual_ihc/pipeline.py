@@ -62,7 +62,7 @@ class VirtualIHCMethod(Method):
         folder = self.resolve_weights(weights)
         if folder is None:
             raise WeightsError("virtual_ihc needs a trained generator: pass --weights MODEL_FOLDER (from "
-                               "'biomedai train virtual_ihc') or install the bundled model")
+                               "'biomedai train virtual_ihc'); no bundled model ships (see its README)")
         model, info = model_io.load_virtual_ihc(Path(folder), self.config)
         return model, info, Path(folder)
 
