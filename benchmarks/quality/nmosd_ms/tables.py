@@ -25,6 +25,7 @@ from biomedai.methods.nmosd_ms.config import NmosdMsConfig
 from biomedai.methods.nmosd_ms.networks import build_classifier, count_parameters
 from biomedai.methods.nmosd_ms.preprocess import classifier_input, normalise_flair
 from biomedai.methods.nmosd_ms.protocol import binary_scores, repeated_folds, summarise
+from biomedai.methods.nmosd_ms.report import plot_learning_curves, plot_roc
 
 DATA = Path(os.environ.get("BIOMEDAI_SHARED_DATA", Path(__file__).resolve().parents[3] / "../shared/data")) / "ms_lesions"
 
@@ -50,18 +51,40 @@ def simulated_tables(args: argparse.Namespace, out: Path) -> dict:
     budget = args.max_minutes / (len(args.archs) * args.repeats * 5)
     for arch in args.archs:
         cfg = NmosdMsConfig(arch=arch, epochs=args.epochs, seed=args.seed)
-        per_repeat, epoch_s = [], []
+        per_repeat, epoch_s, histories = [], [], []
         for repeat in range(args.repeats):
-            true, pred = [], []
+            true, pred, prob = [], [], []
             for split in repeated_folds(ids, labels, folds=5, repeats=1, seed=args.seed + repeat):
                 r = train_and_predict(volumes, labels_arr, split.train, split.val, cfg,
                                       out / arch / f"r{repeat}f{split.fold}", max_minutes=budget)
                 true += labels_arr[split.val].tolist(); pred += r["pred"].tolist(); epoch_s.append(r["cpu_s_per_epoch"])
+                prob += [float(p) for p in r["prob"]]
+                histories.append([{k: h.get(k) for k in ("epoch", "train_loss", "val_loss")} for h in r["history"]
+                                  if h.get("kind", "epoch") == "epoch"])
             per_repeat.append(binary_scores(true, pred))
+            if repeat == 0:  # the ROC pools the first repeat's out-of-fold probabilities (each subject once)
+                oof = {"true": true, "prob": prob}
         results[arch] = {"table2": summarise(per_repeat), "parameters": count_parameters(build_classifier(arch)),
-                         "cpu_s_per_epoch": float(np.mean(epoch_s)), "repeats": args.repeats}
+                         "cpu_s_per_epoch": float(np.mean(epoch_s)), "repeats": args.repeats,
+                         "out_of_fold_repeat0": oof, "histories": histories}
         print(arch, json.dumps(results[arch]), flush=True)
     return results
+
+
+def write_figures(results: dict, out: Path) -> list[Path]:
+    """ROC (pooled out-of-fold P(NMOSD) of repeat 0) and learning curves (every fold) from the recorded results;
+    also ``--figures-only`` from a saved ``tables_simulated.json``."""
+    label = "SIMULATED cohort"
+    oof = {a: r["out_of_fold_repeat0"] for a, r in results.items() if "out_of_fold_repeat0" in r}
+    hist = {a: r["histories"] for a, r in results.items() if "histories" in r}
+    paths = []
+    if oof:
+        paths.append(plot_roc(oof, out / "roc_simulated.png", label))
+    if hist:
+        paths.append(plot_learning_curves(hist, out / "learning_curves_simulated.png", label))
+    for p in paths:
+        print("figure:", p)
+    return paths
 
 
 def main() -> None:
@@ -73,12 +96,16 @@ def main() -> None:
     p.add_argument("--max-minutes", type=float, default=50.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-segmentation", action="store_true")
+    p.add_argument("--figures-only", action="store_true", help="redraw the PNGs from OUT/tables_simulated.json")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "results" / "nmosd_ms_run"),
                    help="output folder (default: the results folder beside quality/)")
     args = p.parse_args()
     args.archs = args.archs.split(",")
     torch.set_num_threads(2)
     out = Path(args.out)
+    if args.figures_only:
+        write_figures(json.loads((out / "tables_simulated.json").read_text()), out)
+        return
     t0 = time.time()
     print(f"load average at start: {os.getloadavg()}")
     if not args.skip_segmentation:
@@ -86,6 +113,7 @@ def main() -> None:
     print(f"SIMULATED cohort n={args.n}, 5-fold CV x {args.repeats} repeat(s) (paper: 15), epochs {args.epochs}")
     res = simulated_tables(args, out)
     (out / "tables_simulated.json").write_text(json.dumps(res, indent=1))
+    write_figures(res, out)
     print(f"wall {time.time() - t0:.0f} s; load average at end: {os.getloadavg()}")
 
 
