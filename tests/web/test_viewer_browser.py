@@ -177,6 +177,9 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             assert np.abs(view.shot() - first).mean() > 1.0, "scrolling the seeded series changed no pixel"
 
             view.open_viewer(study_id)
+            first_ms = page.evaluate("window.biomedaiViewer.state.firstImageMs")
+            print(f"viewer: first image of the 24-slice CT drawn {first_ms:.0f} ms after the script started "
+                  f"(load average {os.getloadavg()[0]:.1f})")
             page.wait_for_selector(".bv-thumb.bv-loaded", timeout=30_000)  # a series thumbnail was drawn
             assert page.locator(".bv-thumb").count() >= 2  # the CT and the SEG series
 
@@ -239,6 +242,25 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             assert roi[0]["stats"]["area"] == pytest.approx(w * h * mm_per_px ** 2, rel=0.3), roi
             assert {"mean", "max", "min"} <= set(roi[0]["stats"]), roi
 
+            # an angle: a drag for the first arm, a click for the second; a right angle is saved as ~90 degrees
+            page.click("button[data-tool=Angle]")
+            ax, ay, arm = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3, box["width"] * 0.12
+            page.mouse.move(ax + arm, ay)
+            page.mouse.down()
+            for step in range(1, 11):
+                page.mouse.move(ax + arm - arm * step / 10, ay)
+            page.mouse.up()
+            for step in range(1, 11):
+                page.mouse.move(ax, ay + arm * step / 10)
+            page.mouse.down()
+            page.mouse.up()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(saved) < 3:
+                saved = httpx.get(f"{base}/api/studies/{study_id}/annotations", headers=headers).json()["measurements"]
+                time.sleep(0.3)
+            angle = [m for m in saved if m["tool"] == "Angle"]
+            assert len(angle) == 1 and angle[0]["stats"]["angle"] == pytest.approx(90, abs=3), saved
+
             # the lesion of both SEGs (the uploaded one, and the one the service made from the result) is drawn
             # over the middle slice; their toggles hide it. The result's finding, read from the DICOM SR, is
             # drawn over the image
@@ -261,7 +283,7 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
 
             # reopened, the page draws the saved measurements again
             view.open_viewer(study_id)
-            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 2", timeout=20_000)
+            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 3", timeout=20_000)
 
             # reformats: three volume viewports, each drawing the volume
             page.click("#bv-mpr")
@@ -276,6 +298,18 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             page.select_option("#bv-prior", PRIOR_UID)
             page.wait_for_function(f"() => window.biomedaiViewer.state.comparing === '{PRIOR_UID}'", timeout=30_000)
             page.wait_for_timeout(1000)
+            # linked scrolling: the wheel on the current series moves the prior by the same distance
+            index = "window.biomedaiViewer.shown.{}.viewport.getCurrentImageIdIndex()"
+            main_before, prior_before = page.evaluate(index.format("main")), page.evaluate(index.format("prior"))
+            box = page.locator("#bv-vp-main").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            for _ in range(3):
+                page.mouse.wheel(0, 120)
+                page.wait_for_timeout(80)
+            page.wait_for_function(f"() => {index.format('main')} !== {main_before}")
+            page.wait_for_timeout(300)
+            moved = page.evaluate(index.format("main")) - main_before
+            assert page.evaluate(index.format("prior")) - prior_before == moved  # same slice spacing
             for side in ("main", "prior"):
                 pixels = view.shot(f"#bv-vp-{side}", name=f"7-compare-{side}")
                 middle = pixels[pixels.shape[0] // 4: -pixels.shape[0] // 4, pixels.shape[1] // 4: -pixels.shape[1] // 4]
@@ -284,5 +318,48 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             outside = [u for u in view.requests if not u.startswith((base + "/", "blob:", "data:"))]
             assert not outside, outside
             assert any("/dicom-web/studies/" in u and "/frames/" in u for u in view.requests)  # fed by WADO-RS
+        finally:
+            browser.close()
+
+
+def test_viewer_real_ct_with_its_prior(tmp_path, store, wf_methods, shared_data):
+    """Real data: two axial chest CT slices of one COVID-19-positive patient, 12 months apart (TCIA
+    COVID-19-NY-SBU via shared/data/chest_ct; 512x512, HU). The viewer draws the current one, the lung
+    preset sets its VOI, and the prior of the same patient, found by QIDO-RS, is drawn beside it."""
+    from biomedai.workflow.intake import ingest
+
+    from tests.conftest import shared_subdir
+
+    folder = shared_subdir(shared_data, "chest_ct", "covid19_ny_sbu_axial_slices")
+    prior, current = folder / "A046441_19001111-045.dcm", folder / "A046441_19010101-23.dcm"
+    if not (prior.exists() and current.exists()):
+        pytest.skip(f"{prior.name} or {current.name} is absent from {folder}")
+    ingest(store, [(prior.name, prior)], methods=["wf_brightness"])
+    study = ingest(store, [(current.name, current)], methods=["wf_brightness"]).studies[0]
+    with running_service(store, tmp_path, RULES) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            view = Page(browser, base, _token(base))
+            page = view.page
+            view.open_viewer(study)
+            default = view.shot(name="real-1-default")
+            assert default.std() > 20, "the real CT slice is not drawn"
+            page.click("button[data-preset=lung]")
+            lung = view.shot(name="real-2-lung")
+            voi = page.evaluate("window.biomedaiViewer.shown.main.viewport.getProperties().voiRange")
+            assert voi["lower"] == pytest.approx(-1350, abs=2) and voi["upper"] == pytest.approx(150, abs=2)
+            assert np.abs(lung - default).mean() > 5.0
+            options = page.eval_on_selector_all("#bv-prior option", "os => os.map(o => o.textContent)")
+            assert any(o.startswith("1900-11-11") for o in options), options
+            page.select_option("#bv-prior", index=1)
+            page.wait_for_function("() => window.biomedaiViewer.state.comparing", timeout=30_000)
+            page.wait_for_timeout(1000)
+            prior_voi = page.evaluate("window.biomedaiViewer.shown.prior.viewport.getProperties().voiRange")
+            assert prior_voi == voi  # the prior is shown in the same (lung) window
+            for side in ("main", "prior"):
+                pixels = view.shot(f"#bv-vp-{side}", name=f"real-3-compare-{side}")
+                middle = pixels[pixels.shape[0] // 4: -pixels.shape[0] // 4, pixels.shape[1] // 4: -pixels.shape[1] // 4]
+                assert middle.std() > 20, f"the {side} study is not drawn"
+            assert not [u for u in view.requests if not u.startswith((base + "/", "blob:", "data:"))]
         finally:
             browser.close()

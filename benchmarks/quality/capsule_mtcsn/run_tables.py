@@ -5,12 +5,14 @@ instead of ResNet-50, ``--iterations`` steps (paper: 30k) at batch 8, one seed. 
 same simulated clips, split by clip (70/15/15, no clip in two parts); the best checkpoint is picked on the
 validation part, the test part is scored once, with 95 % bootstrap intervals over test frames.
 
-One CPU-queue job of under 30 minutes (five runs of at most 4 minutes, then two simulated videos), then
-the report::
+Two CPU-queue jobs of about 10 minutes each (runs of at most 3 minutes; the first also triages two
+simulated videos and saves the bundled model), then the report::
 
-    /work/wt/cpuslot python benchmarks/quality/capsule_mtcsn/run_tables.py \
-        --variants mtcsn mtcsn_gmp hard_sharing cd_only tss_only --iterations 800 --minutes-per-run 4 \
-        --triage --save-model src/biomedai/methods/capsule_mtcsn/models/default
+    /work/wt/cpuslot python benchmarks/quality/capsule_mtcsn/run_tables.py --variants mtcsn mtcsn_gmp \
+        --iterations 600 --minutes-per-run 3 --video-frames 1600 --triage \
+        --save-model src/biomedai/methods/capsule_mtcsn/models/default
+    /work/wt/cpuslot python benchmarks/quality/capsule_mtcsn/run_tables.py --variants hard_sharing cd_only tss_only \
+        --iterations 600 --minutes-per-run 3
     python benchmarks/quality/capsule_mtcsn/run_tables.py --report
 """
 from __future__ import annotations

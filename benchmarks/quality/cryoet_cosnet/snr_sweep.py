@@ -52,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--snr-definition", default="projection_band", choices=("projection_band", "projection", "volume"))
     ap.add_argument("--isolated", action="store_true", help=f"isolated particles instead of realistic boxes {REALISTIC}")
     ap.add_argument("--cosnet-model", help="trained COS-Net model folder: evaluated at every SNR, not retrained")
+    ap.add_argument("--wait-for-model", type=float, default=0.0,
+                    help="seconds to wait for --cosnet-model/model.json after the baseline is trained")
     ap.add_argument("--train-snrs", default="inf,0.5,0.1,0.03", help="mixed-SNR bank (with --cosnet-model)")
     ap.add_argument("--n-per-class", type=int, default=60, help="training subtomograms per class (and SNR)")
     ap.add_argument("--val-per-class", type=int, default=12, help="validation subtomograms per class and SNR")
@@ -136,11 +138,7 @@ def main() -> int:
                        dice_targets_per_class=args.dice_targets_per_class)
     mixed = args.cosnet_model is not None
     cosnet = supervised = None
-    if mixed:  # COS-Net trained once (the model folder); the supervised CNN once on the same bank
-        info = read_model_info(args.cosnet_model)
-        cosnet = load_model(args.cosnet_model, cfg, device)
-        cosnet_train = {"train_seconds": 60 * float(info.extra.get("train_wall_minutes", float("nan"))),
-                        "steps": info.extra.get("train_steps"), "trained_on": info.training_data.get("snrs")}
+    if mixed:  # the supervised CNN trained once on the bank of the COS-Net model folder, then that model loaded
         snrs = parse_snrs(args.train_snrs)
         bank = mixed_snr_set(train_tpl, snrs, args.n_per_class, settings, TRAIN_SEED + args.seed)
         val = mixed_snr_set(train_tpl, snrs, args.val_per_class, settings, VAL_SEED + args.seed)
@@ -148,6 +146,15 @@ def main() -> int:
                            augment=True, amp=False)
         supervised, sup_train = train_supervised(scfg, bank, out / "supervised_run", val_data=val)
         del bank
+        info_file = Path(args.cosnet_model) / "model.json"
+        deadline = time.time() + args.wait_for_model
+        while not info_file.is_file() and time.time() < deadline:   # the recipe may still be running
+            time.sleep(20)
+        info = read_model_info(args.cosnet_model)
+        cosnet = load_model(args.cosnet_model, cfg, device)
+        cosnet_train = {"train_seconds": 60 * float(info.extra.get("train_wall_minutes", float("nan"))),
+                        "train_cpu_seconds": 60 * float(info.extra.get("train_cpu_minutes", float("nan"))),
+                        "steps": info.extra.get("train_steps"), "trained_on": info.training_data.get("snrs")}
         report["training"] = {"cosnet": {**cosnet_train, "model": str(args.cosnet_model)},
                               "supervised": {**sup_train, "trained_on": snrs, "n_per_class_per_snr": args.n_per_class}}
         print(f"supervised CNN: {sup_train['steps']} steps in {sup_train['train_seconds'] / 60:.1f} min, best val "
@@ -161,7 +168,7 @@ def main() -> int:
           f"{args.test_per_class} test subtomograms per class and SNR; 16 training / 10 unseen test classes; "
           f"{args.eval_episodes} episodes per n-way, the same for every method; {training_text}; template matching "
           f"over {args.rotations} rotations.", "",
-          "| SNR | method | 2-way | 4-way | 6-way | 8-way | Dice [CI] | train s | ms / subtomogram |",
+          "| SNR | method | 2-way | 4-way | 6-way | 8-way | Dice decoder / with CRF [CI] | train s | ms / subtomogram |",
           "|---|---|---|---|---|---|---|---|---|"]
     for snr_text in parse_snrs(args.snrs):
         snr = float(snr_text)
@@ -199,7 +206,8 @@ def main() -> int:
         report["snr"][snr_text] = entry
         for name, r in entry["methods"].items():
             cells = [cell(r["accuracy"][f"{n}way"]) for n in cfg.eval_ways]
-            dice = (f"{r['dice_mean_crf']:.2f} [{r['dice_crf_ci95'][0]:.2f}, {r['dice_crf_ci95'][1]:.2f}]"
+            dice = (f"{r['dice_mean_raw']:.2f} [{r['dice_raw_ci95'][0]:.2f}, {r['dice_raw_ci95'][1]:.2f}] / "
+                    f"{r['dice_mean_crf']:.2f} [{r['dice_crf_ci95'][0]:.2f}, {r['dice_crf_ci95'][1]:.2f}]"
                     if "dice_mean_crf" in r else "")
             md.append(f"| {snr_text} | {name} | " + " | ".join(cells) +
                       f" | {dice} | {r['train_seconds']:.0f} | {r['ms_per_subtomogram']:.1f} |")

@@ -147,10 +147,12 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
 
     from .dicomweb import add_dicomweb
     from .pages import add_pages
+    from .reading_pages import add_reading_pages
     from .stow import add_stow
     from .tiles import add_tile_routes
 
     add_pages(app)
+    add_reading_pages(app)
     add_stow(app)
     add_dicomweb(app)
     add_tile_routes(app)

@@ -41,7 +41,7 @@ def layout(title: str, body: str, user: User | None = None) -> HTMLResponse:
     nav = ""
     if user is not None:
         upload = '<a href="/upload">Upload</a>' if role_allows(user.role, "operator") else ""
-        nav = (f'<nav><b>biomedai</b><a href="/">Worklist</a>{upload}<span class="muted" style="color:#cde">'
+        nav = (f'<nav><b>biomedai</b><a href="/">Worklist</a><a href="/reading">Reading</a>{upload}<span class="muted" style="color:#cde">'
                f'{_e(user.username)} ({_e(user.role)})</span><form method="post" action="/logout">'
                f'<button>Log out</button></form></nav>')
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
@@ -280,7 +280,12 @@ def _window_form(f: dict[str, Any]) -> str:
 
 
 def _result_section(store: Any, r: dict[str, Any], previews: list[dict[str, Any]]) -> str:
+    from ..workflow.reading import headline
+
     parts = [f'<h2>Result {r["id"]}: {_e(r["method"])} <span class="muted">priority {r["priority"]:.0f}</span></h2>']
+    lead = headline(r["method"], r["metrics"] or {}, limit=6)
+    if lead:
+        parts.append(f'<p class="headline"><b>{_e(lead)}</b></p>')
     pngs = [n for n in r["files"] if n.lower().endswith(".png")]
     base = previews[0]["preview_url"] if previews else None
     figures = []

@@ -42,7 +42,8 @@ MAX_READ_PIXELS = 4096 * 4096
 #: overlays offered to the viewer: GeoJSON up to this size, and PNG/JPEG maps of the slide's shape
 MAX_GEOJSON_BYTES = 50 * 1024 ** 2
 STATIC = Path(__file__).with_name("static")
-STATIC_FILES = {"wsi-viewer.js": "text/javascript", "polyline-editor.js": "text/javascript"}
+STATIC_FILES = {"wsi-viewer.js": "text/javascript", "polyline-editor.js": "text/javascript",
+                "reading.js": "text/javascript"}
 #: the viewer's styles, inline (the pages' CSP allows inline styles and scripts from this server only)
 VIEWER_STYLE = """
 .wsi-viewer{position:relative;width:100%;min-height:300px;background:#222;border:1px solid #999;overflow:hidden;

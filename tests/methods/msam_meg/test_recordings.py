@@ -142,3 +142,48 @@ def test_window_set_save_load(tmp_path):
     ws = WindowSet(np.zeros((3, 2, 5), np.float32), np.array([0, 1, 1]), np.array(["a", "b", "b"]), ["x", "y"], 100.)
     back = WindowSet.load(ws.save(tmp_path / "w.npz"))
     assert back.ch_names == ["x", "y"] and list(back.subjects) == ["a", "b", "b"]
+
+
+def _head_pos(times, shifts_mm):
+    """An MNE head-position array: identity rotation, the head origin shifted along x by ``shifts_mm``."""
+    pos = np.zeros((len(times), 10))
+    pos[:, 0] = times
+    pos[:, 1:4] = 0.0  # quaternion (q1, q2, q3) of the identity
+    pos[:, 4] = np.asarray(shifts_mm, float) / 1000.0
+    pos[:, 5] = 0.0
+    pos[:, 6] = 0.04
+    pos[:, 7:] = (0.99, 1e-3, 0.0)
+    return pos
+
+
+def test_windows_with_head_movement_over_5_mm_are_dropped(tmp_path):
+    path = tmp_path / "sub_raw.fif"
+    _raw(seconds=6.0).save(path, verbose="error")
+    cfg = MsamConfig(sfreq=200.0, h_freq=40.0, notch=None, window_s=1.0, overlap=0.0, reject_amplitude=None)
+    assert windows_from_file(path, cfg)[0].shape[0] == 6  # no head positions: nothing dropped
+    # the head drifts 6 mm away from 3.5 s to 4.6 s and comes back at 5 s: windows 3-4 s and 4-5 s go
+    mne.chpi.write_head_pos(tmp_path / "sub.pos", _head_pos([0, 1, 2, 3, 3.5, 4.6, 5.0], [0, 1, 2, 2, 6, 6, 1]))
+    x, _, _ = windows_from_file(path, cfg)
+    assert x.shape[0] == 4
+    kept = windows_from_file(path, cfg.replace(max_head_movement_mm=10.0))[0]
+    assert kept.shape[0] == 6
+    np.testing.assert_array_equal(x, kept[[0, 1, 2, 5]])  # the windows at 3 s and 4 s are the ones removed
+
+
+def test_head_pos_column_must_stay_inside_the_cohort_folder(tmp_path):
+    from biomedai.methods.msam_meg.recordings import prepare_cohort
+
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    _raw(seconds=4.0).save(folder / "s1_raw.fif", verbose="error")
+    mne.chpi.write_head_pos(tmp_path / "outside.pos", _head_pos([0, 1], [0, 9]))
+    (folder / "labels.csv").write_text("subject_id,subtype,file,head_pos\ns1,CPS,s1_raw.fif,../outside.pos\n")
+    with pytest.raises(InvalidInputError, match="outside the cohort folder"):
+        prepare_cohort(folder, CFG)
+    (folder / "labels.csv").write_text("subject_id,subtype,file\ns1,CPS,../cohort/../outside.fif\n")
+    with pytest.raises(InvalidInputError):
+        prepare_cohort(folder, CFG)
+    (folder / "bad.pos").write_text("not a head position file\n")
+    (folder / "labels.csv").write_text("subject_id,subtype,file,head_pos\ns1,CPS,s1_raw.fif,bad.pos\n")
+    with pytest.raises(InvalidInputError, match="head-position"):
+        prepare_cohort(folder, CFG)

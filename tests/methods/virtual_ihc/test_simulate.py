@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biomedai.methods.virtual_ihc.quantify import dab_fraction, pooled_ratio, positive_ratio
+from biomedai.methods.virtual_ihc.quantify import brown_fraction, pooled_ratio, positive_ratio
 from biomedai.methods.virtual_ihc.simulate import SimulationSettings, simulate_pair, simulate_set
 
 
@@ -39,6 +39,6 @@ def test_the_ki67_quantifier_counts_the_simulated_cells() -> None:
     assert positive_ratio(np.full((32, 32, 3), 255, np.uint8))["ratio"] is None
 
 
-def test_dab_fraction_tells_ihc_from_he() -> None:
+def test_brown_fraction_tells_ihc_from_he() -> None:
     pairs = simulate_set(2, seed=0)
-    assert dab_fraction(pairs[0].ihc) > 5 * max(dab_fraction(pairs[0].he), 0.005)
+    assert brown_fraction(pairs[0].he) == 0.0 and brown_fraction(pairs[0].ihc) > 0.05

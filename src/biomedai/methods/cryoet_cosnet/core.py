@@ -181,14 +181,15 @@ def _trainer_kwargs(cfg: CosNetConfig, output_dir: Path | None, steps_per_epoch:
                 scheduler=budget_schedule(cfg, budget), scheduler_interval="step")
 
 
-def _fit(trainer: Trainer) -> tuple[Any, float]:
-    start = time.perf_counter()
+def _fit(trainer: Trainer) -> tuple[Any, float, float]:
+    """Train; returns the result, wall seconds and CPU seconds of this process."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = trainer.fit()
     if result.weights:  # the exported best-on-validation (or best-loss) weights, so the model matches the file
         from biomedai.train import load_weights
 
         load_weights(trainer.model, result.weights, map_location=trainer.device)
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, time.process_time() - cpu
 
 
 def episode_validator(data: SubtomogramSet, ways: int, episodes: int = 300, pool: int = 4,
@@ -231,8 +232,9 @@ def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | Non
     trainer = Trainer(lambda: build_model(cfg), stream, batch_to_loss=lambda m, b: episode_loss(m, b, eps),
                       run_config=cfg, **_validation_kwargs(val_data, cfg),
                       **_trainer_kwargs(cfg, output_dir, per_epoch, budget))
-    result, seconds = _fit(trainer)
+    result, seconds, cpu_seconds = _fit(trainer)
     info = {"steps": trainer.global_step, "epochs": result.epochs_completed, "train_seconds": seconds,
+            "train_cpu_seconds": cpu_seconds,
             "first": result.history[0] if result.history else {},
             "final": result.history[-1] if result.history else {}, "train_classes": data.class_names,
             "best_epoch": result.best_epoch, "best_metric": result.best_metric, "monitor": result.monitor,
@@ -266,9 +268,9 @@ def train_supervised(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path |
     trainer = Trainer(lambda: SupervisedCnn(n, cfg.box, cfg.width, cfg.embedding_dim, cfg.input_binning), train_data,
                       loss_fn=torch.nn.functional.cross_entropy, batch_size=batch, drop_last=True,
                       **_validation_kwargs(val_data, cfg), **kwargs)
-    result, seconds = _fit(trainer)
+    result, seconds, cpu_seconds = _fit(trainer)
     return trainer.model.eval(), {"steps": trainer.global_step, "epochs": result.epochs_completed,
-                                  "train_seconds": seconds, "best_epoch": result.best_epoch,
+                                  "train_seconds": seconds, "train_cpu_seconds": cpu_seconds, "best_epoch": result.best_epoch,
                                   "best_metric": result.best_metric}
 
 
@@ -439,7 +441,7 @@ def evaluate_model(model: CosNet, data: SubtomogramSet, cfg: CosNetConfig, plan:
                                  "n": int((labels == c).sum())}
                           for c, name in enumerate(data.class_names)}
         result["dice_mean_crf"], result["dice_mean_raw"] = float(crf.mean()), float(raw.mean())
-        result["dice_crf_ci95"] = _mean_ci(crf, cfg.seed)
+        result["dice_crf_ci95"], result["dice_raw_ci95"] = _mean_ci(crf, cfg.seed), _mean_ci(raw, cfg.seed)
         result["dice_targets"] = int(len(crf))
     return result
 

@@ -37,7 +37,7 @@ class CosNetMethod(Method):
     config_class = CosNetConfig
     input_kinds = ("volume/mrc",)
     #: models/default/: trained on SIMULATED subtomograms (see its MODEL.md); research use only
-    default_model = None  # set to "default" when models/default/ lands
+    default_model = "default"
 
     # ------------------------------------------------------------------ actions
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:

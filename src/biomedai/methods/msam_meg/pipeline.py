@@ -14,8 +14,8 @@ from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import MsamConfig
 from .evaluation import Counts, auc, paper_metrics, subject_vote
-from .recordings import WindowSet, prepare_cohort, sensor_info, windows_from_file, zscore_windows
-from .report import plot_attention, table_rows, write_table
+from .recordings import WindowSet, prepare_cohort, sensor_info, timed_windows_from_file, zscore_windows
+from .report import plot_attention, plot_attention_over_time, table_rows, write_table
 from .simulate import SIMULATOR_VERSION, SimulationConfig, simulate_cohort
 from .splits import inner_validation
 
@@ -112,7 +112,7 @@ class MsamMeg(Method):
         rec.add_inputs(inputs)
         rows, summary = [], {}
         for path in inputs:
-            x, names, _ = windows_from_file(path, cfg)
+            x, names, _, starts = timed_windows_from_file(path, cfg)
             if names[:1] != ["ch0"] and names != pre["ch_names"]:
                 missing = [c for c in pre["ch_names"] if c not in names]
                 if missing:
@@ -124,7 +124,8 @@ class MsamMeg(Method):
             if len(x) == 0:
                 raise InvalidInputError("no window left after amplitude rejection", path)
             p, att = experiment.predict_network(model, zscore_windows(x) if cfg.zscore else x)
-            rows += [{"file": path.name, "window": i, "p_cps": round(float(v), 4)} for i, v in enumerate(p)]
+            rows += [{"file": path.name, "window": i, "start_s": round(float(t), 3), "p_cps": round(float(v), 4)}
+                     for i, (t, v) in enumerate(zip(starts, p))]
             mean = float(p.mean())
             summary[path.name] = {"p_cps": mean, "subtype": "CPS" if mean >= 0.5 else "SPS", "windows": len(p)}
             att_mean = att.mean(axis=0)
@@ -134,6 +135,13 @@ class MsamMeg(Method):
             rec.add_file(plot_attention(att_mean, pre["ch_names"], out / f"{path.stem}_attention.png",
                                         f"{path.name}: attention per sensor",
                                         info=sensor_info(path, pre["ch_names"])))
+            rec.add_file(write_csv_atomic(out / f"{path.stem}_attention_over_time.csv",
+                                          [{"window": i, "start_s": round(float(t), 3),
+                                            **{c: round(float(a), 5) for c, a in zip(pre["ch_names"], row)}}
+                                           for i, (t, row) in enumerate(zip(starts, att))]))
+            rec.add_file(plot_attention_over_time(att, starts, pre["ch_names"],
+                                                  out / f"{path.stem}_attention_over_time.png",
+                                                  f"{path.name}: attention per sensor over time", probability=p))
         rec.add_file(write_csv_atomic(out / "windows.csv", rows))
         rec.metrics = {"recordings": summary}
         rec.notes["model"] = info.usage_note()

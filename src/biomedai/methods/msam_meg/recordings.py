@@ -19,6 +19,7 @@ from biomedai.errors import InvalidInputError
 from biomedai.utils import atomic_path
 
 from .config import MsamConfig
+from .headpos import head_positions_from_chpi, read_head_positions, window_movement_mm
 
 logger = logging.getLogger(__name__)
 
@@ -136,9 +137,13 @@ def preprocess(raw: Any, cfg: MsamConfig, source: Path | str = "") -> Any:
     return raw
 
 
-def cut_windows(raw: Any, cfg: MsamConfig, source: Path | str = "") -> np.ndarray:
+def cut_windows(raw: Any, cfg: MsamConfig, source: Path | str = "", head_pos: np.ndarray | None = None,
+                return_times: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Fixed-length windows (``window_s``, ``overlap``) as ``(n, channels, samples)``; windows whose peak-to-peak
-    amplitude exceeds ``reject_amplitude`` on any channel are dropped (MNE ``reject``)."""
+    amplitude exceeds ``reject_amplitude`` on any channel are dropped (MNE ``reject``), and, with ``head_pos``
+    (an MNE head-position array), windows in which the head moved more than ``max_head_movement_mm`` from its
+    starting position. With ``return_times`` also the start of each kept window (s from the recording's start).
+    """
     import mne
 
     duration = raw.n_times / raw.info["sfreq"]
@@ -151,8 +156,17 @@ def cut_windows(raw: Any, cfg: MsamConfig, source: Path | str = "") -> np.ndarra
         kinds = set(epochs.get_channel_types())
         epochs.drop_bad(reject={k: cfg.reject_amplitude for k in kinds if k in ("mag", "grad", "eeg")} or None,
                         verbose="error")
+    if head_pos is not None and len(epochs):
+        moved = window_movement_mm(head_pos, epochs.events[:, 0] / raw.info["sfreq"], cfg.window_s)
+        bad = np.flatnonzero(moved > cfg.max_head_movement_mm)
+        if len(bad):
+            logger.warning("%s: %d of %d windows dropped for head movement > %s mm (max %.1f mm)", source, len(bad),
+                           len(epochs), cfg.max_head_movement_mm, float(moved.max()))
+            epochs.drop(bad, reason="head movement", verbose="error")
     data = epochs.get_data(copy=True).astype(np.float32)
     n_samples = round(cfg.window_s * raw.info["sfreq"])
+    if return_times:
+        return data[:, :, :n_samples], (epochs.events[:, 0] - raw.first_samp) / raw.info["sfreq"]
     return data[:, :, :n_samples]
 
 
@@ -163,9 +177,31 @@ def zscore_windows(x: np.ndarray) -> np.ndarray:
     return ((x - mean) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
 
 
-def windows_from_file(path: Path, cfg: MsamConfig) -> tuple[np.ndarray, list[str], float]:
-    """Windows, channel names and sampling rate of one recording (raw: preprocessed and cut; ``.npy``: taken as
-    pre-cut windows ``(n, channels, samples)`` at ``cfg.sfreq``)."""
+def head_pos_beside(recording: Path) -> Path | None:
+    """A ``.pos`` file next to a recording: ``NAME.pos`` for ``NAME.fif`` or ``NAME_raw.fif`` (MNE naming)."""
+    stem = recording.name.split(".")[0]
+    for candidate in (stem, stem.removesuffix("_raw").removesuffix("_meg")):
+        path = recording.parent / f"{candidate}.pos"
+        if path.is_file():
+            return path
+    return None
+
+
+def windows_from_file(path: Path, cfg: MsamConfig, head_pos_file: Path | None = None
+                      ) -> tuple[np.ndarray, list[str], float]:
+    """Windows, channel names and sampling rate of one recording (see :func:`timed_windows_from_file`)."""
+    x, names, sfreq, _ = timed_windows_from_file(path, cfg, head_pos_file)
+    return x, names, sfreq
+
+
+def timed_windows_from_file(path: Path, cfg: MsamConfig, head_pos_file: Path | None = None
+                            ) -> tuple[np.ndarray, list[str], float, np.ndarray]:
+    """Windows, channel names, sampling rate and window start times (s) of one recording (raw: preprocessed and
+    cut; ``.npy``: taken as pre-cut consecutive windows ``(n, channels, samples)`` at ``cfg.sfreq``).
+
+    Head positions for the movement check come from ``head_pos_file``, else a ``.pos`` file of the same name
+    beside the recording, else the recording's own cHPI coils; without any, no window is dropped for movement.
+    """
     path = Path(path)
     name = path.name.lower()
     if name.endswith(WINDOW_SUFFIXES):
@@ -180,14 +216,24 @@ def windows_from_file(path: Path, cfg: MsamConfig) -> tuple[np.ndarray, list[str
             raise InvalidInputError(f"pre-cut windows must be (n, channels, samples), got {arr.shape}", path)
         if not np.isfinite(arr).all():
             raise InvalidInputError("windows have NaN or infinite samples", path)
-        return arr.astype(np.float32), [f"ch{i}" for i in range(arr.shape[1])], cfg.sfreq
-    raw = preprocess(read_raw(path), cfg, path)
-    return cut_windows(raw, cfg, path), list(raw.ch_names), float(raw.info["sfreq"])
+        starts = np.arange(len(arr)) * arr.shape[2] / cfg.sfreq
+        return arr.astype(np.float32), [f"ch{i}" for i in range(arr.shape[1])], cfg.sfreq, starts
+    raw = read_raw(path)
+    beside = head_pos_beside(path)
+    if head_pos_file is not None:
+        head_pos = read_head_positions(head_pos_file)
+    elif beside is not None:
+        head_pos = read_head_positions(beside)
+    else:
+        head_pos = head_positions_from_chpi(raw, path)  # before filtering: the coils sit above 80 Hz
+    raw = preprocess(raw, cfg, path)
+    x, starts = cut_windows(raw, cfg, path, head_pos, return_times=True)
+    return x, list(raw.ch_names), float(raw.info["sfreq"]), starts
 
 
 def read_labels(path: Path) -> list[dict[str, str]]:
     """``labels.csv``: ``subject_id, subtype (CPS|SPS), file`` (one row per recording; ``head_movement_mm``,
-    ``sex``, ``age`` optional)."""
+    ``head_pos`` (a ``.pos`` file in the folder), ``sex``, ``age`` optional)."""
     import csv
 
     if not Path(path).is_file():
@@ -215,6 +261,19 @@ def _cache_key(files: Sequence[Path], cfg: MsamConfig) -> str:
     return h.hexdigest()[:16]
 
 
+def _inside(folder: Path, name: str | None, column: str) -> Path | None:
+    """A file named in labels.csv, refused when it lies outside the cohort folder."""
+    name = (name or "").strip()
+    if not name:
+        return None
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise InvalidInputError(f"{column} {name!r} points outside the cohort folder", folder / "labels.csv")
+    if not path.exists():
+        raise InvalidInputError(f"{column} file not found", path)
+    return path
+
+
 def prepare_cohort(folder: Path, cfg: MsamConfig, cache_dir: Path | None = None,
                    channel_policy: str = "common") -> WindowSet:
     """Windows of every recording listed in ``folder/labels.csv`` with subject ids and labels (CPS = 1).
@@ -225,25 +284,28 @@ def prepare_cohort(folder: Path, cfg: MsamConfig, cache_dir: Path | None = None,
     """
     folder = Path(folder)
     rows = read_labels(folder / "labels.csv")
-    files = []
+    files, head_files = [], []
     for row in rows:
         f = folder / row["file"]
         if not f.exists():
             raise InvalidInputError(f"recording of subject {row['subject_id']} not found", f)
-        files.append(f)
+        files.append(_inside(folder, row["file"], "file"))
+        head_files.append(_inside(folder, row.get("head_pos", ""), "head_pos"))
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"windows-{_cache_key(files, cfg)}.npz"
+        keyed = files + [h for h in head_files if h is not None]
+        keyed += [p for f in files if (p := head_pos_beside(f)) is not None]
+        cache = Path(cache_dir) / f"windows-{_cache_key(keyed, cfg)}.npz"
         if cache.is_file():
             logger.info("windows from cache %s", cache)
             return WindowSet.load(cache)
     parts = []
-    for row, f in zip(rows, files):
+    for row, f, head_file in zip(rows, files, head_files):
         move = row.get("head_movement_mm", "").strip()
         if move and float(move) > cfg.max_head_movement_mm:
             logger.warning("%s: head movement %s mm > %s mm, discarded", f, move, cfg.max_head_movement_mm)
             continue
-        x, names, sfreq = windows_from_file(f, cfg)
+        x, names, sfreq = windows_from_file(f, cfg, head_file)
         if len(x) == 0:
             logger.warning("%s: every window rejected by amplitude", f)
             continue

@@ -91,3 +91,39 @@ def plot_attention(attention: np.ndarray, ch_names: Sequence[str], path: Path, t
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
     return Path(path)
+
+
+def plot_attention_over_time(attention: np.ndarray, starts_s: np.ndarray, ch_names: Sequence[str], path: Path,
+                             title: str, probability: np.ndarray | None = None) -> Path:
+    """Attention each sensor receives in each window over the recording (sensors x time), with P(CPS) above."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    att = np.asarray(attention, float)
+    rows = 2 if probability is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 2 + 0.08 * len(ch_names) + 1.2 * (rows - 1)), squeeze=False,
+                             sharex=True, constrained_layout=True,
+                             gridspec_kw={"height_ratios": [1, 3] if rows == 2 else [1]})
+    starts = np.asarray(starts_s, float)
+    step = float(np.median(np.diff(starts))) if len(starts) > 1 else 1.0
+    if probability is not None:
+        axes[0, 0].plot(starts, probability, drawstyle="steps-post")
+        axes[0, 0].axhline(0.5, color="grey", lw=0.5)
+        axes[0, 0].set_ylim(0, 1)
+        axes[0, 0].set_ylabel("P(CPS)")
+    ax = axes[-1, 0]
+    im = ax.imshow(att.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
+                   extent=(starts[0] if len(starts) else 0, (starts[-1] if len(starts) else 0) + step,
+                           -0.5, len(ch_names) - 0.5))
+    if len(ch_names) <= 40:
+        ax.set_yticks(range(len(ch_names)), list(ch_names), fontsize=6)
+    ax.set_ylabel("sensor")
+    ax.set_xlabel("window start (s)")
+    fig.colorbar(im, ax=ax, label="attention received")
+    axes[0, 0].set_title(title, fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return Path(path)

@@ -46,6 +46,8 @@ class NmosdMsConfig(BaseConfig):
     folds: int = 5
     repeats: int = 15
     positive_class: Literal["NMOSD"] = "NMOSD"
+    #: with a classifier: write an occlusion map (NIfTI + PNG) per subject in predict (343 forward passes)
+    explain: bool = True
 
     def validate(self) -> None:
         """Reject settings the pipeline cannot honour."""

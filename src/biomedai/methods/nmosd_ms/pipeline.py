@@ -18,14 +18,22 @@ from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
-from biomedai.utils import write_csv_atomic
+from biomedai.train.model_folder import ModelInfo, load_model_folder, load_weights_into, save_model_folder
+from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import NmosdMsConfig
+from .dataset import is_simulated, read_cohort, subject_input
+from .preprocess import classifier_input, normalise_flair, shift_flip
+from .protocol import binary_scores, validation_split
 from .outputs import case_name, stats_row, write_mask_nifti, write_overlay_png
 from .phantom import flair_phantom
 from .volumes import Volume, estimate_brain_mask, read_mask, read_volume
 from .wmh import lesion_statistics, lesion_wise_scores, segment_wmh_morphology
 from .input_check import flair_input_problem
+
+classify = lazy_import(".classify", __package__)  # torch: imported on first use
+networks = lazy_import(".networks", __package__)
+explain = lazy_import(".explain", __package__)
 
 logger = logging.getLogger(__name__)
 
@@ -35,30 +43,73 @@ class NmosdMsMethod(Method):
     name = "nmosd_ms"
     title = "NMOSD vs MS from 3-D FLAIR: white-matter lesion segmentation and lesion load (Wang et al.)"
     modality = "brain MRI, 3-D T2-FLAIR (NIfTI or DICOM series)"
-    task = "WMH segmentation + lesion statistics (classifier networks in the package, not bundled)"
+    task = "WMH segmentation + lesion statistics; NMOSD vs MS classifier (train on a labelled cohort; none bundled)"
     paper = ("Wang Z. et al. (2022) CNN differentiating NMOSD from MS on 3D T2-FLAIR using automated white matter "
              "hyperintensities segmentations")
     config_class = NmosdMsConfig
     input_kinds = ("volume/nifti", "dicom/MR")
+    tools_module = "tools"
 
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        raise NotImplementedError("training the NMOSD/MS classifier through the CLI is not written yet; "
-                                  "see benchmarks/quality/nmosd_ms/ (README)")
+        """Fit the classifier (``arch``) on a labelled cohort folder (dataset.py); a stratified 20 % of the
+        subjects validates. Writes ``model/`` (model folder, marked simulated for a SIMULATED cohort)."""
+        cfg: NmosdMsConfig = self.config  # type: ignore[assignment]
+        data, out = Path(data), Path(output_dir)
+        subjects = read_cohort(data)
+        rec = RunRecorder(out, self.name, "train", seed=cfg.seed, config=cfg.to_dict())
+        rec.add_inputs([data])
+        with rec.timer("prepare"):
+            volumes = np.stack([subject_input(s.flair, cfg, s.lesion_mask, s.brain_mask)[0] for s in subjects])
+        labels = np.array([s.label for s in subjects])
+        train_idx, val_idx = validation_split(labels, seed=cfg.seed)
+        with rec.timer("train"):
+            fit = classify.train_and_predict(volumes, labels, train_idx, val_idx, cfg, out / "run")
+        scores = binary_scores(labels[val_idx], fit["pred"])
+        simulated = is_simulated(data)
+        info = ModelInfo(
+            method=self.name, name="trained", architecture={"arch": cfg.arch, "crop_side": cfg.crop_side,
+                                                            "dropout": cfg.dropout},
+            preprocessing={"input_kind": cfg.input_kind, "resize_side": cfg.resize_side, "orientation": "RAS+",
+                           "normalisation": "z-score in the brain mask"},
+            class_names=["MS", "NMOSD"],
+            training_data={"name": str(data), "subjects": len(subjects), "simulated": simulated,
+                           "split": "stratified 80/20 by subject; validation " +
+                                    ",".join(subjects[i].subject_id for i in val_idx)},
+            metrics={f"val_{k}": v for k, v in scores.items()} | {"epochs": fit["epochs"]},
+            metrics_data=f"{len(val_idx)} validation subjects of {data}" + (" (SIMULATED)" if simulated else ""),
+            simulated=simulated)
+        rec.add_file(save_model_folder(out / "model", fit["model"], info) / "model.json")
+        rec.metrics = {"subjects": len(subjects), "validation": scores, "epochs": fit["epochs"],
+                       "cpu_s_per_epoch": fit["cpu_s_per_epoch"], "simulated": simulated,
+                       "learning_curve": [{k: h.get(k) for k in ("epoch", "train_loss", "val_loss")}
+                                          for h in fit["history"]]}
+        rec.write()
+        return RunResult(out, rec.metrics, [out / f for f in rec.files])
 
     def check_input(self, path: Path) -> str | None:
         """Why this method cannot read ``path``, or None (it reads NIfTI FLAIR; input_check.py)."""
         return flair_input_problem(Path(path))
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
-        """Segment (or import) the lesions of each FLAIR and write mask, overlay and statistics."""
-        return self._run([Path(p) for p in inputs], Path(output_dir), "predict")
+        """Segment (or import) the lesions of each FLAIR and write mask, overlay and statistics; with ``weights``
+        (a model folder from ``train``) also P(NMOSD) per subject and an occlusion map (NIfTI + PNG)."""
+        return self._run([Path(p) for p in inputs], Path(output_dir), "predict", weights=weights)
 
-    def _run(self, inputs: list[Path], out: Path, action: str, notes: dict[str, str] | None = None) -> RunResult:
+    def _classifier(self, weights: Path) -> tuple[Any, Any]:
+        state, info = load_model_folder(weights, method=self.name)
+        arch = info.architecture
+        model = networks.build_classifier(arch["arch"], input_side=int(arch["crop_side"]), dropout=float(arch["dropout"]))
+        load_weights_into(model, state, weights)
+        return model.eval(), info
+
+    def _run(self, inputs: list[Path], out: Path, action: str, notes: dict[str, str] | None = None,
+             weights: Path | None = None) -> RunResult:
         cfg: NmosdMsConfig = self.config  # type: ignore[assignment]
         if not inputs:
             raise InvalidInputError("no FLAIR inputs given")
         if (cfg.brain_mask or cfg.lesion_mask) and len(inputs) != 1:
             raise InvalidInputError("brain_mask / lesion_mask name one subject's masks: give exactly one FLAIR")
+        classifier = self._classifier(Path(weights)) if weights is not None else None
         rec = RunRecorder(out, self.name, action, seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs(inputs)
         rows: list[dict[str, Any]] = []
@@ -77,12 +128,32 @@ class NmosdMsMethod(Method):
             stats = lesion_statistics(lesion, brain, vol.voxel_volume_ml)
             if stats["empty_lesion_mask"]:
                 logger.warning("%s: no lesion found; the lesion image is empty (flagged in the CSV)", path)
-            rows.append(stats_row(name, stats, source))
+            row = stats_row(name, stats, source)
+            if classifier is not None:
+                model, info = classifier
+                with rec.timer("classify"):
+                    pre = info.preprocessing
+                    x = classifier_input(normalise_flair(vol.array, brain), lesion, pre["input_kind"],
+                                         int(pre["resize_side"]))
+                    p = classify.predict_probability(model, x, int(info.architecture["crop_side"]))
+                row.update({"p_nmosd": round(p, 4), "prediction": "NMOSD" if p >= 0.5 else "MS"})
+                if cfg.explain:
+                    with rec.timer("occlusion"):
+                        crop = shift_flip(x, int(info.architecture["crop_side"]), None)
+                        heat = explain.occlusion_map(model, crop)
+                    for f in explain.write_map(heat, crop, out / f"{name}_occlusion"):
+                        rec.add_file(f)
+            rows.append(row)
         rec.add_file(write_csv_atomic(out / "lesions.csv", rows))
         rec.metrics["subjects"] = {r["case"]: {k: v for k, v in r.items() if k != "case"} for r in rows}
         rec.notes["orientation"] = "volumes reoriented to RAS+ (nibabel closest canonical)"
         rec.notes["icv"] = "ICV is the brain mask's volume (given, or estimated from the skull-stripped FLAIR)"
-        rec.notes["classifier"] = "not run: no trained NMOSD/MS classifier is bundled"
+        if classifier is not None:
+            rec.notes["classifier"] = classifier[1].usage_note()
+            if classifier[1].simulated:
+                rec.notes["simulated"] = "the classifier was trained on SIMULATED subjects: not for patients"
+        else:
+            rec.notes["classifier"] = "not run: give --weights (a model folder from 'biomedai train nmosd_ms')"
         rec.notes.update(notes or {})
         rec.write()
         return RunResult(out, rec.metrics, [out / f for f in rec.files])

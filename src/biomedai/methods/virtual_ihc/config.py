@@ -70,9 +70,10 @@ class VirtualIHCConfig(BaseConfig):
     mil_input_size: int = 224          # instances are resized to this before the network (ours, for CPU)
     # --- quantification and inference ---------------------------------------------------------------
     nucleus_diameter_px: float = 16.0  # passed to the Ki-67 method's IHC quantifier
-    dab_warning_fraction: float = 0.05  # warn that an input looks like IHC when this share of tissue is brown
+    brown_warning_fraction: float = 0.003  # warn that an "H&E" input looks like IHC above this share of brown pixels
     device: str = "auto"
     batch_tiles: int = 4
+    real_ihc: str = ""                # predict: a real Ki-67 image of the same region (one input) for the figure
 
     def validate(self) -> None:
         super().validate()
@@ -86,8 +87,8 @@ class VirtualIHCConfig(BaseConfig):
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.tile_size % 4:
             raise ConfigError(f"tile_size must be a multiple of 4 (two stride-2 stages), got {self.tile_size}")
-        if self.bag_size % self.tile_size:
-            raise ConfigError(f"bag_size ({self.bag_size}) must be a multiple of tile_size ({self.tile_size})")
+        if self.bag_size < self.tile_size:
+            raise ConfigError(f"bag_size ({self.bag_size}) must be at least tile_size ({self.tile_size})")
         if not 0 <= self.tile_overlap < self.tile_size:
             raise ConfigError(f"tile_overlap must lie in [0, tile_size), got {self.tile_overlap}")
         if self.decay_epochs > self.epochs:

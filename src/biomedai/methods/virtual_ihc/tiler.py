@@ -41,8 +41,8 @@ def tissue_mask(rgb: np.ndarray, min_object_px: int = 64) -> np.ndarray:
 
     grey = np.asarray(rgb, np.float32)[..., :3].mean(axis=-1)
     darkness = 255.0 - grey
-    if float(darkness.max() - darkness.min()) < 8.0:  # flat: glass only, or one colour
-        return np.zeros(darkness.shape, bool) if darkness.mean() < 32 else np.ones(darkness.shape, bool)
+    if float(darkness.max() - darkness.min()) < 8.0:  # flat: glass (grey >= 180) or all tissue
+        return np.full(darkness.shape, float(darkness.mean()) > 75.0)
     mask = darkness > threshold_otsu(darkness)
     return remove_small_objects(mask, max_size=min_object_px)
 
