@@ -54,3 +54,15 @@ def test_predict_without_weights_numbers_a_real_test_film(shared_data, tmp_path)
     # teeth found (IoU >= 0.5) and numbered right; a random or untrained network finds none
     assert matched >= 0.6 * len(truth) and correct >= 0.8 * matched, (correct, matched, len(truth))
     assert np.all(teeth.scores <= 1.0)
+
+
+def test_evaluate_without_weights_uses_the_bundled_model(tmp_path) -> None:
+    """Plumbing only (simulated films, not a quality check): evaluate's table names the U-Net."""
+    from biomedai.methods import get_method
+
+    from .test_pipeline import write_films
+
+    data = write_films(tmp_path / "films", 2)
+    ev = get_method("dental_perio")().evaluate(data, tmp_path / "eval")
+    assert set(ev.metrics["ours"]) == {"FDI U-Net (not the paper's method)"}
+    assert ev.metrics["model"]["kind"] == "fdi_unet" and (tmp_path / "eval" / "table1.csv").is_file()
