@@ -25,7 +25,7 @@ from .config import NmosdMsConfig
 from .dataset import is_simulated, read_cohort, subject_input
 from .preprocess import classifier_input, normalise_flair, shift_flip
 from .protocol import binary_scores, validation_split
-from .outputs import case_name, stats_row, write_mask_nifti, write_overlay_png
+from .outputs import case_name, stats_row, write_mask_nifti, write_overlay_png, write_wmh_dicom_seg
 from .phantom import flair_phantom
 from .volumes import Volume, estimate_brain_mask, read_mask, read_volume
 from .wmh import lesion_statistics, lesion_wise_scores, segment_wmh_morphology
@@ -34,6 +34,7 @@ from .input_check import flair_input_problem
 classify = lazy_import(".classify", __package__)  # torch: imported on first use
 networks = lazy_import(".networks", __package__)
 explain = lazy_import(".explain", __package__)
+wmh_net = lazy_import(".wmh_net", __package__)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,27 @@ class NmosdMsMethod(Method):
         load_weights_into(model, state, weights)
         return model.eval(), info
 
+    def _wmh_network(self, folder: Path) -> tuple[Any, ModelInfo]:
+        """The trained WMH U-Net of a model folder (``architecture["wmh_net"]``)."""
+        state, info = load_model_folder(folder, method=self.name)
+        arch = info.architecture.get("wmh_net")
+        if not isinstance(arch, dict):
+            raise InvalidInputError("not a WMH network model folder (no architecture.wmh_net in model.json)", folder)
+        model = wmh_net.build_wmh_net(**arch)
+        load_weights_into(model, state, folder)
+        return model.eval(), info
+
+    def _segment(self, vol: Volume, brain: np.ndarray, network: tuple[Any, ModelInfo] | None) -> tuple[np.ndarray, str]:
+        """The lesion mask of one FLAIR and its source: an imported mask, the network or the morphology."""
+        cfg: NmosdMsConfig = self.config  # type: ignore[assignment]
+        if cfg.lesion_mask:
+            return read_mask(cfg.lesion_mask, vol, "lesion mask"), "imported"
+        if network is not None:
+            arch = network[1].architecture["wmh_net"]
+            return wmh_net.segment_wmh_network(network[0], vol.array, brain, factor=int(arch.get("factor", 2)),
+                                               patch=int(arch.get("patch", 64))), "network"
+        return segment_wmh_morphology(vol.array, brain), "morphology"
+
     def _run(self, inputs: list[Path], out: Path, action: str, notes: dict[str, str] | None = None,
              weights: Path | None = None) -> RunResult:
         cfg: NmosdMsConfig = self.config  # type: ignore[assignment]
@@ -110,6 +132,7 @@ class NmosdMsMethod(Method):
         if (cfg.brain_mask or cfg.lesion_mask) and len(inputs) != 1:
             raise InvalidInputError("brain_mask / lesion_mask name one subject's masks: give exactly one FLAIR")
         classifier = self._classifier(Path(weights)) if weights is not None else None
+        network = self._wmh_network(Path(cfg.wmh_model)) if cfg.segmenter == "network" else None
         rec = RunRecorder(out, self.name, action, seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs(inputs)
         rows: list[dict[str, Any]] = []
@@ -118,12 +141,15 @@ class NmosdMsMethod(Method):
                 vol = read_volume(path)
                 brain = read_mask(cfg.brain_mask, vol, "brain mask") if cfg.brain_mask else estimate_brain_mask(vol.array)
             with rec.timer("wmh"):
-                if cfg.lesion_mask:
-                    lesion, source = read_mask(cfg.lesion_mask, vol, "lesion mask"), "imported"
-                else:
-                    lesion, source = segment_wmh_morphology(vol.array, brain), "morphology"
+                lesion, source = self._segment(vol, brain, network)
             name = case_name(path)
             rec.add_file(write_mask_nifti(lesion, vol, out / f"{name}_wmh.nii.gz"))
+            if path.is_dir() and cfg.dicom_seg:
+                if lesion.any():
+                    with rec.timer("dicom_seg"):
+                        rec.add_file(write_wmh_dicom_seg(lesion, vol, out / f"{name}_wmh_seg.dcm", self.name))
+                else:
+                    rec.notes[f"{name}_dicom_seg"] = "not written: the lesion mask is empty (a SEG needs a segment)"
             rec.add_file(write_overlay_png(vol.array, lesion, out / f"{name}_overlay.png"))
             stats = lesion_statistics(lesion, brain, vol.voxel_volume_ml)
             if stats["empty_lesion_mask"]:
@@ -148,6 +174,8 @@ class NmosdMsMethod(Method):
         rec.metrics["subjects"] = {r["case"]: {k: v for k, v in r.items() if k != "case"} for r in rows}
         rec.notes["orientation"] = "volumes reoriented to RAS+ (nibabel closest canonical)"
         rec.notes["icv"] = "ICV is the brain mask's volume (given, or estimated from the skull-stripped FLAIR)"
+        rec.notes["segmenter"] = ("imported lesion mask" if cfg.lesion_mask else
+                                  f"WMH network {cfg.wmh_model}" if network is not None else "morphology (wmh.py)")
         if classifier is not None:
             rec.notes["classifier"] = classifier[1].usage_note()
             if classifier[1].simulated:
@@ -159,25 +187,39 @@ class NmosdMsMethod(Method):
         return RunResult(out, rec.metrics, [out / f for f in rec.files])
 
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        """Morphology WMH segmenter vs reference masks: Dice, lesion-wise F1, absolute volume difference."""
+        """WMH segmenters vs reference masks: Dice, lesion-wise F1, absolute volume difference; the morphology
+        baseline always, the network too with ``segmenter=network`` (``wmh_model``), side by side."""
         data, out = Path(data), Path(output_dir)
         flairs = sorted((data / "flair_mni").glob("*.nii*"))
         if not flairs:
             raise InvalidInputError("expected flair_mni/*.nii.gz and lesion_masks_mni/*.nii.gz", data)
         rec = RunRecorder(out, self.name, "evaluate", seed=self.config.seed, config=self.config.to_dict())
         rec.add_inputs([data])
+        cfg: NmosdMsConfig = self.config  # type: ignore[assignment]
+        network = self._wmh_network(Path(cfg.wmh_model)) if cfg.segmenter == "network" else None
         rows = []
         for path in flairs:
             vol = read_volume(path)
             truth = read_mask(data / "lesion_masks_mni" / path.name, vol, "lesion mask")
-            pred = segment_wmh_morphology(vol.array, estimate_brain_mask(vol.array))
-            scores = lesion_wise_scores(truth, pred)
-            scores["abs_volume_diff_ml"] = scores.pop("abs_volume_diff_voxels") * vol.voxel_volume_ml
-            rows.append({"case": case_name(path), "segmenter": "morphology", **scores})
+            brain = estimate_brain_mask(vol.array)
+            preds = {"morphology": segment_wmh_morphology(vol.array, brain)}
+            if network is not None:
+                preds["network"] = self._segment(vol, brain, network)[0]
+            for segmenter, pred in preds.items():
+                scores = lesion_wise_scores(truth, pred)
+                scores["abs_volume_diff_ml"] = scores.pop("abs_volume_diff_voxels") * vol.voxel_volume_ml
+                rows.append({"case": case_name(path), "segmenter": segmenter, **scores})
         rec.add_file(write_csv_atomic(out / "segmentation_scores.csv", rows))
-        rec.metrics = {"data": str(data), "n_subjects": len(rows),
-                       "dice_mean": float(np.mean([r["dice"] for r in rows])),
-                       "lesion_f1_mean": float(np.mean([r["lesion_f1"] for r in rows]))}
+        rec.metrics = {"data": str(data), "n_subjects": len(flairs)}
+        for segmenter in dict.fromkeys(r["segmenter"] for r in rows):
+            mine = [r for r in rows if r["segmenter"] == segmenter]
+            suffix = "" if segmenter == "morphology" else f"_{segmenter}"
+            rec.metrics[f"dice_mean{suffix}"] = float(np.mean([r["dice"] for r in mine]))
+            rec.metrics[f"lesion_f1_mean{suffix}"] = float(np.mean([r["lesion_f1"] for r in mine]))
+            rec.metrics[f"abs_volume_diff_ml_mean{suffix}"] = float(np.mean([r["abs_volume_diff_ml"] for r in mine]))
+        if network is not None:
+            rec.notes["network"] = (f"{cfg.wmh_model}: {network[1].usage_note()}; a network trained on any of these "
+                                    "patients is scored on its own training data here (see its model.json split)")
         rec.write()
         return RunResult(out, rec.metrics, [out / f for f in rec.files])
 
