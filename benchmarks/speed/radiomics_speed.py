@@ -328,6 +328,10 @@ def main(argv=None) -> int:
         return 2
     import SimpleITK as sitk
 
+    from biomedai.radiomics.extractor import default_threads
+
+    print(f"ours runs on {default_threads()} thread(s) (its default; OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}), PyRadiomics on one", flush=True)
     warm_img, warm_msk = synthetic(0, (16, 20, 20), 0.3)
     run_ours(warm_img, warm_msk)
     run_peer(warm_img, warm_msk)

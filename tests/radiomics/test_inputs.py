@@ -234,3 +234,20 @@ def test_mask_covering_the_whole_image_is_not_empty():
     vol = np.arange(6 * 7 * 8, dtype=float).reshape(6, 7, 8)
     f = extract(vol, np.ones(vol.shape, np.uint8), {"featureClass": {"firstorder": ["Mean"]}})
     assert f["original_firstorder_Mean"] == pytest.approx(vol.mean())
+
+
+def test_default_threads_follow_omp_num_threads(monkeypatch):
+    """No ``threads`` given: OMP_NUM_THREADS when it is a positive integer, else one per CPU (at most 8)."""
+    import os
+
+    from biomedai.radiomics.extractor import default_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_threads() == 3
+    for unusable in ("", "0", "many"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unusable)
+        assert default_threads() == min(os.cpu_count() or 1, 8)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_threads() == min(os.cpu_count() or 1, 8)

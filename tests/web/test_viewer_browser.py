@@ -242,6 +242,25 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             assert roi[0]["stats"]["area"] == pytest.approx(w * h * mm_per_px ** 2, rel=0.3), roi
             assert {"mean", "max", "min"} <= set(roi[0]["stats"]), roi
 
+            # an angle: a drag for the first arm, a click for the second; a right angle is saved as ~90 degrees
+            page.click("button[data-tool=Angle]")
+            ax, ay, arm = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3, box["width"] * 0.12
+            page.mouse.move(ax + arm, ay)
+            page.mouse.down()
+            for step in range(1, 11):
+                page.mouse.move(ax + arm - arm * step / 10, ay)
+            page.mouse.up()
+            for step in range(1, 11):
+                page.mouse.move(ax, ay + arm * step / 10)
+            page.mouse.down()
+            page.mouse.up()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(saved) < 3:
+                saved = httpx.get(f"{base}/api/studies/{study_id}/annotations", headers=headers).json()["measurements"]
+                time.sleep(0.3)
+            angle = [m for m in saved if m["tool"] == "Angle"]
+            assert len(angle) == 1 and angle[0]["stats"]["angle"] == pytest.approx(90, abs=3), saved
+
             # the lesion of both SEGs (the uploaded one, and the one the service made from the result) is drawn
             # over the middle slice; their toggles hide it. The result's finding, read from the DICOM SR, is
             # drawn over the image
@@ -264,7 +283,7 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
 
             # reopened, the page draws the saved measurements again
             view.open_viewer(study_id)
-            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 2", timeout=20_000)
+            page.wait_for_function("() => window.biomedaiViewer.annotations().length === 3", timeout=20_000)
 
             # reformats: three volume viewports, each drawing the volume
             page.click("#bv-mpr")
@@ -279,6 +298,18 @@ def test_viewer_scroll_window_measure_seg_mpr_prior(tmp_path, store, wf_methods)
             page.select_option("#bv-prior", PRIOR_UID)
             page.wait_for_function(f"() => window.biomedaiViewer.state.comparing === '{PRIOR_UID}'", timeout=30_000)
             page.wait_for_timeout(1000)
+            # linked scrolling: the wheel on the current series moves the prior by the same distance
+            index = "window.biomedaiViewer.shown.{}.viewport.getCurrentImageIdIndex()"
+            main_before, prior_before = page.evaluate(index.format("main")), page.evaluate(index.format("prior"))
+            box = page.locator("#bv-vp-main").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            for _ in range(3):
+                page.mouse.wheel(0, 120)
+                page.wait_for_timeout(80)
+            page.wait_for_function(f"() => {index.format('main')} !== {main_before}")
+            page.wait_for_timeout(300)
+            moved = page.evaluate(index.format("main")) - main_before
+            assert page.evaluate(index.format("prior")) - prior_before == moved  # same slice spacing
             for side in ("main", "prior"):
                 pixels = view.shot(f"#bv-vp-{side}", name=f"7-compare-{side}")
                 middle = pixels[pixels.shape[0] // 4: -pixels.shape[0] // 4, pixels.shape[1] // 4: -pixels.shape[1] // 4]

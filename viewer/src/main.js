@@ -262,7 +262,12 @@ async function showSeries(id, series, label) {
     const parts = enable(id, ViewportType.STACK, 'bv-stack', label);
     item = { ...parts };
     shown[id] = item;
-    parts.element.addEventListener(Events.STACK_NEW_IMAGE, () => redrawOverlay(id));
+    parts.element.addEventListener(Events.STACK_NEW_IMAGE, () => {
+      redrawOverlay(id);
+      if (id === 'main') {
+        followPrior();
+      }
+    });
     parts.element.addEventListener(Events.IMAGE_RENDERED, () => {
       if (id === 'main' && state.firstImageMs === undefined) {
         state.firstImageMs = performance.now() - state.started; // time to the first drawn image
@@ -374,8 +379,41 @@ async function compareMode(priorUID) {
   if (state.preset) {
     applyPreset(state.preset); // both sides in the same window
   }
+  state.linkOffset = along(shown.main.series, shown.main.viewport.getCurrentImageIdIndex()) -
+    along(shown.prior.series, shown.prior.viewport.getCurrentImageIdIndex());
   state.comparing = prior.uid;
   setStatus(`Comparing with the prior study of ${prior.date || 'unknown date'} (${prior.description || prior.uid})`);
+}
+
+// Linked scrolling: the prior follows the current series by position along the slice normal (by slice
+// number when either has no positions), keeping the offset between the two slices shown when the
+// comparison started.
+function along(series, index) {
+  const positioned = (x) => x.normal && x.entries.every((e) => e.position && e.position.length === 3);
+  const main = shown.main && shown.main.series;
+  const prior = shown.prior && shown.prior.series;
+  if (main && prior && positioned(main) && positioned(prior)) {
+    return dot(series.entries[index].position, series.normal);
+  }
+  return index;
+}
+
+function followPrior() {
+  const link = $('#bv-link');
+  if (state.mode !== 'compare' || !shown.prior || !shown.main || (link && !link.checked) ||
+      state.linkOffset === undefined) {
+    return;
+  }
+  const target = along(shown.main.series, shown.main.viewport.getCurrentImageIdIndex()) - state.linkOffset;
+  let best = 0;
+  shown.prior.series.entries.forEach((_, k) => {
+    if (Math.abs(along(shown.prior.series, k) - target) < Math.abs(along(shown.prior.series, best) - target)) {
+      best = k;
+    }
+  });
+  if (best !== shown.prior.viewport.getCurrentImageIdIndex()) {
+    shown.prior.viewport.setImageIdIndex(best);
+  }
 }
 
 // ---------- measurements ----------
@@ -615,7 +653,9 @@ function toolbar() {
         onclick: () => state.current && stackMode(state.current).catch(fail) }),
       el('button', { type: 'button', 'data-mode-button': 'mpr', text: 'MPR', id: 'bv-mpr',
         onclick: () => mprMode().catch(fail) }),
-      priorPicker()]),
+      priorPicker(),
+      el('label', { class: 'bv-muted', title: 'The prior follows the current series when it scrolls' },
+        [el('input', { type: 'checkbox', id: 'bv-link', checked: true }), ' link scrolling'])]),
     el('input', { type: 'range', id: 'bv-slider', min: '0', max: '0', value: '0', 'aria-label': 'slice',
       oninput: (event) => shown.main && utilities.jumpToSlice(shown.main.viewport.element,
         { imageIndex: Number(event.target.value) }) }),

@@ -8,6 +8,7 @@ bounding box.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 from collections import OrderedDict
 from pathlib import Path
@@ -165,8 +166,9 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
         params: a PyRadiomics params file/mapping or :class:`RadiomicsParams`; ``None``: defaults
             (Original image, all classes but shape2D, binWidth 25).
         label, label_channel: override the params' ``label`` / ``label_channel``.
-        threads: threads for the feature classes of the image types (default: one per CPU, at most
-            8; 1 to stay on one core, e.g. inside a process pool). Results do not depend on it.
+        threads: threads for the feature classes of the image types (default: ``OMP_NUM_THREADS``
+            when set, else one per CPU, at most 8; 1 to stay on one core, e.g. inside a process
+            pool). Results do not depend on it.
         voxel_based: feature maps instead of ROI values (PyRadiomics' ``voxelBased=True``; settings
             ``kernelRadius``, ``maskedKernel``, ``initValue``, ``voxelBatch``): each feature is a
             float64 :class:`biomedai.io.image.Image`, ``initValue`` outside the ROI; no shape class.
@@ -221,11 +223,22 @@ def extract(image: Any, mask: Any, params: RadiomicsParams | dict | str | Path |
     return features
 
 
+def default_threads() -> int:
+    """Threads of :func:`extract` when none are asked for.
+
+    ``OMP_NUM_THREADS`` when set to a positive integer (numpy's BLAS, the project's batch workers
+    and the team's CPU slots limit threads with it), else one per CPU, at most 8.
+    """
+    try:
+        wanted = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        wanted = 0
+    return wanted if wanted > 0 else min(os.cpu_count() or 1, 8)
+
+
 def _map_threads(fn: Any, jobs: list[tuple], threads: int | None) -> list[Any]:
     """``fn(*job)`` for each job, on up to ``threads`` threads (numpy releases the GIL in its loops)."""
-    import os
-
-    n = threads if threads is not None else min(len(jobs), os.cpu_count() or 1, 8)
+    n = threads if threads is not None else min(len(jobs), default_threads())
     if n <= 1 or len(jobs) <= 1:
         return [fn(*job) for job in jobs]
     from concurrent.futures import ThreadPoolExecutor

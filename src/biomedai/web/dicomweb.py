@@ -121,8 +121,10 @@ def _check_uid(value: str, what: str) -> None:
 
 
 def _study_rows(request: Request, study_uid: str, series_uid: str | None = None,
-                sop_uid: str | None = None) -> list[DicomInstance]:
-    """The index rows of a study (series, instance); 404 with the reason when there are none."""
+                sop_uid: str | None = None, derived: bool = True) -> list[DicomInstance]:
+    """The index rows of a study (series, instance); 404 with the reason when there are none. ``derived``:
+    also make the SR/SEG of results that have none yet (study and series requests; instance-level reads
+    such as frames skip it, the viewer found the instance through one of those first)."""
     store = store_of(request)
     with store.session() as s:
         study = s.scalars(select(Study).where(Study.uid == study_uid)).first()
@@ -130,7 +132,7 @@ def _study_rows(request: Request, study_uid: str, series_uid: str | None = None,
     if study_id is None:
         _check_uid(study_uid, "study")
         raise DicomWebError(404, f"no study {study_uid}")
-    index.sync(store, study_id)
+    index.sync(store, study_id, derived=derived)
     rows = index.instances(store, study_uid, series_uid, sop_uid)
     if not rows:
         if not index.instances(store, study_uid):
@@ -214,6 +216,8 @@ def _qido(request: Request, user: User, level: str, study_uid: str | None = None
                     include.add("all" if name == "all" else index.keyword_of(name))
                 continue
             keyword = index.keyword_of(key)
+            if level == "study" and keyword == "Modality":
+                keyword = "ModalitiesInStudy"  # a study matches when one of its series has the modality
             if keyword not in index.LEVEL_KEYS[level]:
                 unsupported.append(keyword)
                 continue
@@ -442,7 +446,7 @@ def retrieve_frames(request: Request, study: str, series: str, sop: str, frames:
         raise DicomWebError(406, 'frames are served uncompressed: multipart/related; type='
                                  '"application/octet-stream" (transfer-syntax * or 1.2.840.10008.1.2.1), '
                                  f"asked for {request.headers.get('accept')!r}")
-    row = _study_rows(request, study, series, sop)[0]
+    row = _study_rows(request, study, series, sop, derived=False)[0]
     data, syntax = frames_of(index.instance_path(store_of(request), row), numbers)
     parts = ((f"application/octet-stream; transfer-syntax={syntax}", d) for d in data)
     return _multipart_response(iter(list(parts)), "application/octet-stream")
@@ -457,7 +461,7 @@ def retrieve_bulk(request: Request, study: str, series: str, sop: str, tag: str,
         raise DicomWebError(400, f"bulk data tag {tag!r}: eight hex digits (ggggeeee)")
     if not _multipart_ranges(request, "application/octet-stream"):
         raise DicomWebError(406, 'bulk data is served as multipart/related; type="application/octet-stream"')
-    row = _study_rows(request, study, series, sop)[0]
+    row = _study_rows(request, study, series, sop, derived=False)[0]
     ds = pydicom.dcmread(index.instance_path(store_of(request), row))
     element = ds.get(int(tag, 16))
     if element is None or not isinstance(element.value, (bytes, bytearray)):
@@ -548,7 +552,7 @@ def _convert(png: bytes, media: str, viewport: tuple[int, int] | None, quality: 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/rendered")
 def rendered_instance(request: Request, study: str, series: str, sop: str,
                       user: User = Depends(need("viewer"))) -> Response:
-    return _render(request, _study_rows(request, study, series, sop)[0], None)
+    return _render(request, _study_rows(request, study, series, sop, derived=False)[0], None)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered")
@@ -557,7 +561,7 @@ def rendered_frame(request: Request, study: str, series: str, sop: str, frames: 
     numbers = _frame_numbers(frames)
     if len(numbers) != 1:
         raise DicomWebError(400, "a rendered frame is one frame number")
-    return _render(request, _study_rows(request, study, series, sop)[0], numbers[0])
+    return _render(request, _study_rows(request, study, series, sop, derived=False)[0], numbers[0])
 
 
 @router.get("/studies/{study}/series/{series}/thumbnail")

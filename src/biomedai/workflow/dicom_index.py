@@ -92,10 +92,28 @@ def index_files(store: Store, study_id: int | None = None) -> int:
         except Exception as exc:  # noqa: BLE001 - a file that intake took but pydicom cannot re-read
             log.warning("file %s is not indexed for DICOMweb: %s", file_id, exc)
     if rows:
+        _add_rows(store, rows)
+    return len(rows)
+
+
+def _add_rows(store: Store, rows: list[DicomInstance]) -> None:
+    """Insert index rows; rows another request inserted meanwhile (same file) are skipped, not an error."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
         with store.session() as s:
             s.add_all(rows)
             s.commit()
-    return len(rows)
+        return
+    except IntegrityError:
+        pass
+    for row in rows:
+        try:
+            with store.session() as s:
+                s.add(row)
+                s.commit()
+        except IntegrityError:
+            continue
 
 
 def index_result(store: Store, result_id: int) -> list[str]:
@@ -131,13 +149,18 @@ def index_result(store: Store, result_id: int) -> list[str]:
         tmp.replace(target)
         rows.append(index_row(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True), study_id, rel,
                              result_id=result_id))
-    with store.session() as s:
-        if s.get(DerivedExport, result_id) is not None:  # another process made them meanwhile
-            return []
-        s.add_all(rows)
-        s.add(DerivedExport(result_id=result_id, objects=[k for k, _ in objects],
-                            detail="; ".join(f"{k}: {v}" for k, v in skipped.items())[:2000]))
-        s.commit()
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with store.session() as s:
+            if s.get(DerivedExport, result_id) is not None:  # another process made them meanwhile
+                return []
+            s.add_all(rows)
+            s.add(DerivedExport(result_id=result_id, objects=[k for k, _ in objects],
+                                detail="; ".join(f"{k}: {v}" for k, v in skipped.items())[:2000]))
+            s.commit()
+    except IntegrityError:  # the same race, caught by the primary key
+        return []
     return [k for k, _ in objects]
 
 

@@ -214,7 +214,8 @@ def viewer_page(request: Request, study_id: int, user: User = Depends(need("view
     store = store_of(request)
     facts = viewer_context(store, study_id)
     audit(request, user, "view_study", "study", study_id, "viewer")
-    back = f'<p class="muted"><a href="/studies/{study_id}">Study {study_id}</a> · '
+    back = (f'<p class="muted"><a href="/studies/{study_id}">Study {study_id}</a> · '
+            f'<a href="/studies/{study_id}/report">report</a> · ')
     if not facts["study"]["dicom"]:
         body = (back + "this study holds no DICOM images; its images are on the study page (whole-slide images "
                 "in the tile viewer).</p>")
