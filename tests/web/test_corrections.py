@@ -14,9 +14,15 @@ from .conftest import login
 
 
 def _vessel_image(path):
-    rgb = np.full((96, 128, 3), 170, np.uint8)
-    rgb[40:44, 8:120, 1] = 50
-    rgb[10:90, 60:63, 1] = 50
+    """A fundus-like photograph (red field inside a dark round border, darker vessels): the method's input check
+    accepts it."""
+    yy, xx = np.mgrid[:96, :128]
+    field = (yy - 48) ** 2 + (xx - 64) ** 2 < 44 ** 2
+    rgb = np.zeros((96, 128, 3), np.uint8)
+    rgb[field] = (190, 90, 40)
+    rgb[40:44, 24:104] = (120, 40, 20)
+    rgb[10:86, 60:63] = (120, 40, 20)
+    rgb[~field] = 0
     PILImage.fromarray(rgb).save(path)
     return path
 
@@ -28,7 +34,7 @@ def vessel_result(client, store, tmp_path):
     r = client.post("/api/studies", files={"files": ("field01.png", image.read_bytes())},
                     data={"methods": "vessels_biosegment"}, headers=headers)
     assert r.status_code == 201, r.text
-    Worker(store, poll_s=0.1).run(max_jobs=1)
+    Worker(store, poll_s=0.1).run(max_jobs=1, idle_exit_s=60)  # never hang if routing declined the image
     results = client.get("/api/studies/1", headers=headers).json()["results"]
     assert results and results[0]["method"] == "vessels_biosegment", results
     return results[0]["id"], headers
@@ -45,8 +51,8 @@ def test_correct_polylines_and_save_for_retraining(client, store, vessel_result)
     assert page.status_code == 200 and "/static/polyline-editor.js" in page.text and "field01" in page.text
     assert client.get("/static/polyline-editor.js", headers=headers).status_code == 200
     doc = client.get(item["annotation_url"], headers=headers).json()
-    doc["polylines"] = [{"class": "vessel", "points": [[8, 42], [119, 42]]},
-                        {"class": "debris", "points": [[61, 10], [61, 89]]}]
+    doc["polylines"] = [{"class": "vessel", "points": [[24, 42], [103, 42]]},
+                        {"class": "debris", "points": [[61, 10], [61, 85]]}]
     r = client.put(item["save_url"], content=json.dumps(doc), headers=headers)
     assert r.status_code == 200, r.text
     folder = store.data_dir / "corrections" / "vessels_biosegment"
@@ -56,7 +62,7 @@ def test_correct_polylines_and_save_for_retraining(client, store, vessel_result)
     from biomedai.methods.vessels_biosegment.corrections import corrected_cases
 
     (case, lines), = corrected_cases(folder)
-    assert lines.vessel_length_px() == pytest.approx(111.0)  # debris never counts
+    assert lines.vessel_length_px() == pytest.approx(79.0)  # debris never counts
     from biomedai.workflow.models import AuditEvent
 
     with store.session() as s:

@@ -119,6 +119,7 @@ def test_ct_fundus_and_flair_checks(tmp_path):
     assert "fundus" in check("vessels_biosegment", sample_path("ihc"))
     assert "fluorescence" in check("vessels_biosegment", sample_path("coins"))
     assert "NIfTI" in check("nmosd_ms", sample_path("mr_small"))
+    assert "fundus" in check("nuclei_hannet", sample_path("retina")) and "fundus" in check("ki67", sample_path("retina"))
 
 
 def test_chest_ct_and_fundus_real_data_pass(shared_data):

@@ -124,11 +124,24 @@ def main() -> None:
                     help="the paper's ResNet-50-FPN (P2-P5) at the cohort's 0.6 mm in-plane (GPU script) instead of light")
     ap.add_argument("--device", default="cpu", help="device of the 3-D Mask R-CNN training (cuda on the GPU)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--deadline", help="UTC HH:MM by which the run must end: the training budgets shrink in proportion "
+                    "when the run starts late (8 minutes are kept for evaluation)")
     ap.add_argument("--save-model", type=Path, help="write the trained 3-D model as a model folder (fp16) here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     cpu0, wall0 = time.process_time(), time.time()
+    scaled = 1.0
+    if args.deadline:
+        hh, mm = (int(v) for v in args.deadline.split(":"))
+        now = time.gmtime()
+        left = (hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min) - 8.0
+        total = args.minutes_3d + args.minutes_2d + args.minutes_unet
+        if left < total:
+            scaled = max(left, 3.0) / total
+            args.minutes_3d, args.minutes_2d, args.minutes_unet = (max(0.5, m * scaled) for m in
+                                                                   (args.minutes_3d, args.minutes_2d, args.minutes_unet))
+            log.info("started late: training budgets scaled by %.2f to end by %s", scaled, args.deadline)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = DbtMaskRcnnConfig.from_dict(dict(LIGHT_MODEL, seed=args.seed))
@@ -196,6 +209,7 @@ def main() -> None:
             "train_3d": {"best_epoch": res3d.best_epoch, "epochs": res3d.epochs_completed,
                          "best_val_loss": res3d.best_metric},
             "budgets_min": {"3d": args.minutes_3d, "2d": args.minutes_2d, "unet": args.minutes_unet},
+            "budgets_scaled_by": scaled,
             "bootstrap_B": args.boot, "seed": args.seed, "cpu_s": time.process_time() - cpu0,
             "wall_s": time.time() - wall0, "load_avg_end": load, "machine": platform.platform(),
             "torch_threads": torch.get_num_threads(), "device_3d": args.device,

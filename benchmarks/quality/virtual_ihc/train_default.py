@@ -32,6 +32,7 @@ from biomedai.methods.virtual_ihc.quantify import brown_fraction, pooled_ratio, 
 from biomedai.methods.virtual_ihc.realdata import he_images, ihc_images, random_crops
 from biomedai.methods.virtual_ihc.stitch import translate_image
 from biomedai.methods.virtual_ihc.training import train_cyclegan
+from biomedai.metrics.bootstrap import bootstrap_ci
 from biomedai.train.model_folder import ModelInfo
 
 SHARED = Path(os.environ.get("BIOMEDAI_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
@@ -88,7 +89,12 @@ def main() -> None:
                      "brown_fraction_synthetic": brown_fraction(synth),
                      "brown_fraction_he_input": brown_fraction(rgb)})
     real = [positive_ratio(ihc[k][1], cfg.nucleus_diameter_px) for k in ihc_te]
+    cells = np.array([r["n_cells"] for r in rows], float)
+    pos = np.array([r["n_positive"] for r in rows], float)
+    ci = bootstrap_ci(lambda c, p: float(p.sum() / max(c.sum(), 1.0)), cells, pos, n_resamples=1000) \
+        if len(rows) > 1 else None
     metrics = {"synthetic_positive_ratio_heldout_he": pooled_ratio(rows),
+               "synthetic_positive_ratio_ci95_over_images": None if ci is None else [ci.low, ci.high],
                "real_positive_ratio_heldout_ihc": pooled_ratio(real),
                "brown_fraction_synthetic_mean": float(np.mean([r["brown_fraction_synthetic"] for r in rows])),
                "brown_fraction_he_input_mean": float(np.mean([r["brown_fraction_he_input"] for r in rows])),

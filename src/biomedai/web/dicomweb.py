@@ -216,6 +216,8 @@ def _qido(request: Request, user: User, level: str, study_uid: str | None = None
                     include.add("all" if name == "all" else index.keyword_of(name))
                 continue
             keyword = index.keyword_of(key)
+            if level == "study" and keyword == "Modality":
+                keyword = "ModalitiesInStudy"  # a study matches when one of its series has the modality
             if keyword not in index.LEVEL_KEYS[level]:
                 unsupported.append(keyword)
                 continue

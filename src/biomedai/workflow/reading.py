@@ -318,6 +318,7 @@ def report_sr(evidence: list[Any], text: str, signer: str, signed_at: _dt.dateti
     from pydicom.uid import UID
 
     seed = f"biomedai-report:{evidence[0].StudyInstanceUID}:{study_id}"
+    person = signer if "^" in signer else f"{signer}^"  # a user name is one name component (family name)
 
     def uid(kind: str) -> UID:
         return UID("2.25." + str(int(hashlib.sha256(f"{seed}:{kind}".encode()).hexdigest()[:30], 16)))
@@ -330,13 +331,13 @@ def report_sr(evidence: list[Any], text: str, signer: str, signed_at: _dt.dateti
                               relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)]
     observer = hd.sr.ObserverContext(
         observer_type=hd.sr.CodedConcept("121006", "DCM", "Person"),
-        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=signer))
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=person))
     container.ContentSequence.extend(hd.sr.ObservationContext(observer_person_context=observer))
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence, content=container, series_instance_uid=uid("series"), series_number=9001,
         sop_instance_uid=uid("sop"), instance_number=1, manufacturer="biomedai",
         series_description="Radiology report (signed)", is_complete=True, is_final=True, is_verified=True,
-        verifying_observer_name=signer, verifying_organization="biomedai service",
+        verifying_observer_name=person, verifying_organization="biomedai service",
         content_date=signed_at.date(), content_time=signed_at.time())
     out = io.BytesIO()
     sr.save_as(out)

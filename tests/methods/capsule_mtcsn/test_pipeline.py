@@ -12,6 +12,7 @@ from biomedai.io import read_image, write_image
 from biomedai.io.image import Image
 from biomedai.methods.capsule_mtcsn.data import load_frame_folder, simulate_clips, split_frames, write_frame_folder
 from biomedai.methods.capsule_mtcsn.keyframes import KeyframeRule
+from biomedai.methods.capsule_mtcsn.simulator import VideoTruth
 from biomedai.methods.capsule_mtcsn.triage_eval import segment_recall, sweep_rule
 
 TINY = {"input_size": 32, "light_widths": [4, 4, 8, 8], "cls_channels": 8, "seg_channels": 8, "iterations": 6,
@@ -65,3 +66,30 @@ def test_segment_recall_and_rule_sweep() -> None:
     sweep = sweep_rule(rows, segments, KeyframeRule(), [0.005, 0.02, 0.05])
     assert [s["segments_found"] for s in sweep] == [2, 1, 0]
     assert [round(s["frames_kept"] * 70) for s in sweep] == [7, 5, 0]
+
+
+def test_simulate_video_tool_and_score_triage(tmp_path, capsys) -> None:
+    pytest.importorskip("torch")
+    from biomedai.methods.capsule_mtcsn import MtcsnMethod
+
+    method = MtcsnMethod()
+    parser = method.tool_parser("biomedai tool capsule_mtcsn")
+    video = tmp_path / "exam.mp4"
+    assert method.run_tool(parser.parse_args(["simulate-video", "-o", str(video), "--frames", "60", "--size", "48",
+                                              "--lesion-rate", "1.0", "--seed", "3"])) == 0
+    truth_csv = tmp_path / "exam_truth.csv"
+    lines = truth_csv.read_text().splitlines()
+    assert lines[0] == "frame_idx,time,cd_class,lesion_fraction,scene" and len(lines) == 61
+    # a triage CSV that marks exactly the first frame of every true lesion segment finds them all
+    segments = VideoTruth.read_csv(truth_csv).lesion_segments()
+    assert segments
+    starts = {s for s, _ in segments}
+    rows = ["frame_idx,time,cd_class,p_clear,p_blur,p_invisible,%tissue,%lesion,%bubble,%excreta,marked,mark_reason"]
+    rows += [f"{i},{i / 4:.3f},clear,0.9,0.05,0.05,80,0,0,0,{int(i in starts)},{'lesion' if i in starts else ''}"
+             for i in range(60)]
+    (tmp_path / "frames.csv").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    method.run_tool(parser.parse_args(["score-triage", str(tmp_path / "frames.csv"), str(truth_csv)]))
+    result = json.loads(capsys.readouterr().out)
+    assert result["as_run"]["segment_recall"] == 1.0
+    assert result["as_run"]["frames_kept"] == pytest.approx(len(starts) / 60)

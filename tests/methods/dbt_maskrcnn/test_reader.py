@@ -99,3 +99,12 @@ def test_breast_mask_by_threshold():
     vol = _volume()
     mask = breast_mask_by_threshold(vol)
     assert mask.shape == vol.shape and mask[:, 2:18, :12].all() and not mask[:, :, 13:].any()
+
+
+def test_to_model_grid_block_averages_or_resamples():
+    from biomedai.methods.dbt_maskrcnn.predict import to_model_grid
+    vol = np.arange(4 * 8 * 8, dtype=np.float32).reshape(4, 8, 8)
+    exact = to_model_grid(vol, (1.0, 0.6, 0.6), (1.0, 1.2, 1.2), "v")
+    assert exact.shape == (4, 4, 4) and exact[0, 0, 0] == pytest.approx(vol[0, :2, :2].mean())
+    odd = to_model_grid(vol, (1.0, 0.5, 0.5), (1.0, 1.2, 1.2), "v")
+    assert odd.shape == (4, 3, 3)

@@ -99,3 +99,18 @@ def test_nucleus_agreement_with_a_perfect_and_an_all_negative_image() -> None:
     assert negative["called_ratio"] == 0.0 and negative["accuracy"] == pytest.approx(1 - pair.true_ratio)
     scored = score_generated(pair.ihc, pair.ihc, seg, 8.0)
     assert scored["ssim"] == pytest.approx(1.0) and scored["psnr"] == float("inf")
+
+
+def test_bags_tool_writes_instances_with_labels(tmp_path: Path) -> None:
+    img = np.full((300, 300, 3), 235, np.uint8)
+    img[:200, :200] = (150, 80, 160)
+    path = save_png(img, tmp_path / "slide.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("image,x,y,label\nslide.png,0,0,tumour\n")
+    parser = VirtualIHCMethod.tool_parser("biomedai tool virtual_ihc")
+    args = parser.parse_args(["bags", str(path), "-o", str(tmp_path / "out"), "--labels", str(labels),
+                              "--bag-size", "200", "--tile-size", "100"])
+    assert VirtualIHCMethod().run_tool(args) == 0
+    rows = (tmp_path / "out" / "bags.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and all(",tumour," in r for r in rows[1:])
+    assert (tmp_path / "out" / "bags_overlay.png").is_file()

@@ -20,6 +20,7 @@ Example:
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import logging
 from collections.abc import Iterator
@@ -309,6 +310,22 @@ class VideoTruth:
                     segments.append((start, i - 1))
                 start = None
         return segments
+
+    @classmethod
+    def read_csv(cls, path: Path) -> VideoTruth:
+        """Read back the truth table written from :meth:`to_rows` (``simulate-video``)."""
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows or not {"cd_class", "lesion_fraction", "scene", "time"} <= set(rows[0]):
+            raise InvalidInputError("not a simulated-video truth table (frame_idx,time,cd_class,lesion_fraction,scene)",
+                                    path)
+        step = float(rows[1]["time"]) - float(rows[0]["time"]) if len(rows) > 1 else 0.0
+        truth = cls(1.0 / step if step > 0 else 1.0)
+        for row in rows:
+            truth.cd.append(row["cd_class"])
+            truth.lesion_fraction.append(float(row["lesion_fraction"]))
+            truth.scene.append(int(row["scene"]))
+        return truth
 
     def to_rows(self) -> list[dict[str, object]]:
         return [{"frame_idx": i, "time": round(i / self.fps, 4), "cd_class": c, "lesion_fraction": round(f, 5),

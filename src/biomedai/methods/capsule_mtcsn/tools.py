@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -52,22 +51,10 @@ def run(method: Any, args: argparse.Namespace) -> int:
               f"and {table}")
     elif args.tool == "score-triage":
         rows = list(read_triage_rows(Path(args.frames_csv)))
-        truth = _read_truth(Path(args.truth_csv))
+        truth = VideoTruth.read_csv(Path(args.truth_csv))
         segments = truth.lesion_segments()
         marked = [r["frame_idx"] for r in rows if r["marked"]]
         result = {"as_run": {"frames_kept": len(marked) / max(len(rows), 1), **segment_recall(marked, segments)},
                   "sweep": sweep_rule(rows, segments, KeyframeRule.from_config(method.config), args.thresholds)}
         print(json.dumps(result, indent=1))
     return 0
-
-
-def _read_truth(path: Path) -> VideoTruth:
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    fps = 1.0 / float(rows[1]["time"]) if len(rows) > 1 and float(rows[1]["time"]) > 0 else 1.0
-    truth = VideoTruth(fps)
-    for row in rows:
-        truth.cd.append(row["cd_class"])
-        truth.lesion_fraction.append(float(row["lesion_fraction"]))
-        truth.scene.append(int(row["scene"]))
-    return truth

@@ -142,8 +142,8 @@ class DbtMaskRcnnMethod(Method):
     def evaluate(self, data_dir: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         """FROC (lesion and breast), FPs at Table 2 sensitivities, AUFC, mask AP@0.5/FNR/Dice on the test split."""
         folder, out = Path(data_dir), Path(output_dir)
-        records = data.load_cohort(folder, self.config.effective().spacing, ("test",))  # type: ignore[attr-defined]
         model, cfg, info = self._model(weights)
+        records = data.load_cohort(folder, cfg.spacing, ("test",))  # at the model's voxel spacing
         note, simulated = _cohort_note(folder)
         rec = RunRecorder(out, self.name, "evaluate", seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs([folder])

@@ -56,4 +56,12 @@ def train_and_predict(volumes: np.ndarray, labels: np.ndarray, train_idx: np.nda
         logits = torch.cat([model(x[None]) for x, _ in val_ds])
     prob = torch.softmax(logits, 1)[:, 1].numpy()
     return {"pred": (prob >= 0.5).astype(int), "prob": prob, "cpu_s_per_epoch": cpu_s / max(result.epochs_completed, 1),
-            "epochs": result.epochs_completed, "history": result.history}
+            "epochs": result.epochs_completed, "history": result.history, "model": model}
+
+
+def predict_probability(model: torch.nn.Module, volume: np.ndarray, crop_side: int) -> float:
+    """P(NMOSD) of one ``resize_side^3`` classifier input (deterministic centre crop, as at validation)."""
+    model.eval()
+    x = torch.from_numpy(shift_flip(volume, crop_side, None))[None, None]
+    with torch.no_grad():
+        return float(torch.softmax(model(x), 1)[0, 1])

@@ -11,6 +11,7 @@ from biomedai.errors import ConfigError
 #: the classifiers of spec 3.6 (built by ``networks.build_classifier``)
 ARCHITECTURES = ("twoview-r18", "twoview-r34", "3d-r18", "3d-r34")
 INPUT_KINDS = ("wmh_mask", "flair_masked_by_wmh", "flair")
+SEGMENTERS = ("morphology", "network")
 
 
 @dataclasses.dataclass
@@ -24,6 +25,13 @@ class NmosdMsConfig(BaseConfig):
     brain_mask: str = ""
     #: an imported lesion (WMH) mask on the FLAIR grid (one subject); empty: the morphology segmenter
     lesion_mask: str = ""
+    #: the WMH segmenter when no lesion mask is given: the open coarse-to-fine morphology (spec 3.4 stand-in) or
+    #: the learned 3-D U-Net (wmh_net.py) loaded from the model folder ``wmh_model``
+    segmenter: Literal["morphology", "network"] = "morphology"
+    #: model folder of a trained WMH network (benchmarks/quality/nmosd_ms/wmh_network_lopo.py writes them)
+    wmh_model: str = ""
+    #: for a DICOM series input, also write the lesion mask as a DICOM SEG joined to the series
+    dicom_seg: bool = True
     # --- pre-processing (3.5) -----------------------------------------------------------------------------
     #: resize target after the crop kernel (3.5 step 3: 100 x 100 x 100)
     resize_side: int = 100
@@ -46,6 +54,8 @@ class NmosdMsConfig(BaseConfig):
     folds: int = 5
     repeats: int = 15
     positive_class: Literal["NMOSD"] = "NMOSD"
+    #: with a classifier: write an occlusion map (NIfTI + PNG) per subject in predict (343 forward passes)
+    explain: bool = True
 
     def validate(self) -> None:
         """Reject settings the pipeline cannot honour."""
@@ -54,6 +64,10 @@ class NmosdMsConfig(BaseConfig):
             raise ConfigError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
         if self.input_kind not in INPUT_KINDS:
             raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        if self.segmenter not in SEGMENTERS:
+            raise ConfigError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
+        if self.segmenter == "network" and not self.wmh_model:
+            raise ConfigError("segmenter 'network' needs wmh_model: the model folder of a trained WMH network")
         if not 1 <= self.crop_side <= self.resize_side:
             raise ConfigError(f"crop_side must be in 1..resize_side ({self.resize_side}), got {self.crop_side}")
         if not 0.0 <= self.dropout < 1.0:

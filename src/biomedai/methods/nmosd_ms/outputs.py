@@ -11,7 +11,7 @@ import numpy as np
 from biomedai.utils import atomic_path
 from biomedai.viz import overlay_labels, save_png
 
-from .volumes import Volume
+from .volumes import Volume, to_series_frames
 
 
 def case_name(path: Path) -> str:
@@ -45,3 +45,19 @@ def stats_row(case: str, stats: dict[str, Any], source: str) -> dict[str, Any]:
     """One CSV row (Table 1 quantities) with where the mask came from."""
     return {"case": case, "mask_source": source, **{k: stats[k] for k in
             ("wmh_ml", "lesion_count", "icv_ml", "wmh_percent_icv", "empty_lesion_mask")}}
+
+
+def write_wmh_dicom_seg(mask: np.ndarray, volume: Volume, path: Path, method: str = "nmosd_ms") -> Path:
+    """The lesion mask as a DICOM SEG (one BINARY segment) joined to ``volume``'s source DICOM series
+    (through ``biomedai.workflow.dicom_seg``); the frames follow the series' slice order."""
+    from biomedai.io.dicom import series_headers
+    from biomedai.workflow.dicom_seg import mask_layer, segmentation_from_layers
+
+    headers = series_headers(volume.path)
+    frames = to_series_frames(mask.astype(np.uint8), volume)
+    seed = [str(getattr(headers[0], "SeriesInstanceUID", path.name)), method, path.name]
+    layer = mask_layer(frames, path.name, {1: "white matter hyperintensity"})
+    seg = segmentation_from_layers(headers, [layer], method, seed)
+    with atomic_path(path) as tmp:
+        seg.save_as(tmp)
+    return path

@@ -46,3 +46,15 @@ def summarise(per_repeat: list[dict[str, float]]) -> dict[str, tuple[float, floa
     keys = per_repeat[0].keys()
     return {k: (float(np.mean([r[k] for r in per_repeat])), float(np.std([r[k] for r in per_repeat], ddof=1))
                 if len(per_repeat) > 1 else 0.0) for k in keys}
+
+
+def validation_split(labels: Sequence[int], fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``(train, validation)`` subject indices, at least one subject of each class in validation."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        val += idx[: max(1, round(fraction * len(idx)))].tolist()
+    val_idx = np.sort(np.array(val, int))
+    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx

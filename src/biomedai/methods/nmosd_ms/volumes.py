@@ -75,19 +75,33 @@ def check_flair_tags(headers: list, path: Path) -> None:
                                 "no inversion time); give the 3-D T2-FLAIR series")
 
 
-def read_dicom_flair(directory: Path) -> Volume:
-    """Read a DICOM FLAIR series (through ``biomedai.io``), checked to be a FLAIR, as RAS+ NIfTI-like volume."""
-    check_flair_tags(series_headers(directory), directory)
-    image = read_dicom_series(directory)
-    zyx = _check_3d(np.asarray(image.array, dtype=np.float32), directory)
+def series_ras_affine(image) -> np.ndarray:
+    """RAS affine of a DICOM series read by ``biomedai.io`` as ``[z, y, x]``, for the array transposed to x, y, z."""
     spacing_xyz = np.asarray(image.spacing[::-1], float)
     direction_xyz = np.asarray(image.direction, float)[::-1, ::-1] if image.direction is not None else np.eye(3)
     lps = np.eye(4)
     lps[:3, :3] = direction_xyz * spacing_xyz[None, :]
     lps[:3, 3] = np.asarray(image.origin[::-1], float) if image.origin is not None else 0.0
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-    img = nib.as_closest_canonical(nib.Nifti1Image(zyx.transpose(2, 1, 0), ras))
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+
+
+def read_dicom_flair(directory: Path) -> Volume:
+    """Read a DICOM FLAIR series (through ``biomedai.io``), checked to be a FLAIR, as RAS+ NIfTI-like volume."""
+    check_flair_tags(series_headers(directory), directory)
+    image = read_dicom_series(directory)
+    zyx = _check_3d(np.asarray(image.array, dtype=np.float32), directory)
+    img = nib.as_closest_canonical(nib.Nifti1Image(zyx.transpose(2, 1, 0), series_ras_affine(image)))
     return Volume(np.asarray(img.dataobj, np.float32), img.affine.copy(), directory)
+
+
+def to_series_frames(array: np.ndarray, volume: Volume) -> np.ndarray:
+    """A RAS+ array on ``volume``'s grid back in its DICOM series' ``[frames, rows, columns]`` order (the order
+    ``biomedai.io`` reads the series, as the DICOM SEG layer expects)."""
+    image = read_dicom_series(volume.path)
+    original = nib.orientations.io_orientation(series_ras_affine(image))
+    back = nib.orientations.ornt_transform(nib.orientations.io_orientation(volume.affine), original)
+    xyz = nib.orientations.apply_orientation(array, back)
+    return np.ascontiguousarray(xyz.transpose(2, 1, 0))
 
 
 def read_mask(path: str | Path, like: Volume, name: str = "mask") -> np.ndarray:
