@@ -3,7 +3,8 @@ NOT a benchmark (5 frames; colonoscopy, not capsule; polyps, not the CECD lesion
 
 Writes ``kvasir_frames.md`` next to this script: per frame the CD class, %lesion and the IoU of the predicted
 lesion class with the polyp mask (resized to the model's input). Run:
-``PYTHONPATH=src python benchmarks/quality/capsule_mtcsn/kvasir_frames.py [../shared/data/kvasir_seg_sample]``
+``PYTHONPATH=src python benchmarks/quality/capsule_mtcsn/kvasir_frames.py [KVASIR_FOLDER [MODEL_FOLDER]]``
+(the model defaults to the bundled one; none ships yet, so pass one trained with ``biomedai train``)
 """
 from __future__ import annotations
 
@@ -24,9 +25,14 @@ from biomedai.metrics.segmentation import iou
 HERE = Path(__file__).resolve().parent
 
 
-def main(folder: str = str(Path(__file__).resolve().parents[4] / "shared" / "data" / "kvasir_seg_sample")) -> int:
+def main(folder: str = str(Path(__file__).resolve().parents[4] / "shared" / "data" / "kvasir_seg_sample"),
+         weights: str | None = None) -> int:
     method = MtcsnMethod()
-    model, cfg, info = load_mtcsn(method.resolve_weights(None), method.config)
+    resolved = method.resolve_weights(Path(weights) if weights else None)
+    if resolved is None:
+        print("no bundled model: pass a model folder trained on simulated frames as the second argument")
+        return 2
+    model, cfg, info = load_mtcsn(resolved, method.config)
     lines = ["# Bundled capsule_mtcsn model on 5 real Kvasir-SEG frames — IO/metric check, NOT a benchmark", "",
              f"Model: {info.usage_note()}. Data: Kvasir-SEG sample (Jha et al. 2020; research and education only, "
              "non-commercial), colonoscopy frames with polyp masks. The model never saw real or colonoscopy data, "
@@ -50,4 +56,4 @@ def main(folder: str = str(Path(__file__).resolve().parents[4] / "shared" / "dat
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:2]))
+    sys.exit(main(*sys.argv[1:3]))

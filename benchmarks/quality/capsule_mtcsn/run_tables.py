@@ -124,7 +124,7 @@ def save_bundled(model, cfg, test, cis, parts, args, record) -> None:
         f"shrunk to {cfg.input_size} x {cfg.input_size}, so small lesions can vanish; the weakest classes are the "
         "ones with the lowest IoU above.",
         "- On the 5 real Kvasir-SEG colonoscopy frames it is used for IO checks only "
-        "(benchmarks/quality/capsule_mtcsn/kvasir_frames.md).",
+        "(kvasir_frames.md next to this script, once written).",
     ]
     (Path(args.save_model) / "MODEL.md").write_text("\n".join(card) + "\n")
     print(f"saved the bundled model to {args.save_model} (fp16)", flush=True)

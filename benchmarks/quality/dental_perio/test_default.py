@@ -4,7 +4,7 @@ fixed UFBA split give Table 1's metrics with 95 % percentile bootstrap intervals
 
 Usage (from the repository root):
     python benchmarks/quality/dental_perio/test_default.py runs/teeth_default/model [--data ...] [--out FILE]
-Writes a JSON (default: MODEL_FOLDER/../test_metrics.json). mAP@0.5 is recomputed per resample from per-film
+Writes a JSON (default: MODEL_FOLDER/test_metrics.json; the chosen variant and the test metrics also go into model.json). mAP@0.5 is recomputed per resample from per-film
 matches (COCO's rule: per film and class, detections by score, each to the unmatched true tooth of highest
 IoU >= 0.5; 101-point interpolation); on the full set it equals ``biomedai.metrics.detection``'s value.
 """
@@ -89,6 +89,22 @@ def score_films(net, info, films, config, calibrate: bool) -> dict:
             "table1": table1_metrics(truths, preds)}
 
 
+def record_in_model_json(folder: Path, calibrate: bool, test: dict) -> None:
+    """The numbering variant chosen on validation and the test metrics, into the folder's model.json."""
+    from biomedai.train.model_folder import INFO_FILE, read_model_info
+    from biomedai.utils import write_json_atomic
+
+    info = read_model_info(folder)
+    info.preprocessing["calibrate"] = bool(calibrate)
+    info.preprocessing["numbering_variant_chosen_on"] = "the 30 validation films"
+    info.metrics.update({"test_map50": test["mAP50"], "test_map50_ci95": test["ci95"]["mAP50"],
+                         "test_dice_all": test["dice_all"], "test_dice_single": test["dice_single"],
+                         "test_numbering_accuracy_matched": test["numbering_accuracy_matched"]})
+    info.metrics_data = ("val_*: 30 validation films from the training part; test_*: the 75 test films of the "
+                         "fixed UFBA split (95 % bootstrap intervals over films)")
+    write_json_atomic(folder / INFO_FILE, info.to_dict())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path)
@@ -132,7 +148,8 @@ def main() -> None:
     out.update({"n_test_films": len(films), "test_ids": test_ids, "wall_s": round(time.time() - t0, 1),
                 "process_cpu_s": round(time.process_time() - cpu0, 1), "load_start": load0,
                 "load_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-    path = args.out or args.model.parent / "test_metrics.json"
+    record_in_model_json(args.model, calibrate, out["test"][out["test"]["chosen"]])
+    path = args.out or args.model / "test_metrics.json"
     path.write_text(json.dumps(out, indent=2, default=float))
     print(json.dumps({k: out["test"][k] for k in ("as_predicted", "calibrated", "chosen")}, indent=1, default=float))
 

@@ -42,15 +42,26 @@ def main() -> None:
     parser.add_argument("--channels", default="16,32,64,128,256")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--finish-from", type=Path, default=None,
+                        help="skip training: take the network of this checkpoint of an earlier run of this recipe "
+                             "(OUT/checkpoints/best.pt, a file you wrote) and its OUT/metrics.jsonl, then choose "
+                             "the post-processing and save the model folder")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     channels = [int(c) for c in args.channels.split(",")]
     train_ids, val_ids = validation_split(split_ids(UFBADataset(args.data), "train"), seed=args.seed)
     load_start, t0, cpu0 = os.getloadavg(), time.time(), time.process_time()
-    trained = train_fdi_unet(args.data, train_ids, val_ids, args.out, channels=channels, input_size=args.input_size,
-                             minutes=args.minutes, seed=args.seed, clock="cpu",
-                             max_wall_minutes=args.max_wall_minutes)
+    if args.finish_from is None:
+        trained = train_fdi_unet(args.data, train_ids, val_ids, args.out, channels=channels,
+                                 input_size=args.input_size, minutes=args.minutes, seed=args.seed, clock="cpu",
+                                 max_wall_minutes=args.max_wall_minutes)
+        result = trained["result"]
+        facts = {"best_epoch": result.best_epoch, "epochs_completed": result.epochs_completed,
+                 "steps": result.global_step, "history": result.history}
+    else:
+        trained, facts = finished_run(args.finish_from, args.out / "metrics.jsonl", args.data, train_ids, val_ids,
+                                      channels)
     train_minutes = (time.time() - t0) / 60
     # post-processing chosen on the validation films only
     choices = {}
@@ -58,7 +69,6 @@ def main() -> None:
         choices[min_pixels] = numbering_scores(trained["model"], trained["val_films"], args.input_size, min_pixels)
         logging.info("validation min_pixels=%d: %s", min_pixels, choices[min_pixels])
     best = max(choices, key=lambda k: choices[k]["mAP50"])
-    result = trained["result"]
     info = ModelInfo(
         method="dental_perio", name="default",
         architecture={"kind": "fdi_unet", "channels": channels, "input_size": args.input_size},
@@ -73,8 +83,8 @@ def main() -> None:
                        "split": {"train": train_ids, "validation": val_ids, "test": "75 films of the fixed split"},
                        "licence": LICENCE, "non_commercial": True},
         metrics={"val_map50": choices[best]["mAP50"], "val_dice_all": choices[best]["dice_all"],
-                 "val_dice_single": choices[best]["dice_single"], "best_epoch": result.best_epoch,
-                 "epochs_completed": result.epochs_completed, "steps": result.global_step},
+                 "val_dice_single": choices[best]["dice_single"],
+                 **{k: facts[k] for k in ("best_epoch", "epochs_completed", "steps")}},
         metrics_data=f"{len(val_ids)} validation films (from the training part; test metrics: MODEL.md)",
         licence="research use only, non-commercial (follows the UFBA terms)",
         extra={"recipe": {"command": "python benchmarks/quality/dental_perio/train_default.py "
@@ -87,11 +97,27 @@ def main() -> None:
     summary = {"wall_minutes": train_minutes, "process_cpu_minutes": (time.process_time() - cpu0) / 60,
                "threads": args.threads, "load_at_start": load_start, "load_at_end": os.getloadavg(),
                "min_pixels_choices": {str(k): v for k, v in choices.items()}, "min_pixels": best,
-               "best_epoch": result.best_epoch, "epochs_completed": result.epochs_completed,
-               "steps": result.global_step, "history": result.history, "model": str(folder)}
+               **facts, "finished_from": str(args.finish_from) if args.finish_from else None, "model": str(folder)}
     (args.out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    logging.info("done: %.1f min, best epoch %s, val mAP50 %.3f", train_minutes, result.best_epoch,
+    logging.info("done: %.1f min, best epoch %s, val mAP50 %.3f", train_minutes, facts["best_epoch"],
                  choices[best]["mAP50"])
+
+
+def finished_run(checkpoint: Path, metrics_log: Path, data: Path, train_ids: list[str], val_ids: list[str],
+                 channels: list[int]) -> tuple[dict, dict]:
+    """The network of a checkpoint this recipe wrote (trusted: loaded with pickle) and the run's facts."""
+    from biomedai.methods.dental_perio.fdi_unet import FDIUNet
+
+    net = FDIUNet(channels)
+    net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
+    history = [json.loads(line) for line in metrics_log.read_text().splitlines() if line.strip()]
+    epochs = [h for h in history if h.get("kind") == "epoch"]
+    best = max(epochs, key=lambda h: h["val_map50"])
+    dataset = UFBADataset(data)
+    return ({"model": net.eval(), "train_ids": train_ids, "val_ids": val_ids,
+             "val_films": [dataset.load(n) for n in val_ids]},
+            {"best_epoch": best["epoch"], "epochs_completed": epochs[-1]["epoch"], "steps": epochs[-1]["step"],
+             "history": epochs})
 
 
 if __name__ == "__main__":

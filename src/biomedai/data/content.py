@@ -31,6 +31,7 @@ class Look:
         return self.shape[1] / max(1, self.shape[0])
 
     def grey(self) -> np.ndarray:
+        """The thumbnail as one grey channel (the mean of RGB)."""
         return self.pixels.mean(axis=-1) if self.rgb else self.pixels
 
 
@@ -85,8 +86,10 @@ def stain_colours(look: Look) -> StainColours:
 
 
 def holds_only_grey(look: Look, tolerance: float = 8 / 255, max_fraction: float = 0.001) -> bool:
-    """True when an RGB thumbnail is grey in all but ``max_fraction`` of its pixels (channels within
-    ``tolerance``): a radiograph saved as a 3-channel JPEG or PNG."""
+    """True when an RGB thumbnail is grey in all but ``max_fraction`` of its pixels.
+
+    Channels within ``tolerance`` count as grey: a radiograph saved as a 3-channel JPEG or PNG.
+    """
     if not look.rgb:
         return True
     spread = look.pixels.max(axis=-1) - look.pixels.min(axis=-1)
@@ -94,8 +97,10 @@ def holds_only_grey(look: Look, tolerance: float = 8 / 255, max_fraction: float 
 
 
 def corner_brightness(look: Look) -> float:
-    """Mean brightness of the four corner patches (a tenth of the height each): ~0 for a fundus photograph's
-    dark surround, high for a brightfield slide."""
+    """Mean brightness of the four corner patches (a tenth of the height each).
+
+    About 0 for a fundus photograph's dark surround, high for a brightfield slide.
+    """
     pixels = look.pixels
     k = max(2, pixels.shape[0] // 10)
     corners = np.concatenate([pixels[:k, :k].ravel(), pixels[:k, -k:].ravel(), pixels[-k:, :k].ravel(),

@@ -1,6 +1,7 @@
 """``biomedai demo dental_perio``: a SIMULATED panoramic film, no model weights.
 
-No trained Mask R-CNN is bundled, so the demo shows the parts that need none, on a film with known answers:
+The bundled model (an FDI U-Net trained on UFBA films) needs a real film, and none may ship with the package,
+so the demo shows the parts that need no network, on a film with known answers:
 classical tooth segmentation (smoothing, 3-class Otsu, connected components) stands in for the binary model,
 a few true numbers plus one deliberately wrong one (with a lower score) stand in for the sparse multi-class
 model, and the calibration numbers the rest. When the bone-loss half is present, the ABL ratio d of each

@@ -98,9 +98,12 @@ class _CosineOverBudget:
 
     def __init__(self, minutes: float, total_steps: int, warmup: int = 50, clock: str = "cpu") -> None:
         self.seconds, self.total, self.warmup = minutes * 60.0, total_steps, warmup
-        self.clock = time.process_time if clock == "cpu" else time.monotonic
+        self.clock_name = clock  # a name, not the function: the scheduler's state is saved in checkpoints
         self.start: float | None = None
         self.wall_start: float | None = None
+
+    def clock(self) -> float:
+        return time.process_time() if self.clock_name == "cpu" else time.monotonic()
 
     def minutes(self) -> tuple[float, float]:
         """(budget-clock minutes, wall minutes) since the first step."""

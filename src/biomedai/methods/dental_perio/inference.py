@@ -182,7 +182,7 @@ def tooth_rows(name: str, teeth: Any, calibration: Any = None) -> list[dict[str,
                      "source": calibration.sources[k] if calibration is not None else "ground truth",
                      "score": round(float(teeth.scores[k]), 4) if teeth.scores is not None else "",
                      "arch": calibration.arches[k] if calibration is not None else "",
-                     "x1": x1, "y1": y1, "x2": x2, "y2": y2, "area_px": int(len(xs)),
+                     "x1": x1, "y1": y1, "x2": x2, "y2": y2, "area_px": len(xs),
                      "centre_x": round(float(xs.mean()), 1) if len(xs) else "",
                      "centre_y": round(float(ys.mean()), 1) if len(ys) else ""})
     return rows

@@ -26,11 +26,11 @@ from .inference import (
     save_pair_folder,
     tooth_rows,
 )
+from .input_check import panoramic_input_problem
 from .numbering import numbering_accuracy, table1_metrics
 from .overlay import save_numbered_overlay
 from .report import abl_rows, write_patient_report
 from .staging import STAGES, StagingModel
-from .input_check import panoramic_input_problem
 
 training = lazy_import(".training", __package__)  # torch: imported on first use
 
@@ -55,6 +55,8 @@ class DentalPerio(Method):
     needs_weights = True  # predict on an image runs the trained model
     input_kinds = ("image/grey", "dicom/PX", "dicom/DX")
     tools_module = "tools"
+    #: the bundled FDI U-Net (models/default, trained on UFBA films: research use only, non-commercial)
+    default_model = "default"
 
     # ----------------------------------------------------------------------------------- train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -177,8 +179,9 @@ class DentalPerio(Method):
 
     # ----------------------------------------------------------------------------------- demo
     def demo(self, output_dir: Path) -> RunResult:
-        """A simulated film (no model weights are bundled): classical tooth segmentation, sparse simulated
-        multi-class numbers (one wrong), the calibration, and the bone-loss ratios when that half is present."""
+        """A simulated film (the bundled model needs a real film; none ships): classical tooth segmentation,
+        sparse simulated multi-class numbers (one wrong), the calibration, and the bone-loss ratios when that half
+        is present."""
         return run_demo(self, Path(output_dir))
 
 

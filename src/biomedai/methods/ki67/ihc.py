@@ -29,8 +29,14 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 
 from .config import BACKGROUND, NEGATIVE, POSITIVE, Ki67Config
-from .scale import (PLAUSIBLE_DIAMETER_PX, WINDOW_PX, NucleusScale, granulometry_diameter, resolve_nucleus_scale,
-                    stained_nucleus_mask)
+from .scale import (
+    PLAUSIBLE_DIAMETER_PX,
+    WINDOW_PX,
+    NucleusScale,
+    granulometry_diameter,
+    resolve_nucleus_scale,
+    stained_nucleus_mask,
+)
 
 #: the nucleus diameter (px) at which ``smoothing_sigma`` and the 2-px opening were tuned (DeepLIIF 40x)
 REFERENCE_DIAMETER_PX = 20.0

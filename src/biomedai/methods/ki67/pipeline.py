@@ -26,11 +26,11 @@ from .config import CLASS_NAMES, Ki67Config
 from .deepliif import load_deepliif
 from .evaluation import evaluate_ihc_quantifier, evaluate_morphology
 from .ihc import area_indices, as_rgb, nucleus_scale_warning, quantify_ihc
+from .input_check import ihc_input_problem
 from .patches import build_patch_set, read_cell_points
 from .report import cell_overlay, cells_geojson, class_map_to_rgb, heatmap_rgb, rows_to_csv, upsample_map
 from .training_data import training_patches
 from .wsi import WSI_SUFFIXES, wsi_probability_map
-from .input_check import ihc_input_problem
 
 ki67_model = lazy_import(".model", __package__)  # torch: imported on first use
 
@@ -97,9 +97,8 @@ class Ki67Method(Method):
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
     def _quantify_one(self, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
-        from biomedai.viz import save_png
-
         from biomedai.io import read_image
+        from biomedai.viz import save_png
 
         image = read_image(path)
         rgb = as_rgb(image.array, path)
@@ -168,8 +167,8 @@ class Ki67Method(Method):
             _, result = ki67_model.train_classifier(x_train, y_train, x_val, y_val, self.config, output_dir,
                                                     progress=True, init_weights=weights, training_data=described)
         rec.metrics = {"architecture": self.config.architecture, "class_balance": self.config.class_balance,
-                       "patch_counts": counts, "train_patches": int(len(y_train)),
-                       "val_patches": int(len(y_val)), "monitor": result.monitor, "best_metric": result.best_metric,
+                       "patch_counts": counts, "train_patches": len(y_train),
+                       "val_patches": len(y_val), "monitor": result.monitor, "best_metric": result.best_metric,
                        "best_epoch": result.best_epoch, "epochs": result.epochs_completed,
                        "data": str(data)}
         if (output_dir / "model.json").is_file():

@@ -12,9 +12,9 @@ service; at a wrong value it reports gland-sized or fragment-sized "cells". With
   the image: the same image resized x0.5 or x2 gives half or twice the diameter.
 * the file's pixel size (microns) gives ``NUCLEUS_DIAMETER_UM / pixel size`` when the image estimate fails.
 
-On the two DeepLIIF training tiles (40x) it gives 20.8 and 20.6 px, the hand-set default it replaces
-(20 px); on the four DeepLIIF test tiles 20-29 px against 25-29 px median equivalent diameters of the
-annotated nuclei (benchmarks/quality/ki67/nucleus_scale.py).
+On the two DeepLIIF training tiles (40x) it gives 21.3 and 20.3 px, close to the hand-set default it
+replaces (20 px); on the four DeepLIIF test tiles 20.7-29.0 px against 24.7-29.2 px median equivalent
+diameters of the annotated nuclei (``benchmarks/quality/ki67/nucleus_scale_results.json``).
 """
 from __future__ import annotations
 
