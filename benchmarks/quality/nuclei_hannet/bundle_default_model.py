@@ -137,7 +137,9 @@ def write_card(folder: Path, info: ModelInfo) -> Path:
             "budget (the first of 40 epochs or the budget), HED stain jitter 0.05 (`aug_stain`) on top of the same\n"
             "augmentation; best checkpoint by validation AJI every 2 epochs from 30 % of the budget. Then\n"
             "`select_default_model.py` chose between stage 1 and stage 2, each with and without 8-fold test-time\n"
-            "augmentation, under every post-processing candidate, on the validation tiles only.")
+            "augmentation, under every post-processing candidate, on the validation tiles only. The test scores of\n"
+            "the previous bundled model and of stage 2 without TTA, measured after the choice, are in\n"
+            "benchmarks/results/nuclei_default_selection.json.")
         cpu_text = (f"- Stage 1: {load1.get('cpu_min_total', '?')} CPU-minutes ({load1.get('wall_min', '?')} wall-clock "
                     f"minutes, load average {load1.get('load1_median', '?')}).\n- Stage 2: "
                     f"{load.get('cpu_min_total', '?')} CPU-minutes ({load.get('wall_min', '?')} wall-clock minutes, one "
