@@ -4,9 +4,9 @@ Chromium on a simulated CT series. It must list the study, draw the series, and 
 scrolled; without the service's CORS option the same page gets nothing."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -19,6 +19,7 @@ from tests.browser import find_chromium
 
 from .conftest import PASSWORD
 from .service import free_port
+from .test_dicomweb import live_server
 from .viewer_data import write_ct_series
 
 pytest.importorskip("uvicorn")
@@ -40,19 +41,6 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (Debian: apt-get install chromium)"),
     pytest.mark.skipif(sync_playwright is None, reason="playwright (Python) is not installed: pip install playwright"),
 ]
-
-
-def _serve(app, port: int):
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    return server, thread
 
 
 def _token(base: str) -> str:
@@ -83,68 +71,70 @@ def _wait_for_image(page, timeout_s: float = 90) -> np.ndarray:
     raise AssertionError("OHIF drew no image within the time")
 
 
-def _open(store, tmp_path, cors: bool):
-    """(service base, OHIF base, servers) with OHIF's data source at the service; CORS only when ``cors``."""
+@contextlib.contextmanager
+def _open(store, cors: bool):
+    """(service base, OHIF base) with OHIF's data source at the service; CORS only when ``cors``."""
     from biomedai.web.app import create_app
     from biomedai.web.ohif import cors_origin, start_ohif_server
 
-    sport, oport = free_port(), free_port()
+    oport = free_port()
     app = create_app(store, cors_origins=[cors_origin("127.0.0.1", oport)] if cors else ())
-    server, thread = _serve(app, sport)
-    base = f"http://127.0.0.1:{sport}"
-    ohif = start_ohif_server(OHIF_DIST, "127.0.0.1", oport, f"{base}/dicom-web")
-    return base, f"http://127.0.0.1:{oport}", (server, thread, ohif)
+    with live_server(app) as base:
+        ohif = start_ohif_server(OHIF_DIST, "127.0.0.1", oport, f"{base}/dicom-web")
+        try:
+            yield base, f"http://127.0.0.1:{oport}"
+        finally:
+            ohif.shutdown()
 
 
-def _close(servers) -> None:
-    server, thread, ohif = servers
-    ohif.shutdown()
-    server.should_exit = True
-    thread.join(10)
+@pytest.fixture(params=["uncompressed", "rle"])
+def ct_store(request, store, tmp_path):
+    """The simulated series stored as written, or every slice RLE Lossless compressed (OHIF asks its frames with
+    ``transfer-syntax=*`` and gets them decoded)."""
+    import pydicom
+    from pydicom.uid import RLELossless
 
-
-@pytest.fixture
-def ct_store(store, tmp_path):
     from biomedai.workflow.intake import ingest
 
     store.create_user("vic", PASSWORD, "viewer")
     paths = write_ct_series(tmp_path / "ct", "OHIF-1", STUDY_UID)
+    if request.param == "rle":
+        for path in paths:
+            ds = pydicom.dcmread(path)
+            ds.compress(RLELossless)
+            ds.save_as(path, enforce_file_format=True)
     ingest(store, [(p.name, p) for p in paths], methods=[])
     return store
 
 
 def test_ohif_reads_a_study_from_our_dicomweb(ct_store, tmp_path):
-    base, ohif_base, servers = _open(ct_store, tmp_path, cors=True)
     seen: list[tuple[int, str]] = []
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("response", lambda r: seen.append((r.status, r.url)) if r.url.startswith(base) else None)
-            page.goto(f"{ohif_base}/viewer?StudyInstanceUIDs={STUDY_UID}&token={_token(base)}")
-            _wait_for_image(page)
-            skip = page.get_by_text("Skip all")  # OHIF's first-visit tour: closed before comparing pictures
-            if skip.count():
-                skip.first.click()
-            time.sleep(1)
-            first = _viewport_pixels(page)
-            first_overlay = page.locator("body").inner_text()
-            page.screenshot(path=str(tmp_path / "ohif-first.png"))
-            box = page.locator("canvas").last.bounding_box()
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            changed = None
-            for _ in range(20):  # scroll a few slices: OHIF fetches their frames and draws them
-                page.mouse.wheel(0, 120)
-                time.sleep(0.5)
-                later = _viewport_pixels(page)
-                if later.shape == first.shape and np.abs(later - first).mean() > 1:
-                    changed = later
-                    break
-            page.screenshot(path=str(tmp_path / "ohif-scrolled.png"))
-            overlay = page.locator("body").inner_text()
-            browser.close()
-    finally:
-        _close(servers)
+    with _open(ct_store, cors=True) as (base, ohif_base), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("response", lambda r: seen.append((r.status, r.url)) if r.url.startswith(base) else None)
+        page.goto(f"{ohif_base}/viewer?StudyInstanceUIDs={STUDY_UID}&token={_token(base)}")
+        _wait_for_image(page)
+        skip = page.get_by_text("Skip all")  # OHIF's first-visit tour: closed before comparing pictures
+        if skip.count():
+            skip.first.click()
+        time.sleep(1)
+        first = _viewport_pixels(page)
+        first_overlay = page.locator("body").inner_text()
+        page.screenshot(path=str(tmp_path / "ohif-first.png"))
+        box = page.locator("canvas").last.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        changed = None
+        for _ in range(20):  # scroll a few slices: OHIF fetches their frames and draws them
+            page.mouse.wheel(0, 120)
+            time.sleep(0.5)
+            later = _viewport_pixels(page)
+            if later.shape == first.shape and np.abs(later - first).mean() > 1:
+                changed = later
+                break
+        page.screenshot(path=str(tmp_path / "ohif-scrolled.png"))
+        overlay = page.locator("body").inner_text()
+        browser.close()
     ok = [url for status, url in seen if status == 200]
     assert any("/dicom-web/studies?" in u for u in ok), seen[:5]  # QIDO-RS study search
     assert any(u.endswith("/metadata") for u in ok), seen[:10]  # WADO-RS series metadata
@@ -154,19 +144,16 @@ def test_ohif_reads_a_study_from_our_dicomweb(ct_store, tmp_path):
     assert "/24)" in overlay and "(1/24)" not in overlay, overlay[:500]  # another of the 24 slices
 
 
+@pytest.mark.parametrize("ct_store", ["uncompressed"], indirect=True)
 def test_without_the_cors_option_ohif_gets_nothing(ct_store, tmp_path):
-    base, ohif_base, servers = _open(ct_store, tmp_path, cors=False)
     seen: list[str] = []
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("requestfailed", lambda r: seen.append(r.url) if r.url.startswith(base) else None)
-            page.goto(f"{ohif_base}/viewer?StudyInstanceUIDs={STUDY_UID}&token={_token(base)}")
-            deadline = time.monotonic() + 30
-            while not seen and time.monotonic() < deadline:
-                time.sleep(1)
-            browser.close()
-    finally:
-        _close(servers)
+    with _open(ct_store, cors=False) as (base, ohif_base), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("requestfailed", lambda r: seen.append(r.url) if r.url.startswith(base) else None)
+        page.goto(f"{ohif_base}/viewer?StudyInstanceUIDs={STUDY_UID}&token={_token(base)}")
+        deadline = time.monotonic() + 30
+        while not seen and time.monotonic() < deadline:
+            time.sleep(1)
+        browser.close()
     assert seen, "the browser let OHIF read the service without CORS"
