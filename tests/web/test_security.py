@@ -80,10 +80,11 @@ def test_wrong_password_and_expired_or_revoked_tokens(app, client, store):
     user = store.authenticate("vic", PASSWORD)
     expired, _ = store.issue_token(user, ttl_s=-1)
     assert client.get("/api/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
-    app.state.settings.token_ttl_s = 0.3
+    app.state.settings.token_ttl_s = 2.0  # long enough for login + one request on a loaded machine
+    issued = time.monotonic()
     short = login(client, "vic")
     assert client.get("/api/me", headers=short).status_code == 200
-    time.sleep(0.4)
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - issued)))
     assert client.get("/api/me", headers=short).status_code == 401
     app.state.settings.token_ttl_s = 3600
     headers = login(client, "vic")

@@ -43,6 +43,18 @@ def test_result_exported_as_dicom_sr_joins_the_study(store, tmp_path):
                .ReferencedSOPSequence) == 2
 
 
+def test_text_severity_is_written_as_text(store, tmp_path):
+    import pydicom
+
+    from biomedai.workflow.export import result_to_sr
+
+    files = [make_dicom(tmp_path / "1.dcm", "5.6.8", "5.6.8.1", instance=1)]
+    report = ingest(store, [(p.name, p) for p in files], router=Router.from_data({"rules": []}))
+    rid = _result(store, report.studies[0], {"mean": 1.0}, [{"label": "effusion", "severity": "moderate"}])
+    text = str(pydicom.dcmread(io.BytesIO(result_to_sr(store, rid))))
+    assert "effusion (severity moderate)" in text
+
+
 def test_non_dicom_study_is_refused(store, tmp_path):
     from biomedai.workflow.export import result_to_sr
 

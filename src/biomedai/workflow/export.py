@@ -55,14 +55,21 @@ def result_to_sr(store: Store, result_id: int, max_measurements: int = 500) -> b
     no_units = ("1", "no units")
     measurements = [(key, value, no_units)
                     for key, value in list(numeric_measurements(metrics).items())[:max_measurements]]
-    evaluations = [(f"{f.get('label')}:{f.get('severity')}",
-                    f"{f.get('label', '')} (severity {f.get('severity', 0):g})")
+    evaluations = [(f"{f.get('label')}:{f.get('severity')}", f"{f.get('label', '')} (severity {_severity_text(f)})")
                    for f in findings or [] if isinstance(f, dict)]
     sr = structured_report(evidence, method, measurements, evaluations, tracking=f"biomedai result {result_id}",
                            series_number=900 + result_id % 100)
     buffer = io.BytesIO()
     sr.save_as(buffer)
     return buffer.getvalue()
+
+
+def _severity_text(finding: dict) -> str:
+    """A finding's severity as text: numbers in short form, words as they are."""
+    severity = finding.get("severity", 0)
+    if isinstance(severity, (int, float)) and not isinstance(severity, bool):
+        return f"{severity:g}"
+    return str(severity)
 
 
 def structured_report(evidence: list[Any], method: str, measurements: list[tuple[str, float, tuple[str, str]]],

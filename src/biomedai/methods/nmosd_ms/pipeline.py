@@ -120,8 +120,9 @@ class NmosdMsMethod(Method):
             return read_mask(cfg.lesion_mask, vol, "lesion mask"), "imported"
         if network is not None:
             arch = network[1].architecture["wmh_net"]
-            return wmh_net.segment_wmh_network(network[0], vol.array, brain, factor=int(arch.get("factor", 2)),
-                                               patch=int(arch.get("patch", 64))), "network"
+            return wmh_net.segment_wmh_network(network[0], vol.array, brain, factor=float(arch.get("factor", 2)),
+                                               patch=int(arch.get("patch", 64)),
+                                               threshold=float(arch.get("threshold", 0.5))), "network"
         return segment_wmh_morphology(vol.array, brain), "morphology"
 
     def _run(self, inputs: list[Path], out: Path, action: str, notes: dict[str, str] | None = None,
