@@ -24,8 +24,10 @@ reference: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/biomedai demo --output demo-output
 
+# real studies to seed beside the bundled samples when the shared data folder is there (read, never copied in)
+SEED_DATA ?= $(wildcard ../shared/data)
 serve: $(STAMP)
-	$(VENV)/bin/biomedai serve --seed-samples
+	$(VENV)/bin/biomedai serve --seed-samples $(if $(SEED_DATA),--seed-data $(SEED_DATA))
 
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

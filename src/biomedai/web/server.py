@@ -120,13 +120,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
           database_url: str | None = None, workers: int = 1, rules: str | Path | None = None,
           watch: str | Path | None = None, imports: Sequence[str] = (), max_upload_mb: float = 2048,
           token_ttl_h: float = 8.0, admin_password: str | None = None, seed_samples: bool = False,
+          seed_data: str | Path | None = None,
           dicom_port: int | None = None, dicom_aet: str = "BIOMEDAI", dicom_allow: Sequence[str] | None = None,
           destinations: Sequence[str] = (), certfile: str | Path | None = None, keyfile: str | Path | None = None,
           https_proxy: bool = False) -> None:
     """Run the service until interrupted: API + pages (uvicorn), ``workers`` worker processes,
     and optionally a watched folder. ``rules`` is a routing-rules YAML file (default: every method
     whose ``input_kinds`` fit); ``imports`` are extra plug-in modules / ``.py`` files with methods;
-    ``seed_samples`` ingests a few bundled sample images (idempotent) before starting;
+    ``seed_samples`` ingests a few bundled sample images (idempotent) before starting, and with
+    ``seed_data`` (a folder laid out as ``../shared/data``) a few real studies from it;
     ``dicom_port`` starts a DICOM C-STORE receiver (AE title ``dicom_aet``; ``dicom_allow``
     limits the calling AE titles) on ``host``; ``destinations`` (``NAME=AET@host:port``) are the
     PACS that operators may send result SRs to. ``certfile``/``keyfile`` serve HTTPS directly;
@@ -160,7 +162,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
     if seed_samples:
         from ..workflow.intake import seed_samples as _seed
 
-        report = _seed(store, router=router)
+        report = _seed(store, router=router, data_dir=seed_data)
         log.info("seeded %d sample stud(ies), %d job(s) queued", len(report.studies), len(report.jobs))
     from ..workflow.export import parse_destination
 
@@ -206,6 +208,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=2048)
     p.add_argument("--token-ttl-h", type=float, default=8.0, help="API token lifetime in hours")
     p.add_argument("--seed-samples", action="store_true", help="ingest a few bundled sample images first")
+    p.add_argument("--seed-data", metavar="DIR",
+                   help="with --seed-samples: also seed a few real studies (chest CT, FLAIR, H&E, panoramic) from a "
+                        "folder laid out as ../shared/data (read there, stored in --data-dir)")
     p.add_argument("--dicom-port", type=int, help="start a DICOM C-STORE receiver on this port (e.g. 11112)")
     p.add_argument("--dicom-aet", default="BIOMEDAI", help="the receiver's AE title (default BIOMEDAI)")
     p.add_argument("--dicom-allow", help="comma-separated calling AE titles allowed to send (default: any)")
@@ -236,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
     serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
           workers=args.workers, rules=args.rules, watch=args.watch, imports=args.imports,
           max_upload_mb=args.max_upload_mb, token_ttl_h=args.token_ttl_h, seed_samples=args.seed_samples,
+          seed_data=args.seed_data,
           dicom_port=args.dicom_port, dicom_aet=args.dicom_aet,
           dicom_allow=[a for a in (args.dicom_allow or "").split(",") if a.strip()] or None,
           destinations=args.destinations, certfile=args.certfile, keyfile=args.keyfile,

@@ -55,6 +55,7 @@ class DbtMaskRcnnMethod(Method):
              "region-based convolutional neural network: a comparative analysis. Front. Mol. Biosci. 7:599333")
     config_class = DbtMaskRcnnConfig
     input_kinds = ("volume/nifti", "dicom/MG")
+    needs_weights = True  # predict runs the trained Mask R-CNN: without one the service says "not configured"
     tools_module = "tools"
     headline_metrics = ("AUFC_breast", "AUFC_lesion", "mask_AP50", "dice_mean")
 
