@@ -90,3 +90,16 @@ def test_the_light_budget_not_an_epoch_cap_ends_training():
     # 80 steps of 2 patches take about 10 s on one loaded core: 300 epochs outlast any benchmark budget (<= 14 min)
     cfg = DbtMaskRcnnConfig.from_dict({"variant": "light"}).effective()
     assert cfg.epochs >= 300 and cfg.lr_halving_epochs == 50
+
+
+def test_a_saved_model_detects_with_the_proposal_counts_it_was_validated_with(tmp_path):
+    from biomedai.methods.dbt_maskrcnn.model import MaskRCNN3d
+    from biomedai.methods.dbt_maskrcnn.training import load_trained_model, save_trained_model
+
+    cfg = DbtMaskRcnnConfig.from_dict(dict(LIGHT_MODEL, widths=(4, 8, 8, 8, 8), fpn_channels=8, mask_channels=8,
+                                           box_hidden=16, groups=2, rpn_post_nms_test=77))
+    folder = save_trained_model(tmp_path / "m", MaskRCNN3d(cfg), cfg, {"name": "SIMULATED", "split": "none",
+                                                                        "licence": "none"}, {}, "none", True)
+    model, loaded, _ = load_trained_model(folder, DbtMaskRcnnConfig())  # the caller names the paper variant
+    assert loaded.rpn_post_nms_test == 77 and loaded.rpn_pre_nms == LIGHT_MODEL["rpn_pre_nms"]
+    assert model.cfg.rpn_post_nms_test == 77

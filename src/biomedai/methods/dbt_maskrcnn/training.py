@@ -29,10 +29,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["ARCHITECTURE_KEYS", "mask_rcnn_loss", "validation_loss", "detection_validation", "train_mask_rcnn",
            "save_trained_model", "load_trained_model"]
 
-#: config fields that define the network (stored in model.json; the rest are run settings)
+#: config fields that define the network and the proposal counts it was validated with (stored in model.json and
+#: restored on loading, so ``predict`` detects as the benchmark did whatever variant the caller names)
 ARCHITECTURE_KEYS = ("block", "layers", "widths", "fpn_channels", "levels", "groups", "anchor_sizes", "anchor_scales",
                      "spacing", "box_roi_size", "mask_roi_size", "roi_sampling_ratio", "box_hidden", "mask_channels",
-                     "patch", "margin", "train_patch")
+                     "patch", "margin", "train_patch", "rpn_pre_nms", "rpn_post_nms_train", "rpn_post_nms_test")
 
 
 def mask_rcnn_loss(model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
