@@ -79,11 +79,11 @@ class DbtMaskRcnnMethod(Method):
                                     f"{len(breasts)}", folder)
         with rec.timer("train"):
             model, result = training.train_mask_rcnn(fit, val, cfg, out / "training", cfg.max_minutes or None)
-        metrics = {"best_val_loss": result.best_metric, "best_epoch": result.best_epoch}
+        metrics = {"best_val_aufc_lesion": result.best_metric, "best_epoch": result.best_epoch}
         model_dir = training.save_trained_model(
             out / "model", model, cfg, {"name": note, "split": f"train split: {len(fit)} views fit, {len(val)} views "
                                         "validation (by breast)", "licence": "simulated" if simulated else "see data"},
-            metrics, f"validation patches of {note}", simulated)
+            metrics, f"validation views of {note} (lesion-based AUFC, 0-3 FPs per view)", simulated)
         rec.add_file(model_dir / "model.json")
         rec.metrics = {"data": note, "simulated": simulated, "n_fit_views": len(fit), "n_val_views": len(val),
                        **metrics, "epochs": result.epochs_completed, "model_folder": str(model_dir)}
