@@ -190,8 +190,10 @@ def test_dicomweb_client_query_and_retrieve(app, client, studies):
         for ds in retrieved:
             assert np.array_equal(ds.pixel_array, studies["pixels"][ds.SOPInstanceUID][0])
         assert len(dw.retrieve_series(CT_STUDY, CT_SERIES)) == 3
-        one = dw.retrieve_instance(DX_STUDY, DX_SERIES, f"{DX_SERIES}.1")
-        assert one.file_meta.TransferSyntaxUID == IMPLICIT_LE and one.NumberOfFrames == 4
+        one = dw.retrieve_instance(DX_STUDY, DX_SERIES, f"{DX_SERIES}.1")  # dicomweb-client asks "*" by default
+        assert one.file_meta.TransferSyntaxUID == IMPLICIT_LE and one.NumberOfFrames == 4  # "*": as stored
+        unnamed = dw.retrieve_instance(DX_STUDY, DX_SERIES, f"{DX_SERIES}.1", media_types=("application/dicom",))
+        assert unnamed.file_meta.TransferSyntaxUID == EXPLICIT_LE  # no syntax named: the standard's default
         as_explicit = dw.retrieve_instance(DX_STUDY, DX_SERIES, f"{DX_SERIES}.1",
                                            media_types=(("application/dicom", EXPLICIT_LE),))
         assert as_explicit.file_meta.TransferSyntaxUID == EXPLICIT_LE

@@ -157,3 +157,46 @@ def test_without_the_cors_option_ohif_gets_nothing(ct_store, tmp_path):
             time.sleep(1)
         browser.close()
     assert seen, "the browser let OHIF read the service without CORS"
+
+
+def _red_pixels(page) -> int:
+    """Pixels of the viewport that OHIF's segmentation colour (red for segment 1) dominates."""
+    from PIL import Image
+
+    canvases = page.locator("canvas")
+    sizes = [(c.bounding_box() or {"width": 0, "height": 0}) for c in canvases.all()]
+    best = max(range(len(sizes)), key=lambda i: sizes[i]["width"] * sizes[i]["height"])
+    rgb = np.asarray(Image.open(io.BytesIO(canvases.nth(best).screenshot())).convert("RGB")).astype(np.int16)
+    return int(((rgb[..., 0] - rgb[..., 1] > 40) & (rgb[..., 0] - rgb[..., 2] > 40)).sum())
+
+
+def test_ohif_draws_a_seg_from_our_dicomweb(store, tmp_path):
+    """A DICOM SEG (highdicom, the simulated lesion) stored with its CT series: OHIF lists it, loads it through
+    our WADO-RS when asked, and draws the lesion in colour over the CT."""
+    from biomedai.workflow.intake import ingest
+
+    from .viewer_data import phantom, write_seg
+
+    store.create_user("vic", PASSWORD, "viewer")
+    paths = write_ct_series(tmp_path / "ct", "OHIF-2", STUDY_UID)
+    _, lesion = phantom(len(paths))
+    seg = write_seg(paths, lesion, tmp_path / "lesion-seg.dcm")
+    ingest(store, [(p.name, p) for p in [*paths, seg]], methods=[])
+    with _open(store, cors=True) as (base, ohif_base), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{ohif_base}/viewer?StudyInstanceUIDs={STUDY_UID}&token={_token(base)}")
+        _wait_for_image(page)
+        skip = page.get_by_text("Skip all")
+        if skip.count():
+            skip.first.click()
+        before = _red_pixels(page)
+        page.get_by_text("lesion SEG (simulated)").first.dblclick()
+        page.get_by_role("button", name="Yes").first.click(timeout=60_000)  # "open this Segmentation?"
+        red, deadline = 0, time.monotonic() + 60
+        while red < 200 and time.monotonic() < deadline:
+            time.sleep(2)
+            red = _red_pixels(page)
+        page.screenshot(path=str(tmp_path / "ohif-seg.png"))
+        browser.close()
+    assert before < 20 and red >= 200, (before, red)  # the lesion drawn in colour only once the SEG is loaded

@@ -203,7 +203,7 @@ def test_the_seeded_ihc_study_ends_done_with_a_result(store, bundled_router):
 @pytest.mark.slow
 def test_every_seeded_study_ends_done_with_a_result(store, bundled_router):
     """Every study `make serve` seeds runs to "done" with stored result files, none "failed" and none without a
-    method: the bundled seeds always, the real ones when ../shared/data is present (about 2.5 min on one core)."""
+    method: the bundled seeds always, the real ones when ../shared/data is present (84 s on one thread under load 5)."""
     from tests.conftest import SHARED_DATA
 
     seeded = _seeded(store, bundled_router, SHARED_DATA if SHARED_DATA.is_dir() else None)

@@ -6,7 +6,8 @@ with the standard keys (keyword or ``ggggeeee``), wildcards, UID lists, date/tim
 ``fuzzymatching``, ``includefield`` (keywords, tags or ``all``), ``limit`` and ``offset``.
 
 WADO-RS: ``/studies/{study}[/series/{series}[/instances/{sop}]]`` as ``multipart/related;
-type="application/dicom"`` (the stored transfer syntax, or the one the client names in ``transfer-syntax=``:
+type="application/dicom"`` (``transfer-syntax=*``: as stored; none named: Explicit VR Little Endian, the
+standard's default; else the one the client names in ``transfer-syntax=``:
 native syntaxes and, where the encoders are installed, RLE / JPEG 2000 / JPEG-LS lossless, transcoded by
 :mod:`biomedai.io.dicom_syntax`; 406 when it cannot be decoded or written), ``.../metadata`` as DICOM JSON
 (pydicom's ``to_json_dict``; binary elements as ``BulkDataURI``), ``.../instances/{sop}/frames/{1,2,...}``
@@ -110,7 +111,8 @@ def _transfer_syntax_for(row: DicomInstance, accepted: Sequence[str]) -> str | N
     can be served: the stored one, or one we can transcode it into (:mod:`biomedai.io.dicom_syntax`)."""
     stored = row.transfer_syntax or EXPLICIT_LE
     for wanted in accepted:
-        if wanted in ("*", "", stored):
+        wanted = wanted or EXPLICIT_LE  # application/dicom without transfer-syntax: Explicit VR LE (PS3.18 8.7.3)
+        if wanted in ("*", stored):
             return stored
         if dicom_syntax.can_decode(stored) and dicom_syntax.can_encode(wanted):
             return wanted
