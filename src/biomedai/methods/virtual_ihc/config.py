@@ -18,6 +18,7 @@ CONDITION_MODES = ("none", "plane", "onehot")
 CONDITION_SOURCES = ("hard", "probability")
 GAN_LOSSES = ("paper", "lsgan", "bce")
 MODES = ("cyclegan", "pix2pix")
+INPUT_VIEWS = ("rgb", "hematoxylin")
 
 
 @dataclasses.dataclass
@@ -59,6 +60,15 @@ class VirtualIHCConfig(BaseConfig):
     #: stop after this many seconds (None: all epochs); the best checkpoint on validation is kept
     train_seconds: float | None = None
     steps_per_epoch: int | None = None  # None: one pass over the larger domain
+    # --- positivity-aware pix2pix (ours; README "Positivity head"): haematoxylin -> Ki-67 on paired tiles ----
+    #: "hematoxylin": every input is reduced to its deconvolved haematoxylin (``positivity.haematoxylin_view``)
+    input_view: Literal["rgb", "hematoxylin"] = "rgb"
+    positivity_head: bool = False      # a 4th generator output: per-pixel positive-nucleus logit that draws DAB
+    lambda_positivity: float = 10.0    # weight of the head's BCE against the L1 (x lambda_l1) term
+    positive_weight: float = 5.0       # BCE pos_weight (positive-nucleus pixels are ~3 % of all pixels)
+    lambda_gan: float = 1.0            # pix2pix adversarial weight (the pix2pix default: 1)
+    positivity_threshold: float = 0.5  # DAB is drawn above this probability (set on validation tiles)
+    dab_od: float = 0.09               # DAB optical density drawn (median of DeepLIIF Bladder1 positive nuclei)
     # --- MIL classifier (paper 2.4) ------------------------------------------------------------------
     mil_layers: tuple[int, ...] = (3, 4, 6, 3)  # ResNet34
     mil_width: int = 64                # first stage width (ResNet34: 64); smaller for CPU
@@ -93,6 +103,12 @@ class VirtualIHCConfig(BaseConfig):
             raise ConfigError(f"tile_overlap must lie in [0, tile_size), got {self.tile_overlap}")
         if self.decay_epochs > self.epochs:
             raise ConfigError(f"decay_epochs ({self.decay_epochs}) exceeds epochs ({self.epochs})")
+        if self.input_view not in INPUT_VIEWS:
+            raise ConfigError(f"input_view must be one of {INPUT_VIEWS}, got {self.input_view!r}")
+        if not 0.0 < self.positivity_threshold < 1.0:
+            raise ConfigError(f"positivity_threshold must lie in (0, 1), got {self.positivity_threshold}")
+        if self.positivity_head and self.mode != "pix2pix":
+            raise ConfigError("positivity_head needs paired training: set mode='pix2pix'")
         if self.mil_top_k < 1:
             raise ConfigError(f"mil_top_k must be >= 1, got {self.mil_top_k}")
 

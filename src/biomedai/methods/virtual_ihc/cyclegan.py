@@ -24,8 +24,9 @@ from torch import nn
 from .conditioning import with_condition
 from .config import VirtualIHCConfig
 from .losses import (ImagePool, cycle_loss, discriminator_loss, generator_adversarial_loss, identity_loss,
-                     linear_decay_factor)
+                     linear_decay_factor, positivity_loss)
 from .networks import TableTwoDiscriminator, TableTwoGenerator
+from .positivity import PositivityGenerator
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
 
@@ -45,8 +46,11 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
     return a.permute(0, 2, 3, 1).numpy()
 
 
-def build_generator(config: VirtualIHCConfig) -> TableTwoGenerator:
-    """A Table 2 generator sized by ``config`` (3 + condition input channels)."""
+def build_generator(config: VirtualIHCConfig) -> TableTwoGenerator | PositivityGenerator:
+    """A Table 2 generator sized by ``config`` (3 + condition input channels; 4 outputs with the positivity head)."""
+    if config.positivity_head:
+        return PositivityGenerator(3 + config.condition_channels, config.gen_width, config.gen_res_blocks,
+                                   config.gen_padding)
     return TableTwoGenerator(3 + config.condition_channels, 3, config.gen_width, config.gen_res_blocks,
                              config.gen_padding)
 
@@ -173,21 +177,34 @@ class Pix2Pix(nn.Module):
                 group["lr"] = lr
         return lr
 
-    def train_step(self, source: torch.Tensor, target: torch.Tensor,
-                   condition: torch.Tensor | None = None) -> dict[str, float]:
+    def train_step(self, source: torch.Tensor, target: torch.Tensor, condition: torch.Tensor | None = None,
+                   positive: torch.Tensor | None = None) -> dict[str, float]:
+        """One step; ``positive`` ``[B, 1, H, W]`` (the positive-nucleus mask) trains the positivity head."""
         self.train()
         cfg = self.config
-        fake = self.translate(source, condition)
+        out = self.translate(source, condition)
+        fake = out[:, :3]
         _set_requires_grad([self.D], False)
         self.opt_g.zero_grad(set_to_none=True)
-        adv = generator_adversarial_loss(self.D(torch.cat([source, fake], 1)), cfg.gan_loss)
+        adv = generator_adversarial_loss(self.D(torch.cat([source, fake], 1)), cfg.gan_loss) * cfg.lambda_gan
         l1 = torch.nn.functional.l1_loss(fake, target) * cfg.lambda_l1
-        (adv + l1).backward()
+        total = adv + l1
+        terms = {"adv_G": float(adv.detach()), "l1": float(l1.detach())}
+        if cfg.positivity_head:
+            if positive is None:
+                raise ValueError("the positivity head needs the positive-nucleus mask of each tile")
+            bce = positivity_loss(out[:, 3:4], positive, cfg.positive_weight) * cfg.lambda_positivity
+            total = total + bce
+            terms["positivity_bce"] = float(bce.detach())
+        total.backward()
         self.opt_g.step()
-        _set_requires_grad([self.D], True)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d = discriminator_loss(self.D(torch.cat([source, target], 1)),
-                                    self.D(torch.cat([source, fake.detach()], 1)), cfg.gan_loss)
-        loss_d.backward()
-        self.opt_d.step()
-        return {"adv_G": float(adv.detach()), "l1": float(l1.detach()), "D": float(loss_d.detach())}
+        loss_d = torch.zeros(())
+        if cfg.lambda_gan > 0:
+            _set_requires_grad([self.D], True)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d = discriminator_loss(self.D(torch.cat([source, target], 1)),
+                                        self.D(torch.cat([source, fake.detach()], 1)), cfg.gan_loss)
+            loss_d.backward()
+            self.opt_d.step()
+        return {**terms, "D": float(loss_d.detach())}
+

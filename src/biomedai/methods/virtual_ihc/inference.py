@@ -19,6 +19,7 @@ from .conditioning import condition_values, with_condition
 from .config import VirtualIHCConfig
 from .mil import tumour_probability
 from .model_io import VirtualIHCModel
+from .positivity import draw_dab, haematoxylin_view
 from .quantify import brown_fraction
 from .stitch import translate_image
 from .tiler import tissue_mask
@@ -53,8 +54,13 @@ def check_he_input(rgb: np.ndarray, config: VirtualIHCConfig, source: Path | Non
 
 def translate_he(model: VirtualIHCModel, rgb: np.ndarray, config: VirtualIHCConfig,
                  device: torch.device | str = "cpu") -> Translation:
-    """Classify each tile (when the model has a classifier), generate it with its condition, and blend."""
+    """Classify each tile (when the model has a classifier), generate it with its condition, and blend.
+
+    A model with ``input_view="hematoxylin"`` sees the image's deconvolved haematoxylin only (whole image,
+    before tiling); one with the positivity head draws DAB where its positivity probability is high."""
     mcfg = model.config
+    if mcfg.input_view == "hematoxylin":
+        rgb = haematoxylin_view(rgb)
     tile = mcfg.tile_size  # the tile size the generator was trained and saved with
     model = model.to(device).eval()
 
@@ -69,7 +75,10 @@ def translate_he(model: VirtualIHCModel, rgb: np.ndarray, config: VirtualIHCConf
         if mcfg.condition != "none":
             cond = condition_values(torch.as_tensor(np.nan_to_num(probs, nan=0.0)), mcfg.condition_source)
         with torch.no_grad():
-            return model.generator(with_condition(x, cond, mcfg.condition)).cpu().numpy()
+            out = model.generator(with_condition(x, cond, mcfg.condition))
+            if mcfg.positivity_head:
+                out = draw_dab(out, mcfg.positivity_threshold, mcfg.dab_od)
+            return out.cpu().numpy()
 
     synthetic, probs = translate_image(rgb, generate, classify, tile=tile, overlap=config.tile_overlap,
                                       blend=config.blend, batch_size=config.batch_tiles)

@@ -97,3 +97,9 @@ def linear_decay_factor(epoch: int, epochs: int, decay_epochs: int) -> float:
         return 1.0
     constant = epochs - decay_epochs
     return 1.0 - max(0, epoch + 1 - constant) / float(decay_epochs + 1)
+
+
+def positivity_loss(logits: torch.Tensor, positive: torch.Tensor, positive_weight: float) -> torch.Tensor:
+    """Binary cross-entropy of the positivity logits against the positive-nucleus mask, positives weighted."""
+    weight = torch.as_tensor(float(positive_weight), dtype=logits.dtype, device=logits.device)
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, positive, pos_weight=weight)

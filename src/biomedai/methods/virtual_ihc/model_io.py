@@ -20,7 +20,8 @@ from .cyclegan import build_generator
 from .mil import build_mil_classifier
 
 ARCHITECTURE_KEYS = ("tile_size", "gen_width", "gen_res_blocks", "gen_padding", "condition", "condition_source",
-                     "mil_width", "mil_layers", "mil_input_size", "nucleus_diameter_px")
+                     "mil_width", "mil_layers", "mil_input_size", "nucleus_diameter_px", "mode", "input_view",
+                     "positivity_head", "positivity_threshold", "dab_od")
 
 
 class VirtualIHCModel(nn.Module):

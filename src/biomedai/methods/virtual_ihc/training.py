@@ -28,6 +28,7 @@ from biomedai.train.seeding import seed_everything
 from .conditioning import with_condition
 from .config import VirtualIHCConfig
 from .cyclegan import CycleGAN, Pix2Pix, to_tensor
+from .losses import positivity_loss
 
 logger = logging.getLogger(__name__)
 
@@ -124,24 +125,38 @@ def train_cyclegan(model: CycleGAN, he: np.ndarray, ihc: np.ndarray, c_he: np.nd
 
 
 def train_pix2pix(model: Pix2Pix, source: np.ndarray, target: np.ndarray, cond: np.ndarray | None,
-                  val_source: np.ndarray, val_target: np.ndarray, val_cond: np.ndarray | None = None
-                  ) -> TranslationResult:
-    """Train pix2pix on aligned uint8 tile pairs; keeps the epoch with the lowest validation L1."""
+                  val_source: np.ndarray, val_target: np.ndarray, val_cond: np.ndarray | None = None,
+                  positive: np.ndarray | None = None, val_positive: np.ndarray | None = None) -> TranslationResult:
+    """Train pix2pix on aligned uint8 tile pairs; keeps the epoch with the lowest validation score.
+
+    The score is the validation L1; with the positivity head (``positive``: the tiles' positive-nucleus masks
+    ``[N, t, t]`` in {0, 1}) it is the validation positivity BCE, the head being what the model is for.
+    """
     cfg = model.config
     seed_everything(cfg.seed)
     device = next(model.parameters()).device
     n_steps = cfg.steps_per_epoch or len(source) // cfg.batch_size
+    head = cfg.positivity_head
+    if head and (positive is None or val_positive is None):
+        raise ValueError("the positivity head needs positive masks for the training and validation tiles")
 
     def step(_: int, rng: np.random.Generator) -> dict[str, float]:
         i = rng.integers(len(source), size=cfg.batch_size)
-        pair = _augment(rng, np.concatenate([source[i], target[i]], axis=-1))
-        return model.train_step(to_tensor(pair[..., :3], device), to_tensor(pair[..., 3:], device), _values(cond, i))
+        parts = [source[i], target[i]] + ([(positive[i] > 0.5).astype(np.uint8)[..., None] * 255] if head else [])
+        pair = _augment(rng, np.concatenate(parts, axis=-1))
+        pos = torch.from_numpy(pair[..., 6:7].copy()).to(device).permute(0, 3, 1, 2).float() / 255 if head else None
+        return model.train_step(to_tensor(pair[..., :3], device), to_tensor(pair[..., 3:6], device),
+                                _values(cond, i), pos)
 
     @torch.no_grad()
     def score() -> float:
         model.eval()
         x, y = to_tensor(val_source, device), to_tensor(val_target, device)
         c = _values(val_cond, np.arange(len(val_source)))
-        return float((model.translate(x, c) - y).abs().mean())
+        out = model.translate(x, c)
+        if head:
+            pos = torch.as_tensor(np.asarray(val_positive, np.float32)[:, None], device=device)
+            return float(positivity_loss(out[:, 3:4], pos, cfg.positive_weight))
+        return float((out[:, :3] - y).abs().mean())
 
     return _run(step, score, {"G": model.G, "D": model.D}, model.set_epoch, n_steps, cfg)

@@ -1,0 +1,243 @@
+"""Paired real test of the positivity-aware pix2pix: DeepLIIF haematoxylin -> Ki-67 IHC, 4-fold tile-level CV,
+and (``--final``) the bundled model trained on all tiles.
+
+Data: ``shared/data/ki67/deepliif_sample/train/{Bladder1,Lung1}.png`` (real, pixel-registered; non-commercial
+terms). Each 512 px haematoxylin panel is first reduced to its deconvolved haematoxylin
+(``positivity.haematoxylin_view``, the view the model also gets from an H&E at inference), then cut with the IHC
+and the mask into 16 tiles of 128 px (32 tiles). Fold k tests the tiles with (row + col) % 4 == k (the folds of
+``deepliif_paired.py``; neighbouring tiles are correlated, so this is optimistic); of the other tiles every
+sixth is validation (best epoch by validation positivity BCE; the DAB threshold is the validation nucleus
+pixels' quantile that calls as many pixels positive as the training tiles have, so no test tile and no
+validation label chooses anything), the rest train.
+
+Model: Table 2 generator (width 16, 2 residual units) with a 4th output (positivity logit), pix2pix loss
+(LSGAN x ``lambda_gan`` + 100 x L1 on RGB; 60 epochs of 20 steps of 4 tiles, the last 30 decaying) + ``lambda_positivity`` x BCE (pos_weight 5) on the positive-nucleus
+mask; DAB of OD 0.09 drawn above the threshold. Compared with "all negative" (the haematoxylin panel: an IHC
+without DAB), the same model's RGB without DAB, and (``--plain``) the same pix2pix without the head.
+
+Scores over the 32 test tiles pooled: per-nucleus positivity (mask nuclei, positive when the generated image's
+mean DAB exceeds the Ki-67 quantifier's 0.04) as Cohen's kappa, positive F1 and accuracy; the Ki-67
+quantifier's positive ratio on the generated tiles against the mask's; SSIM / PSNR against the real IHC;
+95 % intervals by a bootstrap over tiles (``biomedai.metrics.bootstrap_ci``).
+
+    python benchmarks/quality/virtual_ihc/positivity_paired.py 
+    python benchmarks/quality/virtual_ihc/positivity_paired.py --final src/biomedai/methods/virtual_ihc/models/default
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
+from biomedai.methods.virtual_ihc.cyclegan import Pix2Pix, to_tensor, to_uint8
+from biomedai.methods.virtual_ihc.evaluation import pooled_agreement, score_generated
+from biomedai.methods.virtual_ihc.positivity import (draw_dab, haematoxylin_view, positive_and_nucleus_masks,
+                                                     prior_threshold)
+from biomedai.methods.virtual_ihc.realdata import grid_tiles, paired_panels
+from biomedai.methods.virtual_ihc.training import train_pix2pix
+from biomedai.metrics.bootstrap import bootstrap_ci
+
+ROOT = Path(os.environ.get("BIOMEDAI_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
+            ) / "ki67" / "deepliif_sample"
+TILE, NUCLEUS_PX = 128, 20.0
+HEAD = "positivity pix2pix (ours)"
+
+
+def model_config(seed: int, minutes: float, head: bool = True, **overrides: object) -> VirtualIHCConfig:
+    base = dict(seed=seed, tile_size=TILE, gen_width=16, gen_res_blocks=2, disc_width=16, gan_loss="lsgan",
+                lr=2e-4, epochs=60, decay_epochs=30, batch_size=4, steps_per_epoch=20,
+                mode="pix2pix", condition="none", input_view="hematoxylin", positivity_head=head,
+                nucleus_diameter_px=NUCLEUS_PX, train_seconds=minutes * 60.0)
+    base.update(overrides)
+    return VirtualIHCConfig(**base)
+
+
+def load_tiles(root: Path) -> dict[str, np.ndarray]:
+    panels = paired_panels(root)
+    view = np.concatenate([grid_tiles(haematoxylin_view(p.hematoxylin), TILE) for p in panels])
+    hema = np.concatenate([grid_tiles(p.hematoxylin, TILE) for p in panels])
+    ihc = np.concatenate([grid_tiles(p.ihc, TILE) for p in panels])
+    seg = np.concatenate([grid_tiles(p.seg, TILE) for p in panels])
+    masks = [positive_and_nucleus_masks(s) for s in seg]
+    per_side = 512 // TILE
+    rc = [(k // per_side, k % per_side) for k in range(per_side ** 2)] * len(panels)
+    return {"view": view, "hema": hema, "ihc": ihc, "seg": seg, "positive": np.stack([m[0] for m in masks]),
+            "nucleus": np.stack([m[1] for m in masks]), "fold": np.array([(r + c) % 4 for r, c in rc]),
+            "image": np.repeat([p.name for p in panels], per_side ** 2)}
+
+
+@torch.no_grad()
+def raw_output(model: Pix2Pix, view: np.ndarray) -> torch.Tensor:
+    model.eval()
+    return model.translate(to_tensor(view))
+
+
+def fit(data: dict[str, np.ndarray], train: np.ndarray, val: np.ndarray, cfg: VirtualIHCConfig
+        ) -> tuple[Pix2Pix, float, dict[str, object]]:
+    """Train, then set the DAB threshold on the validation tiles (prior = the training tiles' positive share)."""
+    torch.manual_seed(cfg.seed)
+    model = Pix2Pix(cfg)
+    t0 = time.process_time()
+    result = train_pix2pix(model, data["view"][train], data["ihc"][train], None, data["view"][val],
+                           data["ihc"][val], None, data["positive"][train] if cfg.positivity_head else None,
+                           data["positive"][val] if cfg.positivity_head else None)
+    info: dict[str, object] = {"cpu_s": round(time.process_time() - t0, 1), "steps": result.steps,
+                               "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                               "best_val_score": round(result.best_score, 4)}
+    threshold = 0.5
+    if cfg.positivity_head:
+        nuc_train = data["nucleus"][train]
+        prior = float(data["positive"][train][nuc_train].mean())
+        probs = torch.sigmoid(raw_output(model, data["view"][val])[:, 3]).numpy()
+        threshold = prior_threshold(probs[data["nucleus"][val]], prior)
+        info.update(prior_positive_pixel_share=round(prior, 4), threshold=threshold)
+    return model, threshold, info
+
+
+def generate(model: Pix2Pix, view: np.ndarray, threshold: float, draw: bool = True) -> np.ndarray:
+    out = raw_output(model, view)
+    if model.config.positivity_head and draw:
+        return to_uint8(draw_dab(out, threshold, model.config.dab_od))
+    return to_uint8(out[:, :3])
+
+
+def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
+    counts = np.array([[r["n_nuclei"], r["true_positive_nuclei"], r["called_positive_nuclei"],
+                        r["both_positive_nuclei"]] for r in rows], np.float64)
+    q = np.array([[r["quantifier_n_cells"], r["quantifier_n_positive"]] for r in rows], np.float64)
+    true_ratio = counts[:, 1].sum() / counts[:, 0].sum()
+
+    def ratio_error(c: np.ndarray, qq: np.ndarray) -> float:
+        return abs(qq[:, 1].sum() / max(qq[:, 0].sum(), 1.0) - c[:, 1].sum() / max(c[:, 0].sum(), 1.0))
+
+    def ci(metric, *arrays) -> list[float]:  # noqa: ANN001
+        r = bootstrap_ci(metric, *arrays, n_resamples=2000, seed=0)
+        return [round(r.estimate, 4), round(r.low, 4), round(r.high, 4)]
+
+    ssim = np.array([r["ssim"] for r in rows])
+    psnr = np.array([r["psnr"] for r in rows])
+    return {"n_tiles": len(rows), "n_nuclei": int(counts[:, 0].sum()), "true_ratio": round(true_ratio, 4),
+            "kappa": ci(lambda c: pooled_agreement(c)["kappa"], counts),
+            "f1_positive": ci(lambda c: pooled_agreement(c)["f1_positive"], counts),
+            "accuracy": ci(lambda c: pooled_agreement(c)["accuracy"], counts),
+            "called_positive_nuclei": int(counts[:, 2].sum()), "both_positive_nuclei": int(counts[:, 3].sum()),
+            "quantifier_ratio": round(q[:, 1].sum() / max(q[:, 0].sum(), 1.0), 4),
+            "abs_ratio_error_quantifier": ci(ratio_error, counts, q),
+            "ssim": ci(np.mean, ssim), "psnr_db": ci(np.mean, psnr)}
+
+
+def paired_difference(rows_a: list[dict[str, object]], rows_b: list[dict[str, object]], key: str) -> list[float]:
+    """Bootstrap over tiles of mean(a) - mean(b) for a per-tile score (the same tiles in both)."""
+    a = np.array([r[key] for r in rows_a], np.float64)
+    b = np.array([r[key] for r in rows_b], np.float64)
+    r = bootstrap_ci(lambda x, y: float(np.mean(x - y)), a, b, n_resamples=2000, seed=0)
+    return [round(r.estimate, 4), round(r.low, 4), round(r.high, 4)]
+
+
+def cross_validate(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, object]:
+    rows: dict[str, list[dict[str, object]]] = {}
+    fits: dict[str, list[dict[str, object]]] = {}
+    for fold in args.folds:
+        train = np.flatnonzero(data["fold"] != fold)
+        test = np.flatnonzero(data["fold"] == fold)
+        val, train = train[::6], np.setdiff1d(train, train[::6])
+        variants = [(HEAD, True)] + ([("pix2pix without head (same view and steps)", False)] if args.plain else [])
+        outputs = {"all negative (haematoxylin panel)": data["hema"][test]}
+        for name, head in variants:
+            cfg = model_config(fold, args.minutes_per_fold, head, lambda_gan=args.lambda_gan,
+                               lambda_positivity=args.lambda_positivity)
+            model, threshold, info = fit(data, train, val, cfg)
+            fits.setdefault(name, []).append({"fold": fold, **info})
+            print(f"fold {fold} {name}: {info}", flush=True)
+            outputs[name] = generate(model, data["view"][test], threshold)
+            if head:
+                outputs["ours without DAB (RGB branch only)"] = generate(model, data["view"][test], threshold, False)
+        for name, gen in outputs.items():
+            for k, g in zip(test, gen):
+                s = score_generated(g, data["ihc"][k], data["seg"][k], NUCLEUS_PX)
+                rows.setdefault(name, []).append({"fold": fold, "tile": int(k), "image": str(data["image"][k]), **s})
+    summary = {name: summarise(r) for name, r in rows.items()}
+    neg = rows["all negative (haematoxylin panel)"]
+    for name, r in rows.items():
+        if name != "all negative (haematoxylin panel)":
+            summary[name]["ssim_minus_all_negative"] = paired_difference(r, neg, "ssim")
+            summary[name]["psnr_minus_all_negative"] = paired_difference(r, neg, "psnr")
+    return {"summary": summary, "fits": fits, "rows": rows}
+
+
+def train_final(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, object]:
+    """The bundled model: all 32 tiles, every sixth for validation (best epoch, DAB threshold)."""
+    from biomedai.methods.virtual_ihc.model_io import VirtualIHCModel, save_virtual_ihc
+    from biomedai.train.model_folder import ModelInfo
+
+    idx = np.arange(len(data["view"]))
+    val, train = idx[::6], np.setdiff1d(idx, idx[::6])
+    cfg = model_config(args.seed, args.minutes, True, lambda_gan=args.lambda_gan,
+                       lambda_positivity=args.lambda_positivity)
+    model, threshold, info = fit(data, train, val, cfg)
+    print(f"final: {info}", flush=True)
+    final_cfg = cfg.replace(positivity_threshold=threshold, train_seconds=None)
+    bundle = VirtualIHCModel(final_cfg, with_classifier=False)
+    bundle.generator.load_state_dict(model.G.state_dict())
+    val_rows = [score_generated(g, data["ihc"][k], data["seg"][k], NUCLEUS_PX)
+                for k, g in zip(val, generate(model, data["view"][val], threshold))]
+    val_summary = summarise(val_rows)
+    info_card = ModelInfo(
+        method="virtual_ihc", name="default", simulated=False,
+        training_data={"name": "DeepLIIF sample train/Bladder1.png + train/Lung1.png (haematoxylin, IHC and mask "
+                               "panels; real, pixel-registered)",
+                       "licence": "DeepLIIF: Apache 2.0 with Commons Clause, NON-COMMERCIAL academic use only; "
+                                  "this model inherits those terms",
+                       "split": f"{len(train)} training tiles of 128 px, {len(val)} validation tiles (every 6th)"},
+        preprocessing={"input": "RGB -> skimage rgb2hed haematoxylin OD, 99th percentile scaled to 0.175, rendered "
+                                "back to RGB (positivity.haematoxylin_view)", "tile": TILE},
+        class_names=["negative", "positive"],
+        metrics={"validation_" + k: v for k, v in val_summary.items() if k in ("kappa", "f1_positive",
+                                                                               "abs_ratio_error_quantifier")},
+        metrics_data=f"{len(val)} validation tiles (used to choose the epoch and the DAB threshold; not a test "
+                     "result: see benchmarks/results/RESULTS-virtual_ihc.md for the cross-validated test numbers)",
+        extra={"mode": "positivity-aware pix2pix, haematoxylin -> Ki-67 IHC", "fit": info,
+               "never_checked_on": "H&E with real Ki-67 ground truth"})
+    folder = save_virtual_ihc(args.final, bundle, info_card, half=args.half)
+    return {"folder": str(folder), "fit": info, "validation": val_summary}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=ROOT)
+    ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3])
+    ap.add_argument("--minutes-per-fold", type=float, default=6.0, help="wall-time cap per model and fold")
+    ap.add_argument("--plain", action="store_true", help="also train the same pix2pix without the head")
+    ap.add_argument("--lambda-gan", type=float, default=1.0)
+    ap.add_argument("--lambda-positivity", type=float, default=10.0)
+    ap.add_argument("--final", type=Path, default=None, help="train the bundled model into this folder instead")
+    ap.add_argument("--minutes", type=float, default=6.0, help="--final: wall-time cap")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--half", action="store_true", help="--final: store fp16 weights")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    data = load_tiles(args.root)
+    t0 = time.time()
+    load0 = os.getloadavg()
+    result = train_final(args, data) if args.final else cross_validate(args, data)
+    record = {"data": "DeepLIIF sample train/{Bladder1,Lung1} (real, registered; non-commercial), 32 tiles of 128 px"
+                      + ("" if args.final else ", 4-fold tile-level CV"),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "wall_s": round(time.time() - t0, 1),
+              "load_average_at_start": load0, "load_average_at_end": os.getloadavg(), "threads": 1,
+              "command": "python " + " ".join(sys.argv), **result}
+    out = args.out or Path(__file__).with_name("results_positivity_final.json" if args.final
+                                               else "results_positivity_paired.json")
+    out.write_text(json.dumps(record, indent=1, default=float))
+    print(json.dumps(record.get("summary", record.get("validation")), indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
