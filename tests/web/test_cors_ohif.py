@@ -82,3 +82,12 @@ def test_not_an_ohif_build_says_how_to_get_one(tmp_path):
 
     with pytest.raises(ConfigError, match="make ohif"):
         check_dist(tmp_path)
+
+
+def test_serve_refuses_a_missing_ohif_build_before_starting(tmp_path):
+    """``biomedai serve --ohif DIR`` without a build: one line saying how to get it, exit 2, nothing created."""
+    from biomedai.cli import main
+
+    data = tmp_path / "data"
+    assert main(["serve", "--data-dir", str(data), "--ohif", str(tmp_path / "nothing"), "--port", "1"]) == 2
+    assert not data.exists()

@@ -154,6 +154,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
     for name, value in (("--certfile", certfile), ("--keyfile", keyfile)):
         if value is not None and not Path(value).is_file():
             raise ConfigError(f"{name} {value}: no such file")
+    if ohif is not None:  # before anything is created: a missing build is a one-line error
+        from .ohif import check_dist
+
+        check_dist(ohif)
     os.umask(0o077)  # patient data and password hashes: owner only (workers and their jobs inherit it)
     for plugin in imports:
         import_plugin(plugin)
@@ -172,9 +176,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
 
     origins = list(cors_origins)
     if ohif is not None:
-        from .ohif import check_dist, cors_origin
+        from .ohif import cors_origin
 
-        check_dist(ohif)
         origins += [cors_origin(host, ohif_port)] + ([cors_origin("localhost", ohif_port)]
                                                      if host in ("127.0.0.1", "0.0.0.0", "") else [])
     app = create_app(store, router, max_upload_bytes=int(max_upload_mb * 1024 ** 2), token_ttl_s=token_ttl_h * 3600,

@@ -58,6 +58,8 @@ class DbtMaskRcnnMethod(Method):
     needs_weights = True  # predict runs the trained Mask R-CNN: without one the service says "not configured"
     tools_module = "tools"
     headline_metrics = ("AUFC_breast", "AUFC_lesion", "mask_AP50", "dice_mean")
+    #: the light model trained on the SIMULATED cohort (models/default/MODEL.md): research use only
+    default_model = "default"
 
     # ------------------------------------------------------------------ train
     def train(self, data_dir: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
