@@ -55,7 +55,8 @@ def model_info(name: str, fit: dict, train_names: list[str], split: str, metrics
                                     "threshold": fit["threshold"], "recipe": fit["recipe"]},
                      class_names=["background", "lesion"],
                      training_data={"name": "ms_lesions (Lesjak et al. 2017, CC-BY 4.0; MNI space, 1 mm)",
-                                    "licence": "CC-BY", "simulated": False, "split": split,
+                                    "licence": "CC-BY", "non_commercial": False, "simulated": False,
+                                    "split": split,
                                     "subjects": train_names, "train_cpu_s": round(fit["cpu_s"], 1),
                                     "epochs": fit["epochs"], "best_epoch": fit["best_epoch"],
                                     "val_dice_at_threshold": fit["val_dice_at_threshold"]},
@@ -85,8 +86,8 @@ def train_final(args: argparse.Namespace, recipe: WmhRecipe, cases: list, summar
     info = model_info("wmh_default", fit, names, "all 3 FLAIRs of ms_lesions (patients 07, 19, 26)", metrics,
                       "leave-one-patient-out over the same 3 patients with the same recipe "
                       "(benchmarks/results/nmosd_ms_wmh_lopo/lopo.json): a smoke test on 3 patients, not a benchmark")
-    fit["model"].half()
-    save_model_folder(args.final_out, fit["model"], info)
+    save_model_folder(args.out / "final_fp32", fit["model"], info)  # to check that fp16 changes no mask
+    save_model_folder(args.final_out, fit["model"], info, half=True)
     record = {k: fit[k] for k in ("epochs", "best_epoch", "threshold", "budget", "val_dice_at_threshold")}
     record.update(cpu_s=round(fit["cpu_s"], 1), load_average_start_end=[round(load0, 2), round(os.getloadavg()[0], 2)],
                   history=[{h: r.get(h) for h in ("epoch", "train_loss", "val_loss")} for r in fit["history"]

@@ -80,9 +80,14 @@ def test_training_learns_the_phantom_lesions(tmp_path):
     assert row["mask_source"] == "network"
 
 
-def test_network_segmenter_needs_a_model_folder():
+def test_network_segmenter_without_a_model_folder_uses_the_bundled_one_or_says_none(monkeypatch, tmp_path):
+    import biomedai.methods.nmosd_ms.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "default_model_folder", lambda method, name: None)
+    flair, _, _ = flair_phantom()
+    nib.save(nib.Nifti1Image(flair, np.eye(4)), str(tmp_path / "f.nii.gz"))
     with pytest.raises(ConfigError, match="wmh_model"):
-        NmosdMsMethod({"segmenter": "network"})
+        NmosdMsMethod({"segmenter": "network"}).predict([tmp_path / "f.nii.gz"], tmp_path / "o")
 
 
 def write_flair_series(folder, zyx: np.ndarray, description: str = "AX T2 FLAIR") -> None:
