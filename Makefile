@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.biomedai-installed
 PYTEST_ARGS ?=
 
-.PHONY: install reference demo serve test test-slow test-all lint bench models viewer clean
+.PHONY: install reference demo serve test test-slow test-all lint bench models viewer ohif clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,10 @@ reference: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/biomedai demo --output demo-output
 
+# real studies to seed beside the bundled samples when the shared data folder is there (read, never copied in)
+SEED_DATA ?= $(wildcard ../shared/data)
 serve: $(STAMP)
-	$(VENV)/bin/biomedai serve --seed-samples
+	$(VENV)/bin/biomedai serve --seed-samples $(if $(SEED_DATA),--seed-data $(SEED_DATA))
 
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -41,9 +43,16 @@ test-all: $(STAMP)
 SHARED_DATA ?= ../shared/data
 NUCLEI_RECIPE := --set variant=unetpp --set base_channels=16 --set split=all_sources --set crop_size=128 \
 	--set batch_size=4 --set crops_per_tile=8 --set lr=0.002 --set epochs=12 --set val_every=2 --set device=cpu --set seed=0
+NUCLEI_STAGE2 := --set variant=unetpp --set base_channels=16 --set split=all_sources --set crop_size=128 \
+	--set batch_size=4 --set crops_per_tile=8 --set lr=0.001 --set epochs=40 --set max_minutes=20 --set val_every=2 \
+	--set val_from=0.3 --set aug_stain=0.05 --set device=cpu --set seed=1
 models: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/biomedai train nuclei_hannet --data $(SHARED_DATA)/nuclei -o runs/nuclei_default $(NUCLEI_RECIPE)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/nuclei_hannet/bundle_default_model.py --run runs/nuclei_default \
+		--data $(SHARED_DATA)/nuclei
+	OMP_NUM_THREADS=1 $(VENV)/bin/biomedai train nuclei_hannet --data $(SHARED_DATA)/nuclei -o runs/nuclei_stage2 \
+		--weights src/biomedai/methods/nuclei_hannet/models/default/weights.pt $(NUCLEI_STAGE2)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/nuclei_hannet/select_default_model.py --run runs/nuclei_stage2 \
 		--data $(SHARED_DATA)/nuclei
 
 # numpy-style docstrings of the public layers (also a test: tests/test_docstyle.py)
@@ -62,3 +71,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf demo-output runs .pytest_cache build dist src/*.egg-info
+
+# OHIF Viewer (MIT), a third-party DICOMweb viewer to point at the service (biomedai serve --ohif build/ohif/dist):
+# the prebuilt dist/ of the npm package @ohif/app, fetched at build time into build/ohif/ (about 200 MB, never
+# committed, never fetched at run time); its LICENSE is kept beside it.
+OHIF_VERSION ?= 3.13.2
+ohif:
+	rm -rf build/ohif && mkdir -p build/ohif
+	cd build/ohif && npm pack --silent @ohif/app@$(OHIF_VERSION) >/dev/null && tar xzf ohif-app-$(OHIF_VERSION).tgz \
+		&& mv package/dist dist && mv package/LICENSE LICENSE && rm -rf package ohif-app-$(OHIF_VERSION).tgz
+	@echo "OHIF $(OHIF_VERSION) in build/ohif/dist: biomedai serve --ohif build/ohif/dist (then open :3000/viewer?StudyInstanceUIDs=...&token=...)"

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run every method's demo on bundled samples and write an HTML gallery")
     p.add_argument("-o", "--output", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods (default: all)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="shared real-data folder for the bundled models' real samples (default: $BIOMEDAI_SHARED_DATA "
+                        "or ../shared/data)")
 
     for verb, what in (("train", "train a method on a data folder"),
                        ("evaluate", "evaluate a method on a data folder with ground truth")):
@@ -156,7 +159,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    index = run_demo(args.output, methods=args.methods)
+    index = run_demo(args.output, methods=args.methods, data_root=args.data_root)
     print(f"gallery written to {index}")
     return 0
 

@@ -107,3 +107,26 @@ def test_bad_images_are_refused(bad):
 def test_blank_image_has_no_stains():
     with pytest.raises(InvalidInputError, match="stained pixels"):
         fit_macenko(np.full((20, 20, 3), 250, np.uint8))
+
+
+def test_hed_jitter_is_exact_at_zero_and_moves_only_the_stains_it_is_asked_to():
+    from skimage.color import hed_from_rgb
+
+    from biomedai.data.stain import hed_jitter
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(40, 240, (16, 16, 3), dtype=np.uint8)
+    assert np.array_equal(hed_jitter(image, np.random.default_rng(1), sigma=0.0), image)
+    out = hed_jitter(image.astype(np.float64) / 255.0, np.random.default_rng(1), sigma=0.1)
+    assert out.dtype == np.float64 and 0.0 <= out.min() and out.max() <= 1.0
+    od = lambda x: -np.log(np.maximum(x, 1e-6)) @ hed_from_rgb  # noqa: E731  (concentrations, as in hed_jitter)
+    inside = ((out > 0.001) & (out < 0.999)).all(-1)  # pixels not clipped to the RGB range
+    before, after = od(image / 255.0)[inside], od(out)[inside]
+    assert inside.mean() > 0.5
+    # each stain channel is an affine map of the original: a per-channel least-squares fit is exact
+    for c in range(3):
+        slope, intercept = np.polyfit(before[..., c].ravel(), after[..., c].ravel(), 1)
+        assert 0.9 - 1e-6 <= slope <= 1.1 + 1e-6 and abs(intercept) <= 0.1 + 1e-6
+        assert np.allclose(before[..., c] * slope + intercept, after[..., c], atol=1e-3)
+    with pytest.raises(InvalidInputError):
+        hed_jitter(np.zeros((4, 4)), rng)

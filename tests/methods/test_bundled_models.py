@@ -90,3 +90,30 @@ def test_models_command_lists_data_licence_terms_and_metrics(capsys):
             assert "NON-COMMERCIAL" in text
     assert main(["models", "no_such_method"]) == 0
     assert "no bundled models" in capsys.readouterr().out
+
+
+#: what a working default model reaches on its first held-out real sample (the demo's "real data" section); a
+#: broken or random-weight model stays far below. Methods not named here are checked for finite scores only.
+REAL_SAMPLE_FLOORS = {"nuclei_hannet": ("aji", 0.6), "dental_perio": ("dice_all", 0.8),
+                      "vessels_biosegment": ("dice_in_fov", 0.5)}
+DEFAULTS = [b for b in BUNDLED if b.name == "default"]
+
+
+@pytest.mark.parametrize("bundled", DEFAULTS, ids=_ids(DEFAULTS))
+def test_default_model_runs_on_a_held_out_real_sample(bundled, shared_data, tmp_path):
+    import math
+
+    method = get_method(bundled.method)()
+    samples = method.real_samples(shared_data)
+    if not samples:
+        pytest.skip(f"{bundled.method} has no real sample (simulated training data, or its data are absent)")
+    sample = samples[0]
+    assert sample.split == "test" and sample.data_set and sample.licence
+    assert sample.non_commercial or not bundled.info.non_commercial
+    result = method.predict(list(sample.inputs), tmp_path / "out")
+    scores = method.score_real_sample(sample, result)
+    numbers = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+    assert numbers and all(math.isfinite(v) for v in numbers.values()), scores
+    if bundled.method in REAL_SAMPLE_FLOORS:
+        key, floor = REAL_SAMPLE_FLOORS[bundled.method]
+        assert scores[key] >= floor, scores

@@ -75,7 +75,7 @@ def _ingest_studies(store, tmp_path) -> int:
 
 
 def _seed_ct_series(store) -> int:
-    """The bundled 5-slice CT series (pydicom's test files), seeded as ``biomedai serve --seed-samples`` does."""
+    """The bundled 5-slice CT series (pydicom's test files), ingested through the seeding code (not a default seed)."""
     from biomedai.data.samples import get_sample_info
     from biomedai.workflow.intake import seed_samples
     from biomedai.workflow.routing import Router

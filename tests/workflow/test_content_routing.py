@@ -130,21 +130,82 @@ def test_chest_ct_and_fundus_real_data_pass(shared_data):
     assert all(check("vessels_biosegment", p) is None for p in drive)
 
 
-def test_seeded_samples_each_get_a_method_or_a_reason(store, bundled_router):
-    """What `make serve` seeds: the IHC field goes to Ki-67 only, the fundus to the vessel method only, and every
-    other study says, per method that takes its kind, why that method does not run."""
-    from biomedai.workflow.intake import DEFAULT_SEED_SAMPLES, seed_samples
-    from biomedai.workflow.models import Study
+def _seeded(store, router, data_dir=None):
+    """``{seed name: (study id, queued methods, route notes)}`` after seeding as ``make serve`` does."""
+    from biomedai.workflow.intake import seed_items, seed_samples
 
-    seed_samples(store, router=bundled_router)
+    seed_samples(store, router=router, data_dir=data_dir)
+    out = {}
+    for name, items in seed_items(data_dir=data_dir):
+        report = ingest(store, items, router=router)  # the same files again: the same study, no new jobs
+        assert report.new_studies == [] and report.jobs == [], (name, report)
+        jobs, notes = _routed(store, report.studies[0])
+        out[name] = (report.studies[0], jobs, notes)
+    return out
+
+
+def test_every_bundled_seed_goes_to_the_method_that_reads_it(store, bundled_router):
+    """What `make serve` seeds from the bundled samples: only studies a method really processes (the IHC field to
+    Ki-67 only, the fundus to the vessel method only); none is seeded just to sit there with no method."""
+    from biomedai.workflow.intake import DEFAULT_SEED_SAMPLES
+
+    seeded = _seeded(store, bundled_router)
+    assert sorted(seeded) == sorted(DEFAULT_SEED_SAMPLES)
+    assert {name: jobs for name, (_, jobs, _) in seeded.items()} == {"ihc": ["ki67"],
+                                                                     "retina": ["vessels_biosegment"]}
+
+
+def test_every_real_seed_goes_to_the_method_that_reads_it(store, bundled_router, shared_data):
+    """`make serve` with ../shared/data present (--seed-data): the chest CT prior and current to covid_ct, the MS
+    FLAIR to nmosd_ms (dbt_maskrcnn, which also takes NIfTI, is 'not configured', never queued to fail), the H&E
+    tile to nuclei_hannet, the panoramic to dental_perio: one runnable method each."""
+    from biomedai.workflow.intake import SHARED_SEED_STUDIES
+
+    seeded = _seeded(store, bundled_router, shared_data)
+    for seed in SHARED_SEED_STUDIES:
+        _, jobs, notes = seeded[seed.name]
+        assert jobs == [seed.method], (seed.name, jobs, notes)
+    assert seeded["ms_flair"][2]["dbt_maskrcnn"][0] == "not configured"
+    assert seeded["chest_ct"][0] != seeded["chest_ct_prior"][0]  # two studies of one patient: a prior to compare
+
+
+def test_a_missing_seed_data_folder_is_refused(store, tmp_path):
+    from biomedai.errors import InvalidInputError
+    from biomedai.workflow.intake import seed_samples
+
+    with pytest.raises(InvalidInputError, match="no such data folder"):
+        seed_samples(store, data_dir=tmp_path / "nowhere")
+
+
+def _run_seeded_to_the_end(store, seeded):
+    from biomedai.workflow.models import Result
+    from biomedai.workflow.worker import Worker
+
+    Worker(store, poll_s=0.1, lease_s=60).run(idle_exit_s=1)
     with store.session() as s:
-        studies = {st.id: st for st in s.scalars(select(Study))}
-    by_sample = {}
-    for study_id in studies:
-        jobs, notes = _routed(store, study_id)
-        by_sample[study_id] = (jobs, notes)
-    routed = sorted(tuple(jobs) for jobs, _ in by_sample.values())
-    assert len(by_sample) == len(DEFAULT_SEED_SAMPLES)
-    assert routed == [(), (), (), (), ("ki67",), ("vessels_biosegment",)], by_sample
-    for jobs, notes in by_sample.values():
-        assert jobs or notes  # a study without a method says why
+        for name, (study_id, methods, _notes) in seeded.items():
+            jobs = s.scalars(select(Job).where(Job.study_id == study_id)).all()
+            assert sorted(j.method for j in jobs) == methods
+            for job in jobs:
+                assert job.status == "done", (name, job.method, job.status, job.error)
+                result = s.scalars(select(Result).where(Result.job_id == job.id)).one()
+                assert result.files, (name, job.method)
+
+
+def test_the_seeded_ihc_study_ends_done_with_a_result(store, bundled_router):
+    """The fast one of the end-to-end runs (Ki-67 on the IHC field, about 8 s); all seeds: the slow test below."""
+    from biomedai.workflow.intake import seed_samples
+
+    report = seed_samples(store, ["ihc"], router=bundled_router)
+    _run_seeded_to_the_end(store, {"ihc": (report.studies[0], ["ki67"], {})})
+
+
+@pytest.mark.slow
+def test_every_seeded_study_ends_done_with_a_result(store, bundled_router):
+    """Every study `make serve` seeds runs to "done" with stored result files, none "failed" and none without a
+    method: the bundled seeds always, the real ones when ../shared/data is present (84 s on one thread under load 5)."""
+    from tests.conftest import SHARED_DATA
+
+    seeded = _seeded(store, bundled_router, SHARED_DATA if SHARED_DATA.is_dir() else None)
+    assert all(methods for _, methods, _ in seeded.values()), seeded
+    _run_seeded_to_the_end(store, seeded)

@@ -55,14 +55,18 @@ def train_2d(fit: list, val: list, minutes: float, out: Path, seed: int) -> torc
     def validate(m: torch.nn.Module, loader: Any) -> dict:
         m.train()
         vals = [float(sum(m(i, t).values())) for i, t in loader]
-        return {"val_loss": float(np.mean(vals))}
+        m.eval()
+        scores = evaluate.validation_froc(val, lambda r: baselines.link_slices(baselines.detect_slices(m, r.volume),
+                                                                                r.volume.shape))
+        return {"val_loss": float(np.mean(vals)), **scores}
 
     tl = torch.utils.data.DataLoader(baselines.SliceDataset(fit, 160, seed), batch_size=4, shuffle=True,
                                      collate_fn=baselines.collate_slices)
     vl = torch.utils.data.DataLoader(baselines.SliceDataset(val, 48, seed + 1), batch_size=8,
                                      collate_fn=baselines.collate_slices)
-    train_model(model, tl, vl, batch_to_loss=step, validate=validate, output_dir=out, epochs=200, seed=seed,
-                device="cpu", max_minutes=minutes, progress=False, lr=1e-3, grad_clip_norm=5.0,
+    train_model(model, tl, vl, batch_to_loss=step, validate=validate, output_dir=out, epochs=300, seed=seed,
+                device="cpu", max_minutes=minutes, progress=False, lr=1e-3, grad_clip_norm=5.0, monitor="val_aufc",
+                mode="max",
                 optimizer=lambda p: torch.optim.Adam(p, lr=1e-3))
     model.load_state_dict(torch.load(out / "weights.pt", map_location="cpu", weights_only=True))
     return model.eval()
@@ -72,12 +76,20 @@ def train_unet(fit: list, val: list, patch: tuple, minutes: float, out: Path, se
     from monai.losses import DiceCELoss
 
     model = baselines.build_unet()
+    dice_ce = DiceCELoss(sigmoid=True)
+
+    def validate(m: torch.nn.Module, loader: Any) -> dict:
+        losses = [float(dice_ce(m(x), y)) for x, y in loader]
+        scores = evaluate.validation_froc(val, lambda r: baselines.unet_components(m, r.volume, patch))
+        return {"val_loss": float(np.mean(losses)), **scores}
+
     tl = torch.utils.data.DataLoader(baselines.UNetPatchDataset(PatchDataset(fit, patch, 80, seed)), batch_size=2,
                                      shuffle=True)
     vl = torch.utils.data.DataLoader(baselines.UNetPatchDataset(PatchDataset(val, patch, 24, seed + 1,
                                                                              augment=False)), batch_size=2)
-    train_model(model, tl, vl, loss_fn=DiceCELoss(sigmoid=True), output_dir=out, epochs=200, seed=seed,
-                device="cpu", max_minutes=minutes, progress=False, optimizer=lambda p: torch.optim.Adam(p, lr=1e-3))
+    train_model(model, tl, vl, loss_fn=dice_ce, validate=validate, output_dir=out, epochs=300, seed=seed,
+                device="cpu", max_minutes=minutes, progress=False, monitor="val_aufc", mode="max",
+                optimizer=lambda p: torch.optim.Adam(p, lr=1e-3))
     model.load_state_dict(torch.load(out / "weights.pt", map_location="cpu", weights_only=True))
     return model.eval()
 
@@ -207,7 +219,7 @@ def main() -> None:
     meta = {"data": DATA, "simulated": True, "cohort": json.loads((Path(args.cohort) / "cohort.json").read_text()),
             "n_test_views": len(test), "n_test_breasts": len({r.breast_id for r in test}),
             "train_3d": {"best_epoch": res3d.best_epoch, "epochs": res3d.epochs_completed,
-                         "best_val_loss": res3d.best_metric},
+                         "best_val_aufc": res3d.best_metric},
             "budgets_min": {"3d": args.minutes_3d, "2d": args.minutes_2d, "unet": args.minutes_unet},
             "budgets_scaled_by": scaled,
             "bootstrap_B": args.boot, "seed": args.seed, "cpu_s": time.process_time() - cpu0,
@@ -232,7 +244,7 @@ def main() -> None:
         seg = t4[0]
         save_trained_model(args.save_model, model3d.cpu(), cfg,
                            {"name": f"SIMULATED DBT cohort ({meta['cohort']['simulator_version']}, seed "
-                                    f"{meta['cohort']['seed']})", "licence": "simulated data, no restriction",
+                                    f"{meta['cohort']['seed']})", "licence": "simulated data, no restriction", "non_commercial": False,
                             "split": f"train split by breast: {len(fit)} views fit, {len(val)} views validation"},
                            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in {
                                "AUFC_breast": ours["AUFC_breast"], "AUFC_lesion": ours["AUFC_lesion"],

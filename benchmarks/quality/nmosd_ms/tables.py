@@ -1,18 +1,28 @@
 """nmosd_ms quality: WMH segmentation on the 3 real MS FLAIRs (smoke test) and Tables 2-3 on a SIMULATED cohort.
 
-    PYTHONPATH=src python benchmarks/quality/nmosd_ms/tables.py [--n 88] [--repeats 1] [--epochs 10]
-        [--archs twoview-r18,3d-r18] [--max-minutes 50] [--out FOLDER]
+    PYTHONPATH=src python benchmarks/quality/nmosd_ms/tables.py [--n 88] [--repeats 15] [--epochs 12]
+        [--archs twoview-r18,3d-r18] [--side 100] [--max-minutes 50] [--out FOLDER]
+
+The CPU runs of the results file (one thread each, through the team queue, reduced protocol):
+    /work/wt/cpuslot python benchmarks/quality/nmosd_ms/tables.py --skip-segmentation --n 88 --side 34 \
+        --epochs 12 --repeats 15 --max-minutes 21 --out benchmarks/results/nmosd_ms_tables_n88
+    (the same with --n 264 --out benchmarks/results/nmosd_ms_tables_n264)
 
 Part 1 (real data, ../shared/data/ms_lesions, CC-BY): the morphology WMH baseline per patient (Dice, lesion-wise
 F1, absolute volume difference). Part 2 (SIMULATED, see methods/nmosd_ms/cohort.py for the assumptions): the
-5-fold CV repeated ``--repeats`` times (the paper: 15; fewer on CPU, said in the output), accuracy / sensitivity /
-specificity mean +/- SD over repeats (Table 2), parameters and CPU s/epoch (Table 3). Load average is printed.
+5-fold CV repeated up to ``--repeats`` times (the paper: 15): a repeat (every architecture on the same 5 splits) is
+started only while the time used plus the last repeat's time fits ``--max-minutes``; the number run is recorded.
+Accuracy / sensitivity / specificity mean +/- SD over repeats (Table 2), the paired per-repeat accuracy difference,
+parameters and CPU s/epoch (Table 3). ``--side S`` resizes the crop-kernel box to S^3 (crop S-2) instead of the
+paper's 100^3 (98) to fit a CPU; the two-view block then has S-2 input channels (parameters change, recorded).
+Each fold is scored with its last epoch's weights (nothing is chosen on the held-out fold). Load average printed.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -40,34 +50,63 @@ def segmentation_table(out: Path) -> None:
 
 
 def simulated_tables(args: argparse.Namespace, out: Path) -> dict:
+    t0 = time.time()
     template = load_template(DATA / "lesion_masks_mni")
     n_nmosd = round(args.n * 41 / 88)
     ids, labels, vols = [], [], []
     for sid, label, flair, lesion in simulate_cohort(template, args.n - n_nmosd, n_nmosd, seed=args.seed):
         ids.append(sid); labels.append(label)
-        vols.append(classifier_input(normalise_flair(flair, template.brain), lesion, "flair_masked_by_wmh"))
+        vols.append(classifier_input(normalise_flair(flair, template.brain), lesion, "flair_masked_by_wmh", args.side))
     volumes, labels_arr = np.stack(vols), np.asarray(labels)
-    results = {}
-    budget = args.max_minutes / (len(args.archs) * args.repeats * 5)
-    for arch in args.archs:
-        cfg = NmosdMsConfig(arch=arch, epochs=args.epochs, seed=args.seed)
-        per_repeat, epoch_s, histories = [], [], []
-        for repeat in range(args.repeats):
+    print(f"simulated {args.n} subjects ({n_nmosd} NMOSD) in {time.time() - t0:.0f} s", flush=True)
+    crop = args.side - 2
+    runs = {a: {"per_repeat": [], "epoch_s": [], "histories": [], "epochs": []} for a in args.archs}
+    budget_s, repeat_s = args.max_minutes * 60, 0.0
+    for repeat in range(args.repeats):
+        elapsed = time.time() - t0
+        if repeat and elapsed + repeat_s > budget_s:
+            print(f"stopping after {repeat} repeat(s): {elapsed:.0f} s used, a repeat takes ~{repeat_s:.0f} s",
+                  flush=True)
+            break
+        r0 = time.time()
+        splits = list(repeated_folds(ids, labels, folds=5, repeats=1, seed=args.seed + repeat))
+        for arch in args.archs:
+            cfg = NmosdMsConfig(arch=arch, epochs=args.epochs, seed=args.seed + repeat, resize_side=args.side,
+                                crop_side=crop)
             true, pred, prob = [], [], []
-            for split in repeated_folds(ids, labels, folds=5, repeats=1, seed=args.seed + repeat):
-                r = train_and_predict(volumes, labels_arr, split.train, split.val, cfg,
-                                      out / arch / f"r{repeat}f{split.fold}", max_minutes=budget)
-                true += labels_arr[split.val].tolist(); pred += r["pred"].tolist(); epoch_s.append(r["cpu_s_per_epoch"])
-                prob += [float(p) for p in r["prob"]]
-                histories.append([{k: h.get(k) for k in ("epoch", "train_loss", "val_loss")} for h in r["history"]
-                                  if h.get("kind", "epoch") == "epoch"])
-            per_repeat.append(binary_scores(true, pred))
+            for split in splits:
+                r = train_and_predict(volumes, labels_arr, split.train, split.val, cfg, None,
+                                      max_minutes=args.fold_max_minutes)
+                true += labels_arr[split.val].tolist(); pred += r["pred"].tolist(); prob += [float(p) for p in r["prob"]]
+                runs[arch]["epoch_s"].append(r["cpu_s_per_epoch"]); runs[arch]["epochs"].append(r["epochs"])
+                runs[arch]["histories"].append([{k: h.get(k) for k in ("epoch", "train_loss", "val_loss")}
+                                                for h in r["history"] if h.get("kind", "epoch") == "epoch"])
+            runs[arch]["per_repeat"].append(binary_scores(true, pred))
             if repeat == 0:  # the ROC pools the first repeat's out-of-fold probabilities (each subject once)
-                oof = {"true": true, "prob": prob}
-        results[arch] = {"table2": summarise(per_repeat), "parameters": count_parameters(build_classifier(arch)),
-                         "cpu_s_per_epoch": float(np.mean(epoch_s)), "repeats": args.repeats,
-                         "out_of_fold_repeat0": oof, "histories": histories}
-        print(arch, json.dumps(results[arch]), flush=True)
+                runs[arch]["out_of_fold_repeat0"] = {"true": true, "prob": prob}
+            print(f"repeat {repeat} {arch}: {runs[arch]['per_repeat'][-1]} (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+        repeat_s = time.time() - r0
+    results = {}
+    for arch, run in runs.items():
+        results[arch] = {"table2": summarise(run["per_repeat"]), "per_repeat": run["per_repeat"],
+                         "parameters": count_parameters(build_classifier(arch, input_side=crop)),
+                         "parameters_at_paper_size": count_parameters(build_classifier(arch)),
+                         "cpu_s_per_epoch": float(np.mean(run["epoch_s"])), "epochs_per_fold": run["epochs"],
+                         "repeats": len(run["per_repeat"]), "out_of_fold_repeat0": run.get("out_of_fold_repeat0"),
+                         "histories": run["histories"]}
+        print(arch, json.dumps({k: v for k, v in results[arch].items()
+                                if k not in ("histories", "out_of_fold_repeat0")}), flush=True)
+    if len(args.archs) == 2:
+        a, b = args.archs
+        diff = [x["accuracy"] - y["accuracy"] for x, y in zip(runs[a]["per_repeat"], runs[b]["per_repeat"])]
+        results["paired_accuracy_difference"] = {"pair": f"{a} - {b}", "per_repeat": diff,
+                                                 "mean": float(np.mean(diff)),
+                                                 "sd": float(np.std(diff, ddof=1)) if len(diff) > 1 else 0.0}
+        print("paired accuracy difference", json.dumps(results["paired_accuracy_difference"]), flush=True)
+    results["protocol"] = {"n": args.n, "n_nmosd": n_nmosd, "folds": 5, "repeats": len(runs[args.archs[0]]["per_repeat"]),
+                           "epochs": args.epochs, "side": args.side, "crop": crop, "simulated": True,
+                           "seed": args.seed, "threads": torch.get_num_threads()}
     return results
 
 
@@ -75,8 +114,8 @@ def write_figures(results: dict, out: Path) -> list[Path]:
     """ROC (pooled out-of-fold P(NMOSD) of repeat 0) and learning curves (every fold) from the recorded results;
     also ``--figures-only`` from a saved ``tables_simulated.json``."""
     label = "SIMULATED cohort"
-    oof = {a: r["out_of_fold_repeat0"] for a, r in results.items() if "out_of_fold_repeat0" in r}
-    hist = {a: r["histories"] for a, r in results.items() if "histories" in r}
+    oof = {a: r["out_of_fold_repeat0"] for a, r in results.items() if isinstance(r, dict) and r.get("out_of_fold_repeat0")}
+    hist = {a: r["histories"] for a, r in results.items() if isinstance(r, dict) and r.get("histories")}
     paths = []
     if oof:
         paths.append(plot_roc(oof, out / "roc_simulated.png", label))
@@ -90,8 +129,11 @@ def write_figures(results: dict, out: Path) -> list[Path]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=88)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=15, help="at most this many repeats (as many as fit the budget)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--side", type=int, default=100, help="resize side (paper 100; the network sees side-2)")
+    p.add_argument("--fold-max-minutes", type=float, default=None, help="wall cap of one fold's training")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("TORCH_NUM_THREADS", "2")))
     p.add_argument("--archs", default="twoview-r18,3d-r18")
     p.add_argument("--max-minutes", type=float, default=50.0)
     p.add_argument("--seed", type=int, default=0)
@@ -101,17 +143,22 @@ def main() -> None:
                    help="output folder (default: the results folder beside quality/)")
     args = p.parse_args()
     args.archs = args.archs.split(",")
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.figures_only:
         write_figures(json.loads((out / "tables_simulated.json").read_text()), out)
         return
     t0 = time.time()
-    print(f"load average at start: {os.getloadavg()}")
+    load0 = os.getloadavg()
+    print(f"load average at start: {load0}")
     if not args.skip_segmentation:
         segmentation_table(out)
-    print(f"SIMULATED cohort n={args.n}, 5-fold CV x {args.repeats} repeat(s) (paper: 15), epochs {args.epochs}")
+    print(f"SIMULATED cohort n={args.n}, 5-fold CV x up to {args.repeats} repeat(s) (paper: 15), epochs {args.epochs}, "
+          f"side {args.side}, {args.threads} thread(s), budget {args.max_minutes} min")
     res = simulated_tables(args, out)
+    out.mkdir(parents=True, exist_ok=True)
+    res["protocol"].update(wall_s=round(time.time() - t0), load_average_start=load0, load_average_end=os.getloadavg(),
+                           date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command=" ".join(sys.argv))
     (out / "tables_simulated.json").write_text(json.dumps(res, indent=1))
     write_figures(res, out)
     print(f"wall {time.time() - t0:.0f} s; load average at end: {os.getloadavg()}")

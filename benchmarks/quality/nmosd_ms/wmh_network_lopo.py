@@ -2,12 +2,18 @@
 morphology baseline. A SMOKE TEST on 3 patients, not a benchmark.
 
     PYTHONPATH=src /work/wt/cpuslot python benchmarks/quality/nmosd_ms/wmh_network_lopo.py \
-        [--max-minutes 4] [--epochs 60] [--out benchmarks/results/nmosd_ms_wmh_lopo]
+        [--cpu-minutes 5.75] [--steps 1400] [--wall-minutes 24] [--out benchmarks/results/nmosd_ms_wmh_lopo] \
+        [--final-out src/biomedai/methods/nmosd_ms/models/wmh_default]
+
+``--final-out`` then trains the bundled model with the same recipe on all 3 FLAIRs (fp16 model folder). Each
+training gets ``--cpu-minutes`` of CPU time, or its share of what is left of ``--wall-minutes`` when less.
 
 Data: ``../shared/data/ms_lesions`` (Lesjak et al. 2017, CC-BY; MNI space, 1 mm): the 3 patients with a FLAIR.
-Per fold the network trains on the 2 other FLAIRs + consensus masks; the best checkpoint is picked on fixed
-patches of those same 2 training patients (no independent validation patient exists with 2 training subjects;
-no hyper-parameter was tuned on the test patient). The 27 masks without FLAIR are NOT used: the cohort simulator's
+Per fold the network trains on the 2 other FLAIRs + consensus masks (recipe ``wmh_net.WmhRecipe``: 1.5 mm,
+48^3 patches, 70 % centred on a lesion, AdamW 3e-3 with warm-up + cosine, Dice + focal, 1400 steps of 4 patches or
+``--cpu-minutes`` of CPU time); the best checkpoint and the probability threshold are picked on fixed patches of
+those same 2 training patients (no independent validation patient exists with 2 training subjects; nothing is
+tuned on the test patient). The 27 masks without FLAIR are NOT used: the cohort simulator's
 FLAIR contrast (tissue priors, lesion 1.8 x WM) is not the real scanner's, and 2 real subjects vs 27 synthetic
 ones would train mostly on the simulator. Writes ``lopo_scores.csv``, ``lopo.json`` (with each fold's learning
 curve) and each fold's model folder ``fold_patientNN/model`` (usable as ``segmenter=network --weights``).
@@ -26,7 +32,8 @@ import torch
 from biomedai.methods.nmosd_ms.outputs import case_name
 from biomedai.methods.nmosd_ms.volumes import estimate_brain_mask, read_mask, read_volume
 from biomedai.methods.nmosd_ms.wmh import lesion_wise_scores, segment_wmh_morphology
-from biomedai.methods.nmosd_ms.wmh_net import prepare_subject, segment_wmh_network, train_wmh_net, DEFAULT_ARCH
+from biomedai.methods.nmosd_ms.wmh_net import (DEFAULT_ARCH, WmhRecipe, prepare_subject, segment_wmh_network,
+                                               train_wmh_net)
 from biomedai.train.model_folder import ModelInfo, save_model_folder
 from biomedai.utils import write_csv_atomic, write_json_atomic
 
@@ -39,50 +46,102 @@ def scores(truth: np.ndarray, pred: np.ndarray, voxel_ml: float) -> dict[str, fl
     return s
 
 
+def model_info(name: str, fit: dict, train_names: list[str], split: str, metrics: dict[str, float],
+               metrics_data: str) -> ModelInfo:
+    arch = dict(fit["arch"], threshold=fit["threshold"])
+    return ModelInfo(method="nmosd_ms", name=name, architecture={"wmh_net": arch},
+                     preprocessing={"orientation": "RAS+", "normalisation": "z-score in the brain mask",
+                                    "resolution": f"FLAIR resampled by 1/{arch['factor']} (trilinear)",
+                                    "threshold": fit["threshold"], "recipe": fit["recipe"]},
+                     class_names=["background", "lesion"],
+                     training_data={"name": "ms_lesions (Lesjak et al. 2017, CC-BY 4.0; MNI space, 1 mm)",
+                                    "licence": "CC-BY", "non_commercial": False, "simulated": False,
+                                    "split": split,
+                                    "subjects": train_names, "train_cpu_s": round(fit["cpu_s"], 1),
+                                    "epochs": fit["epochs"], "best_epoch": fit["best_epoch"],
+                                    "val_dice_at_threshold": fit["val_dice_at_threshold"]},
+                     metrics=metrics, metrics_data=metrics_data, simulated=False)
+
+
+def load_cases(data: Path) -> list:
+    cases = []
+    for path in sorted((data / "flair_mni").glob("*.nii*")):
+        vol = read_volume(path)
+        truth = read_mask(data / "lesion_masks_mni" / path.name, vol, "lesion mask")
+        brain = estimate_brain_mask(vol.array)
+        cases.append((case_name(path), vol, truth, brain,
+                      prepare_subject(vol.array, brain, truth, float(DEFAULT_ARCH["factor"]))))
+    return cases
+
+
+def train_final(args: argparse.Namespace, recipe: WmhRecipe, cases: list, summary: dict, wall_left: float) -> None:
+    """The bundled model: the LOPO recipe on all 3 FLAIRs, saved in fp16. No test patient is left: the metrics
+    it records are the LOPO ones of this run."""
+    names = [c[0] for c in cases]
+    load0 = os.getloadavg()[0]
+    fit = train_wmh_net([c[4] for c in cases], [c[4] for c in cases], args.out / "final_run", recipe=recipe,
+                        max_cpu_minutes=args.cpu_minutes, max_wall_minutes=wall_left, seed=args.seed)
+    metrics = {f"lopo_mean_{m}": v for m, v in summary["network"].items()}
+    metrics.update({f"morphology_lopo_mean_{m}": v for m, v in summary["morphology"].items()})
+    info = model_info("wmh_default", fit, names, "all 3 FLAIRs of ms_lesions (patients 07, 19, 26)", metrics,
+                      "leave-one-patient-out over the same 3 patients with the same recipe "
+                      "(benchmarks/results/nmosd_ms_wmh_lopo/lopo.json): a smoke test on 3 patients, not a benchmark")
+    save_model_folder(args.out / "final_fp32", fit["model"], info)  # to check that fp16 changes no mask
+    save_model_folder(args.final_out, fit["model"], info, half=True)
+    record = {k: fit[k] for k in ("epochs", "best_epoch", "threshold", "budget", "val_dice_at_threshold")}
+    record.update(cpu_s=round(fit["cpu_s"], 1), load_average_start_end=[round(load0, 2), round(os.getloadavg()[0], 2)],
+                  history=[{h: r.get(h) for h in ("epoch", "train_loss", "val_loss")} for r in fit["history"]
+                           if r.get("kind", "epoch") == "epoch"])
+    write_json_atomic(args.out / "final_model.json", record)
+    print("final model:", args.final_out, {k: record[k] for k in ("epochs", "best_epoch", "cpu_s", "threshold")},
+          "load", record["load_average_start_end"], flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--max-minutes", type=float, default=4.0, help="wall-time budget of each fold's training")
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--patches", type=int, default=16, help="random 64^3 patches per epoch")
+    ap.add_argument("--cpu-minutes", type=float, default=5.75, help="CPU-time budget of each training")
+    ap.add_argument("--wall-minutes", type=float, default=None, help="wall budget of the whole run (shared machine)")
+    ap.add_argument("--steps", type=int, default=WmhRecipe().steps, help="optimiser steps of 4 patches")
+    ap.add_argument("--final-out", type=Path, default=None,
+                    help="then train on all 3 FLAIRs with the same recipe and save the model folder here")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/nmosd_ms_wmh_lopo"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    flairs = sorted((args.data / "flair_mni").glob("*.nii*"))
-    cases = []
-    for path in flairs:
-        vol = read_volume(path)
-        truth = read_mask(args.data / "lesion_masks_mni" / path.name, vol, "lesion mask")
-        brain = estimate_brain_mask(vol.array)
-        cases.append((case_name(path), vol, truth, brain, prepare_subject(vol.array, brain, truth, 2)))
+    recipe = WmhRecipe(steps=args.steps)
+    t0 = time.time()
+    cases = load_cases(args.data)
+    trainings = len(cases) + (args.final_out is not None)
+
+    def wall_share(done: int) -> float | None:  # minutes of the wall budget left per remaining training
+        if args.wall_minutes is None:
+            return None
+        return (args.wall_minutes - (time.time() - t0) / 60 - 0.5 * (trainings - done)) / (trainings - done)
     rows, folds = [], []
     load0 = os.getloadavg()[0]
     for k, (name, vol, truth, brain, _) in enumerate(cases):
         train = [c[4] for j, c in enumerate(cases) if j != k]
         fold_dir = args.out / f"fold_{name}"
-        fit = train_wmh_net(train, train, fold_dir / "run", epochs=args.epochs, patches_per_epoch=args.patches,
-                            max_minutes=args.max_minutes, seed=args.seed)
+        fit = train_wmh_net(train, train, fold_dir / "run", recipe=recipe, max_cpu_minutes=args.cpu_minutes,
+                            max_wall_minutes=wall_share(k), seed=args.seed)
         start = time.process_time()
-        pred_net = segment_wmh_network(fit["model"], vol.array, brain)
+        pred_net = segment_wmh_network(fit["model"], vol.array, brain, factor=float(fit["arch"]["factor"]),
+                                       patch=int(fit["arch"]["patch"]), threshold=fit["threshold"])
         infer_cpu_s = time.process_time() - start
         pred_morph = segment_wmh_morphology(vol.array, brain)
         train_names = [c[0] for j, c in enumerate(cases) if j != k]
         net_scores = scores(truth, pred_net, vol.voxel_volume_ml)
-        info = ModelInfo(method="nmosd_ms", name=f"wmh_lopo_{name}", architecture={"wmh_net": fit["arch"]},
-                         preprocessing={"orientation": "RAS+", "normalisation": "z-score in the brain mask",
-                                        "resolution": "FLAIR downsampled x2 (trilinear)", "threshold": 0.5},
-                         class_names=["background", "lesion"],
-                         training_data={"name": "ms_lesions (Lesjak et al. 2017, CC-BY)", "simulated": False,
-                                        "split": f"trained on {','.join(train_names)}; tested on {name}"},
-                         metrics={f"test_{m}": v for m, v in net_scores.items()},
-                         metrics_data=f"{name} of ms_lesions (1 patient, held out)", simulated=False)
+        info = model_info(f"wmh_lopo_{name}", fit, train_names, f"trained on {','.join(train_names)}; tested on {name}",
+                          {f"test_{m}": v for m, v in net_scores.items()}, f"{name} of ms_lesions (1 patient, held out)")
         save_model_folder(fold_dir / "model", fit["model"], info)
         for seg, pred in (("network", pred_net), ("morphology", pred_morph)):
             rows.append({"case": name, "segmenter": seg,
                          **{m: round(v, 4) for m, v in scores(truth, pred, vol.voxel_volume_ml).items()}})
             print(rows[-1], flush=True)
         folds.append({"test": name, "train": train_names, "epochs": fit["epochs"], "best_epoch": fit["best_epoch"],
+                      "budget": fit["budget"],
+                      "threshold": fit["threshold"], "val_dice_at_threshold": fit["val_dice_at_threshold"],
                       "train_cpu_s": round(fit["cpu_s"], 1), "inference_cpu_s": round(infer_cpu_s, 1),
                       "history": [{h: r.get(h) for h in ("epoch", "train_loss", "val_loss")} for r in fit["history"]
                                   if r.get("kind", "epoch") == "epoch"]})
@@ -92,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                      for m in ("dice", "lesion_f1", "abs_volume_diff_ml")} for seg in ("network", "morphology")}
     write_json_atomic(args.out / "lopo.json", {
         "data": str(args.data), "note": "smoke test on 3 real patients, not a benchmark", "mean": summary,
-        "folds": folds, "rows": rows, "arch": DEFAULT_ARCH, "max_minutes": args.max_minutes,
+        "folds": folds, "rows": rows, "arch": DEFAULT_ARCH, "recipe": recipe._asdict(),
+        "cpu_minutes_budget": args.cpu_minutes,
         "load_average_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "threads": 1})
-    print("mean over 3 patients (smoke test):", json.dumps(summary), "load", load0, os.getloadavg()[0])
+    print("mean over 3 patients (smoke test):", json.dumps(summary), "load", load0, os.getloadavg()[0], flush=True)
+    if args.final_out is not None:
+        train_final(args, recipe, cases, summary, wall_share(len(cases)))
     return 0
 
 

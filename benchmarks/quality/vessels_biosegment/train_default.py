@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None, help="time budget (default: the config's)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: no spinning on a shared CPU)")
+    parser.add_argument("--features", type=int, nargs=6, default=None, help="BasicUNet widths (default: the config's)")
+    parser.add_argument("--steps-per-epoch", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -40,6 +42,10 @@ def main() -> None:
         cfg = cfg.replace(max_minutes=args.minutes)
     if args.epochs is not None:
         cfg = cfg.replace(epochs=args.epochs)
+    if args.features is not None:
+        cfg = cfg.replace(unet_features=tuple(args.features))
+    if args.steps_per_epoch is not None:
+        cfg = cfg.replace(steps_per_epoch=args.steps_per_epoch)
     train, val = split_training_validation(find_cases(args.drive / "training"))
     load_start = os.getloadavg()
     t0 = time.time()

@@ -14,51 +14,28 @@ import argparse
 import datetime as dt
 import logging
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from biomedai.io import read_image
 from biomedai.methods.vessels_biosegment.baseline import vesselness
 from biomedai.methods.vessels_biosegment.compare import markdown_table, percent_error
-from biomedai.methods.vessels_biosegment.imaging import max_projection, to_unit_range
+from biomedai.methods.vessels_biosegment.datasets import find_vesselnn_stacks
+from biomedai.methods.vessels_biosegment.imaging import max_projection
 from biomedai.methods.vessels_biosegment.measures import clean_mask, skeleton_measures
 from biomedai.metrics.segmentation import cldice, dice
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-#: upstream: the santos2015 low-contrast stacks have no metadata; settings "similar to" santos2015_tumor
-SANTOS_FALLBACK_UM = (5.0, 0.621)
 GRID = np.round(np.geomspace(0.005, 0.8, 36), 4)
 SIGMAS = (2.0, 4.0, 6.0)  # vessel radii of 2-6 pixels (5-20 um vessels at 0.6-2.5 um pixels)
 
 
-def spacing_of(data: Path, name: str) -> tuple[tuple[float, float, float], str]:
-    meta = data / "metadata" / f"{name}_metadata.xml.txt"
-    if meta.is_file():
-        text = meta.read_text(errors="replace")
-        x = float(re.search(r'PhysicalSizeX="([0-9.]+)"', text).group(1))
-        z = float(re.search(r'PhysicalSizeZ="([0-9.]+)"', text).group(1))
-        return (z, x, x), "OME-XML metadata"
-    z, x = SANTOS_FALLBACK_UM
-    return (z, x, x), "no metadata: santos2015_tumor's settings (upstream note)"
-
-
 def load_stacks(data: Path) -> list[dict]:
-    stacks = []
-    for image_path in sorted((data / "denoised").glob("*_BM4D_denoised.tif")):
-        name = image_path.name.replace("_BM4D_denoised.tif", "")
-        labels = sorted((data / "labels").glob(f"{name}_label*.tif"))
-        if not labels:
-            continue
-        vol = to_unit_range(np.asarray(read_image(image_path).array))
-        lab = np.asarray(read_image(labels[0]).array) > 0
-        spacing, source = spacing_of(data, name)
-        stacks.append({"name": name, "image": vol, "label": lab, "spacing": spacing, "spacing_source": source})
-    return stacks
+    """The vesselNN stacks as dicts (name, image, label, spacing, spacing_source)."""
+    return [dict(vars(s)) for s in find_vesselnn_stacks(data)]
 
 
 def slice_vesselness(vol: np.ndarray) -> np.ndarray:

@@ -25,6 +25,25 @@ class RunResult:
         return Path(self.output_dir) / "result.json"
 
 
+@dataclass(frozen=True)
+class RealSample:
+    """One held-out real sample of a method's data set, for the demo's "bundled models on real data" section.
+
+    ``inputs`` go to ``predict`` as they are; ``ground_truth`` (optional) is what
+    :meth:`Method.score_real_sample` compares the prediction with. Nothing of it is copied into the package.
+    """
+
+    inputs: tuple[Path, ...]
+    #: the data set and which item, e.g. "MICCAI 2015 segmentation challenge, test tile image06"
+    data_set: str
+    #: its licence or terms as stated by the data set
+    licence: str
+    non_commercial: bool = False
+    ground_truth: Path | None = None
+    #: which split the sample is held out in (never a training item)
+    split: str = "test"
+
+
 class Method(abc.ABC):
     """One seed method behind one interface.
 
@@ -84,6 +103,17 @@ class Method(abc.ABC):
     def demo(self, output_dir: Path) -> RunResult:
         """Run on bundled sample input. The default says plainly that there is no demo."""
         raise NotImplementedError(f"method {self.name!r} has no demo")
+
+    def real_samples(self, data_root: Path) -> list[RealSample]:
+        """Held-out real samples (usually one) of this method's data set under the shared data folder
+        ``data_root`` (:func:`biomedai.data.shared_root.shared_data_root`), for the demo to run the bundled
+        model on; [] when the method has none or its data are absent (the default)."""
+        return []
+
+    def score_real_sample(self, sample: RealSample, result: RunResult) -> dict[str, Any]:
+        """Scores of ``predict``'s ``result`` on ``sample`` against its ground truth (e.g. ``{"aji": 0.7}``,
+        plain numbers); the default: none."""
+        return {}
 
     def resolve_weights(self, weights: Path | None) -> Path | None:
         """``weights`` when given, else the folder of the method's bundled default model, else None.

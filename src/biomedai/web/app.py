@@ -14,6 +14,7 @@ Secure and responses carry HSTS.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -120,11 +121,14 @@ class SecurityHeaders:
 
 def create_app(store: Store, router: Router | None = None, max_upload_bytes: int = 2 * 1024 ** 3,
                token_ttl_s: float = 8 * 3600, cookie_secure: bool = False,
-               destinations: dict[str, tuple[str, str, int]] | None = None, tls: bool = False) -> FastAPI:
+               destinations: dict[str, tuple[str, str, int]] | None = None, tls: bool = False,
+               cors_origins: Sequence[str] = ()) -> FastAPI:
     """The FastAPI application over ``store``; ``destinations`` are the PACS results may be sent to.
 
     ``tls`` says that the service is reached over HTTPS (its own certificate, or a proxy that
-    terminates TLS): the login cookie is then Secure and responses carry HSTS.
+    terminates TLS): the login cookie is then Secure and responses carry HSTS. ``cors_origins``
+    (none by default) are the web origins, e.g. a third-party viewer such as OHIF on another port,
+    whose pages may call the API with a bearer token (CORS; never with the login cookie).
     """
     from .routes.session import check_login
     from .routes.studies import do_upload, queue_method
@@ -134,6 +138,12 @@ def create_app(store: Store, router: Router | None = None, max_upload_bytes: int
     app.add_middleware(AuthGate, store=store)
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes)
     app.add_middleware(SecurityHeaders, hsts=tls)
+    if cors_origins:  # outermost: preflights are answered before the token check
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Accept", "Content-Type"],
+                           expose_headers=["Warning", "Content-Type", "Content-Length"], max_age=600)
 
     @app.exception_handler(BiomedaiError)
     async def biomedai_error(_request: Request, exc: BiomedaiError) -> JSONResponse:

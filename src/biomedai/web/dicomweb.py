@@ -6,10 +6,14 @@ with the standard keys (keyword or ``ggggeeee``), wildcards, UID lists, date/tim
 ``fuzzymatching``, ``includefield`` (keywords, tags or ``all``), ``limit`` and ``offset``.
 
 WADO-RS: ``/studies/{study}[/series/{series}[/instances/{sop}]]`` as ``multipart/related;
-type="application/dicom"`` (stored transfer syntax; Explicit/Implicit VR Little Endian transcoded into
-each other on request, anything else 406), ``.../metadata`` as DICOM JSON (pydicom's ``to_json_dict``;
-binary elements as ``BulkDataURI``), ``.../instances/{sop}/frames/{1,2,...}`` (uncompressed frames as
-``application/octet-stream``), ``.../instances/{sop}/bulk/{tag}``, ``.../instances/{sop}/rendered`` and
+type="application/dicom"`` (``transfer-syntax=*``: as stored; none named: Explicit VR Little Endian, the
+standard's default; else the one the client names in ``transfer-syntax=``:
+native syntaxes and, where the encoders are installed, RLE / JPEG 2000 / JPEG-LS lossless, transcoded by
+:mod:`biomedai.io.dicom_syntax`; 406 when it cannot be decoded or written), ``.../metadata`` as DICOM JSON
+(pydicom's ``to_json_dict``; binary elements as ``BulkDataURI``), ``.../instances/{sop}/frames/{1,2,...}``
+(``application/octet-stream`` decoded little-endian pixels for ``transfer-syntax=*`` or Explicit VR Little
+Endian; a compressed syntax, or ``image/jp2``, ``image/dicom-rle``, ``image/jls``, ``image/jpeg``: each frame's
+encoded bytes, as stored or transcoded), ``.../instances/{sop}/bulk/{tag}``, ``.../instances/{sop}/rendered`` and
 ``.../frames/{n}/rendered`` (PNG or JPEG, ``window=center,width[,linear]``, ``viewport=w,h``), and
 ``.../series/{series}/thumbnail``. The DICOM SR and SEG that the service makes from its results are
 in the study as their own series.
@@ -31,7 +35,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import select
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnsupportedFormatError
+from ..io import dicom_syntax
 from ..workflow import dicom_index as index
 from ..workflow.models import DicomInstance, Study, User
 from .deps import audit, need, store_of
@@ -42,8 +47,7 @@ log = logging.getLogger(__name__)
 ROOT = "/dicom-web"
 router = APIRouter(prefix=ROOT)
 
-EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
-_NATIVE = (EXPLICIT_LE, IMPLICIT_LE)
+EXPLICIT_LE = dicom_syntax.EXPLICIT_LE
 _BULK_VRS = ("OB", "OD", "OF", "OL", "OV", "OW", "UN")
 _PIXEL_DATA = 0x7FE00010
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -103,12 +107,14 @@ def _json_accepted(request: Request) -> None:
 
 
 def _transfer_syntax_for(row: DicomInstance, accepted: Sequence[str]) -> str | None:
-    """What to send ``row`` as, given the accepted transfer syntaxes; None when none can be served."""
+    """What to send ``row`` as, given the accepted transfer syntaxes (in the client's order); None when none
+    can be served: the stored one, or one we can transcode it into (:mod:`biomedai.io.dicom_syntax`)."""
     stored = row.transfer_syntax or EXPLICIT_LE
     for wanted in accepted:
-        if wanted in ("*", "", stored):
+        wanted = wanted or EXPLICIT_LE  # application/dicom without transfer-syntax: Explicit VR LE (PS3.18 8.7.3)
+        if wanted in ("*", stored):
             return stored
-        if stored in _NATIVE and wanted in _NATIVE:
+        if dicom_syntax.can_decode(stored) and dicom_syntax.can_encode(wanted):
             return wanted
     return None
 
@@ -178,15 +184,11 @@ def _instance_bytes(request: Request, row: DicomInstance, syntax: str) -> bytes:
     stored = row.transfer_syntax or EXPLICIT_LE
     if syntax == stored:
         return path.read_bytes()
-    import io
-
-    import pydicom
-
-    ds = pydicom.dcmread(path)
-    ds.file_meta.TransferSyntaxUID = syntax
-    out = io.BytesIO()
-    ds.save_as(out, implicit_vr=syntax == IMPLICIT_LE, little_endian=True, enforce_file_format=True)
-    return out.getvalue()
+    try:
+        return dicom_syntax.transcode(path, syntax, where=f"instance {row.sop_uid}")
+    except UnsupportedFormatError as exc:
+        raise DicomWebError(406, f"instance {row.sop_uid} is stored as {stored}; it cannot be sent as {syntax}: "
+                                 f"{exc}") from None
 
 
 # -- QIDO-RS --------------------------------------------------------------------------------------------
@@ -319,12 +321,18 @@ def _retrieve(request: Request, user: User, study: str, series: str | None = Non
         syntax = _transfer_syntax_for(row, accepted)
         if syntax is None:
             raise DicomWebError(406, f"instance {row.sop_uid} is stored as {row.transfer_syntax}; it cannot be "
-                                     f"sent as {', '.join(a for a in accepted if a)} (the service transcodes only "
-                                     f"between Explicit and Implicit VR Little Endian)")
+                                     f"sent as {', '.join(a for a in accepted if a)} (writable here: "
+                                     f"{', '.join(dicom_syntax.writable_syntaxes())}; decodable from the stored "
+                                     f"syntax: {dicom_syntax.can_decode(row.transfer_syntax or EXPLICIT_LE)})")
         chosen.append((row, syntax))
     audit(request, user, "dicomweb_retrieve", "study", study, f"{len(rows)} instance(s)")
-    parts = ((f"application/dicom; transfer-syntax={syntax}", _instance_bytes(request, row, syntax))
-             for row, syntax in chosen)
+    first = {}  # the first transcoded instance is made before answering: an encoder's refusal is a 406, not a
+    for row, syntax in chosen:  # broken stream (one series is encoded alike, so the rest stream)
+        if syntax != (row.transfer_syntax or EXPLICIT_LE):
+            first[row.sop_uid] = _instance_bytes(request, row, syntax)
+            break
+    parts = ((f"application/dicom; transfer-syntax={syntax}",
+              first.pop(row.sop_uid, None) or _instance_bytes(request, row, syntax)) for row, syntax in chosen)
     return _multipart_response(parts, "application/dicom")
 
 
@@ -406,50 +414,90 @@ def _frame_numbers(text: str) -> list[int]:
     return [int(t) for t in items]
 
 
-def frames_of(path: Any, numbers: Sequence[int]) -> tuple[list[bytes], str]:
-    """The native (uncompressed, little endian) bytes of the frames ``numbers`` (from 1) of an instance, and
-    the transfer syntax they are in; DicomWebError 404 for frames it does not have."""
-    import numpy as np
-    import pydicom
+#: media types of compressed frames (PS3.18 8.7.3.5) and the transfer syntaxes each carries
+FRAME_MEDIA = {
+    "image/jp2": ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"),
+    "image/dicom-rle": ("1.2.840.10008.1.2.5",),
+    "image/x-dicom-rle": ("1.2.840.10008.1.2.5",),
+    "image/jls": ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"),
+    "image/x-jls": ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"),
+    "image/jpeg": ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+                   "1.2.840.10008.1.2.4.70"),
+}
+_OCTET = "application/octet-stream"
 
-    ds = pydicom.dcmread(path)
-    if "PixelData" not in ds:
-        raise DicomWebError(404, "the instance has no pixel data (no frames)")
-    count = int(ds.get("NumberOfFrames", 1) or 1)
-    bad = [n for n in numbers if n > count]
-    if bad:
-        raise DicomWebError(404, f"no frame {bad[0]}: the instance has {count} frame(s)")
-    syntax = ds.file_meta.TransferSyntaxUID
-    bits = int(ds.BitsAllocated)
-    if syntax in _NATIVE and bits % 8 == 0:
-        size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * bits // 8
-        data = ds.PixelData
-        return [bytes(data[(n - 1) * size:n * size]) for n in numbers], EXPLICIT_LE
+
+def frame_ranges(request: Request) -> list[tuple[str, str]]:
+    """``[(part media type, transfer syntax or "" or "*"), ...]`` the client accepts for frames, in its order."""
+    out = []
+    for media, params in media_ranges(request):
+        syntax = params.get("transfer-syntax", "")
+        if media in ("*/*", "multipart/*"):
+            out.append((_OCTET, syntax or "*"))
+        elif media == "multipart/related":
+            inner = params.get("type", _OCTET).lower()
+            if inner in (_OCTET, "*/*") or inner in FRAME_MEDIA:
+                out.append((_OCTET if inner == "*/*" else inner, syntax))
+        elif media == _OCTET or media in FRAME_MEDIA:
+            out.append((media, syntax))
+    return out
+
+
+def frame_syntax_for(stored: str, ranges: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """``(part media type, transfer syntax)`` to send frames stored as ``stored`` in, or None.
+
+    ``application/octet-stream`` with ``*``, no syntax or Explicit VR Little Endian: the decoded pixels
+    (what viewers read without codecs); with a compressed syntax: the frames encoded in it. A compressed
+    media type (``image/jp2``...): the stored syntax when it is one of that type's, else one we can encode.
+    """
+    for media, wanted in ranges:
+        if media == _OCTET:
+            if wanted in ("*", "", EXPLICIT_LE):
+                if dicom_syntax.can_decode(stored):
+                    return _OCTET, EXPLICIT_LE
+            elif wanted == stored or (dicom_syntax.can_decode(stored) and dicom_syntax.can_encode(wanted)):
+                return _OCTET, wanted
+            continue
+        options = FRAME_MEDIA[media]
+        if wanted not in ("", "*"):
+            options = tuple(o for o in options if o == wanted)
+        for option in options:
+            if option == stored or (dicom_syntax.can_decode(stored) and dicom_syntax.can_encode(option)):
+                return media, option
+    return None
+
+
+def frames_of(path: Any, numbers: Sequence[int], syntax: str = EXPLICIT_LE) -> list[bytes]:
+    """The frames ``numbers`` (from 1) of an instance in ``syntax`` (native: decoded little-endian pixels);
+    DicomWebError 404 for frames it does not have, 406 when they cannot be decoded or encoded here."""
     try:
-        array = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - no decoder for this compression
-        raise DicomWebError(406, f"frames stored as {syntax.name} cannot be decoded here ({exc})") from None
-    array = array.reshape((count,) + array.shape[-(3 if ds.get('SamplesPerPixel', 1) > 1 else 2):])
-    if bits == 1:
-        return [np.packbits(array[n - 1].astype(np.uint8).ravel(), bitorder="little").tobytes() for n in numbers], \
-            EXPLICIT_LE
-    return [np.ascontiguousarray(array[n - 1]).astype(array.dtype.newbyteorder("<")).tobytes() for n in numbers], \
-        EXPLICIT_LE
+        return dicom_syntax.frames(path, numbers, syntax)
+    except IndexError as exc:
+        raise DicomWebError(404, str(exc)) from None
+    except UnsupportedFormatError as exc:
+        status = 404 if "no pixel data" in str(exc) else 406
+        raise DicomWebError(status, str(exc)) from None
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}")
 def retrieve_frames(request: Request, study: str, series: str, sop: str, frames: str,
                     user: User = Depends(need("viewer"))) -> Response:
     numbers = _frame_numbers(frames)
-    accepted = _multipart_ranges(request, "application/octet-stream")
-    if not accepted or not any(a in ("*", "", EXPLICIT_LE) for a in accepted):
-        raise DicomWebError(406, 'frames are served uncompressed: multipart/related; type='
-                                 '"application/octet-stream" (transfer-syntax * or 1.2.840.10008.1.2.1), '
-                                 f"asked for {request.headers.get('accept')!r}")
+    ranges = frame_ranges(request)
+    if not ranges:
+        raise DicomWebError(406, 'frames are served as multipart/related; type="application/octet-stream" '
+                                 f"(or {', '.join(FRAME_MEDIA)}), asked for {request.headers.get('accept')!r}")
     row = _study_rows(request, study, series, sop, derived=False)[0]
-    data, syntax = frames_of(index.instance_path(store_of(request), row), numbers)
-    parts = ((f"application/octet-stream; transfer-syntax={syntax}", d) for d in data)
-    return _multipart_response(iter(list(parts)), "application/octet-stream")
+    stored = row.transfer_syntax or EXPLICIT_LE
+    chosen = frame_syntax_for(stored, ranges)
+    if chosen is None:
+        raise DicomWebError(406, f"frames of instance {row.sop_uid} are stored as {stored}; they cannot be sent as "
+                                 f"{', '.join(f'{m} {t}'.strip() for m, t in ranges)} (writable here: "
+                                 f"{', '.join(dicom_syntax.writable_syntaxes())})")
+    media, syntax = chosen
+    data = frames_of(index.instance_path(store_of(request), row), numbers, syntax)
+    parts = ((f"{media}; transfer-syntax={syntax}", d) for d in data)
+    return _multipart_response(iter(list(parts)), media)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/bulk/{tag}")

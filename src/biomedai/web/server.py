@@ -120,18 +120,24 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
           database_url: str | None = None, workers: int = 1, rules: str | Path | None = None,
           watch: str | Path | None = None, imports: Sequence[str] = (), max_upload_mb: float = 2048,
           token_ttl_h: float = 8.0, admin_password: str | None = None, seed_samples: bool = False,
+          seed_data: str | Path | None = None,
           dicom_port: int | None = None, dicom_aet: str = "BIOMEDAI", dicom_allow: Sequence[str] | None = None,
           destinations: Sequence[str] = (), certfile: str | Path | None = None, keyfile: str | Path | None = None,
-          https_proxy: bool = False) -> None:
+          https_proxy: bool = False, cors_origins: Sequence[str] = (), ohif: str | Path | None = None,
+          ohif_port: int = 3000) -> None:
     """Run the service until interrupted: API + pages (uvicorn), ``workers`` worker processes,
     and optionally a watched folder. ``rules`` is a routing-rules YAML file (default: every method
     whose ``input_kinds`` fit); ``imports`` are extra plug-in modules / ``.py`` files with methods;
-    ``seed_samples`` ingests a few bundled sample images (idempotent) before starting;
+    ``seed_samples`` ingests a few bundled sample images (idempotent) before starting, and with
+    ``seed_data`` (a folder laid out as ``../shared/data``) a few real studies from it;
     ``dicom_port`` starts a DICOM C-STORE receiver (AE title ``dicom_aet``; ``dicom_allow``
     limits the calling AE titles) on ``host``; ``destinations`` (``NAME=AET@host:port``) are the
     PACS that operators may send result SRs to. ``certfile``/``keyfile`` serve HTTPS directly;
     ``https_proxy`` says a reverse proxy terminates TLS in front of us. Either marks the login
-    cookie Secure and sends HSTS. Files and folders are created readable by the owner only."""
+    cookie Secure and sends HSTS. ``cors_origins`` lets pages of those origins (a viewer deployed
+    elsewhere) call the API with a bearer token. ``ohif`` is an OHIF Viewer build (``make ohif``)
+    served on ``ohif_port`` with the service's ``/dicom-web`` as its data source (its origin is
+    allowed through CORS). Files and folders are created readable by the owner only."""
     try:
         import uvicorn
     except ImportError as exc:
@@ -148,6 +154,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
     for name, value in (("--certfile", certfile), ("--keyfile", keyfile)):
         if value is not None and not Path(value).is_file():
             raise ConfigError(f"{name} {value}: no such file")
+    if ohif is not None:  # before anything is created: a missing build is a one-line error
+        from .ohif import check_dist
+
+        check_dist(ohif)
     os.umask(0o077)  # patient data and password hashes: owner only (workers and their jobs inherit it)
     for plugin in imports:
         import_plugin(plugin)
@@ -160,13 +170,19 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
     if seed_samples:
         from ..workflow.intake import seed_samples as _seed
 
-        report = _seed(store, router=router)
+        report = _seed(store, router=router, data_dir=seed_data)
         log.info("seeded %d sample stud(ies), %d job(s) queued", len(report.studies), len(report.jobs))
     from ..workflow.export import parse_destination
 
+    origins = list(cors_origins)
+    if ohif is not None:
+        from .ohif import cors_origin
+
+        origins += [cors_origin(host, ohif_port)] + ([cors_origin("localhost", ohif_port)]
+                                                     if host in ("127.0.0.1", "0.0.0.0", "") else [])
     app = create_app(store, router, max_upload_bytes=int(max_upload_mb * 1024 ** 2), token_ttl_s=token_ttl_h * 3600,
                      destinations=dict(parse_destination(d) for d in destinations),
-                     tls=certfile is not None or https_proxy)
+                     tls=certfile is not None or https_proxy, cors_origins=origins)
     pool = WorkerPool(max(0, workers), store.data_dir, database_url, imports)
     stop = threading.Event()
     pool.start()
@@ -179,11 +195,19 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: str | Path = "bio
         receiver = DicomReceiver(store, router, host=host, port=dicom_port, ae_title=dicom_aet,
                                  allowed_callers=dicom_allow)
         receiver.start()
+    ohif_server = None
+    if ohif is not None:
+        from .ohif import start_ohif_server
+
+        scheme, shown = "https" if certfile is not None else "http", "127.0.0.1" if host in ("", "0.0.0.0") else host
+        ohif_server = start_ohif_server(ohif, host, ohif_port, f"{scheme}://{shown}:{port}/dicom-web")
     try:
         tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile is not None else {}
         uvicorn.run(app, host=host, port=port, log_level="info", **tls)
     finally:
         stop.set()
+        if ohif_server is not None:
+            ohif_server.shutdown()
         if receiver is not None:
             receiver.stop()
         pool.stop()
@@ -206,11 +230,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=2048)
     p.add_argument("--token-ttl-h", type=float, default=8.0, help="API token lifetime in hours")
     p.add_argument("--seed-samples", action="store_true", help="ingest a few bundled sample images first")
+    p.add_argument("--seed-data", metavar="DIR",
+                   help="with --seed-samples: also seed a few real studies (chest CT, FLAIR, H&E, panoramic) from a "
+                        "folder laid out as ../shared/data (read there, stored in --data-dir)")
     p.add_argument("--dicom-port", type=int, help="start a DICOM C-STORE receiver on this port (e.g. 11112)")
     p.add_argument("--dicom-aet", default="BIOMEDAI", help="the receiver's AE title (default BIOMEDAI)")
     p.add_argument("--dicom-allow", help="comma-separated calling AE titles allowed to send (default: any)")
     p.add_argument("--send-to", dest="destinations", action="append", default=[], metavar="NAME=AET@HOST:PORT",
                    help="a PACS that result SRs may be sent to (repeatable)")
+    p.add_argument("--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
+                   help="let pages of this origin (e.g. https://viewer.example.org) call the API and DICOMweb with "
+                        "a bearer token (repeatable; default: none)")
+    p.add_argument("--ohif", metavar="DIST", help="serve this OHIF Viewer build (make ohif: build/ohif/dist) on "
+                                                  "--ohif-port, reading the service's /dicom-web")
+    p.add_argument("--ohif-port", type=int, default=3000, help="port of the OHIF Viewer (default 3000)")
     p.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS, Secure cookies and HSTS")
     p.add_argument("--keyfile", help="the TLS certificate's private key (PEM)")
     p.add_argument("--https-proxy", action="store_true",
@@ -236,8 +269,9 @@ def run(args: argparse.Namespace) -> int:
     serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
           workers=args.workers, rules=args.rules, watch=args.watch, imports=args.imports,
           max_upload_mb=args.max_upload_mb, token_ttl_h=args.token_ttl_h, seed_samples=args.seed_samples,
+          seed_data=args.seed_data,
           dicom_port=args.dicom_port, dicom_aet=args.dicom_aet,
           dicom_allow=[a for a in (args.dicom_allow or "").split(",") if a.strip()] or None,
           destinations=args.destinations, certfile=args.certfile, keyfile=args.keyfile,
-          https_proxy=args.https_proxy)
+          https_proxy=args.https_proxy, cors_origins=args.cors_origins, ohif=args.ohif, ohif_port=args.ohif_port)
     return 0

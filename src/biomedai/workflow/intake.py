@@ -464,26 +464,70 @@ def scan_folder(store: Store, folder: str | Path, router: Router | None = None, 
     return report
 
 
-#: what `biomedai serve --seed-samples` (`make serve`) ingests: a Ki-67 IHC field and a fundus photograph (each
-#: read by a method), the coins photograph (read by none: routing says why), a CT slice, a 5-slice CT series
-#: for scrolling in the viewer and an MR slice (no bundled method reads these; they are there to read and report)
-DEFAULT_SEED_SAMPLES = ("ihc", "retina", "coins", "ct_small", "ct_series", "mr_small")
+#: what `biomedai serve --seed-samples` (`make serve`) ingests from the bundled samples: only images a registered
+#: method reads with what ships in the package (a Ki-67 IHC field -> ki67, a fundus photograph ->
+#: vessels_biosegment). The bundled CT/MR slices and the coins photo are not seeded: no bundled method reads them,
+#: and a study nothing can process is not a study to read.
+DEFAULT_SEED_SAMPLES = ("ihc", "retina")
 
 
-def seed_samples(store: Store, names: Sequence[str] = DEFAULT_SEED_SAMPLES, router: Router | None = None
-                 ) -> IngestReport:
-    """Ingest bundled sample images (one study each) so that a fresh service has something to show.
+@dataclasses.dataclass(frozen=True)
+class SeedStudy:
+    """A real sample seeded from a data folder laid out as ``../shared/data`` (read there, never copied into the
+    repository; ingested into the service's own storage like any upload)."""
 
-    Samples are found through :mod:`biomedai.data.samples` (files inside installed wheels); a
-    sample folder (a DICOM series) is sent file by file. Seeding twice changes nothing.
-    """
+    name: str
+    relpath: str
+    method: str  # the method routing by content is expected to send it to
+
+
+#: what ``--seed-data DIR`` adds (when the files are there): studies a method with a bundled model or no learned
+#: part processes. The two chest CT slices are one COVID-19 patient's prior and current study (COVID-19-NY-SBU),
+#: so the viewer can compare them.
+SHARED_SEED_STUDIES = (
+    SeedStudy("chest_ct_prior", "chest_ct/covid19_ny_sbu_axial_slices/A002304_19001231-076.dcm", "covid_ct"),
+    SeedStudy("chest_ct", "chest_ct/covid19_ny_sbu_axial_slices/A002304_19010112-135.dcm", "covid_ct"),
+    SeedStudy("ms_flair", "ms_lesions/flair_mni/patient07.nii.gz", "nmosd_ms"),
+    SeedStudy("he_tile", "nuclei/gbm40/images/01.png", "nuclei_hannet"),
+    SeedStudy("panoramic", "teeth/ufba_subset/images/cate1-00002.jpg", "dental_perio"),
+)
+
+
+def seed_items(names: Sequence[str] = DEFAULT_SEED_SAMPLES, data_dir: str | Path | None = None
+               ) -> list[tuple[str, list[tuple[str, Path]]]]:
+    """``(name, [(file name, path), ...])`` per study to seed: the bundled ``names``, then the
+    :data:`SHARED_SEED_STUDIES` found under ``data_dir`` (missing ones are logged and left out)."""
     from ..data.samples import sample_path
 
-    total = IngestReport()
+    studies = []
     for name in names:
         path = sample_path(name)
-        items = ([(f"{name}/{p.name}", p) for p in sorted(path.iterdir()) if p.is_file()] if path.is_dir()
-                 else [(path.name, path)])
+        studies.append((name, [(f"{name}/{p.name}", p) for p in sorted(path.iterdir()) if p.is_file()]
+                        if path.is_dir() else [(path.name, path)]))
+    if data_dir is not None:
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise InvalidInputError("no such data folder to seed from", root)
+        for seed in SHARED_SEED_STUDIES:
+            path = root / seed.relpath
+            if path.is_file():
+                studies.append((seed.name, [(path.name, path)]))
+            else:
+                log.warning("seed %s: %s is absent; not seeded", seed.name, path)
+    return studies
+
+
+def seed_samples(store: Store, names: Sequence[str] = DEFAULT_SEED_SAMPLES, router: Router | None = None,
+                 data_dir: str | Path | None = None) -> IngestReport:
+    """Ingest sample studies (one study each) so that a fresh service has something to read.
+
+    Bundled samples are found through :mod:`biomedai.data.samples` (files inside installed wheels); a
+    sample folder (a DICOM series) is sent file by file. With ``data_dir`` (a folder laid out as
+    ``../shared/data``) the real studies of :data:`SHARED_SEED_STUDIES` are seeded too. Seeding twice
+    changes nothing.
+    """
+    total = IngestReport()
+    for _name, items in seed_items(names, data_dir):
         report = ingest(store, items, router=router, source="sample", username="seed")
         for field in dataclasses.fields(IngestReport):
             value = getattr(total, field.name)

@@ -13,8 +13,8 @@ from biomedai.errors import ConfigError
 from biomedai.methods.nmosd_ms import NmosdMsMethod
 from biomedai.methods.nmosd_ms.phantom import flair_phantom
 from biomedai.methods.nmosd_ms.wmh import lesion_wise_scores
-from biomedai.methods.nmosd_ms.wmh_net import (DEFAULT_ARCH, PatchSampler, prepare_subject, segment_wmh_network,
-                                               train_wmh_net)
+from biomedai.methods.nmosd_ms.wmh_net import (DEFAULT_ARCH, PatchSampler, THRESHOLDS, WmhRecipe, prepare_subject,
+                                               segment_wmh_network, train_wmh_net, warmup_cosine)
 from biomedai.train.model_folder import ModelInfo, save_model_folder
 
 
@@ -41,6 +41,19 @@ def test_patch_sampler_shapes_and_lesion_centring():
     assert torch.equal(fixed[0][0], fixed[0][0]) and torch.equal(fixed[2][1], fixed[2][1])
 
 
+def test_patch_sampler_lesion_fraction_and_warmup_cosine():
+    flair, brain, lesion = flair_phantom()
+    s = prepare_subject(flair, brain, lesion, factor=2)
+    ds = PatchSampler([s], patch=16, n=40, seed=0, lesion_fraction=1.0)
+    assert all(float(ds[i][1].sum()) > 0 for i in range(40))  # every crop centred on a lesion voxel
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched, lrs = warmup_cosine(opt, warmup_steps=10, total_steps=100), []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"]); opt.step(); sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[10] == pytest.approx(1.0) and lrs[99] < 0.01
+    assert all(a <= b for a, b in zip(lrs[:10], lrs[1:11])) and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
 def test_tiled_inference_maps_back_to_the_flair_grid():
     flair, brain, lesion = flair_phantom()
     pred = segment_wmh_network(Threshold(), flair, brain, factor=2, patch=16)
@@ -53,9 +66,10 @@ def test_training_learns_the_phantom_lesions(tmp_path):
     flair, brain, lesion = flair_phantom()
     train = [prepare_subject(*flair_phantom(seed=k), factor=2) for k in (1, 2)]
     arch = dict(DEFAULT_ARCH, channels=[4, 8, 16], strides=[2, 2], patch=16)
-    fit = train_wmh_net(train, train, tmp_path / "run", epochs=40, patches_per_epoch=16, max_minutes=0.75,
-                        lr=1e-2, arch=arch)
-    pred = segment_wmh_network(fit["model"], flair, brain, factor=2, patch=16)
+    recipe = WmhRecipe(steps=320, steps_per_epoch=16, batch=2, lr=1e-2, warmup_steps=10)
+    fit = train_wmh_net(train, train, tmp_path / "run", recipe=recipe, max_cpu_minutes=0.75, arch=arch, val_patches=8)
+    assert fit["threshold"] in THRESHOLDS and set(fit["val_dice_at_threshold"]) == set(THRESHOLDS)
+    pred = segment_wmh_network(fit["model"], flair, brain, factor=2, patch=16, threshold=fit["threshold"])
     assert fit["history"] and lesion_wise_scores(lesion, pred)["dice"] > 0.3  # untrained: ~0
     folder = save_model_folder(tmp_path / "model", fit["model"], ModelInfo(
         method="nmosd_ms", name="wmh_test", architecture={"wmh_net": arch}, class_names=["background", "lesion"],
@@ -66,9 +80,14 @@ def test_training_learns_the_phantom_lesions(tmp_path):
     assert row["mask_source"] == "network"
 
 
-def test_network_segmenter_needs_a_model_folder():
+def test_network_segmenter_without_a_model_folder_uses_the_bundled_one_or_says_none(monkeypatch, tmp_path):
+    import biomedai.methods.nmosd_ms.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "default_model_folder", lambda method, name: None)
+    flair, _, _ = flair_phantom()
+    nib.save(nib.Nifti1Image(flair, np.eye(4)), str(tmp_path / "f.nii.gz"))
     with pytest.raises(ConfigError, match="wmh_model"):
-        NmosdMsMethod({"segmenter": "network"})
+        NmosdMsMethod({"segmenter": "network"}).predict([tmp_path / "f.nii.gz"], tmp_path / "o")
 
 
 def write_flair_series(folder, zyx: np.ndarray, description: str = "AX T2 FLAIR") -> None:

@@ -151,6 +151,17 @@ def test_training_crops_are_augmented_consistently_and_small_tiles_padded():
     assert tuple(x.shape) == (3, 32, 32) and tuple(y.shape) == (32, 32) and int(y.max()) <= 2
 
 
+def test_stain_jitter_changes_colours_not_labels():
+    from biomedai.methods.nuclei_hannet.training import augmented_crop
+
+    image, labels = nuclei_phantom((64, 64), n_nuclei=4, radius_range=(4, 6), seed=2)
+    off = dict(flip=False, rotate=False, elastic=False, color=False)
+    plain, lab0 = augmented_crop(image.array, labels.array, 64, np.random.default_rng(3), **off)
+    jittered, lab1 = augmented_crop(image.array, labels.array, 64, np.random.default_rng(3), stain=0.2, **off)
+    assert np.array_equal(lab0, lab1)
+    assert np.abs(jittered - plain).mean() > 0.005 and 0 <= jittered.min() and jittered.max() <= 1
+
+
 @pytest.mark.parametrize("radius", [1, 2])
 def test_default_growth_undoes_the_target_erosion(radius):
     """Regression: seeds were grown by 2 px after a 1 px erosion, so even perfect class maps gave every

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedai.errors import InvalidInputError
-from biomedai.methods.base import Method, RunResult
+from biomedai.methods.base import Method, RealSample, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
 from biomedai.utils import lazy_import, write_csv_atomic
@@ -72,6 +72,29 @@ class CovidCTMethod(Method):
         rec.add_file(folder / "model.json")
         rec.write()
         return RunResult(out, rec.metrics, [out / f for f in rec.files])
+
+    def real_samples(self, data_root: Path) -> list[RealSample]:
+        """The first COVID slice of the slice classifier's test split (grouped by source figure, the bundled
+        model's seed) in ``covid_ct`` of the shared data."""
+        root = Path(data_root) / "covid_ct"
+        if not (root / "labels.csv").is_file():
+            return []
+        dataset = slices.read_slice_set(root)
+        test = slices.grouped_split(dataset.groups, dataset.labels, seed=self.config.seed)["test"]
+        k = next((int(i) for i in test if dataset.labels[int(i)] == 1), int(test[0]))
+        truth = "COVID" if dataset.labels[k] == 1 else "NonCOVID"
+        return [RealSample((root / dataset.files[k],), f"COVID-CT slice {dataset.files[k]} ({truth}; test split "
+                           "by source figure)", "no licence stated, figure crops from papers: research use only",
+                           non_commercial=True)]
+
+    def score_real_sample(self, sample: RealSample, result: RunResult) -> dict[str, Any]:
+        """The slice's COVID probability and whether it is on the right side of 0.5 (label from the file's folder)."""
+        path = Path(sample.inputs[0])
+        scores = result.metrics["slice_classifier"]
+        probability = float(scores[str(path)] if str(path) in scores else scores[path.name])
+        truth = path.parent.name == "CT_COVID"
+        return {"covid_probability": probability, "true_label": "COVID" if truth else "NonCOVID",
+                "correct_at_0.5": int((probability >= 0.5) == truth)}
 
     def check_input(self, path: Path) -> str | None:
         """Why this method cannot read ``path``, or None (it reads chest CT; input_check.py)."""

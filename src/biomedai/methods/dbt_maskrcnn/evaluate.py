@@ -22,8 +22,8 @@ from .inference import VolumeDetections, full_masks
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["to_view_detections", "SUBGROUPS", "subgroup_of", "table2", "lesion_segmentation", "table4",
-           "table3", "aufc_tests"]
+__all__ = ["to_view_detections", "validation_froc", "SUBGROUPS", "subgroup_of", "table2", "lesion_segmentation",
+           "table4", "table3", "aufc_tests"]
 
 
 def to_view_detections(records: Sequence[ViewRecord], found: Mapping[str, VolumeDetections],
@@ -39,6 +39,20 @@ def to_view_detections(records: Sequence[ViewRecord], found: Mapping[str, Volume
             truth = np.array([[z, *idx.min(0), z + 1, *(idx.max(0) + 1)]], float)
         out.append(ViewDetections(r.view_id, r.breast_id, truth, det.boxes, det.scores))
     return out
+
+
+def validation_froc(records: Sequence[ViewRecord], detect: Callable[[ViewRecord], VolumeDetections],
+                    prefix: str = "val_") -> dict[str, float]:
+    """Whole-view detection scores for choosing a checkpoint: lesion-based AUFC (0-3 FPs per view, normalised)
+    and the sensitivity at up to 1 FP per view, with the hit rule of the tables (3-D box IoU > 0.5).
+
+    A patch loss does not rank detectors: it rises as the classifier grows confident while the boxes improve.
+    """
+    views = to_view_detections(records, {r.view_id: detect(r) for r in records})
+    curve = froc(views, "lesion")
+    fps, sens = np.asarray(curve.fps_per_image, float), np.asarray(curve.sensitivity, float)
+    within = sens[fps <= 1.0 + 1e-9]
+    return {f"{prefix}aufc": aufc(curve), f"{prefix}sens_at_1fp": float(within.max()) if within.size else 0.0}
 
 
 def _age_group(age: float) -> str:

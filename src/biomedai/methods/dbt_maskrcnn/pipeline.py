@@ -55,8 +55,11 @@ class DbtMaskRcnnMethod(Method):
              "region-based convolutional neural network: a comparative analysis. Front. Mol. Biosci. 7:599333")
     config_class = DbtMaskRcnnConfig
     input_kinds = ("volume/nifti", "dicom/MG")
+    needs_weights = True  # predict runs the trained Mask R-CNN: without one the service says "not configured"
     tools_module = "tools"
     headline_metrics = ("AUFC_breast", "AUFC_lesion", "mask_AP50", "dice_mean")
+    #: the light model trained on the SIMULATED cohort (models/default/MODEL.md): research use only
+    default_model = "default"
 
     # ------------------------------------------------------------------ train
     def train(self, data_dir: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -78,11 +81,11 @@ class DbtMaskRcnnMethod(Method):
                                     f"{len(breasts)}", folder)
         with rec.timer("train"):
             model, result = training.train_mask_rcnn(fit, val, cfg, out / "training", cfg.max_minutes or None)
-        metrics = {"best_val_loss": result.best_metric, "best_epoch": result.best_epoch}
+        metrics = {"best_val_aufc_lesion": result.best_metric, "best_epoch": result.best_epoch}
         model_dir = training.save_trained_model(
             out / "model", model, cfg, {"name": note, "split": f"train split: {len(fit)} views fit, {len(val)} views "
                                         "validation (by breast)", "licence": "simulated" if simulated else "see data"},
-            metrics, f"validation patches of {note}", simulated)
+            metrics, f"validation views of {note} (lesion-based AUFC, 0-3 FPs per view)", simulated)
         rec.add_file(model_dir / "model.json")
         rec.metrics = {"data": note, "simulated": simulated, "n_fit_views": len(fit), "n_val_views": len(val),
                        **metrics, "epochs": result.epochs_completed, "model_folder": str(model_dir)}

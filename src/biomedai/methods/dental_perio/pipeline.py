@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedai.errors import InvalidInputError, WeightsError
-from biomedai.methods.base import Method, RunResult
+from biomedai.methods.base import Method, RealSample, RunResult
 from biomedai.methods.registry import register
 from biomedai.utils import lazy_import
 
@@ -176,6 +176,27 @@ class DentalPerio(Method):
         rec.metrics = {"data": f"{data} ({part})", "model": {"kind": models.kind, "note": models.describe()}, **table}
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
+
+    # ----------------------------------------------------------------------------------- real samples
+    def real_samples(self, data_root: Path) -> list[RealSample]:
+        """The first test film of the fixed UFBA split (``teeth/ufba_subset`` of the shared data)."""
+        root = Path(data_root) / "teeth" / "ufba_subset"
+        if not (root / "images").is_dir():
+            return []
+        dataset = UFBADataset(root)
+        name = split_ids(dataset, "test")[0]
+        return [RealSample((dataset.image_path(name),), f"UFBA-425 panoramic film {name} (test part of "
+                           "splits/ufba_split.json)", "images from UFBA-UESC for research, redistribution unclear",
+                           non_commercial=True, ground_truth=dataset.label_path(name))]
+
+    def score_real_sample(self, sample: RealSample, result: RunResult) -> dict[str, Any]:
+        """Per-film mAP@0.5 over the FDI classes and Dice of the bundled model against the film's FDI label map."""
+        dataset = UFBADataset(Path(sample.ground_truth).parent.parent)
+        name = Path(sample.ground_truth).stem
+        table = evaluate_numbering(TeethModels(self.resolve_weights(None), self.config), dataset, [name])
+        (model, scores), = table["ours"].items() if len(table["ours"]) == 1 else list(table["ours"].items())[-1:]
+        return {"model": model, **{k: v for k, v in scores.items() if isinstance(v, (int, float))},
+                "numbering_accuracy_matched": table["numbering_accuracy_matched"]}
 
     # ----------------------------------------------------------------------------------- demo
     def demo(self, output_dir: Path) -> RunResult:

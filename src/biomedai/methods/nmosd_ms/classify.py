@@ -36,9 +36,11 @@ class LesionVolumes(Dataset):
 
 
 def train_and_predict(volumes: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
-                      cfg: NmosdMsConfig, output_dir: Path, *, max_minutes: float | None = None) -> dict[str, Any]:
-    """Train ``cfg.arch`` on ``train_idx`` and predict ``val_idx``; returns predictions, NMOSD probabilities,
-    seconds per epoch and the engine's history (learning curves, Fig. 4)."""
+                      cfg: NmosdMsConfig, output_dir: Path | None, *, max_minutes: float | None = None
+                      ) -> dict[str, Any]:
+    """Train ``cfg.arch`` on ``train_idx`` and predict ``val_idx`` with the last epoch's weights (nothing is
+    chosen on ``val_idx``); returns predictions, NMOSD probabilities, seconds per epoch and the engine's history
+    (learning curves, Fig. 4). ``output_dir=None`` keeps no checkpoint (cross-validation folds)."""
     torch.manual_seed(cfg.seed)
     model = build_classifier(cfg.arch, input_side=cfg.crop_side, dropout=cfg.dropout)
     train_ds = LesionVolumes(volumes[train_idx], labels[train_idx], cfg.crop_side, True, cfg.seed, cfg.flip_probability)

@@ -26,7 +26,8 @@ class NmosdMsConfig(BaseConfig):
     #: an imported lesion (WMH) mask on the FLAIR grid (one subject); empty: the morphology segmenter
     lesion_mask: str = ""
     #: the WMH segmenter when no lesion mask is given: the open coarse-to-fine morphology (spec 3.4 stand-in) or
-    #: the learned 3-D U-Net (wmh_net.py) loaded from the model folder ``wmh_model``
+    #: the learned 3-D U-Net (wmh_net.py) loaded from the model folder ``wmh_model`` (empty: the bundled
+    #: ``models/wmh_default`` when the installation has it)
     segmenter: Literal["morphology", "network"] = "morphology"
     #: model folder of a trained WMH network (benchmarks/quality/nmosd_ms/wmh_network_lopo.py writes them)
     wmh_model: str = ""
@@ -66,8 +67,6 @@ class NmosdMsConfig(BaseConfig):
             raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
         if self.segmenter not in SEGMENTERS:
             raise ConfigError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
-        if self.segmenter == "network" and not self.wmh_model:
-            raise ConfigError("segmenter 'network' needs wmh_model: the model folder of a trained WMH network")
         if not 1 <= self.crop_side <= self.resize_side:
             raise ConfigError(f"crop_side must be in 1..resize_side ({self.resize_side}), got {self.crop_side}")
         if not 0.0 <= self.dropout < 1.0:

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from biomedai.errors import InvalidInputError
+from biomedai.errors import ConfigError, InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
-from biomedai.train.model_folder import ModelInfo, load_model_folder, load_weights_into, save_model_folder
+from biomedai.train.model_folder import (ModelInfo, default_model_folder, load_model_folder, load_weights_into,
+                                         read_model_info, save_model_folder)
 from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import NmosdMsConfig
@@ -37,6 +38,9 @@ explain = lazy_import(".explain", __package__)
 wmh_net = lazy_import(".wmh_net", __package__)
 
 logger = logging.getLogger(__name__)
+
+#: the bundled WMH network (``models/wmh_default``), used by ``segmenter=network`` without ``wmh_model``
+WMH_DEFAULT_MODEL = "wmh_default"
 
 
 @register
@@ -103,6 +107,18 @@ class NmosdMsMethod(Method):
         load_weights_into(model, state, weights)
         return model.eval(), info
 
+    def _wmh_model_folder(self) -> Path:
+        """``wmh_model`` when set, else the bundled WMH network ``models/wmh_default`` (logged with its terms)."""
+        cfg: NmosdMsConfig = self.config  # type: ignore[assignment]
+        if cfg.wmh_model:
+            return Path(cfg.wmh_model)
+        folder = default_model_folder(self.name, WMH_DEFAULT_MODEL)
+        if folder is None:
+            raise ConfigError("segmenter 'network' needs wmh_model: the model folder of a trained WMH network "
+                              "(this installation bundles none)")
+        logger.info("using the bundled WMH network: %s", read_model_info(folder).usage_note())
+        return folder
+
     def _wmh_network(self, folder: Path) -> tuple[Any, ModelInfo]:
         """The trained WMH U-Net of a model folder (``architecture["wmh_net"]``)."""
         state, info = load_model_folder(folder, method=self.name)
@@ -120,8 +136,9 @@ class NmosdMsMethod(Method):
             return read_mask(cfg.lesion_mask, vol, "lesion mask"), "imported"
         if network is not None:
             arch = network[1].architecture["wmh_net"]
-            return wmh_net.segment_wmh_network(network[0], vol.array, brain, factor=int(arch.get("factor", 2)),
-                                               patch=int(arch.get("patch", 64))), "network"
+            return wmh_net.segment_wmh_network(network[0], vol.array, brain, factor=float(arch.get("factor", 2)),
+                                               patch=int(arch.get("patch", 64)),
+                                               threshold=float(arch.get("threshold", 0.5))), "network"
         return segment_wmh_morphology(vol.array, brain), "morphology"
 
     def _run(self, inputs: list[Path], out: Path, action: str, notes: dict[str, str] | None = None,
@@ -132,7 +149,7 @@ class NmosdMsMethod(Method):
         if (cfg.brain_mask or cfg.lesion_mask) and len(inputs) != 1:
             raise InvalidInputError("brain_mask / lesion_mask name one subject's masks: give exactly one FLAIR")
         classifier = self._classifier(Path(weights)) if weights is not None else None
-        network = self._wmh_network(Path(cfg.wmh_model)) if cfg.segmenter == "network" else None
+        network = self._wmh_network(self._wmh_model_folder()) if cfg.segmenter == "network" else None
         rec = RunRecorder(out, self.name, action, seed=cfg.seed, config=cfg.to_dict())
         rec.add_inputs(inputs)
         rows: list[dict[str, Any]] = []
@@ -175,7 +192,7 @@ class NmosdMsMethod(Method):
         rec.notes["orientation"] = "volumes reoriented to RAS+ (nibabel closest canonical)"
         rec.notes["icv"] = "ICV is the brain mask's volume (given, or estimated from the skull-stripped FLAIR)"
         rec.notes["segmenter"] = ("imported lesion mask" if cfg.lesion_mask else
-                                  f"WMH network {cfg.wmh_model}" if network is not None else "morphology (wmh.py)")
+                                  f"WMH network {self._wmh_model_folder()}" if network is not None else "morphology (wmh.py)")
         if classifier is not None:
             rec.notes["classifier"] = classifier[1].usage_note()
             if classifier[1].simulated:
@@ -196,7 +213,7 @@ class NmosdMsMethod(Method):
         rec = RunRecorder(out, self.name, "evaluate", seed=self.config.seed, config=self.config.to_dict())
         rec.add_inputs([data])
         cfg: NmosdMsConfig = self.config  # type: ignore[assignment]
-        network = self._wmh_network(Path(cfg.wmh_model)) if cfg.segmenter == "network" else None
+        network = self._wmh_network(self._wmh_model_folder()) if cfg.segmenter == "network" else None
         rows = []
         for path in flairs:
             vol = read_volume(path)
@@ -218,7 +235,7 @@ class NmosdMsMethod(Method):
             rec.metrics[f"lesion_f1_mean{suffix}"] = float(np.mean([r["lesion_f1"] for r in mine]))
             rec.metrics[f"abs_volume_diff_ml_mean{suffix}"] = float(np.mean([r["abs_volume_diff_ml"] for r in mine]))
         if network is not None:
-            rec.notes["network"] = (f"{cfg.wmh_model}: {network[1].usage_note()}; a network trained on any of these "
+            rec.notes["network"] = (f"{self._wmh_model_folder()}: {network[1].usage_note()}; a network trained on any of these "
                                     "patients is scored on its own training data here (see its model.json split)")
         rec.write()
         return RunResult(out, rec.metrics, [out / f for f in rec.files])

@@ -91,6 +91,9 @@ class HanNetConfig(BaseConfig):
     aug_flip: bool = True
     aug_rotate: bool = True
     aug_elastic: bool = True
+    #: HED stain jitter (Tellez et al. 2019): each haematoxylin/eosin/DAB channel scaled by U(1 - s, 1 + s) and
+    #: shifted by U(-s, s) optical density; 0 = off (the paper's augmentation has none; README decision 12)
+    aug_stain: float = 0.0
     #: stain normalisation before the network: "none", "reinhard" (to the training tiles' mean L*a*b*
     #: statistics) or "macenko" (to Macenko's reference); stored with the weights
     stain_normalization: Literal["none", "reinhard", "macenko"] = "none"
@@ -148,6 +151,7 @@ class HanNetConfig(BaseConfig):
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
             ("crop_size", self.crop_size >= 16 and self.crop_size % 16 == 0, "must be a multiple of 16"),
             ("crops_per_tile", self.crops_per_tile >= 1, "must be >= 1"),
+            ("aug_stain", 0 <= self.aug_stain < 1, "must lie in [0, 1)"),
             ("max_minutes", self.max_minutes is None or self.max_minutes > 0, "must be > 0 or null"),
             ("val_every", self.val_every >= 1, "must be >= 1"),
             ("num_workers", self.num_workers is None or self.num_workers >= 0, "must be >= 0 or null"),

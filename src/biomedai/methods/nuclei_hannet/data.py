@@ -160,3 +160,25 @@ def split_table(root: Path, split: dict[str, Any] | None = None) -> dict[str, di
     split = split if split is not None else load_split_file()
     return {name: split_names(name, sorted(_files(folder / "images")), split)
             for name, folder in find_datasets(root).items()}
+
+
+#: the shared sets' names and terms (``shared/data/README.md``), for the demo's real samples
+SET_TERMS = {"miccai2015": ("MICCAI 2015 nucleus segmentation challenge (TCGA-derived)",
+                            "none stated (challenge data): research only"),
+             "gbm40": ("GBM40 glioblastoma H&E (Emory)", "none stated (clinical archive): research only")}
+
+
+def held_out_tiles(root: Path, split: str = "all_sources") -> list[tuple[str, str, Path, Path]]:
+    """The first test tile of each shared nucleus set under ``root`` (``shared/data``) in ``split`` (the bundled
+    model's split): ``(set, tile, image path, label path)``; [] when the nuclei folder is absent."""
+    folder = Path(root) / "nuclei"
+    if not folder.is_dir():
+        return []
+    chosen = load_split_file(split)
+    out = []
+    for name, set_folder in find_datasets(folder).items():
+        images, labels = _files(set_folder / "images"), _files(set_folder / "labels")
+        test = [n for n in split_names(name, sorted(set(images) & set(labels)), chosen)["test"]]
+        if test:
+            out.append((name, test[0], images[test[0]], labels[test[0]]))
+    return out

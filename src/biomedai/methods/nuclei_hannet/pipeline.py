@@ -11,13 +11,13 @@ import numpy as np
 
 from biomedai.data.blocks import ClaimedPixels, segment_in_blocks, unclaimed_instances
 from biomedai.errors import InvalidInputError
-from biomedai.methods.base import Method, RunResult
+from biomedai.methods.base import Method, RealSample, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
 from biomedai.utils import lazy_import, write_json_atomic
 
 from .config import HanNetConfig
-from .data import load_split_file, load_tiles, read_rgb, split_table
+from .data import SET_TERMS, held_out_tiles, load_split_file, load_tiles, read_labels, read_rgb, split_table
 from .demo import run_demo
 from .evaluation import evaluate_tiles, score_tile
 from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
@@ -117,6 +117,25 @@ class HanNetMethod(Method):
         write_json_atomic(output_dir / ARCH_FILE, arch)
         result = training.train_network(model, prepared, val_score, output_dir, cfg)
         return result, arch
+
+    # ------------------------------------------------------------------------------------------ real samples
+    def real_samples(self, data_root: Path) -> list[RealSample]:
+        """One held-out test tile of each shared set (MICCAI 2015, GBM40) of the bundled model's split."""
+        samples = []
+        for name, tile, image, labels in held_out_tiles(data_root):
+            title, terms = SET_TERMS.get(name, (name, "see the data set's README"))
+            samples.append(RealSample((image,), f"{title}, held-out test tile {tile} (split all_sources)", terms,
+                                      non_commercial=True, ground_truth=labels))
+        return samples
+
+    def score_real_sample(self, sample: RealSample, result: RunResult) -> dict[str, Any]:
+        """AJI, object F1, PQ and nucleus counts of the predicted instances against the tile's label map."""
+        from biomedai.io import read_image
+
+        stem = Path(sample.inputs[0]).stem
+        predicted = np.asarray(read_image(Path(result.output_dir) / f"{stem}_labels.tif").array)
+        scores = score_tile(read_labels(sample.ground_truth), predicted)
+        return {k: scores[k] for k in ("aji", "f1", "pq", "n_pred", "n_true") if k in scores}
 
     # ------------------------------------------------------------------------------------------ predict
     def check_input(self, path: Path) -> str | None:

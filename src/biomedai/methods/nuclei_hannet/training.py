@@ -20,6 +20,8 @@ import torch
 from scipy import ndimage as ndi
 from torch.utils.data import Dataset
 
+from biomedai.data.stain import hed_jitter
+
 from .postprocess import three_class_targets
 
 logger = logging.getLogger(__name__)
@@ -48,9 +50,12 @@ def _elastic_maps(shape: tuple[int, int], rng: np.random.Generator, alpha: float
 
 
 def augmented_crop(rgb: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator, *,
-                   color: bool = True, flip: bool = True, rotate: bool = True, elastic: bool = True
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   color: bool = True, flip: bool = True, rotate: bool = True, elastic: bool = True,
+                   stain: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A ``size`` x ``size`` crop (float RGB in [0, 1], instance labels) with random augmentation.
+
+    ``stain`` > 0: HED stain jitter of that strength (:func:`biomedai.data.stain.hed_jitter`) before the
+    colour jitter.
 
     Tiles smaller than the crop are reflect-padded (labels padded with 0).
     """
@@ -81,6 +86,8 @@ def augmented_crop(rgb: np.ndarray, labels: np.ndarray, size: int, rng: np.rando
         yy, xx = _elastic_maps(lab.shape, rng)
         img = np.stack([ndi.map_coordinates(img[..., c], [yy, xx], order=1, mode="reflect") for c in range(3)], -1)
         lab = ndi.map_coordinates(lab, [yy, xx], order=0, mode="constant", cval=0)
+    if stain > 0:
+        img = hed_jitter(np.clip(img, 0.0, 1.0), rng, sigma=stain)
     if color:
         img = _color_jitter(img, rng)
     return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(lab)
@@ -185,7 +192,8 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
 
     ds = CropDataset([t[0] for t in train_tiles], [t[1] for t in train_tiles], cfg.crop_size, cfg.crops_per_tile,
                      cfg.boundary_radius, {"color": cfg.aug_color, "flip": cfg.aug_flip, "rotate": cfg.aug_rotate,
-                                           "elastic": cfg.aug_elastic})
+                                           "elastic": cfg.aug_elastic,
+                                           "stain": cfg.aug_stain})
     state: dict[str, Any] = {"epoch": 0, "last": {}}
     steps_per_epoch = max(len(ds) // cfg.batch_size, 1)
     clock = TrainingClock(steps_per_epoch * cfg.epochs, cfg.max_minutes, cfg.time_budget_clock)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.methods.base import Method, RunResult
+from biomedai.methods.base import Method, RealSample, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
 from biomedai.utils import lazy_import, write_csv_atomic, write_json_atomic
@@ -190,6 +190,34 @@ class VesselsBioSegmentMethod(Method):
         rec.add_file(report)
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
+
+    # ------------------------------------------------------------------ real samples (the demo's gallery)
+    def real_samples(self, data_root: Path) -> list[RealSample]:
+        """The first DRIVE test image present (``vessels/drive/test`` of the shared data; not used in training)."""
+        test = Path(data_root) / "vessels" / "drive" / "test"
+        images = sorted((test / "images").glob("*_test.png")) if (test / "images").is_dir() else []
+        for image in images:
+            number = image.name.split("_")[0]
+            truth = test / "1st_manual" / f"{number}_manual1.png"
+            if truth.is_file():
+                return [RealSample((image,), f"DRIVE test image {number} (third-party copy)",
+                                   "DRIVE: research use only after registration, no redistribution",
+                                   non_commercial=True, ground_truth=truth)]
+        return []
+
+    def score_real_sample(self, sample: RealSample, result: RunResult) -> dict[str, Any]:
+        """Dice and sensitivity of the vessel mask against the first observer's, inside the field of view."""
+        from biomedai.io import read_image
+        from biomedai.metrics import dice
+
+        stem = Path(sample.inputs[0]).stem
+        predicted = np.asarray(read_image(Path(result.output_dir) / f"{stem}_vessels.png").array) > 0
+        truth = np.asarray(read_image(sample.ground_truth).array) > 0
+        fov_path = Path(sample.ground_truth).parent.parent / "mask" / f"{stem}_mask.png"
+        fov = np.asarray(read_image(fov_path).array) > 0 if fov_path.is_file() else np.ones_like(truth)
+        predicted, truth = predicted[fov], truth[fov]
+        return {"dice_in_fov": float(dice(truth, predicted)),
+                "sensitivity_in_fov": float((predicted & truth).sum() / max(truth.sum(), 1))}
 
 
 def evaluation_summary(rows: Sequence[dict[str, Any]], cfg: VesselsConfig, data_name: str) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class TimeBudget(Callback):
             trainer.stopped_early = True
 
 
-def _cosine_factor(budget: TimeBudget, total_steps: int) -> Any:
+def cosine_factor(budget: TimeBudget, total_steps: int) -> Any:
     def factor(step: int) -> float:
         progress = min(1.0, max(step / max(total_steps, 1), budget.fraction()))
         warm = min(1.0, (step + 1) / 100)
@@ -144,7 +144,7 @@ def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[Ve
     result = train_model(
         lambda: build_unet(cfg.unet_features), patches, [0] if val_prepared else None,
         loss_fn=loss, validate=_validator(val_prepared) if val_prepared else None,
-        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, _cosine_factor(budget, total_steps)),
+        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(budget, total_steps)),
         output_dir=output_dir, callbacks=[budget], epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
         batch_size=cfg.batch_size, monitor="val_dice" if val_prepared else None, mode="max" if val_prepared else "min",
         scheduler_interval="step", amp=False, device="cpu", seed=cfg.seed, progress=False,
