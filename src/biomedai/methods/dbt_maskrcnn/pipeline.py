@@ -102,6 +102,10 @@ class DbtMaskRcnnMethod(Method):
         return training.load_trained_model(folder, self.config.effective())  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path`` (no CC/MLO view and laterality: not a DBT view), or None."""
+        return reader.input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Detect and segment masses in each DBT view; detections CSV, label NIfTI, DICOM SEG, montage."""
         return self._predict([Path(p) for p in inputs], Path(output_dir), weights, "predict")
