@@ -43,9 +43,16 @@ test-all: $(STAMP)
 SHARED_DATA ?= ../shared/data
 NUCLEI_RECIPE := --set variant=unetpp --set base_channels=16 --set split=all_sources --set crop_size=128 \
 	--set batch_size=4 --set crops_per_tile=8 --set lr=0.002 --set epochs=12 --set val_every=2 --set device=cpu --set seed=0
+NUCLEI_STAGE2 := --set variant=unetpp --set base_channels=16 --set split=all_sources --set crop_size=128 \
+	--set batch_size=4 --set crops_per_tile=8 --set lr=0.001 --set epochs=40 --set max_minutes=20 --set val_every=2 \
+	--set val_from=0.3 --set aug_stain=0.05 --set device=cpu --set seed=1
 models: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/biomedai train nuclei_hannet --data $(SHARED_DATA)/nuclei -o runs/nuclei_default $(NUCLEI_RECIPE)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/nuclei_hannet/bundle_default_model.py --run runs/nuclei_default \
+		--data $(SHARED_DATA)/nuclei
+	OMP_NUM_THREADS=1 $(VENV)/bin/biomedai train nuclei_hannet --data $(SHARED_DATA)/nuclei -o runs/nuclei_stage2 \
+		--weights src/biomedai/methods/nuclei_hannet/models/default/weights.pt $(NUCLEI_STAGE2)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/nuclei_hannet/select_default_model.py --run runs/nuclei_stage2 \
 		--data $(SHARED_DATA)/nuclei
 
 # numpy-style docstrings of the public layers (also a test: tests/test_docstyle.py)

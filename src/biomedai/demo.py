@@ -93,7 +93,7 @@ def _real_data_section(classes: list[type], output: Path, page: HtmlPage,
     out: dict[str, Any] = {"data_root": str(root), "methods": {}, "without_real_samples": []}
     for cls in classes:
         folder = default_model_folder(cls.name, cls.default_model) if cls.default_model else None
-        if folder is None:
+        if folder is None and cls.needs_weights:
             continue
         method = cls()
         try:
@@ -102,10 +102,14 @@ def _real_data_section(classes: list[type], output: Path, page: HtmlPage,
             log.error("real samples of %s: %s", cls.name, exc)
             samples = []
         if not samples:
-            out["without_real_samples"].append(cls.name)
+            if folder is not None:
+                out["without_real_samples"].append(cls.name)
             continue
-        page.heading(f"{cls.name}: bundled model on real data", level=3)
-        page.paragraph(read_model_info(folder).usage_note(), css="note")
+        if folder is not None:
+            page.heading(f"{cls.name}: bundled model on real data", level=3)
+            page.paragraph(read_model_info(folder).usage_note(), css="note")
+        else:
+            page.heading(f"{cls.name}: on real data (no trained model needed)", level=3)
         out["methods"][cls.name] = [_real_sample_one(method, sample, output / "real" / cls.name / str(k), output,
                                                      page) for k, sample in enumerate(samples)]
     if out["without_real_samples"]:

@@ -188,3 +188,27 @@ def test_a_data_root_that_does_not_exist_is_refused(toys, tmp_path):
 
     with pytest.raises(InvalidInputError, match="shared data folder not found"):
         run_demo(tmp_path / "out", methods=[OtsuMethod.name], data_root=tmp_path / "nope")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)")
+def test_real_bundled_models_in_the_gallery_load_in_a_browser(shared_data, tmp_path, monkeypatch):
+    """Two real bundled models (teeth, COVID-CT slices) on their held-out real samples, as `make demo` shows them."""
+    monkeypatch.chdir(tmp_path)
+    index = run_demo(Path("demo-output"), methods=["dental_perio", "covid_ct"], data_root=shared_data)
+    text = html.unescape(index.read_text(encoding="utf-8"))
+    assert "real data: UFBA-425 panoramic film" in text and "real data: COVID-CT slice" in text
+    assert "(NON-COMMERCIAL terms)" in text
+    browser = HeadlessChromium(CHROMIUM)
+    try:
+        browser.open_page()
+        browser.navigate(index.resolve().as_uri())
+        browser.wait_for("Array.from(document.images).every(i => i.complete)")
+        images = browser.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
+    finally:
+        browser.close()
+    real = [src for src, _ in images if src.startswith("real/")]
+    assert len(real) >= 2, images
+    broken = [src for src, width in images if not width]
+    assert not broken, f"images that do not load: {broken}"

@@ -157,7 +157,7 @@ def test_every_bundled_seed_goes_to_the_method_that_reads_it(store, bundled_rout
 
 def test_every_real_seed_goes_to_the_method_that_reads_it(store, bundled_router, shared_data):
     """`make serve` with ../shared/data present (--seed-data): the chest CT prior and current to covid_ct, the MS
-    FLAIR to nmosd_ms (dbt_maskrcnn, which also takes NIfTI, is 'not configured', never queued to fail), the H&E
+    FLAIR to nmosd_ms (dbt_maskrcnn, which also takes NIfTI, declines it: no breast view), the H&E
     tile to nuclei_hannet, the panoramic to dental_perio: one runnable method each."""
     from biomedai.workflow.intake import SHARED_SEED_STUDIES
 
@@ -165,7 +165,8 @@ def test_every_real_seed_goes_to_the_method_that_reads_it(store, bundled_router,
     for seed in SHARED_SEED_STUDIES:
         _, jobs, notes = seeded[seed.name]
         assert jobs == [seed.method], (seed.name, jobs, notes)
-    assert seeded["ms_flair"][2]["dbt_maskrcnn"][0] == "not configured"
+    status, reason = seeded["ms_flair"][2]["dbt_maskrcnn"]  # it takes NIfTI too, but a FLAIR is not a DBT view
+    assert status == "declined" and "CC or MLO" in reason, (status, reason)
     assert seeded["chest_ct"][0] != seeded["chest_ct_prior"][0]  # two studies of one patient: a prior to compare
 
 
@@ -209,3 +210,13 @@ def test_every_seeded_study_ends_done_with_a_result(store, bundled_router):
     seeded = _seeded(store, bundled_router, SHARED_DATA if SHARED_DATA.is_dir() else None)
     assert all(methods for _, methods, _ in seeded.values()), seeded
     _run_seeded_to_the_end(store, seeded)
+
+
+def test_dbt_takes_only_volumes_that_say_their_breast_view(tmp_path):
+    """dbt_maskrcnn reads NIfTI like nmosd_ms: its check wants the view and laterality (header or file name)."""
+    view = tmp_path / "case1_LCC.nii.gz"
+    other = tmp_path / "patient07.nii.gz"
+    for path in (view, other):
+        path.write_bytes(b"\0")  # the check reads names and headers only
+    assert check("dbt_maskrcnn", view) is None
+    assert "CC or MLO" in check("dbt_maskrcnn", other)

@@ -5,14 +5,12 @@ instead of ResNet-50, ``--iterations`` steps (paper: 30k) at batch 8, one seed. 
 same simulated clips, split by clip (70/15/15, no clip in two parts); the best checkpoint is picked on the
 validation part, the test part is scored once, with 95 % bootstrap intervals over test frames.
 
-Two CPU-queue jobs of about 10 minutes each (runs of at most 3 minutes; the first also triages two
-simulated videos and saves the bundled model), then the report::
+One run of about 20 CPU-minutes on one thread (five variants of ~4 minutes, then the triage of two simulated
+videos; the trained MTCSN is written as a model folder where ``--save-model`` says; it is not bundled, being
+trained on simulated frames only), then the report::
 
-    /work/wt/cpuslot python benchmarks/quality/capsule_mtcsn/run_tables.py --variants mtcsn mtcsn_gmp \
-        --iterations 600 --minutes-per-run 3 --video-frames 1600 --triage \
-        --save-model src/biomedai/methods/capsule_mtcsn/models/default
-    /work/wt/cpuslot python benchmarks/quality/capsule_mtcsn/run_tables.py --variants hard_sharing cd_only tss_only \
-        --iterations 600 --minutes-per-run 3
+    python benchmarks/quality/capsule_mtcsn/run_tables.py --variants mtcsn mtcsn_gmp hard_sharing cd_only \
+        tss_only --iterations 3000 --minutes-per-run 6 --video-frames 1600 --triage --save-model OUT/model
     python benchmarks/quality/capsule_mtcsn/run_tables.py --report
 """
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 AUFC (lesion- and breast-based, 0-3 FPs, normalised) with a percentile bootstrap interval over breasts (B = 2000;
 the paired bootstrap against a system without detections, whose AUFC is 0, is the bootstrap of the AUFC itself),
-and the lesion-based sensitivity at up to 0.5 / 1 / 2 FPs per view with Wilson intervals. SIMULATED data only.
+and the lesion-based sensitivity at up to 0.5 / 1 / 2 FPs per view with Wilson intervals (hits: 3-D box IoU > 0.5;
+also, for information, the spec's optional centre-in-box rule). SIMULATED data only.
 
 Usage:
     python benchmarks/quality/dbt_maskrcnn/model_card_metrics.py COHORT_DIR MODEL_FOLDER OUT_JSON
@@ -54,6 +55,10 @@ def main() -> None:
         ci = binomtest(hits, len(test)).proportion_ci(0.95, method="wilson")
         out[f"sensitivity_lesion_at_{limit:g}_fp_per_view"] = {"value": s, "hits": hits,
                                                                "ci95": [float(ci.low), float(ci.high)]}
+    centre = froc(views, "lesion", criterion="centre")  # the spec's optional hit rule, for information
+    fps, sens = np.asarray(centre.fps_per_image, float), np.asarray(centre.sensitivity, float)
+    out["centre_in_box"] = {"AUFC_lesion": aufc(centre), "AUFC_breast": aufc(froc(views, "breast", criterion="centre")),
+                            "sensitivity_lesion_at_1_fp_per_view": float(sens[fps <= 1.0 + 1e-9].max())}
     seg = evaluate.table4(test, {"m": found})[0]
     out.update({"mask_AP50": seg["m AP"], "dice_mean": seg["m Dice"], "fnr_mean": seg["m FNR"],
                 "cpu_s": time.process_time() - cpu0})

@@ -137,7 +137,9 @@ def write_card(folder: Path, info: ModelInfo) -> Path:
             "budget (the first of 40 epochs or the budget), HED stain jitter 0.05 (`aug_stain`) on top of the same\n"
             "augmentation; best checkpoint by validation AJI every 2 epochs from 30 % of the budget. Then\n"
             "`select_default_model.py` chose between stage 1 and stage 2, each with and without 8-fold test-time\n"
-            "augmentation, under every post-processing candidate, on the validation tiles only.")
+            "augmentation, under every post-processing candidate, on the validation tiles only. The test scores of\n"
+            "the previous bundled model and of stage 2 without TTA, measured after the choice, are in\n"
+            "benchmarks/results/nuclei_default_selection.json.")
         cpu_text = (f"- Stage 1: {load1.get('cpu_min_total', '?')} CPU-minutes ({load1.get('wall_min', '?')} wall-clock "
                     f"minutes, load average {load1.get('load1_median', '?')}).\n- Stage 2: "
                     f"{load.get('cpu_min_total', '?')} CPU-minutes ({load.get('wall_min', '?')} wall-clock minutes, one "
@@ -162,6 +164,7 @@ def write_card(folder: Path, info: ModelInfo) -> Path:
                   "| epoch | step | CPU-min | validation AJI |\n|---|---|---|---|\n" + curve)
     tta_text = ("\n  Prediction averages the 8 flips/rotations (test-time augmentation, `tta`, stored with the model and\n"
                 "  chosen on validation; about 8x the CPU time of one pass)." if tta else "")
+    fp16_note = f"; {x['fp16_check']}" if x.get("fp16_check") else ""
     pair_text = f"\n  Model and TTA chosen the same way ({pairs})." if pairs else ""
 
     text = f"""# nuclei_hannet default model: MONAI BasicUNet++ (variant `unetpp`), H&E nucleus instances
@@ -172,7 +175,7 @@ tiles carry no licence (research only, no redistribution), so the weights follow
 ## What it is
 - Architecture: MONAI `BasicUNetPlusPlus`, features 16-16-32-64-128-16 (0.60 M parameters), instance norm,
   3 classes (background, nucleus inside, nuclear boundary); weights stored as {info.weights_dtype}
-  (largest per-tile AJI change from fp32 storage on the test tiles: {x['fp16_max_tile_aji_change']}).
+  (largest per-tile AJI change from fp32 storage on the test tiles: {x['fp16_max_tile_aji_change']}{fp16_note}).
 - Why not Han-Net: at equal CPU time the peer wins (benchmarks/results/RESULTS-nuclei_hannet.md: -0.014 AJI for
   Han-Net in 10 CPU-minutes, two seeds); Han-Net stays the method's paper architecture (`variant=hannet`).
 - Post-processing chosen on the 4 validation tiles only: `distance` split with h = {choice['setting']['split_h']},

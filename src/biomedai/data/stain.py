@@ -274,8 +274,10 @@ def macenko_normalize(image: Any, target: MacenkoStains | Any = None, io: float 
 
 # ------------------------------------------------------------------------------------------- augmentation
 def hed_jitter(image: Any, rng: np.random.Generator, sigma: float = 0.05, bias: float | None = None) -> np.ndarray:
-    """Stain augmentation: each HED channel ``c`` becomes ``c * a + b``, ``a ~ U(1 - sigma, 1 + sigma)``,
-    ``b ~ U(-bias, bias)`` (``bias`` defaults to ``sigma``), per image (Tellez et al. 2019, "HED-light" at 0.05).
+    """Stain augmentation in HED space, drawn once per image (Tellez et al. 2019, "HED-light" at 0.05).
+
+    Each HED channel ``c`` becomes ``c * a + b``, ``a ~ U(1 - sigma, 1 + sigma)``, ``b ~ U(-bias, bias)``
+    (``bias`` defaults to ``sigma``).
 
     >>> img = np.full((4, 4, 3), 0.5)
     >>> bool(np.allclose(hed_jitter(img, np.random.default_rng(0), sigma=0.0), img, atol=1e-6))

@@ -82,3 +82,15 @@ def test_classifier_trained_on_deepliif_cells_beats_majority_rate_and_calls_posi
     assert view["recall"]["positive"] >= 0.05
     assert view["recall"]["background"] > 0.85
     assert np.isfinite(view["accuracy"]) and (tmp_path / "weights.pt").is_file()
+
+
+def test_gallery_real_sample_is_a_held_out_tile_scored_against_its_mask(shared_data, tmp_path):
+    """The demo's real-data hook: a DeepLIIF test tile, marked non-commercial, scored against its mask."""
+    from biomedai.methods.registry import get_method
+
+    method = get_method("ki67")()
+    samples = method.real_samples(shared_data)
+    assert len(samples) == 1 and samples[0].non_commercial and "test_cli" in str(samples[0].inputs[0])
+    scores = method.score_real_sample(samples[0], method.predict(list(samples[0].inputs), tmp_path))
+    # the quantifier must find most of the cells and come near the true labelling index
+    assert scores["n_cells"] > 0.5 * scores["n_cells_truth"] and scores["abs_LI_error_pct"] < 10

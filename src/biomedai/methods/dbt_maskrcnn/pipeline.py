@@ -58,6 +58,8 @@ class DbtMaskRcnnMethod(Method):
     needs_weights = True  # predict runs the trained Mask R-CNN: without one the service says "not configured"
     tools_module = "tools"
     headline_metrics = ("AUFC_breast", "AUFC_lesion", "mask_AP50", "dice_mean")
+    #: the light model trained on the SIMULATED cohort (models/default/MODEL.md): research use only
+    default_model = "default"
 
     # ------------------------------------------------------------------ train
     def train(self, data_dir: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
@@ -100,6 +102,10 @@ class DbtMaskRcnnMethod(Method):
         return training.load_trained_model(folder, self.config.effective())  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path`` (no CC/MLO view and laterality: not a DBT view), or None."""
+        return reader.input_problem(Path(path))
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Detect and segment masses in each DBT view; detections CSV, label NIfTI, DICOM SEG, montage."""
         return self._predict([Path(p) for p in inputs], Path(output_dir), weights, "predict")

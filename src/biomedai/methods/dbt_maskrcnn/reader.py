@@ -26,8 +26,8 @@ from biomedai.io.image import Image
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DBT_SOP_CLASS", "DbtVolume", "read_dbt", "read_box_annotations", "breast_mask_by_threshold",
-           "write_dbt_dicom"]
+__all__ = ["DBT_SOP_CLASS", "DbtVolume", "read_dbt", "input_problem", "read_box_annotations",
+           "breast_mask_by_threshold", "write_dbt_dicom"]
 
 #: Breast Tomosynthesis Image Storage
 DBT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.13.1.3"
@@ -84,6 +84,27 @@ def _is_dicom(path: Path) -> bool:
     with path.open("rb") as handle:
         head = handle.read(132)
     return head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".dicom")
+
+
+def input_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a DBT view :func:`read_dbt` takes without overrides (its view and laterality from the
+    DICOM header or the file name; no pixels read), or None. The service's router asks this first, so an MS
+    FLAIR or another NIfTI volume is not sent to the DBT detector."""
+    path = Path(path)
+    if not path.exists():
+        return "no such file or folder"
+    if _is_dicom(path):
+        header = _dicom_header(path)
+        view, side = _view_from_header(header), _laterality_from_header(header)
+    else:
+        match = _NAME_VIEW.search(path.name)
+        view, side = (match.group(2).upper(), match.group(1).upper()) if match else (None, None)
+    if view is None:
+        return ("no breast view (CC or MLO) in the DICOM header (ViewPosition) or the file name (e.g. case1_LCC.nii.gz):"
+                " not a DBT view")
+    if side not in ("L", "R"):
+        return "no breast laterality (L or R) in the DICOM header or the file name: not a DBT view"
+    return None
 
 
 def read_dbt(path: str | Path, view: str | None = None, laterality: str | None = None,

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.methods.base import Method, RunResult
+from biomedai.methods.base import Method, RealSample, RunResult
 from biomedai.methods.registry import register
 from biomedai.utils import lazy_import
 
 from .config import CLASS_NAMES, Ki67Config
-from .deepliif import load_deepliif
+from .deepliif import load_deepliif, seg_to_instances
 from .evaluation import evaluate_ihc_quantifier, evaluate_morphology
 from .ihc import area_indices, as_rgb, nucleus_scale_warning, quantify_ihc
 from .input_check import ihc_input_problem
@@ -150,6 +150,28 @@ class Ki67Method(Method):
                 **info, **area_indices(classes)}
 
     # ------------------------------------------------------------------------------------- train
+    def real_samples(self, data_root: Path) -> list[RealSample]:
+        """The first DeepLIIF IHC test tile with its mask (``ki67/deepliif_sample``; never used for tuning)."""
+        root = Path(data_root) / "ki67" / "deepliif_sample"
+        for image in sorted((root / "test_cli").glob("*.png")) if (root / "test_cli").is_dir() else []:
+            truth = root / "test_groundtruth" / image.name
+            if truth.is_file():
+                return [RealSample((image,), f"DeepLIIF Ki-67 IHC test tile {image.stem}",
+                                   "DeepLIIF: Apache 2.0 with Commons Clause (no selling)", non_commercial=True,
+                                   ground_truth=truth)]
+        return []
+
+    def score_real_sample(self, sample: RealSample, result: RunResult) -> dict[str, Any]:
+        """Labelling index and cell counts against the tile's positive/negative nucleus mask."""
+        _, classes = seg_to_instances(self._read_rgb(sample.ground_truth))
+        positive, total = int((classes[1:] == 1).sum()), int(len(classes) - 1)
+        truth_li = 100.0 * positive / total if total else float("nan")
+        found = result.metrics.get("labelling_index_pct")
+        return {"labelling_index_pct": found, "labelling_index_pct_truth": round(truth_li, 1),
+                "abs_LI_error_pct": round(abs(found - truth_li), 1) if found is not None else None,
+                "n_cells": result.metrics.get("n_cells"), "n_cells_truth": total,
+                "n_positive": result.metrics.get("n_positive"), "n_positive_truth": positive}
+
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         output_dir = Path(output_dir)
         rec = self._recorder(output_dir, "train")
