@@ -49,7 +49,8 @@ class VirtualIHCMethod(Method):
              "Front. Mol. Biosci. 7:571180")
     config_class = VirtualIHCConfig
     input_kinds = ("image/rgb",)
-    default_model = None  # the model trained on real unpaired tiles makes no positive cells: not shipped (README)
+    #: positivity-aware pix2pix trained on the DeepLIIF haematoxylin/IHC panels (non-commercial terms, README)
+    default_model = "default"
     tools_module = "tools"
     headline_metrics = ("synthetic_positive_ratio", "real_positive_ratio", "n_images")
 
@@ -62,7 +63,7 @@ class VirtualIHCMethod(Method):
         folder = self.resolve_weights(weights)
         if folder is None:
             raise WeightsError("virtual_ihc needs a trained generator: pass --weights MODEL_FOLDER (from "
-                               "'biomedai train virtual_ihc'); no bundled model ships (see its README)")
+                               "'biomedai train virtual_ihc'); the bundled default model is missing")
         model, info = model_io.load_virtual_ihc(Path(folder), self.config)
         return model, info, Path(folder)
 
