@@ -19,7 +19,7 @@ inference milliseconds per subtomogram. The FSC of two aligned half-set averages
 calibrates each SNR against what subtomogram averaging would measure on real data.
 
 CPU (reduced, one thread, ~40 min):
-    /work/wt/cpuslot python benchmarks/quality/cryoet_cosnet/snr_sweep.py \
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/cryoet_cosnet/snr_sweep.py \
         --cosnet-model src/biomedai/methods/cryoet_cosnet/models/default --out runs/cryoet_snr_sweep
 GPU (full):     benchmarks/device/cryoet_snr_sweep.sh
 """

@@ -8,7 +8,7 @@ best 8-way accuracy on held-out (validation) subtomograms of the training struct
 scored on the 10 unseen structures at several SNRs on the same episodes as missing-wedge-aware template
 matching, and the model folder (weights.pt in float16 + model.json) and metrics.json are written.
 
-    /work/wt/cpuslot python benchmarks/quality/cryoet_cosnet/train_bundled_model.py \
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/cryoet_cosnet/train_bundled_model.py \
         --out src/biomedai/methods/cryoet_cosnet/models/default --work runs/cryoet_bundled --minutes 28
 """
 from __future__ import annotations

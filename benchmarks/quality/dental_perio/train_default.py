@@ -4,7 +4,7 @@ budget ``--minutes``; the checkpoint with the best validation numbering mAP@0.5 
 post-processing (``min_pixels``) is chosen on the same validation films. The 75 test films are not touched.
 
 Usage (from the repository root):
-    /work/wt/cpuslot python benchmarks/quality/dental_perio/train_default.py \
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/dental_perio/train_default.py \
         [--data ../shared/data/teeth/ufba_subset] [--out runs/teeth_default] [--minutes 30]
 Writes OUT/model (a model folder: weights.pt in fp16 + model.json), OUT/metrics.jsonl (the engine's log, one
 line per epoch with val_map50 and wall_minutes) and OUT/train_summary.json. Then

@@ -65,7 +65,7 @@ this one U-Net is the model that numbered teeth best within the CPU budget of a 
   other 260 trained it. The 75 test films were used once, below.
 
 ## Recipe and CPU time
-    /work/wt/cpuslot python benchmarks/quality/dental_perio/train_default.py --minutes 30 --out runs/teeth_default
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/dental_perio/train_default.py --minutes 30 --out runs/teeth_default
     python benchmarks/quality/dental_perio/test_default.py runs/teeth_default/model
     python benchmarks/quality/dental_perio/write_card.py runs/teeth_default --copy-to src/biomedai/methods/dental_perio/models/default
 AdamW lr 2e-3 (50-step warm-up, cosine over the CPU budget), weight decay 1e-4, batch 4, Dice + cross-entropy

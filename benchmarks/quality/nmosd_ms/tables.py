@@ -4,7 +4,7 @@
         [--archs twoview-r18,3d-r18] [--side 100] [--max-minutes 50] [--out FOLDER]
 
 The CPU runs of the results file (one thread each, through the team queue, reduced protocol):
-    /work/wt/cpuslot python benchmarks/quality/nmosd_ms/tables.py --skip-segmentation --n 88 --side 34 \
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/nmosd_ms/tables.py --skip-segmentation --n 88 --side 34 \
         --epochs 12 --repeats 15 --max-minutes 21 --out benchmarks/results/nmosd_ms_tables_n88
     (the same with --n 264 --out benchmarks/results/nmosd_ms_tables_n264)
 

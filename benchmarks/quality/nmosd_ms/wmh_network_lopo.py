@@ -1,7 +1,7 @@
 """nmosd_ms quality: the learned 3-D WMH network, leave-one-patient-out on the 3 real MS FLAIRs, beside the
 morphology baseline. A SMOKE TEST on 3 patients, not a benchmark.
 
-    PYTHONPATH=src /work/wt/cpuslot python benchmarks/quality/nmosd_ms/wmh_network_lopo.py \
+    PYTHONPATH=src OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/nmosd_ms/wmh_network_lopo.py \
         [--cpu-minutes 5.75] [--steps 1400] [--wall-minutes 24] [--out benchmarks/results/nmosd_ms_wmh_lopo] \
         [--final-out src/biomedai/methods/nmosd_ms/models/wmh_default]
 
