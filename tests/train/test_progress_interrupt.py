@@ -65,6 +65,8 @@ def test_time_budget_is_checked_every_step(tmp_path):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_saves_a_checkpoint_that_resumes_exactly(tmp_path, signum):
+    # what the process had before (SIG_IGN, not Python's default, when started in the background by a shell)
+    handlers_before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     straight = make(tmp_path / "straight", SignalAtCall(), epochs=3)  # 10 steps + 3 validation calls an epoch
     straight.fit()
 
@@ -73,7 +75,7 @@ def test_interrupt_saves_a_checkpoint_that_resumes_exactly(tmp_path, signum):
         interrupted.fit()
     state = load_checkpoint(info.value.checkpoint)
     assert state["global_step"] == 14 and state["epoch"] == 1 and state["batches_done"] == 4
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert {s: signal.getsignal(s) for s in handlers_before} == handlers_before  # handlers restored
 
     resumed = make(tmp_path / "run", SignalAtCall(), epochs=3, model_seed=99)
     resumed.fit(resume=True)
