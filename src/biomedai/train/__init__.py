@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from .metrics_log import JsonlLogger, read_jsonl
     from .model_folder import (BundledModel, ModelInfo, bundled_models, default_model_folder, load_model_folder,
                                read_model_info, save_model_folder)
+    from .schedules import warmup_cosine
     from .seeding import get_rng_state, seed_everything, seed_worker, set_rng_state
 
 _EXPORTS = {
@@ -41,6 +42,7 @@ _EXPORTS = {
     "ModelInfo": "model_folder", "BundledModel": "model_folder", "save_model_folder": "model_folder",
     "load_model_folder": "model_folder", "read_model_info": "model_folder", "bundled_models": "model_folder",
     "default_model_folder": "model_folder",
+    "warmup_cosine": "schedules",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,7 +14,8 @@ from biomedai.methods.nmosd_ms import NmosdMsMethod
 from biomedai.methods.nmosd_ms.phantom import flair_phantom
 from biomedai.methods.nmosd_ms.wmh import lesion_wise_scores
 from biomedai.methods.nmosd_ms.wmh_net import (DEFAULT_ARCH, PatchSampler, THRESHOLDS, WmhRecipe, prepare_subject,
-                                               segment_wmh_network, train_wmh_net, warmup_cosine)
+                                               segment_wmh_network, train_wmh_net)
+from biomedai.train import warmup_cosine
 from biomedai.train.model_folder import ModelInfo, save_model_folder
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from biomedai.data.tiling import predict_tiled
 from biomedai.errors import InvalidInputError
-from biomedai.train import train_model
+from biomedai.train import train_model, warmup_cosine
 from biomedai.train.checkpoint import load_weights
 
 from .preprocess import normalise_flair
@@ -125,19 +125,6 @@ class PatchSampler(Dataset):
 
 #: probability thresholds ``choose_threshold`` picks from (on validation patches of the training subjects)
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> Any:
-    """Per-step LR factor: linear from 0.1 to 1 over ``warmup_steps``, then cosine to 0 at ``total_steps``."""
-    import math
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return 0.1 + 0.9 * step / max(1, warmup_steps)
-        t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.5 * (1.0 + math.cos(math.pi * t))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def train_wmh_net(train: Sequence[WmhSubject], val: Sequence[WmhSubject], output_dir: Path, *,
