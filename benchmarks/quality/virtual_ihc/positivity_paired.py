@@ -39,7 +39,8 @@ import torch
 
 from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
 from biomedai.methods.virtual_ihc.cyclegan import Pix2Pix, to_tensor, to_uint8
-from biomedai.methods.virtual_ihc.evaluation import pooled_agreement, score_generated
+from biomedai.methods.virtual_ihc.evaluation import score_generated
+from biomedai.metrics import binary_agreement_from_counts
 from biomedai.methods.virtual_ihc.positivity import (draw_dab, haematoxylin_view, positive_and_nucleus_masks,
                                                      prior_threshold)
 from biomedai.methods.virtual_ihc.realdata import grid_tiles, paired_panels
@@ -126,9 +127,9 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     ssim = np.array([r["ssim"] for r in rows])
     psnr = np.array([r["psnr"] for r in rows])
     return {"n_tiles": len(rows), "n_nuclei": int(counts[:, 0].sum()), "true_ratio": round(true_ratio, 4),
-            "kappa": ci(lambda c: pooled_agreement(c)["kappa"], counts),
-            "f1_positive": ci(lambda c: pooled_agreement(c)["f1_positive"], counts),
-            "accuracy": ci(lambda c: pooled_agreement(c)["accuracy"], counts),
+            "kappa": ci(lambda c: binary_agreement_from_counts(c)["kappa"], counts),
+            "f1_positive": ci(lambda c: binary_agreement_from_counts(c)["f1_positive"], counts),
+            "accuracy": ci(lambda c: binary_agreement_from_counts(c)["accuracy"], counts),
             "called_positive_nuclei": int(counts[:, 2].sum()), "both_positive_nuclei": int(counts[:, 3].sum()),
             "quantifier_ratio": round(q[:, 1].sum() / max(q[:, 0].sum(), 1.0), 4),
             "abs_ratio_error_quantifier": ci(ratio_error, counts, q),

@@ -10,7 +10,8 @@ Bad inputs raise :class:`biomedai.errors.InvalidInputError`.
 """
 from __future__ import annotations
 
-from biomedai.metrics.agreement import BlandAltman, bland_altman, intraclass_correlation, mean_absolute_error
+from biomedai.metrics.agreement import (BlandAltman, binary_agreement_from_counts, bland_altman, intraclass_correlation,
+                                        mean_absolute_error)
 from biomedai.metrics.bootstrap import ConfidenceInterval, bootstrap_ci
 from biomedai.metrics.classification import (
     accuracy,
@@ -73,6 +74,7 @@ from biomedai.metrics.survival import concordance_index, concordance_index_ci
 __all__ = [
     "BlandAltman",
     "bland_altman",
+    "binary_agreement_from_counts",
     "intraclass_correlation",
     "mean_absolute_error",
     "COCO_AREA_RANGES",

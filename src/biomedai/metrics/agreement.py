@@ -1,4 +1,4 @@
-"""Agreement between two measurement methods or raters: ICC (Shrout & Fleiss 1979), Bland-Altman limits, MAE.
+"""Agreement between two measurement methods or raters: ICC (Shrout & Fleiss 1979), Bland-Altman limits, MAE, kappa.
 
 Example:
     >>> a = np.array([10.0, 20.0, 30.0, 40.0]); b = a + np.array([1.0, -1.0, 1.0, -1.0])
@@ -98,3 +98,24 @@ def intraclass_correlation(ratings: Any, kind: str = "2,1") -> float:
         den = bms + (k - 1) * ems
         return float((bms - ems) / den) if den else float("nan")
     raise InvalidInputError(f"ICC kind must be '1,1', '2,1' or '3,1', got {kind!r}")
+
+
+def binary_agreement_from_counts(counts: np.ndarray) -> dict[str, float]:
+    """Cohen's kappa, positive F1 and accuracy of binary calls pooled over groups (e.g. nuclei over tiles).
+
+    ``counts`` rows are ``(n_items, truly_positive, called_positive, both_positive)``, one per group.
+
+    Examples
+    --------
+    >>> d = binary_agreement_from_counts(np.array([[10, 2, 0, 0]]))     # "all negative" on 10 nuclei, 2 positive
+    >>> d["kappa"], d["f1_positive"], d["accuracy"]
+    (0.0, 0.0, 0.8)
+    """
+    n, truth, called, both = np.asarray(counts, np.float64).reshape(-1, 4).sum(axis=0)
+    if n <= 0:
+        return {"kappa": float("nan"), "f1_positive": float("nan"), "accuracy": float("nan")}
+    agree = (n - truth - called + 2 * both) / n
+    chance = (truth * called + (n - truth) * (n - called)) / n ** 2
+    kappa = 0.0 if chance >= 1.0 else (agree - chance) / (1.0 - chance)
+    f1 = 2 * both / (truth + called) if truth + called else 0.0
+    return {"kappa": float(kappa), "f1_positive": float(f1), "accuracy": float(agree)}

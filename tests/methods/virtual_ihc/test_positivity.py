@@ -12,7 +12,8 @@ torch = pytest.importorskip("torch")
 from biomedai.methods.ki67.ihc import stain_channels  # noqa: E402
 from biomedai.methods.virtual_ihc.config import VirtualIHCConfig  # noqa: E402
 from biomedai.methods.virtual_ihc.cyclegan import Pix2Pix, to_tensor  # noqa: E402
-from biomedai.methods.virtual_ihc.evaluation import nucleus_agreement, pooled_agreement  # noqa: E402
+from biomedai.methods.virtual_ihc.evaluation import nucleus_agreement  # noqa: E402
+from biomedai.metrics import binary_agreement_from_counts  # noqa: E402
 from biomedai.methods.virtual_ihc.model_io import VirtualIHCModel, load_virtual_ihc, save_virtual_ihc  # noqa: E402
 from biomedai.methods.virtual_ihc.pipeline import VirtualIHCMethod  # noqa: E402
 from biomedai.methods.virtual_ihc.positivity import (  # noqa: E402
@@ -71,14 +72,14 @@ def test_drawn_dab_is_read_back_by_the_quantifier_stain_channels() -> None:
     assert dab[:8].mean() > 0.04 > dab[8:].mean()  # above / below the Ki-67 quantifier's threshold
 
 
-def test_prior_threshold_and_pooled_agreement_known_answers() -> None:
+def test_prior_threshold_and_binary_agreement_from_counts_known_answers() -> None:
     p = np.r_[np.full(90, 0.1), np.full(10, 0.9)]
     t = prior_threshold(p, 0.1)
     assert 0.1 <= t < 0.9 and (p > t).mean() == pytest.approx(0.1)
-    perfect = pooled_agreement(np.array([[10, 3, 3, 3], [5, 1, 1, 1]]))
+    perfect = binary_agreement_from_counts(np.array([[10, 3, 3, 3], [5, 1, 1, 1]]))
     assert perfect == {"kappa": 1.0, "f1_positive": 1.0, "accuracy": 1.0}
-    assert pooled_agreement(np.array([[20, 4, 0, 0]]))["kappa"] == 0.0
-    chance = pooled_agreement(np.array([[100, 50, 50, 25]]))   # calls independent of the truth
+    assert binary_agreement_from_counts(np.array([[20, 4, 0, 0]]))["kappa"] == 0.0
+    chance = binary_agreement_from_counts(np.array([[100, 50, 50, 25]]))   # calls independent of the truth
     assert chance["kappa"] == pytest.approx(0.0)
 
 
@@ -123,7 +124,7 @@ def test_head_learns_a_visible_cue_and_draws_dab_on_positive_nuclei() -> None:
     counts = [nucleus_agreement(d, s) for d, s in zip(drawn, seg[20:])]
     arr = np.array([[c["n_nuclei"], c["true_positive_nuclei"], c["called_positive_nuclei"],
                      c["both_positive_nuclei"]] for c in counts])
-    assert pooled_agreement(arr)["kappa"] > 0.5, arr
+    assert binary_agreement_from_counts(arr)["kappa"] > 0.5, arr
 
 
 def test_model_folder_keeps_the_head_settings_and_predict_uses_them(tmp_path: Path) -> None:

@@ -48,25 +48,6 @@ def nucleus_agreement(generated: np.ndarray, seg: np.ndarray, dab_threshold: flo
             "called_ratio": float(called.mean())}
 
 
-def pooled_agreement(counts: np.ndarray) -> dict[str, float]:
-    """Cohen's kappa, positive F1 and accuracy of pooled per-nucleus calls; ``counts`` rows are
-    ``(n_nuclei, true_positive_nuclei, called_positive_nuclei, both_positive_nuclei)`` of tiles.
-
-    Example:
-        >>> d = pooled_agreement(np.array([[10, 2, 0, 0]]))     # "all negative" on 10 nuclei, 2 positive
-        >>> d["kappa"], d["f1_positive"], d["accuracy"]
-        (0.0, 0.0, 0.8)
-    """
-    n, truth, called, both = np.asarray(counts, np.float64).reshape(-1, 4).sum(axis=0)
-    if n <= 0:
-        return {"kappa": float("nan"), "f1_positive": float("nan"), "accuracy": float("nan")}
-    agree = (n - truth - called + 2 * both) / n
-    chance = (truth * called + (n - truth) * (n - called)) / n ** 2
-    kappa = 0.0 if chance >= 1.0 else (agree - chance) / (1.0 - chance)
-    f1 = 2 * both / (truth + called) if truth + called else 0.0
-    return {"kappa": float(kappa), "f1_positive": float(f1), "accuracy": float(agree)}
-
-
 def score_generated(generated: np.ndarray, real_ihc: np.ndarray, seg: np.ndarray,
                     nucleus_diameter_px: float = 16.0) -> dict[str, Any]:
     """All paired-test numbers of one generated tile."""
