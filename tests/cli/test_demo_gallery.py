@@ -100,6 +100,18 @@ def _img_sources(index: Path) -> list[str]:
     return [html.unescape(s) for s in re.findall(r'<img src="([^"]+)"', index.read_text(encoding="utf-8"))]
 
 
+def _images_in_browser(index: Path) -> list[list]:
+    """``[src, naturalWidth]`` of every ``<img>`` of ``index`` once headless Chromium has loaded them."""
+    browser = HeadlessChromium(CHROMIUM)
+    try:
+        browser.open_page()
+        browser.navigate(index.resolve().as_uri())
+        browser.wait_for("Array.from(document.images).every(i => i.complete)")
+        return browser.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
+    finally:
+        browser.close()
+
+
 def test_gallery_src_relative_and_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "out" / "m").mkdir(parents=True)
@@ -138,14 +150,7 @@ def test_every_gallery_image_loads_in_a_browser(toys, real_toy, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     index = run_demo(Path("demo-output"), methods=[OtsuMethod.name, SimulatedOtsu.name, RealOtsu.name],
                      data_root=real_toy)
-    browser = HeadlessChromium(CHROMIUM)
-    try:
-        browser.open_page()
-        browser.navigate(index.resolve().as_uri())
-        browser.wait_for("Array.from(document.images).every(i => i.complete)")
-        images = browser.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
-    finally:
-        browser.close()
+    images = _images_in_browser(index)
     assert len(images) >= 4
     assert any(src.startswith("real/") for src, _ in images), "the real-data section's pictures are in the page"
     broken = [src for src, width in images if not width]
@@ -200,14 +205,7 @@ def test_real_bundled_models_in_the_gallery_load_in_a_browser(shared_data, tmp_p
     text = html.unescape(index.read_text(encoding="utf-8"))
     assert "real data: UFBA-425 panoramic film" in text and "real data: COVID-CT slice" in text
     assert "(NON-COMMERCIAL terms)" in text
-    browser = HeadlessChromium(CHROMIUM)
-    try:
-        browser.open_page()
-        browser.navigate(index.resolve().as_uri())
-        browser.wait_for("Array.from(document.images).every(i => i.complete)")
-        images = browser.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
-    finally:
-        browser.close()
+    images = _images_in_browser(index)
     real = [src for src, _ in images if src.startswith("real/")]
     assert len(real) >= 2, images
     broken = [src for src, width in images if not width]
