@@ -20,7 +20,8 @@ def run_demo(output: Path, methods: list[str] | None = None, data_root: Path | N
     """Run the demos, render the sample gallery and write ``output/index.html``; returns its path.
 
     One method failing is recorded in the gallery and does not stop the others. With ``real_data``, every
-    method with a bundled model also runs on its held-out real samples (:meth:`Method.real_samples`) from the
+    method with a bundled model, or with no learned part, also runs on its held-out real samples
+    (:meth:`Method.real_samples`) from the
     shared data folder (``data_root``, else :func:`biomedai.data.shared_root.shared_data_root`); when that
     folder is absent the gallery says so in one line.
     """
@@ -75,7 +76,7 @@ def _demo_one(cls: type, output: Path, page: HtmlPage) -> dict[str, Any]:
 
 def _real_data_section(classes: list[type], output: Path, page: HtmlPage,
                        data_root: Path | None) -> dict[str, Any]:
-    """The bundled models on held-out real samples, found through the registry (``Method.real_samples``)."""
+    """Bundled models (and methods that need none) on held-out real samples, through ``Method.real_samples``."""
     from .data.shared_root import shared_data_root
     from .train.model_folder import default_model_folder, read_model_info
 
