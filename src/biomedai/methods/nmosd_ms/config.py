@@ -12,6 +12,8 @@ from biomedai.errors import ConfigError
 ARCHITECTURES = ("twoview-r18", "twoview-r34", "3d-r18", "3d-r34")
 INPUT_KINDS = ("wmh_mask", "flair_masked_by_wmh", "flair")
 SEGMENTERS = ("morphology", "network")
+#: explanation maps predict can write (explain.py)
+EXPLANATIONS = ("gradcam", "occlusion")
 
 
 @dataclasses.dataclass
@@ -55,8 +57,14 @@ class NmosdMsConfig(BaseConfig):
     folds: int = 5
     repeats: int = 15
     positive_class: Literal["NMOSD"] = "NMOSD"
-    #: with a classifier: write an occlusion map (NIfTI + PNG) per subject in predict (343 forward passes)
+    #: with a classifier: write explanation maps (NIfTI + PNG) per subject in predict
     explain: bool = True
+    #: which maps, comma-separated: ``gradcam`` (one backward pass) and/or ``occlusion`` (343 forward passes)
+    explain_maps: str = "gradcam,occlusion"
+
+    def explanation_kinds(self) -> tuple[str, ...]:
+        """The names in ``explain_maps``, in order."""
+        return tuple(m.strip() for m in self.explain_maps.split(",") if m.strip())
 
     def validate(self) -> None:
         """Reject settings the pipeline cannot honour."""
@@ -71,5 +79,8 @@ class NmosdMsConfig(BaseConfig):
             raise ConfigError(f"crop_side must be in 1..resize_side ({self.resize_side}), got {self.crop_side}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        maps = self.explanation_kinds()
+        if not maps or set(maps) - set(EXPLANATIONS):
+            raise ConfigError(f"explain_maps: comma-separated names from {EXPLANATIONS}, got {self.explain_maps!r}")
         if self.folds < 2 or self.repeats < 1:
             raise ConfigError(f"need folds >= 2 and repeats >= 1, got {self.folds} and {self.repeats}")

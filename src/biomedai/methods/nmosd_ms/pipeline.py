@@ -97,7 +97,7 @@ class NmosdMsMethod(Method):
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Segment (or import) the lesions of each FLAIR and write mask, overlay and statistics; with ``weights``
-        (a model folder from ``train``) also P(NMOSD) per subject and an occlusion map (NIfTI + PNG)."""
+        (a model folder from ``train``) also P(NMOSD) per subject and Grad-CAM / occlusion maps (NIfTI + PNG)."""
         return self._run([Path(p) for p in inputs], Path(output_dir), "predict", weights=weights)
 
     def _classifier(self, weights: Path) -> tuple[Any, Any]:
@@ -181,11 +181,12 @@ class NmosdMsMethod(Method):
                     p = classify.predict_probability(model, x, int(info.architecture["crop_side"]))
                 row.update({"p_nmosd": round(p, 4), "prediction": "NMOSD" if p >= 0.5 else "MS"})
                 if cfg.explain:
-                    with rec.timer("occlusion"):
-                        crop = shift_flip(x, int(info.architecture["crop_side"]), None)
-                        heat = explain.occlusion_map(model, crop)
-                    for f in explain.write_map(heat, crop, out / f"{name}_occlusion"):
-                        rec.add_file(f)
+                    crop = shift_flip(x, int(info.architecture["crop_side"]), None)
+                    with rec.timer("explain"):
+                        maps = explain.explanation_maps(model, crop, cfg.explanation_kinds())
+                    for kind, heat in maps.items():
+                        for f in explain.write_map(heat, crop, out / f"{name}_{kind}"):
+                            rec.add_file(f)
             rows.append(row)
         rec.add_file(write_csv_atomic(out / "lesions.csv", rows))
         rec.metrics["subjects"] = {r["case"]: {k: v for k, v in r.items() if k != "case"} for r in rows}
