@@ -33,6 +33,9 @@ class NmosdMsConfig(BaseConfig):
     segmenter: Literal["morphology", "network"] = "morphology"
     #: model folder of a trained WMH network (benchmarks/quality/nmosd_ms/wmh_network_lopo.py writes them)
     wmh_model: str = ""
+    #: the FLAIR's space, for the lesion-location summary (MNI152 priors): ``auto`` = MNI when the grid is a
+    #: standard MNI152 grid (location.MNI_GRIDS), ``mni`` = registered to MNI (any grid), ``native`` = no summary
+    space: Literal["auto", "mni", "native"] = "auto"
     #: for a DICOM series input, also write the lesion mask as a DICOM SEG joined to the series
     dicom_seg: bool = True
     # --- pre-processing (3.5) -----------------------------------------------------------------------------
@@ -73,6 +76,8 @@ class NmosdMsConfig(BaseConfig):
             raise ConfigError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
         if self.input_kind not in INPUT_KINDS:
             raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        if self.space not in ("auto", "mni", "native"):
+            raise ConfigError(f"space must be auto, mni or native, got {self.space!r}")
         if self.segmenter not in SEGMENTERS:
             raise ConfigError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
         if not 1 <= self.crop_side <= self.resize_side:

@@ -11,7 +11,8 @@ patients' FLAIRs:
 - noise and anatomy are the base FLAIR's own (a real scan); lesions only brighten (``max(target, base)``) and their
   edges are blended over ~1 voxel (partial volume);
 - no lesion is pasted into CSF (base FLAIR below ``csf_ratio`` x the median) or outside the base's brain mask; the
-  label is the base's own lesions plus the pasted voxels;
+  label is the base's own lesions plus the pasted voxels (the ~1-voxel edge blend can brighten CSF or brain voxels
+  touching a pasted lesion, unlabelled, as partial volume would);
 - augmentation: a random left-right flip and a shift of up to 2 voxels of the pasted mask.
 
 The result is SIMULATED data (real anatomy and noise, synthetic lesion intensities), labelled so wherever used.
