@@ -27,7 +27,7 @@ import torch
 from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
 from biomedai.methods.virtual_ihc.mil import bag_probabilities
 from biomedai.methods.virtual_ihc.mil_data import labelled_bags
-from biomedai.methods.virtual_ihc.model_io import load_mil_classifier
+from biomedai.methods.virtual_ihc.mil_model import load_mil_classifier
 from biomedai.methods.virtual_ihc.pipeline import VirtualIHCMethod
 from biomedai.methods.virtual_ihc.simulate import simulate_mil_slide
 from biomedai.metrics import bootstrap_ci, roc_auc
@@ -58,9 +58,9 @@ def run_seed(seed: int, n_train: int, n_test: int, epochs: int, minutes: float, 
     t0 = time.process_time()
     run = VirtualIHCMethod(cfg).train(work / f"train{seed}", work / f"run{seed}")
     cpu = time.process_time() - t0
-    model, _ = load_mil_classifier(work / f"run{seed}" / "model")
+    classifier, size, _ = load_mil_classifier(work / f"run{seed}" / "model")
     bags = labelled_bags(work / f"test{seed}", cfg)
-    inst = bag_probabilities(model.classifier, [b.instances for b in bags], cfg.mil_input_size)
+    inst = bag_probabilities(classifier, [b.instances for b in bags], size)
     y = np.array([b.label for b in bags])
     p = np.array([q.max() for q in inst])
     ci = bootstrap_ci(lambda a, b: float(roc_auc(a, b)), y, p, n_resamples=2000, seed=seed)

@@ -17,7 +17,8 @@ torch = pytest.importorskip("torch")
 
 from biomedai.errors import ConfigError, InvalidInputError
 from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
-from biomedai.methods.virtual_ihc.model_io import folder_kind, load_mil_classifier, load_virtual_ihc
+from biomedai.methods.virtual_ihc.mil_model import load_mil_classifier
+from biomedai.methods.virtual_ihc.model_io import load_virtual_ihc
 from biomedai.methods.virtual_ihc.pipeline import VirtualIHCMethod
 from biomedai.methods.virtual_ihc.simulate import simulate_mil_slide
 from biomedai.metrics import roc_auc
@@ -65,41 +66,37 @@ def mil_runs(tmp_path_factory) -> dict:
 def test_mil_train_writes_a_model_folder_checkpoints_and_progress(mil_runs) -> None:
     run = mil_runs["he"]
     folder = run.output_dir / "model"
-    assert folder_kind(folder) == "mil"
     assert (run.output_dir / "checkpoints" / "best.pt").is_file() and (run.output_dir / "metrics.jsonl").is_file()
     result = json.loads((run.output_dir / "result.json").read_text())
     assert result["metrics"]["model"] == "mil" and result["metrics"]["n_val_bags"] >= 2
     assert len(result["metrics"]["history"]) == MIL["mil_epochs"]
-    model, info = load_mil_classifier(folder)
-    assert info.class_names == ["normal", "tumour"] and model.config.mil_width == 8
+    classifier, size, info = load_mil_classifier(folder)
+    assert info.class_names == ["normal", "tumour"] and info.architecture["mil_width"] == 8 and size == 32
+    assert info.extra["kind"] == "mil_classifier" and "validation_bag_auc" in info.metrics
 
 
-def test_mil_separates_held_out_simulated_bags_and_its_heat_map_finds_tumour_tiles(mil_runs, tmp_path) -> None:
+def test_mil_separates_held_out_simulated_bags_and_finds_their_tumour_tiles(mil_runs, tmp_path) -> None:
     from biomedai.methods.virtual_ihc.mil import bag_probabilities
     from biomedai.methods.virtual_ihc.mil_data import labelled_bags
 
     slides = write_slides(tmp_path / "test", 6, seed=99)
-    cfg = VirtualIHCConfig(**MIL)
-    bags = labelled_bags(tmp_path / "test", cfg)
-    model, _ = load_mil_classifier(mil_runs["he"].output_dir / "model")
-    probs = [p.max() for p in bag_probabilities(model.classifier, [b.instances for b in bags], 32)]
-    assert roc_auc([b.label for b in bags], probs) > 0.8  # SIMULATED held-out bags; chance is 0.5
-    # predict with the MIL folder: heat map PNG + per-tile CSV of one held-out slide
-    out = VirtualIHCMethod(VirtualIHCConfig(**MIL)).predict([tmp_path / "test" / "images" / "s0.png"], tmp_path / "p",
-                                                            weights=mil_runs["he"].output_dir / "model")
-    assert (tmp_path / "p" / "s0_tumour_probability.png").is_file()
-    rows = json.loads((tmp_path / "p" / "result.json").read_text())["metrics"]["images"]
-    assert rows[0]["n_tiles"] == 16
-    import csv
+    bags = labelled_bags(tmp_path / "test", VirtualIHCConfig(**MIL))
+    classifier, size, _ = load_mil_classifier(mil_runs["he"].output_dir / "model")
+    probs = bag_probabilities(classifier, [b.instances for b in bags], size)
+    assert roc_auc([b.label for b in bags], [p.max() for p in probs]) > 0.8  # SIMULATED held-out bags; chance 0.5
+    slide_of = {f"s{i}.png": s for i, s in enumerate(slides)}
+    truth = np.concatenate([[slide_of[b.image].tile_tumour[y // 64, x // 64] for x, y in b.corners] for b in bags])
+    assert roc_auc(truth.astype(int), np.concatenate(probs)) > 0.7  # instance level: never seen in training
 
-    with (tmp_path / "p" / "s0_tile_probabilities.csv").open() as handle:
-        tiles = list(csv.DictReader(handle))
-    truth = slides[0].tile_tumour
-    tumour = [float(t["tumour_probability"]) for t in tiles if truth[int(t["y"]) // 64, int(t["x"]) // 64]]
-    normal = [float(t["tumour_probability"]) for t in tiles if not truth[int(t["y"]) // 64, int(t["x"]) // 64]]
-    if tumour:
-        assert np.mean(tumour) > np.mean(normal)
-    assert out.metrics["n_images"] == 1
+
+def test_predict_draws_the_mil_heat_map_from_a_trained_mil_folder(mil_runs, tmp_path) -> None:
+    """The MIL folder from ``train`` is what ``predict --set mil_model=FOLDER`` reads (bundled generator)."""
+    slide = simulate_mil_slide(np.random.default_rng(3))
+    save_png(slide.he, tmp_path / "he.png")
+    cfg = VirtualIHCConfig(mil_model=str(mil_runs["he"].output_dir / "model"), device="cpu")
+    out = VirtualIHCMethod(cfg).predict([tmp_path / "he.png"], tmp_path / "p")
+    assert (tmp_path / "p" / "he_tumour_probability.png").is_file() and (tmp_path / "p" / "he_tiles.csv").is_file()
+    assert out.metrics["images"][0]["tumour_tiles"] is not None
 
 
 def test_conditional_cyclegan_trains_on_mil_conditions_and_predict_uses_its_classifier(mil_runs, tmp_path) -> None:

@@ -92,6 +92,16 @@ class VirtualIHCConfig(BaseConfig):
     device: str = "auto"
     batch_tiles: int = 4
     real_ihc: str = ""                # predict: a real Ki-67 image of the same region (one input) for the figure
+    #: predict: a MIL model folder (a MIL-only folder or a virtual_ihc model with a classifier) whose per-tile
+    #: P(tumour) gives the heat map and, for a conditional generator, the condition; "" = the model's own
+    mil_model: str = ""
+    # --- whole slides (ours; predict on .svs/.ndpi/..., pyramidal TIFFs and large TIFFs) ----------------------
+    slide_level: int = 0               # the pyramid level the generator runs at
+    slide_min_pixels: int = 4096 * 4096  # a plain TIFF with at least this many pixels is read as a slide
+    slide_thumbnail_px: int = 2048     # longest side of the low-resolution image for the Otsu mask and figure
+    slide_min_tissue: float = 0.0      # a tile is generated when its tissue fraction exceeds this (else white)
+    slide_count_block: int = 1024      # blocks (plus a margin) the positive cells of a slide are counted in
+    slide_output_tile: int = 256       # tile side of the pyramidal TIFF written
 
     def validate(self) -> None:
         super().validate()
@@ -125,6 +135,12 @@ class VirtualIHCConfig(BaseConfig):
             raise ConfigError(f"train_crops must be >= 1, got {self.train_crops}")
         if self.mil_top_k < 1:
             raise ConfigError(f"mil_top_k must be >= 1, got {self.mil_top_k}")
+        if self.slide_level < 0 or self.slide_thumbnail_px < 64 or self.slide_count_block < 128:
+            raise ConfigError("slide_level must be >= 0, slide_thumbnail_px >= 64 and slide_count_block >= 128")
+        if self.slide_output_tile <= 0 or self.slide_output_tile % 16:
+            raise ConfigError(f"slide_output_tile must be a positive multiple of 16, got {self.slide_output_tile}")
+        if not 0.0 <= self.slide_min_tissue < 1.0:
+            raise ConfigError(f"slide_min_tissue must lie in [0, 1), got {self.slide_min_tissue}")
 
     @property
     def condition_channels(self) -> int:

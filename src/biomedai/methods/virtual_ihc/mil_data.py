@@ -1,4 +1,4 @@
-"""MIL training data from a folder, and per-tile tumour probabilities of a whole image.
+"""MIL training data from a folder: labelled bags of instances.
 
 Folder layout for ``biomedai train virtual_ihc --set model=mil`` (README "MIL"):
 
@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from biomedai.errors import InvalidInputError
 
 from .config import VirtualIHCConfig
-from .mil import tumour_probability
 from .realdata import read_rgb
 from .tiler import bag_instances, bag_labels_from_regions, make_bags, read_bag_label_csv, tissue_mask
 
@@ -105,26 +103,3 @@ def split_bags(labels: list[int]) -> tuple[list[int], list[int]]:
         val += members[::VALIDATION_EVERY] if len(members) > 1 else []
     val = sorted(val)
     return [i for i in range(len(labels)) if i not in set(val)], val
-
-
-def tile_probability_map(classifier: torch.nn.Module, rgb: np.ndarray, cfg: VirtualIHCConfig
-                         ) -> tuple[np.ndarray, list[dict[str, object]]]:
-    """P(tumour) of every ``tile_size`` tile of ``rgb`` with at least ``instance_min_tissue`` tissue:
-    a ``[rows, cols]`` grid (NaN where no tissue) and one row per scored tile (``x, y, probability``)."""
-    tile = cfg.tile_size
-    h, w = rgb.shape[:2]
-    if min(h, w) < tile:
-        raise InvalidInputError(f"image {w}x{h} is smaller than one {tile} px tile")
-    mask = tissue_mask(rgb)
-    grid = np.full((h // tile, w // tile), np.nan)
-    corners = [(x, y) for y in range(0, h - tile + 1, tile) for x in range(0, w - tile + 1, tile)
-               if mask[y:y + tile, x:x + tile].mean() >= cfg.instance_min_tissue]
-    rows: list[dict[str, object]] = []
-    if not corners:
-        return grid, rows
-    tiles = np.stack([rgb[y:y + tile, x:x + tile, :3] for x, y in corners])
-    probs = tumour_probability(classifier, tiles, cfg.mil_input_size)
-    for (x, y), p in zip(corners, probs):
-        grid[y // tile, x // tile] = p
-        rows.append({"x": x, "y": y, "tumour_probability": round(float(p), 6)})
-    return grid, rows

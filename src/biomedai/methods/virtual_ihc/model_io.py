@@ -2,9 +2,7 @@
 classifier that gives its condition (``biomedai.train.model_folder``: weights.pt + model.json).
 
 ``model.json``'s ``architecture`` holds the generator's and the classifier's settings (the config keys);
-a folder without a classifier belongs to a plain (unconditional) CycleGAN. A folder whose architecture has
-``kind: "mil"`` holds a MIL tumour/normal classifier alone (:func:`save_mil_classifier`); ``predict`` then
-writes the per-tile tumour-probability heat map.
+a folder without a classifier belongs to a plain (unconditional) CycleGAN.
 """
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ import torch
 from torch import nn
 
 from biomedai.errors import WeightsError
-from biomedai.train.model_folder import ModelInfo, load_model_folder, read_model_info, save_model_folder
+from biomedai.train.model_folder import ModelInfo, load_model_folder, save_model_folder
 
 from .config import VirtualIHCConfig
 from .cyclegan import build_generator
@@ -52,9 +50,6 @@ def load_virtual_ihc(folder: Path, config: VirtualIHCConfig | None = None) -> tu
     """The model in ``folder`` (its architecture overrides ``config``'s network keys)."""
     _, info = load_model_folder(folder, method="virtual_ihc")
     arch = dict(info.architecture)
-    if arch.get("kind") == MIL_KIND:
-        raise WeightsError(f"{folder}: this folder holds a MIL tumour classifier, not a generator "
-                           "(load it with load_mil_classifier)")
     with_classifier = bool(arch.pop("with_classifier", False))
     unknown = set(arch) - set(ARCHITECTURE_KEYS)
     if unknown:
@@ -64,47 +59,6 @@ def load_virtual_ihc(folder: Path, config: VirtualIHCConfig | None = None) -> tu
     if with_classifier and base.condition == "none":
         raise WeightsError(f"{folder}: a classifier is saved but the generator takes no condition")
     model = VirtualIHCModel(base, with_classifier)
-    load_model_folder(folder, model, method="virtual_ihc")
-    return model.eval(), info
-
-
-MIL_KIND = "mil"
-MIL_KEYS = ("tile_size", "bag_size", "mil_width", "mil_layers", "mil_input_size")
-
-
-class MILModel(nn.Module):
-    """A MIL tumour/normal classifier alone (the ``classifier`` attribute, as in :class:`VirtualIHCModel`)."""
-
-    def __init__(self, config: VirtualIHCConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.classifier = build_mil_classifier(config)
-
-
-def folder_kind(folder: Path) -> str:
-    """``"mil"`` for a MIL classifier folder, ``"generator"`` for a translation model folder."""
-    return MIL_KIND if read_model_info(folder).architecture.get("kind") == MIL_KIND else "generator"
-
-
-def save_mil_classifier(folder: Path, model: MILModel, info: ModelInfo) -> Path:
-    arch: dict[str, Any] = {k: getattr(model.config, k) for k in MIL_KEYS}
-    arch["mil_layers"] = list(model.config.mil_layers)
-    info.architecture = {"kind": MIL_KIND, **arch}
-    info.class_names = ["normal", "tumour"]
-    return save_model_folder(folder, model, info)
-
-
-def load_mil_classifier(folder: Path, config: VirtualIHCConfig | None = None) -> tuple[MILModel, ModelInfo]:
-    """The MIL classifier in ``folder`` (its architecture overrides ``config``'s MIL keys)."""
-    info = read_model_info(folder)
-    arch = dict(info.architecture)
-    if arch.pop("kind", None) != MIL_KIND:
-        raise WeightsError(f"{folder}: not a MIL classifier folder (model.json architecture has no kind 'mil')")
-    unknown = set(arch) - set(MIL_KEYS)
-    if unknown:
-        raise WeightsError(f"{folder}: unknown MIL architecture keys {sorted(unknown)} in model.json")
-    arch["mil_layers"] = tuple(arch.get("mil_layers", (3, 4, 6, 3)))
-    model = MILModel((config or VirtualIHCConfig()).replace(**arch))
     load_model_folder(folder, model, method="virtual_ihc")
     return model.eval(), info
 

@@ -11,7 +11,8 @@
                        ``model=mil``): each crop's condition is its domain classifier's output (hard label or
                        probability, ``condition_source``); the H&E classifier is saved with the generator
 ``mil``                images with bag labels (``labels.csv`` or ``regions/<stem>.geojson``, :mod:`.mil_data`):
-                       the top-1 MIL tumour/normal classifier
+                       the top-1 MIL tumour/normal classifier, saved as a MIL folder (:mod:`.mil_model`) that
+                       ``predict --set mil_model=FOLDER`` turns into the tumour heat map (and the condition)
 =====================  ===========================================================================================
 
 All of them train through the project's engine (``biomedai.train.Trainer``): the wall-time budget
@@ -36,14 +37,8 @@ from .config import VirtualIHCConfig
 from .cyclegan import CycleGAN
 from .mil import bag_probabilities, bag_scores, train_mil, tumour_probability
 from .mil_data import IMAGE_SUFFIXES, labelled_bags, split_bags
-from .model_io import (
-    MILModel,
-    VirtualIHCModel,
-    load_mil_classifier,
-    resolve_device,
-    save_mil_classifier,
-    save_virtual_ihc,
-)
+from .mil_model import load_mil_classifier, save_mil_classifier
+from .model_io import VirtualIHCModel, resolve_device, save_virtual_ihc
 from .paired_training import train_paired
 from .realdata import random_crops, read_rgb
 from .training import train_cyclegan
@@ -81,13 +76,16 @@ def _folder_images(folder: Path) -> list[np.ndarray]:
 
 
 def _conditions(classifier_folder: str, crops: np.ndarray, cfg: VirtualIHCConfig, domain: str
-                ) -> tuple[np.ndarray, MILModel]:
+                ) -> tuple[np.ndarray, torch.nn.Module, dict[str, Any]]:
+    """Condition values of ``crops`` from the MIL classifier folder, the classifier and its architecture."""
     if not classifier_folder:
         raise ConfigError(f"model=conditional_cyclegan needs mil_{domain}=FOLDER: a MIL classifier trained on "
                           f"{domain.upper()} bags (biomedai train virtual_ihc --set model=mil)")
-    mil, _ = load_mil_classifier(Path(classifier_folder))
-    probs = tumour_probability(mil.classifier, crops, mil.config.mil_input_size)
-    return condition_values(torch.as_tensor(probs), cfg.condition_source).numpy(), mil
+    classifier, size, info = load_mil_classifier(Path(classifier_folder))
+    probs = tumour_probability(classifier, crops, size)
+    arch = {"mil_width": int(info.architecture["mil_width"]), "mil_layers": tuple(info.architecture["mil_layers"]),
+            "mil_input_size": int(size)}
+    return condition_values(torch.as_tensor(probs), cfg.condition_source).numpy(), classifier, arch
 
 
 def train_unpaired(data: Path, cfg: VirtualIHCConfig, output_dir: Path, conditional: bool,
@@ -105,10 +103,9 @@ def train_unpaired(data: Path, cfg: VirtualIHCConfig, output_dir: Path, conditio
     if conditional:
         if cfg.condition == "none":
             raise ConfigError("model=conditional_cyclegan needs condition=plane or onehot")
-        c_he, mil_he = _conditions(cfg.mil_he, he, cfg, "he")
-        c_ihc, _ = _conditions(cfg.mil_ihc, ihc, cfg, "ihc")
-        cfg = cfg.replace(mil_width=mil_he.config.mil_width, mil_layers=mil_he.config.mil_layers,
-                          mil_input_size=mil_he.config.mil_input_size)
+        c_he, mil_he, arch = _conditions(cfg.mil_he, he, cfg, "he")
+        c_ihc, _, _ = _conditions(cfg.mil_ihc, ihc, cfg, "ihc")
+        cfg = cfg.replace(**arch)
     else:
         cfg = cfg.replace(condition="none")
     cfg = cfg.replace(mode="cyclegan", positivity_head=False)
@@ -121,7 +118,7 @@ def train_unpaired(data: Path, cfg: VirtualIHCConfig, output_dir: Path, conditio
     model = VirtualIHCModel(cfg.replace(tile_size=crop, train_seconds=None), with_classifier=conditional)
     model.generator.load_state_dict(gan.G.state_dict())
     if mil_he is not None and model.classifier is not None:
-        model.classifier.load_state_dict(mil_he.classifier.state_dict())
+        model.classifier.load_state_dict(mil_he.state_dict())
     kind = "conditional CycleGAN (MIL condition)" if conditional else "plain CycleGAN (no condition)"
     info = ModelInfo(method="virtual_ihc", name=output_dir.name, training_data={"name": str(data)},
                      metrics={"best_val_cycle_l1": result.best_score},
@@ -146,10 +143,9 @@ def train_mil_folder(data: Path, cfg: VirtualIHCConfig, output_dir: Path, progre
     result = train_mil([bags[i].instances for i in train], [labels[i] for i in train],
                        [bags[i].instances for i in val], [labels[i] for i in val], cfg, device,
                        output_dir=output_dir, progress=progress)
-    model = MILModel(cfg)
-    model.classifier.load_state_dict(result.model.state_dict())
-    val_scores = bag_scores(bag_probabilities(model.classifier, [bags[i].instances for i in val],
-                                              cfg.mil_input_size), np.array([labels[i] for i in val]))
+    classifier = result.model.eval()
+    val_scores = bag_scores(bag_probabilities(classifier, [bags[i].instances for i in val], cfg.mil_input_size),
+                            np.array([labels[i] for i in val]))
     info = ModelInfo(method="virtual_ihc", name=output_dir.name, training_data={
         "name": str(data), "split": f"{len(train)} training bags, {len(val)} validation bags (every "
                                     "5th of each class)", "bags_tumour": int(sum(labels)),
@@ -158,7 +154,8 @@ def train_mil_folder(data: Path, cfg: VirtualIHCConfig, output_dir: Path, progre
         metrics_data=f"{len(val)} validation bags (used to choose the epoch; not a test result)",
         extra={"mode": "MIL tumour/normal classifier (top-1 instance per bag)", "steps": result.steps,
                "best_epoch": result.best_epoch})
-    folder = save_mil_classifier(output_dir / "model", model, info)
+    info.extra["tile_size"], info.extra["bag_size"] = cfg.tile_size, cfg.bag_size
+    folder = save_mil_classifier(output_dir / "model", classifier, cfg, info)
     return folder, {"best_epoch": result.best_epoch, "best_val_bag_ce": result.best_val_loss, "steps": result.steps,
                     "validation": val_scores, "history": result.history, "n_train_bags": len(train),
                     "n_val_bags": len(val)}
