@@ -7,7 +7,8 @@
 * ``evaluate FOLDER`` - a DeepLIIF-style folder (``train/*.png`` six-panel images): the generator on the
   haematoxylin panel scored against the registered IHC and its nucleus mask; or ``he/`` + ``ihc/`` folders with
   matching names: synthetic vs real positive ratios.
-* ``train FOLDER`` - unpaired ``he/`` and ``ihc/`` image folders -> a plain CycleGAN model folder.
+* ``train FOLDER`` - ``--set model=positivity|pix2pix|cyclegan|conditional_cyclegan|mil`` (``recipes``):
+  a model folder ``predict`` loads (a MIL folder gives the per-tile tumour-probability heat map).
 * ``demo`` - predict on a SIMULATED H&E image.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from biomedai.methods.registry import register
 from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import VirtualIHCConfig
-from .realdata import paired_panels, random_crops, read_rgb
+from .realdata import paired_panels, read_rgb
 from .report import probability_heatmap, side_by_side_figure
 from .simulate import simulate_set
 from .stitch import tile_probability_rows
@@ -37,6 +38,7 @@ model_io = lazy_import(".model_io", __package__)
 quantify = lazy_import(".quantify", __package__)
 evaluation = lazy_import(".evaluation", __package__)
 training = lazy_import(".training", __package__)
+recipes = lazy_import(".recipes", __package__)
 cyclegan = lazy_import(".cyclegan", __package__)
 
 logger = logging.getLogger(__name__)
@@ -278,33 +280,18 @@ class VirtualIHCMethod(Method):
 
     # ------------------------------------------------------------------------------------- train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        """Plain CycleGAN on unpaired ``he/`` and ``ihc/`` image folders (no MIL labels: condition 'none')."""
+        """Train ``config.model`` on ``data`` (``recipes``: positivity | pix2pix on DeepLIIF-style panels,
+        cyclegan | conditional_cyclegan on ``he/`` + ``ihc/``, mil on labelled bags) into ``OUTPUT/model``."""
         data, output_dir = Path(data), Path(output_dir)
-        folders = [data / "he", data / "ihc"]
-        images = [[read_rgb(p) for p in sorted(f.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-                  if f.is_dir() else [] for f in folders]
-        if not all(images):
-            raise InvalidInputError("train needs he/ and ihc/ folders of images (unpaired)", data)
-        cfg = self.config.replace(condition="none")
-        crop = min(cfg.tile_size, *(min(i.shape[:2]) for group in images for i in group))
-        crop -= crop % 4
-        he = random_crops(images[0], 400, crop, cfg.seed)
-        ihc = random_crops(images[1], 400, crop, cfg.seed + 1)
+        if not data.is_dir():
+            raise InvalidInputError("train needs a data folder (layout: README 'Train')", data)
         rec = self._recorder(output_dir, "train")
-        rec.add_inputs(folders)
-        gan = cyclegan.CycleGAN(cfg, model_io.resolve_device(cfg.device))
+        rec.add_inputs([data])
         with rec.timer("train"):
-            result = training.train_cyclegan(gan, he[:-16], ihc[:-16], None, None, he[-16:], ihc[-16:])
-        model = model_io.VirtualIHCModel(cfg.replace(tile_size=crop), with_classifier=False)
-        model.generator.load_state_dict(gan.G.state_dict())
-        from biomedai.train.model_folder import ModelInfo
-
-        info = ModelInfo(method=self.name, name=output_dir.name, training_data={"name": str(data)},
-                         metrics={"best_val_cycle_l1": result.best_score}, metrics_data="16 held-out crops per domain",
-                         extra={"mode": "plain CycleGAN (train action: no MIL labels)"})
-        rec.add_file(model_io.save_virtual_ihc(output_dir / "model", model, info) / "weights.pt")
-        rec.metrics = {"best_epoch": result.best_epoch, "best_val_cycle_l1": result.best_score, "steps": result.steps,
-                       "history": result.history}
+            folder, metrics = recipes.train_model_kind(self.config, data, output_dir)
+        rec.add_file(folder / "weights.pt")
+        rec.notes["model_folder"] = str(folder)
+        rec.metrics = {"model": self.config.model, **metrics}
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
