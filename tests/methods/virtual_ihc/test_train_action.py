@@ -157,3 +157,24 @@ def test_paired_kinds_train_on_the_deepliif_panels(shared_data, tmp_path, kind: 
     assert model.config.positivity_head == (kind == "positivity") and model.config.mode == "pix2pix"
     assert info.non_commercial and "validation_kappa" in info.metrics
     assert run.metrics["fit"]["steps"] == 2 and 0.0 < run.metrics["threshold"] < 1.0
+
+
+def test_mil_bags_take_their_labels_from_geojson_regions(tmp_path) -> None:
+    """``regions/<stem>.geojson``: a bag touching a tumour polygon is tumour, one inside only normal regions normal."""
+    from biomedai.methods.virtual_ihc.mil_data import labelled_bags, split_bags
+
+    slide = simulate_mil_slide(np.random.default_rng(4))
+    save_png(slide.he, tmp_path / "images" / "a.png")
+    square = lambda x0, y0, x1, y1: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]  # noqa: E731
+    features = [{"type": "Feature", "properties": {"classification": {"name": name}},
+                 "geometry": {"type": "Polygon", "coordinates": square(*box)}}
+                for name, box in (("Tumor", (10, 10, 40, 40)), ("normal", (130, 0, 255, 255)),
+                                  ("normal", (0, 130, 120, 255)))]
+    (tmp_path / "regions").mkdir()
+    (tmp_path / "regions" / "a.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    bags = labelled_bags(tmp_path, VirtualIHCConfig(**MIL))
+    labels = {(b.x, b.y): b.label for b in bags}
+    assert labels == {(0, 0): 1, (128, 0): 0, (0, 128): 0, (128, 128): 0}
+    assert all(b.instances.shape == (4, 64, 64, 3) for b in bags)
+    train, val = split_bags([b.label for b in bags])
+    assert sorted(train + val) == [0, 1, 2, 3] and val
