@@ -31,7 +31,7 @@ import torch
 
 from .conditioning import with_condition
 from .cyclegan import CycleGAN, Pix2Pix, to_tensor
-from .engine_fit import KeepBestWeights, RandomBatches
+from .engine_fit import KeepBestWeights, RandomBatches, fit_and_keep_best
 from .losses import linear_decay_factor, positivity_loss
 
 logger = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def fit_translation(model: CycleGAN | Pix2Pix, draw: Callable[[torch.Generator],
                       validate=lambda net, _: {"score": score()}, output_dir=output_dir, config=trainer_config,
                       callbacks=[keep], run_config=cfg)
     start = time.perf_counter()
-    fit = trainer.fit()
-    keep.restore(model)
+    fit = fit_and_keep_best(trainer, keep)
     history = [{"epoch": r["epoch"] - 1, "lr": r["lr"], "val_score": r["val_score"], "seconds": r["time"],
                 **{k[len("train_"):]: v for k, v in r.items() if k.startswith("train_")}} for r in fit.history]
     return TranslationResult(history, (fit.best_epoch or 0) - 1, float(fit.best_metric or float("inf")),
