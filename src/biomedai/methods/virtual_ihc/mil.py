@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from biomedai.metrics import roc_auc
+from biomedai.train.config import TrainerConfig
+from biomedai.train.engine import Trainer
 from biomedai.train.seeding import seed_everything
 
 from .config import VirtualIHCConfig
@@ -128,8 +130,6 @@ def train_mil(train_bags: Sequence[np.ndarray], train_labels: Sequence[int], val
     """Top-k MIL training through the project's engine (:class:`biomedai.train.Trainer`: CE, Adam
     ``mil_lr``, ``mil_epochs``, wall-time budget ``mil_train_seconds``, checkpoints under ``output_dir``);
     returns the classifier of the epoch with the lowest validation bag CE (see the module doc)."""
-    from biomedai.train import Trainer, TrainerConfig
-
     seed_everything(config.seed)
     model = build_mil_classifier(config)
     y_val = np.asarray(val_labels, int)

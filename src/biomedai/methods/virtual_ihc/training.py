@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from biomedai.train.config import TrainerConfig
+from biomedai.train.engine import Trainer
+
 from .conditioning import with_condition
 from .cyclegan import CycleGAN, Pix2Pix, to_tensor
 from .engine_fit import KeepBestWeights, RandomBatches, fit_and_keep_best
@@ -84,8 +87,6 @@ def fit_translation(model: CycleGAN | Pix2Pix, draw: Callable[[torch.Generator],
                     progress: bool = False) -> TranslationResult:
     """Run ``model.training_losses(*draw(generator))`` for ``config.epochs`` epochs of ``n_steps`` steps through
     the engine, score every epoch with ``score()`` (lower is better) and end on the best epoch's weights."""
-    from biomedai.train import Trainer, TrainerConfig
-
     cfg = model.config
     for group in model.optimizer.param_groups:  # a fresh schedule from the configured rate
         group["lr"] = cfg.lr
