@@ -178,3 +178,18 @@ def test_mil_bags_take_their_labels_from_geojson_regions(tmp_path) -> None:
     assert all(b.instances.shape == (4, 64, 64, 3) for b in bags)
     train, val = split_bags([b.label for b in bags])
     assert sorted(train + val) == [0, 1, 2, 3] and val
+
+
+def test_train_resumes_from_its_last_checkpoint(tmp_path, monkeypatch) -> None:
+    """``biomedai train --resume`` (the engine's BIOMEDAI_RESUME): a second run continues after the epochs done."""
+    rng = np.random.default_rng(6)
+    for stain in ("he", "ihc"):
+        save_png(getattr(simulate_mil_slide(rng), stain), tmp_path / "data" / stain / "0.png")
+    first = VirtualIHCMethod(VirtualIHCConfig(**{**GAN, "epochs": 2}, model="cyclegan"))
+    before = first.train(tmp_path / "data", tmp_path / "run").metrics["history"]
+    monkeypatch.setenv("BIOMEDAI_RESUME", "1")
+    again = VirtualIHCMethod(VirtualIHCConfig(**{**GAN, "epochs": 3}, model="cyclegan"))
+    run = again.train(tmp_path / "data", tmp_path / "run")
+    assert run.metrics["steps"] == 3 * GAN["steps_per_epoch"] and len(run.metrics["history"]) == 3
+    assert [h["epoch"] for h in run.metrics["history"]] == [0, 1, 2]
+    assert run.metrics["history"][:2] == before  # read back from the checkpoint (timings included), not re-run
