@@ -134,9 +134,10 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
         p99 = _slide_view_p99(slide_in, read, tile, config.tile_overlap, skip) \
             if mcfg.input_view == "hematoxylin" else None
         classify, generate = tile_functions(model, device, classifier, mil_input_size, p99)
+        strips = RowStrips(slide, slide_in, tile, grid, skip)
 
         def run(tiles: list[Tile]) -> np.ndarray:
-            batch = np.moveaxis(np.stack([read(t) for t in tiles]), -1, 1).astype(np.float32) / 127.5 - 1.0
+            batch = np.moveaxis(np.stack([strips.read(t) for t in tiles]), -1, 1).astype(np.float32) / 127.5 - 1.0
             probs = np.asarray(classify(batch), np.float64).reshape(-1)
             out = np.asarray(generate(batch, probs), np.float32)
             for t, p in zip(tiles, probs):
@@ -153,6 +154,34 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
     shape = (len(grid), len(grid[0]))
     return SlideTranslation(Path(output), shape[0] * shape[1], len(rows), rows, probability_grid(rows, shape),
                             time.perf_counter() - start)
+
+
+class RowStrips:
+    """Tiles of a slide level read one tile row at a time: the row's span of tiles to run is read as one strip,
+    so each stored tile of the slide is decoded about once per tile row, not once per overlapping tile."""
+
+    def __init__(self, slide: Any, slide_in: SlideInput, tile: int, grid: list[list[Tile]],
+                 skip: Callable[[Tile], bool]) -> None:
+        self.slide, self.slide_in, self.tile = slide, slide_in, tile
+        self.spans = {}
+        for row in grid:
+            xs = [t.origin[1] for t in row if not skip(t)]
+            if xs:
+                self.spans[row[0].origin[0]] = (min(xs), max(xs) + tile)
+        self._y: int | None = None
+        self._x0 = 0
+        self._strip = np.zeros((0, 0, 3), np.uint8)
+
+    def read(self, t: Tile) -> np.ndarray:
+        """The ``tile`` x ``tile`` RGB pixels of ``t`` (a tile of a row :func:`blend_in_bands` runs)."""
+        y, x = t.origin
+        if y != self._y:
+            x0, x1 = self.spans[y]
+            ds = self.slide_in.downsample
+            self._strip = self.slide.read_region((int(round(x0 * ds)), int(round(y * ds))), self.slide_in.level,
+                                                 (x1 - x0, self.tile))
+            self._y, self._x0 = y, x0
+        return self._strip[:, x - self._x0:x - self._x0 + self.tile]
 
 
 def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, level: int = 0,
