@@ -92,7 +92,7 @@ def inspect_slide(path: Path, config: VirtualIHCConfig, tile: int | None = None,
         width, height = slide.level_dimensions[level]
         downsample = slide.level_downsamples[level]
         mpp = slide.mpp
-        thumbnail = slide.thumbnail(config.slide_thumbnail_px)
+        thumbnail = slide.thumbnail(min(config.slide_thumbnail_px, max(slide.dimensions)))  # never enlarged
     mask = tissue_mask(thumbnail, close_px=THUMBNAIL_CLOSE_PX)
     if he:
         warnings = check_he_input(thumbnail, config, path, close_px=THUMBNAIL_CLOSE_PX)
@@ -215,9 +215,9 @@ def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, lev
 
 
 def slide_thumbnail(path: Path, size: int) -> np.ndarray:
-    """The whole slide (or pyramidal TIFF) scaled to fit ``size`` px."""
+    """The whole slide (or pyramidal TIFF) scaled to fit ``size`` px (never enlarged)."""
     with open_wsi(path) as slide:
-        return slide.thumbnail(size)
+        return slide.thumbnail(min(size, max(slide.dimensions)))
 
 
 def probability_grid(rows: list[dict[str, Any]], shape: tuple[int, int]) -> np.ndarray:
