@@ -274,3 +274,19 @@ def test_slide_level_1_runs_at_half_resolution_and_keeps_its_pixel_size(tmp_path
         assert s.dimensions == (450, 360) and s.mpp == pytest.approx((1.0, 1.0))
         out = s.read_region((0, 0), 0, (450, 360))
     assert (out[:40] == 255).all() and out[110:220, 160:330].mean() < 250  # tissue at 100-228, 150-342
+
+
+def test_counting_a_slide_that_is_mostly_glass_finds_the_nuclei_of_its_tissue(tmp_path: Path) -> None:
+    """One nuclear threshold per slide from tissue windows: blocks that are mostly glass count like the tissue."""
+    from biomedai.methods.virtual_ihc.quantify import positive_ratio
+
+    # a tinted tissue background (as generators draw it): one pass over tissue + glass finds 1 nucleus, not 264
+    ihc = (_tissue_block(4, 4, seed=6, ihc=True) * np.array([0.8, 0.82, 0.9])).round().astype(np.uint8)
+    slide = np.full((900, 1100, 3), 252, np.uint8)
+    slide[300:556, 500:756] = ihc
+    path = write_pyramidal_tiff(slide, tmp_path / "glassy.tif", mpp=0.5, tile=128)
+    s_in = inspect_slide(path, _cfg(), he=False)
+    counted = count_positive_cells(path, 8.0, block=512, mask=s_in.mask)
+    alone = positive_ratio(ihc, 8.0)
+    assert counted["n_cells"] == pytest.approx(alone["n_cells"], rel=0.1)
+    assert counted["n_positive"] == pytest.approx(alone["n_positive"], rel=0.2, abs=2)

@@ -29,12 +29,13 @@ from biomedai.data.blocks import block_grid
 from biomedai.data.tiling import Tile, WSITile, tile_grid, tissue_fraction
 from biomedai.errors import InvalidInputError
 from biomedai.io.wsi import is_slide_file, open_wsi, write_pyramidal_tiff_bands
+from biomedai.methods.ki67.ihc import hematoxylin_threshold
 
 from .config import VirtualIHCConfig
 from .inference import check_he_input, check_tile_settings, tile_functions
 from .model_io import VirtualIHCModel
 from .positivity import haematoxylin_p99
-from .quantify import positive_ratio
+from .quantify import positive_ratio, quantifier_config
 from .tiler import tissue_mask
 
 logger = logging.getLogger(__name__)
@@ -188,13 +189,16 @@ def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, lev
                          mask: np.ndarray | None = None) -> dict[str, Any]:
     """Positive and all nuclei of a slide level by the Ki-67 quantifier, block by block (see the module doc).
 
-    ``mask`` (a tissue mask of the whole level at any scale) skips blocks without tissue."""
+    ``mask`` (a tissue mask of the whole level at any scale) skips blocks without tissue. The quantifier's
+    nuclear haematoxylin threshold is set once for the slide, on tissue windows (:func:`slide_nuclear_threshold`):
+    found per block, a block that is mostly glass would put it between glass and tissue and miss the nuclei."""
     margin = int(np.ceil(2 * nucleus_diameter_px))
     n_cells = n_positive = counted = 0
     start = time.perf_counter()
     with open_wsi(path) as slide:
         width, height = slide.level_dimensions[level]
         ds = slide.level_downsamples[level]
+        threshold = slide_nuclear_threshold(slide, level, nucleus_diameter_px, mask)
         grid = block_grid((height, width), block, margin)
         for i, b in enumerate(grid):
             core = WSITile(level, b.core_x0, b.core_y0, b.core_x1 - b.core_x0, b.core_y1 - b.core_y0, (0, 0))
@@ -202,7 +206,7 @@ def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, lev
                 continue
             region = slide.read_region((int(round(b.x0 * ds)), int(round(b.y0 * ds))), level,
                                        (b.x1 - b.x0, b.y1 - b.y0))
-            cells = positive_ratio(region, nucleus_diameter_px)["result"].cells
+            cells = positive_ratio(region, nucleus_diameter_px, threshold)["result"].cells
             cx, cy = np.asarray(cells.x) + b.x0, np.asarray(cells.y) + b.y0
             owned = (cx >= b.core_x0) & (cx < b.core_x1) & (cy >= b.core_y0) & (cy < b.core_y1)
             n_cells += int(owned.sum())
@@ -211,7 +215,33 @@ def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, lev
             if time.perf_counter() - start > 30 and i % 20 == 0:
                 logger.info("%s: counting nuclei, block %d/%d", Path(path).name, i + 1, len(grid))
     return {"n_cells": n_cells, "n_positive": n_positive, "ratio": n_positive / n_cells if n_cells else None,
-            "blocks_counted": counted, "blocks_total": len(grid)}
+            "blocks_counted": counted, "blocks_total": len(grid), "hematoxylin_threshold": round(threshold, 5)}
+
+
+def slide_nuclear_threshold(slide: Any, level: int, nucleus_diameter_px: float, mask: np.ndarray | None = None,
+                            window: int = 256, n_windows: int = 16) -> float:
+    """The Ki-67 quantifier's nuclear haematoxylin threshold on up to ``n_windows`` windows spread over the
+    slide's tissue (windows at least half tissue in ``mask``, else any with tissue), glass pixels left out:
+    those lighter than the midpoint between the thumbnail's median glass and median tissue grey."""
+    width, height = slide.level_dimensions[level]
+    ds = slide.level_downsamples[level]
+    windows = tile_grid((height, width), window, 0)
+    glass_grey = None
+    if mask is not None and mask.any() and not mask.all():
+        fractions = np.array([tissue_fraction(mask, WSITile(level, t.origin[1], t.origin[0], t.size[1], t.size[0],
+                                                            (0, 0)), (width, height)) for t in windows])
+        chosen = np.flatnonzero(fractions >= 0.5)
+        windows = [windows[i] for i in (chosen if chosen.size else np.flatnonzero(fractions > 0))]
+        grey = slide.thumbnail(max(mask.shape)).astype(np.float32).mean(-1)
+        if grey.shape == mask.shape:
+            glass_grey = 0.5 * (float(np.median(grey[~mask])) + float(np.median(grey[mask])))
+    picks = np.linspace(0, len(windows) - 1, min(n_windows, len(windows))).round().astype(int)
+    images = [slide.read_region((int(round(windows[i].origin[1] * ds)), int(round(windows[i].origin[0] * ds))),
+                                level, (windows[i].size[1], windows[i].size[0])) for i in picks]
+    masks = None if glass_grey is None else [im.astype(np.float32).mean(-1) < glass_grey for im in images]
+    if masks is not None and sum(int(m.sum()) for m in masks) < 256:
+        masks = None  # hardly any tissue pixel: use the windows whole
+    return hematoxylin_threshold(images, quantifier_config(nucleus_diameter_px), masks)
 
 
 def slide_thumbnail(path: Path, size: int) -> np.ndarray:
