@@ -8,6 +8,7 @@ first; the learning rate follows a cosine over whichever of the two is closer to
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -21,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from biomedai.train.callbacks import Callback
+from biomedai.utils import write_json_atomic
 
 from .config import VesselsConfig
 from .datasets import VesselCase
@@ -87,23 +89,55 @@ class VesselPatches(Dataset):
 
 
 class TimeBudget(Callback):
-    """Stops training after the epoch in which ``minutes`` of wall-clock time have passed; sets ``patches.epoch``."""
+    """Stops training after the epoch in which ``minutes`` of wall-clock time have passed; sets ``patches.epoch``.
 
-    def __init__(self, minutes: float, patches: Any) -> None:
+    With ``state_file`` the minutes spent are stored after every epoch and counted again when a run
+    resumes from its checkpoint, so a budget (and the cosine that follows it) spans several chained
+    jobs; ``job_minutes`` additionally ends this job (not the schedule) after the epoch that passes it.
+    """
+
+    def __init__(self, minutes: float, patches: Any, *, state_file: Path | None = None,
+                 job_minutes: float | None = None) -> None:
         self.seconds = minutes * 60.0
         self.patches = patches
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.job_seconds = None if job_minutes is None else job_minutes * 60.0
+        self.earlier_s = 0.0
         self.start = time.monotonic()
 
+    def spent_s(self) -> float:
+        return self.earlier_s + time.monotonic() - self.start
+
     def fraction(self) -> float:
-        return (time.monotonic() - self.start) / self.seconds
+        return self.spent_s() / self.seconds
 
     def on_fit_start(self, trainer: Any) -> None:
         self.start = time.monotonic()
+        self.earlier_s = 0.0
+        resumed = int(getattr(trainer, "epoch", 0) or 0)
+        if resumed and self.state_file is not None and self.state_file.is_file():
+            state = json.loads(self.state_file.read_text())
+            if int(state.get("epoch", -1)) == resumed:
+                self.earlier_s = float(state["spent_s"])
+            else:
+                logger.warning("%s holds epoch %s, the checkpoint epoch %d; time spent before is not counted",
+                               self.state_file, state.get("epoch"), resumed)
+        self.patches.epoch = resumed
+        if self.earlier_s:
+            logger.info("resumed after epoch %d with %.1f of %.1f budget minutes spent", resumed,
+                        self.earlier_s / 60, self.seconds / 60)
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        self.patches.epoch = int(record.get("epoch", 0))
+        epoch = int(record.get("epoch", 0))
+        self.patches.epoch = epoch
+        if self.state_file is not None:
+            write_json_atomic(self.state_file, {"epoch": epoch, "spent_s": self.spent_s()})
         if self.fraction() >= 1.0:
-            logger.info("time budget of %.1f min reached after epoch %s", self.seconds / 60, record.get("epoch"))
+            logger.info("time budget of %.1f min reached after epoch %s", self.seconds / 60, epoch)
+            trainer.stopped_early = True
+        elif self.job_seconds is not None and time.monotonic() - self.start >= self.job_seconds:
+            logger.info("this job's %.1f min are spent after epoch %s; resume to continue", self.job_seconds / 60,
+                        epoch)
             trainer.stopped_early = True
 
 
@@ -129,8 +163,13 @@ def _validator(val_cases: Sequence[PreparedCase]) -> Any:
 
 
 def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[VesselCase], cfg: VesselsConfig,
-                       output_dir: Path) -> dict[str, Any]:
-    """Train the U-Net; returns the engine's result, the model and the validation threshold and scores."""
+                       output_dir: Path, *, job_minutes: float | None = None,
+                       resume: bool | None = None) -> dict[str, Any]:
+    """Train the U-Net; returns the engine's result, the model and the validation threshold and scores.
+
+    ``job_minutes`` ends this call after the epoch that passes it while the budget ``cfg.max_minutes`` (and
+    its cosine) goes on counting over resumed calls (``resume=True``, or ``BIOMEDAI_RESUME=1``).
+    """
     from monai.losses import DiceCELoss
 
     from biomedai.train import load_weights, train_model
@@ -138,7 +177,8 @@ def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[Ve
     train_prepared = [prepare_case(c, cfg) for c in train_cases]
     val_prepared = [prepare_case(c, cfg) for c in val_cases]
     patches = VesselPatches(train_prepared, cfg.patch_size, cfg.steps_per_epoch * cfg.batch_size, cfg.seed)
-    budget = TimeBudget(cfg.max_minutes, patches)
+    budget = TimeBudget(cfg.max_minutes, patches, state_file=Path(output_dir) / "time_budget.json",
+                        job_minutes=job_minutes)
     total_steps = cfg.epochs * cfg.steps_per_epoch
     loss = DiceCELoss(sigmoid=True)
     result = train_model(
@@ -148,7 +188,7 @@ def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[Ve
         output_dir=output_dir, callbacks=[budget], epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
         batch_size=cfg.batch_size, monitor="val_dice" if val_prepared else None, mode="max" if val_prepared else "min",
         scheduler_interval="step", amp=False, device="cpu", seed=cfg.seed, progress=False,
-        run_config=cfg)
+        run_config=cfg, resume=resume)
     net = build_unet(cfg.unet_features)
     load_weights(net, result.weights)
     threshold, val_dice = 0.5, float("nan")
