@@ -67,7 +67,9 @@ def main() -> None:
     summary = {"wall_minutes": minutes, "process_cpu_minutes": sum(j["process_cpu_minutes"] for j in jobs),
                "jobs": jobs, "threads": args.threads, "load_at_start": jobs[0]["load_at_start"],
                "load_at_end": job["load_at_end"],
-               "threshold": trained["threshold"], "val_dice": trained["val_dice"],
+               "threshold": trained["threshold"], "val_dice": trained["val_dice"], "tta": trained["tta"],
+               "val_dice_without_tta": trained.get("val_dice_without_tta"),
+               "val_dice_with_tta": trained.get("val_dice_with_tta"),
                "best_epoch": trained["result"].best_epoch, "epochs_completed": trained["result"].epochs_completed,
                "steps": trained["result"].global_step, "config": cfg.to_dict()}
     summary_path.write_text(json.dumps(summary, indent=2, default=str))

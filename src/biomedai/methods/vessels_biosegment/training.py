@@ -191,12 +191,24 @@ def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[Ve
         run_config=cfg, resume=resume)
     net = build_unet(cfg.unet_features)
     load_weights(net, result.weights)
-    threshold, val_dice = 0.5, float("nan")
-    if val_prepared:
-        probs = [vessel_probability(net, c.x) for c in val_prepared]
-        threshold, val_dice = best_dice_threshold(probs, [c.truth for c in val_prepared], [c.fov for c in val_prepared])
-    return {"result": result, "model": net, "threshold": threshold, "val_dice": val_dice,
+    chosen = choose_tta(net, val_prepared) if val_prepared else {"threshold": 0.5, "val_dice": float("nan"),
+                                                                   "tta": False}
+    return {"result": result, "model": net, **chosen,
             "train_ids": [c.case_id for c in train_cases], "val_ids": [c.case_id for c in val_cases]}
+
+
+def choose_tta(net: torch.nn.Module, val_cases: Sequence[PreparedCase]) -> dict[str, Any]:
+    """Flip test-time augmentation on or off, and the threshold, by the pooled Dice of the validation images
+    (on only when it is higher)."""
+    truths, fovs = [c.truth for c in val_cases], [c.fov for c in val_cases]
+    scores = {}
+    for tta in (False, True):
+        probs = [vessel_probability(net, c.x, tta=tta) for c in val_cases]
+        scores[tta] = best_dice_threshold(probs, truths, fovs)
+    tta = scores[True][1] > scores[False][1]
+    return {"threshold": scores[tta][0], "val_dice": scores[tta][1], "tta": tta,
+            "val_dice_without_tta": scores[False][1], "val_dice_with_tta": scores[True][1],
+            "threshold_without_tta": scores[False][0], "threshold_with_tta": scores[True][0]}
 
 
 def split_training_validation(cases: Sequence[VesselCase], n_val: int = 3) -> tuple[list[VesselCase], list[VesselCase]]:
@@ -218,12 +230,15 @@ def save_trained_model(folder: Path, trained: dict[str, Any], cfg: VesselsConfig
         method="vessels_biosegment", architecture=architecture_of(cfg.unet_features),
         preprocessing={"channel": cfg.channel, "vessels_dark": cfg.vessels_dark, "clahe": cfg.clahe,
                        "clahe_clip_limit": cfg.clahe_clip_limit, "threshold": trained["threshold"],
-                       "threshold_chosen_on": "validation images " + ", ".join(trained["val_ids"])},
+                       "tta": bool(trained.get("tta", False)),
+                       "threshold_chosen_on": "validation images " + ", ".join(trained["val_ids"])
+                       + " (with flip test-time augmentation on or off, whichever scores higher there)"},
         class_names=["background", "vessel"],
         training_data={"name": data_name, "split": {"train": trained["train_ids"], "validation": trained["val_ids"]},
                        "licence": "DRIVE: research use only (registration with the authors); no redistribution",
                        "non_commercial": True},
         metrics={"val_dice": trained["val_dice"], "best_epoch": result.best_epoch,
+                 **{k: trained[k] for k in ("val_dice_without_tta", "val_dice_with_tta") if k in trained},
                  "epochs_completed": result.epochs_completed, "steps": result.global_step},
         metrics_data="validation images " + ", ".join(trained["val_ids"]) + " (inside the FOV)",
         licence="research use only (follows the DRIVE terms)",
