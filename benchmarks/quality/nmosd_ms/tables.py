@@ -1,7 +1,14 @@
 """nmosd_ms quality: WMH segmentation on the 3 real MS FLAIRs (smoke test) and Tables 2-3 on a SIMULATED cohort.
 
     PYTHONPATH=src python benchmarks/quality/nmosd_ms/tables.py [--n 88] [--repeats 15] [--epochs 12]
-        [--archs twoview-r18,3d-r18] [--side 100] [--max-minutes 50] [--out FOLDER]
+        [--archs twoview-r18,3d-r18 | all] [--size 100] [--device auto|cpu|cuda] [--max-minutes 50] [--out FOLDER]
+
+The default run (no arguments) fits 60 min on a 2-core CPU: the segmentation table, then as many repeats of the
+reduced protocol (ResNet-18 arms, 12 epochs, volumes at 34^3 on a CPU) as fit the 50-min budget. The paper's full
+protocol on a GPU (15 repeats, 100^3, ResNet-18 and -34, both arms; 30 epochs, the config's default):
+    PYTHONPATH=src python benchmarks/quality/nmosd_ms/tables.py --device cuda --repeats 15 --size 100 --archs all \
+        --epochs 30 --max-minutes 0
+(``--max-minutes 0``: no budget, every repeat runs).
 
 The CPU runs of the results file (one thread each, through the team queue, reduced protocol):
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/nmosd_ms/tables.py --skip-segmentation --n 88 --side 34 \
@@ -31,7 +38,7 @@ import torch
 
 from biomedai.methods.nmosd_ms.classify import train_and_predict
 from biomedai.methods.nmosd_ms.cohort import load_template, simulate_cohort
-from biomedai.methods.nmosd_ms.config import NmosdMsConfig
+from biomedai.methods.nmosd_ms.config import ARCHITECTURES, NmosdMsConfig
 from biomedai.methods.nmosd_ms.networks import build_classifier, count_parameters
 from biomedai.methods.nmosd_ms.preprocess import classifier_input, normalise_flair
 from biomedai.methods.nmosd_ms.protocol import binary_scores, repeated_folds, summarise
@@ -64,7 +71,7 @@ def simulated_tables(args: argparse.Namespace, out: Path) -> dict:
     budget_s, repeat_s = args.max_minutes * 60, 0.0
     for repeat in range(args.repeats):
         elapsed = time.time() - t0
-        if repeat and elapsed + repeat_s > budget_s:
+        if repeat and budget_s > 0 and elapsed + repeat_s > budget_s:
             print(f"stopping after {repeat} repeat(s): {elapsed:.0f} s used, a repeat takes ~{repeat_s:.0f} s",
                   flush=True)
             break
@@ -76,7 +83,7 @@ def simulated_tables(args: argparse.Namespace, out: Path) -> dict:
             true, pred, prob = [], [], []
             for split in splits:
                 r = train_and_predict(volumes, labels_arr, split.train, split.val, cfg, None,
-                                      max_minutes=args.fold_max_minutes)
+                                      max_minutes=args.fold_max_minutes, device=args.device)
                 true += labels_arr[split.val].tolist(); pred += r["pred"].tolist(); prob += [float(p) for p in r["prob"]]
                 runs[arch]["epoch_s"].append(r["cpu_s_per_epoch"]); runs[arch]["epochs"].append(r["epochs"])
                 runs[arch]["histories"].append([{k: h.get(k) for k in ("epoch", "train_loss", "val_loss")}
@@ -97,17 +104,49 @@ def simulated_tables(args: argparse.Namespace, out: Path) -> dict:
                          "histories": run["histories"]}
         print(arch, json.dumps({k: v for k, v in results[arch].items()
                                 if k not in ("histories", "out_of_fold_repeat0")}), flush=True)
-    if len(args.archs) == 2:
-        a, b = args.archs
-        diff = [x["accuracy"] - y["accuracy"] for x, y in zip(runs[a]["per_repeat"], runs[b]["per_repeat"])]
-        results["paired_accuracy_difference"] = {"pair": f"{a} - {b}", "per_repeat": diff,
-                                                 "mean": float(np.mean(diff)),
-                                                 "sd": float(np.std(diff, ddof=1)) if len(diff) > 1 else 0.0}
-        print("paired accuracy difference", json.dumps(results["paired_accuracy_difference"]), flush=True)
+    pairs = paired_accuracy_differences(runs, args.archs)
+    if pairs:
+        results["paired_accuracy_difference"] = pairs[0]  # the first pair (ResNet-18 when run), as before
+        results["paired_accuracy_differences"] = pairs
+    for pair in pairs:
+        print("paired accuracy difference", json.dumps(pair), flush=True)
     results["protocol"] = {"n": args.n, "n_nmosd": n_nmosd, "folds": 5, "repeats": len(runs[args.archs[0]]["per_repeat"]),
                            "epochs": args.epochs, "side": args.side, "crop": crop, "simulated": True,
-                           "seed": args.seed, "threads": torch.get_num_threads()}
+                           "seed": args.seed, "threads": torch.get_num_threads(), "device": args.device}
     return results
+
+
+def paired_accuracy_differences(runs: dict, archs: list[str]) -> list[dict]:
+    """Per-repeat accuracy of the two-view arm minus the 3-D arm of the same depth (same splits), per depth run;
+    with exactly two other architectures, the first minus the second."""
+    pairs = [(a, "3d-" + a.split("-", 1)[1]) for a in archs if a.startswith("twoview-") and "3d-" + a.split("-", 1)[1] in archs]
+    if not pairs and len(archs) == 2:
+        pairs = [(archs[0], archs[1])]
+    out = []
+    for a, b in pairs:
+        diff = [x["accuracy"] - y["accuracy"] for x, y in zip(runs[a]["per_repeat"], runs[b]["per_repeat"])]
+        out.append({"pair": f"{a} - {b}", "per_repeat": diff, "mean": float(np.mean(diff)),
+                    "sd": float(np.std(diff, ddof=1)) if len(diff) > 1 else 0.0})
+    return out
+
+
+def print_tables(results: dict) -> None:
+    """Tables 2 and 3 as text (mean +/- SD over repeats; SIMULATED data)."""
+    proto = results["protocol"]
+    print(f"\nTable 2 (SIMULATED cohort, n = {proto['n']}, {proto['repeats']} repeat(s) of 5-fold CV, "
+          f"{proto['epochs']} epochs, {proto['side']}^3):")
+    print(f"{'model':<14} {'accuracy':>15} {'sensitivity':>15} {'specificity':>15}")
+    for arch, r in results.items():
+        if isinstance(r, dict) and "table2" in r:
+            t = r["table2"]
+            cells = [f"{t[m][0]:.3f} +/- {t[m][1]:.3f}" if proto["repeats"] > 1 else f"{t[m][0]:.3f} (SD n/a)"
+                     for m in ("accuracy", "sensitivity", "specificity")]
+            print(f"{arch:<14} {cells[0]:>15} {cells[1]:>15} {cells[2]:>15}")
+    print(f"\nTable 3: {'model':<14} {'parameters (here)':>18} {'parameters (paper size)':>24} {'s/epoch':>8}")
+    for arch, r in results.items():
+        if isinstance(r, dict) and "table2" in r:
+            print(f"         {arch:<14} {r['parameters']:>18,} {r['parameters_at_paper_size']:>24,} "
+                  f"{r['cpu_s_per_epoch']:>8.1f}")
 
 
 def write_figures(results: dict, out: Path) -> list[Path]:
@@ -131,18 +170,24 @@ def main() -> None:
     p.add_argument("--n", type=int, default=88)
     p.add_argument("--repeats", type=int, default=15, help="at most this many repeats (as many as fit the budget)")
     p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--side", type=int, default=100, help="resize side (paper 100; the network sees side-2)")
+    p.add_argument("--size", "--side", dest="side", type=int, default=None,
+                   help="resize side (paper 100; the network sees side-2); default 100 on a GPU, 34 on a CPU")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--fold-max-minutes", type=float, default=None, help="wall cap of one fold's training")
     p.add_argument("--threads", type=int, default=int(os.environ.get("TORCH_NUM_THREADS", "2")))
-    p.add_argument("--archs", default="twoview-r18,3d-r18")
-    p.add_argument("--max-minutes", type=float, default=50.0)
+    p.add_argument("--archs", default="twoview-r18,3d-r18", help=f"comma-separated, or 'all' ({','.join(ARCHITECTURES)})")
+    p.add_argument("--max-minutes", type=float, default=50.0, help="wall budget of the whole run; 0: none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-segmentation", action="store_true")
     p.add_argument("--figures-only", action="store_true", help="redraw the PNGs from OUT/tables_simulated.json")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "results" / "nmosd_ms_run"),
                    help="output folder (default: the results folder beside quality/)")
     args = p.parse_args()
-    args.archs = args.archs.split(",")
+    args.archs = list(ARCHITECTURES) if args.archs == "all" else args.archs.split(",")
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.side is None:
+        args.side = 100 if args.device == "cuda" else 34
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.figures_only:
@@ -154,12 +199,14 @@ def main() -> None:
     if not args.skip_segmentation:
         segmentation_table(out)
     print(f"SIMULATED cohort n={args.n}, 5-fold CV x up to {args.repeats} repeat(s) (paper: 15), epochs {args.epochs}, "
-          f"side {args.side}, {args.threads} thread(s), budget {args.max_minutes} min")
+          f"side {args.side}, {args.device}, {args.threads} thread(s), budget {args.max_minutes} min, "
+          f"architectures {args.archs}")
     res = simulated_tables(args, out)
     out.mkdir(parents=True, exist_ok=True)
     res["protocol"].update(wall_s=round(time.time() - t0), load_average_start=load0, load_average_end=os.getloadavg(),
                            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command=" ".join(sys.argv))
     (out / "tables_simulated.json").write_text(json.dumps(res, indent=1))
+    print_tables(res)
     write_figures(res, out)
     print(f"wall {time.time() - t0:.0f} s; load average at end: {os.getloadavg()}")
 

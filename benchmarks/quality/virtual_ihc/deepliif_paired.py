@@ -14,6 +14,7 @@ mask, the Ki-67 quantifier's positive ratio against the mask's ratio, SSIM and P
 No FID: it needs Inception weights we do not have.
 
     python benchmarks/quality/virtual_ihc/deepliif_paired.py --steps 300
+    python benchmarks/quality/virtual_ihc/deepliif_paired.py --merge A.json B.json   # pool folds run apart
 """
 from __future__ import annotations
 
@@ -60,7 +61,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1], help="which of the 4 folds to run (all: 0 1 2 3)")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_deepliif_paired.json"))
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, help="pool the rows of these result files")
     args = ap.parse_args()
+    if args.merge:
+        merged = merge(args.merge)
+        args.out.write_text(json.dumps(merged, indent=1, default=float))
+        print(json.dumps(merged["summary"], indent=1))
+        return
     torch.set_num_threads(1)
     panels = paired_panels(args.root)
     hema = np.concatenate([grid_tiles(p.hematoxylin, TILE) for p in panels])
@@ -105,6 +112,18 @@ def main() -> None:
             for k, g in zip(test, gen):
                 s = score_generated(g, ihc[k], seg[k], NUCLEUS_PX)
                 rows.append({"fold": fold, "model": name, "tile": int(k), "oracle_label": float(oracle[k]), **s})
+    record = {"data": "DeepLIIF sample train/{Bladder1,Lung1} (real, registered; non-commercial), 32 tiles of 128 px, "
+                      "4-fold tile-level CV", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "load_average_at_end": os.getloadavg(), "threads": 1, "steps_per_model": args.steps,
+              "command": "python " + " ".join(os.sys.argv), "fid": "not computed: needs Inception weights (absent)",
+              "summary": summarise(rows, cpu), "rows": rows}
+    args.out.write_text(json.dumps(record, indent=1, default=float))
+    print(json.dumps(record["summary"], indent=1))
+
+
+def summarise(rows: list[dict], cpu: dict[str, list[float]]) -> dict[str, dict]:
+    """Pooled numbers per model over the folds present in ``rows``."""
+    folds = sorted({r["fold"] for r in rows})
     summary = {}
     for name in dict.fromkeys(r["model"] for r in rows):
         sel = [r for r in rows if r["model"] == name]
@@ -114,7 +133,7 @@ def main() -> None:
         q_cells = sum(r["quantifier_n_cells"] for r in sel)
         q_pos = sum(r["quantifier_n_positive"] for r in sel)
         fold_acc = [np.mean([r["accuracy"] for r in sel if r["fold"] == f and r["accuracy"] is not None])
-                    for f in args.folds]
+                    for f in folds]
         summary[name] = {
             "nucleus_accuracy": round(float(np.mean([r["accuracy"] for r in sel if r["accuracy"] is not None])), 4),
             "nucleus_accuracy_per_fold": [round(float(a), 4) for a in fold_acc],
@@ -125,14 +144,25 @@ def main() -> None:
             "abs_ratio_error_quantifier": round(abs(q_pos / q_cells - true_pos / nn), 4) if q_cells else None,
             "ssim": round(float(np.mean([r["ssim"] for r in sel])), 4),
             "psnr_db": round(float(np.mean([r["psnr"] for r in sel])), 2),
+            "folds": folds, "n_tiles": len(sel), "n_nuclei": nn,
             "train_cpu_s_per_fold": cpu.get(name)}
-    record = {"data": "DeepLIIF sample train/{Bladder1,Lung1} (real, registered; non-commercial), 32 tiles of 128 px, "
-                      "4-fold tile-level CV", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "load_average_at_end": os.getloadavg(), "threads": 1, "steps_per_model": args.steps,
-              "command": "python " + " ".join(os.sys.argv), "fid": "not computed: needs Inception weights (absent)",
-              "summary": summary, "rows": rows}
-    args.out.write_text(json.dumps(record, indent=1, default=float))
-    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def merge(paths: list[Path]) -> dict:
+    """Pool the rows of runs over different folds (e.g. folds 0-1 and 2-3 run as two queue jobs)."""
+    records = [json.loads(Path(p).read_text()) for p in paths]
+    rows = [r for rec in records for r in rec["rows"]]
+    cpu: dict[str, list[float]] = {}
+    for rec in records:
+        for name, s in rec["summary"].items():
+            if s.get("train_cpu_s_per_fold"):
+                cpu.setdefault(name, []).extend(s["train_cpu_s_per_fold"])
+    return {"data": records[0]["data"], "fid": records[0]["fid"],
+            "merged_from": [{"file": Path(p).name, "command": r["command"], "date": r["date"],
+                             "load_average_at_end": r["load_average_at_end"], "steps_per_model": r["steps_per_model"]}
+                            for p, r in zip(paths, records)],
+            "summary": summarise(rows, cpu), "rows": rows}
 
 
 if __name__ == "__main__":

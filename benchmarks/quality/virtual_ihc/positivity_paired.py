@@ -10,8 +10,10 @@ sixth is validation (best epoch by validation positivity BCE; the DAB threshold 
 pixels' quantile that calls as many pixels positive as the training tiles have, so no test tile and no
 validation label chooses anything), the rest train.
 
-Model: Table 2 generator (width 16, 2 residual units) with a 4th output (positivity logit), pix2pix loss
-(LSGAN x ``lambda_gan`` + 100 x L1 on RGB; 30 epochs of 20 steps of 4 tiles, the last 15 decaying) + ``lambda_positivity`` x BCE (pos_weight 5) on the positive-nucleus
+Model (``positivity_recipe.yaml``, trained by the package: ``biomedai.methods.virtual_ihc.paired_training``, the
+same code as ``biomedai train virtual_ihc -c positivity_recipe.yaml``): Table 2 generator (width 16, 2 residual
+units) with a 4th output (positivity logit), pix2pix loss (LSGAN x ``lambda_gan`` + 100 x L1 on RGB; 30 epochs
+of 20 steps of 4 tiles, the last 15 decaying) + ``lambda_positivity`` x BCE (pos_weight 5) on the positive-nucleus
 mask; DAB of OD 0.09 drawn above the threshold. Compared with "all negative" (the haematoxylin panel: an IHC
 without DAB), the same model's RGB without DAB, and (``--plain``) the same pix2pix without the head.
 
@@ -21,8 +23,8 @@ quantifier's positive ratio on the generated tiles against the mask's; SSIM / PS
 95 % intervals by a bootstrap over tiles (``biomedai.metrics.bootstrap_ci``).
 
     python benchmarks/quality/virtual_ihc/positivity_paired.py 
-    python benchmarks/quality/virtual_ihc/positivity_paired.py --final runs/vihc_final
-    python benchmarks/quality/virtual_ihc/positivity_paired.py --finish runs/vihc_final \
+    python benchmarks/quality/virtual_ihc/positivity_paired.py --final runs/vihc_final   # = biomedai train ... -c
+    python benchmarks/quality/virtual_ihc/positivity_paired.py --finish runs/vihc_final/model \
         --to src/biomedai/methods/virtual_ihc/models/default       # + card data, fp16 when it changes nothing
 """
 from __future__ import annotations
@@ -38,77 +40,37 @@ import numpy as np
 import torch
 
 from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
-from biomedai.methods.virtual_ihc.cyclegan import Pix2Pix, to_tensor, to_uint8
+from biomedai.methods.virtual_ihc.cyclegan import Pix2Pix
 from biomedai.methods.virtual_ihc.evaluation import score_generated
+from biomedai.methods.virtual_ihc.paired_training import fit_paired, generate_paired, load_paired_tiles, train_paired
 from biomedai.metrics import binary_agreement_from_counts
-from biomedai.methods.virtual_ihc.positivity import (draw_dab, haematoxylin_view, positive_and_nucleus_masks,
-                                                     prior_threshold)
-from biomedai.methods.virtual_ihc.realdata import grid_tiles, paired_panels
-from biomedai.methods.virtual_ihc.training import train_pix2pix
 from biomedai.metrics.bootstrap import bootstrap_ci
 
 ROOT = Path(os.environ.get("BIOMEDAI_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
             ) / "ki67" / "deepliif_sample"
 TILE, NUCLEUS_PX = 128, 20.0
 HEAD = "positivity pix2pix (ours)"
+RECIPE = Path(__file__).with_name("positivity_recipe.yaml")
 
 
 def model_config(seed: int, minutes: float, head: bool = True, **overrides: object) -> VirtualIHCConfig:
-    base = dict(seed=seed, tile_size=TILE, gen_width=16, gen_res_blocks=2, disc_width=16, gan_loss="lsgan",
-                lr=2e-4, epochs=30, decay_epochs=15, batch_size=4, steps_per_epoch=20,
-                mode="pix2pix", condition="none", input_view="hematoxylin", positivity_head=head,
-                nucleus_diameter_px=NUCLEUS_PX, train_seconds=minutes * 60.0)
-    base.update(overrides)
-    return VirtualIHCConfig(**base)
+    """The bundled recipe (``positivity_recipe.yaml``, the same file ``biomedai train -c`` reads) for one fit."""
+    base = VirtualIHCConfig.from_file(RECIPE)
+    return base.replace(seed=seed, train_seconds=minutes * 60.0, mode="pix2pix", condition="none",
+                        positivity_head=head, **overrides)
 
 
 def load_tiles(root: Path) -> dict[str, np.ndarray]:
-    panels = paired_panels(root)
-    view = np.concatenate([grid_tiles(haematoxylin_view(p.hematoxylin), TILE) for p in panels])
-    hema = np.concatenate([grid_tiles(p.hematoxylin, TILE) for p in panels])
-    ihc = np.concatenate([grid_tiles(p.ihc, TILE) for p in panels])
-    seg = np.concatenate([grid_tiles(p.seg, TILE) for p in panels])
-    masks = [positive_and_nucleus_masks(s) for s in seg]
-    per_side = 512 // TILE
-    rc = [(k // per_side, k % per_side) for k in range(per_side ** 2)] * len(panels)
-    return {"view": view, "hema": hema, "ihc": ihc, "seg": seg, "positive": np.stack([m[0] for m in masks]),
-            "nucleus": np.stack([m[1] for m in masks]), "fold": np.array([(r + c) % 4 for r, c in rc]),
-            "image": np.repeat([p.name for p in panels], per_side ** 2)}
-
-
-@torch.no_grad()
-def raw_output(model: Pix2Pix, view: np.ndarray) -> torch.Tensor:
-    model.eval()
-    return model.translate(to_tensor(view))
+    return load_paired_tiles(root, TILE, "hematoxylin")
 
 
 def fit(data: dict[str, np.ndarray], train: np.ndarray, val: np.ndarray, cfg: VirtualIHCConfig
         ) -> tuple[Pix2Pix, float, dict[str, object]]:
-    """Train, then set the DAB threshold on the validation tiles (prior = the training tiles' positive share)."""
-    torch.manual_seed(cfg.seed)
-    model = Pix2Pix(cfg)
-    t0 = time.process_time()
-    result = train_pix2pix(model, data["view"][train], data["ihc"][train], None, data["view"][val],
-                           data["ihc"][val], None, data["positive"][train] if cfg.positivity_head else None,
-                           data["positive"][val] if cfg.positivity_head else None)
-    info: dict[str, object] = {"cpu_s": round(time.process_time() - t0, 1), "steps": result.steps,
-                               "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                               "best_val_score": round(result.best_score, 4)}
-    threshold = 0.5
-    if cfg.positivity_head:
-        nuc_train = data["nucleus"][train]
-        prior = float(data["positive"][train][nuc_train].mean())
-        probs = torch.sigmoid(raw_output(model, data["view"][val])[:, 3]).numpy()
-        threshold = prior_threshold(probs[data["nucleus"][val]], prior)
-        info.update(prior_positive_pixel_share=round(prior, 4), threshold=threshold)
-    return model, threshold, info
+    return fit_paired(data, train, val, cfg)
 
 
 def generate(model: Pix2Pix, view: np.ndarray, threshold: float, draw: bool = True) -> np.ndarray:
-    out = raw_output(model, view)
-    if model.config.positivity_head and draw:
-        return to_uint8(draw_dab(out, threshold, model.config.dab_od))
-    return to_uint8(out[:, :3])
+    return generate_paired(model, view, threshold, draw)
 
 
 def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
@@ -120,7 +82,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     def ratio_error(c: np.ndarray, qq: np.ndarray) -> float:
         return abs(qq[:, 1].sum() / max(qq[:, 0].sum(), 1.0) - c[:, 1].sum() / max(c[:, 0].sum(), 1.0))
 
-    def ci(metric, *arrays) -> list[float]:  # noqa: ANN001
+    def ci(metric, *arrays) -> list[float]:
         r = bootstrap_ci(metric, *arrays, n_resamples=2000, seed=0)
         return [round(r.estimate, 4), round(r.low, 4), round(r.high, 4)]
 
@@ -198,40 +160,13 @@ def merge(paths: list[Path]) -> dict[str, object]:
 
 
 def train_final(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, object]:
-    """The bundled model: all 32 tiles, every sixth for validation (best epoch, DAB threshold)."""
-    from biomedai.methods.virtual_ihc.model_io import VirtualIHCModel, save_virtual_ihc
-    from biomedai.train.model_folder import ModelInfo
-
-    idx = np.arange(len(data["view"]))
-    val, train = idx[::6], np.setdiff1d(idx, idx[::6])
+    """The bundled model: the package's train action (``paired_training.train_paired``: all 32 tiles, every sixth
+    for validation) into ``--final`` (model folder ``--final/model``, checkpoints and metrics.jsonl beside it)."""
     cfg = model_config(args.seed, args.minutes, True, lambda_gan=args.lambda_gan,
                        lambda_positivity=args.lambda_positivity)
-    model, threshold, info = fit(data, train, val, cfg)
-    print(f"final: {info}", flush=True)
-    final_cfg = cfg.replace(positivity_threshold=threshold, train_seconds=None)
-    bundle = VirtualIHCModel(final_cfg, with_classifier=False)
-    bundle.generator.load_state_dict(model.G.state_dict())
-    val_rows = [score_generated(g, data["ihc"][k], data["seg"][k], NUCLEUS_PX)
-                for k, g in zip(val, generate(model, data["view"][val], threshold))]
-    val_summary = summarise(val_rows)
-    info_card = ModelInfo(
-        method="virtual_ihc", name="default", simulated=False,
-        training_data={"name": "DeepLIIF sample train/Bladder1.png + train/Lung1.png (haematoxylin, IHC and mask "
-                               "panels; real, pixel-registered)",
-                       "licence": "DeepLIIF: Apache 2.0 with Commons Clause, NON-COMMERCIAL academic use only; "
-                                  "this model inherits those terms",
-                       "split": f"{len(train)} training tiles of 128 px, {len(val)} validation tiles (every 6th)"},
-        preprocessing={"input": "RGB -> skimage rgb2hed haematoxylin OD, 99th percentile scaled to 0.175, rendered "
-                                "back to RGB (positivity.haematoxylin_view)", "tile": TILE},
-        class_names=["negative", "positive"],
-        metrics={"validation_" + k: v for k, v in val_summary.items() if k in ("kappa", "f1_positive",
-                                                                               "abs_ratio_error_quantifier")},
-        metrics_data=f"{len(val)} validation tiles (used to choose the epoch and the DAB threshold; not a test "
-                     "result: see benchmarks/results/RESULTS-virtual_ihc.md for the cross-validated test numbers)",
-        extra={"mode": "positivity-aware pix2pix, haematoxylin -> Ki-67 IHC", "fit": info,
-               "never_checked_on": "H&E with real Ki-67 ground truth"})
-    folder = save_virtual_ihc(args.final, bundle, info_card, half=args.half)
-    return {"folder": str(folder), "fit": info, "validation": val_summary}
+    folder, result = train_paired(args.root, cfg.replace(model="positivity"), args.final)
+    print(f"final: {result['fit']}", flush=True)
+    return {"folder": str(folder), **result}
 
 
 def finish(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, object]:
@@ -288,7 +223,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=3.5, help="--final: wall-time cap")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--half", action="store_true", help="--final: store fp16 weights")
-    ap.add_argument("--finish", type=Path, default=None, help="a --final folder to re-save with its card data")
+    ap.add_argument("--finish", type=Path, default=None, help="a --final model folder (FINAL/model) to re-save with its card data")
     ap.add_argument("--cv", type=Path, default=Path(__file__).with_name("results_positivity_paired.json"))
     ap.add_argument("--to", type=Path, default=None, help="--finish: destination model folder")
     ap.add_argument("--merge", type=Path, nargs="+", default=None, help="pool the rows of these CV result files")

@@ -11,6 +11,7 @@ known ratio of the paired real (simulated) IHC.
 
 Run (about 3-4 min per model on one thread):
     python benchmarks/quality/virtual_ihc/simulated_condition.py --seeds 0 1 2 --steps 300
+    python benchmarks/quality/virtual_ihc/simulated_condition.py --merge A.json B.json   # pool seeds run apart
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def run_seed(seed: int, steps: int, n_train: int, n_test: int, condition: str) -
     ihc_set = simulate_set(n_train, 1000 * seed + 2)
     val = simulate_set(16, 1000 * seed + 3)
     test = simulate_set(n_test, 1000 * seed + 4)
-    label = lambda s: np.array([float(p.tumour) for p in s], np.float32)  # noqa: E731
+    label = lambda s: np.array([float(p.tumour) for p in s], np.float32)
     epochs = 10
     cfg = VirtualIHCConfig(seed=seed, tile_size=64, gen_width=16, gen_res_blocks=2, disc_width=16,
                            condition=condition, gan_loss="lsgan", lr=2e-4, epochs=epochs, decay_epochs=epochs // 2,
@@ -86,32 +87,60 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=240)
     ap.add_argument("--n-test", type=int, default=100)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_simulated_condition.json"))
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, help="pool the runs of these result files")
     args = ap.parse_args()
+    if args.merge:
+        records = [json.loads(p.read_text()) for p in args.merge]
+        merged = {"data": records[0]["data"],
+                  "merged_from": [{"file": p.name, "command": r["command"], "date": r["date"],
+                                   "machine": r.get("machine"), "load_average_at_end": r.get("load_average_at_end")}
+                                  for p, r in zip(args.merge, records)],
+                  "summary": summarise([run for r in records for run in r["runs"]]),
+                  "runs": [run for r in records for run in r["runs"]]}
+        for key in ("condition", "models", "counting"):
+            if key in records[0]:
+                merged[key] = records[0][key]
+        args.out.write_text(json.dumps(merged, indent=1))
+        print(json.dumps(merged["summary"], indent=1))
+        return
     torch.set_num_threads(1)
     runs = []
     for seed in args.seeds:
         for condition in ("plane", "none"):
             runs.append(run_seed(seed, args.steps, args.n_train, args.n_test, condition))
             print(json.dumps(runs[-1]), flush=True)
-    summary = {}
-    for condition in ("plane", "none"):
-        for region in ("all", "tumour", "normal"):
-            errs = [r[region]["abs_error"] for r in runs if r["condition"] == condition and r[region]["abs_error"] is not None]
-            summary[f"{condition}/{region}"] = {"mean_abs_error": round(float(np.mean(errs)), 4) if errs else None,
-                                                "sd": round(float(np.std(errs, ddof=1)), 4) if len(errs) > 1 else None,
-                                                "n_seeds": len(errs)}
-    diff = [a["all"]["abs_error"] - b["all"]["abs_error"] for a, b in
-            zip([r for r in runs if r["condition"] == "plane"], [r for r in runs if r["condition"] == "none"])
-            if a["all"]["abs_error"] is not None and b["all"]["abs_error"] is not None]
-    summary["paired_difference_all(conditional - plain)"] = {"per_seed": [round(d, 4) for d in diff],
-                                                             "mean": round(float(np.mean(diff)), 4) if diff else None}
     record = {"data": "SIMULATED paired H&E/IHC tiles (biomedai.methods.virtual_ihc.simulate; tumour 60 % / normal "
                       "10 % positive); training unpaired", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "machine": platform.machine() + " " + platform.processor(), "threads": 1,
               "load_average_at_end": os.getloadavg(), "command": "python " + " ".join(os.sys.argv),
-              "summary": summary, "runs": runs}
+              "summary": summarise(runs), "runs": runs}
     args.out.write_text(json.dumps(record, indent=1))
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(record["summary"], indent=1))
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Absolute ratio error per condition and region over seeds (mean, sd, per seed) and the paired
+    per-seed difference conditional - plain (negative: the condition helps)."""
+    summary: dict[str, dict] = {}
+    for condition in ("plane", "none"):
+        for region in ("all", "tumour", "normal"):
+            sel = sorted((r for r in runs if r["condition"] == condition and r[region]["abs_error"] is not None),
+                         key=lambda r: r["seed"])
+            errs = [r[region]["abs_error"] for r in sel]
+            summary[f"{condition}/{region}"] = {
+                "mean_abs_error": round(float(np.mean(errs)), 4) if errs else None,
+                "sd": round(float(np.std(errs, ddof=1)), 4) if len(errs) > 1 else None,
+                "per_seed": errs, "synthetic_ratio_per_seed": [r[region]["synthetic"] for r in sel],
+                "true_ratio_per_seed": [r[region]["true_ratio"] for r in sel], "seeds": [r["seed"] for r in sel],
+                "n_seeds": len(errs)}
+    by_seed = {(r["seed"], r["condition"]): r for r in runs}
+    seeds = sorted({s for s, c in by_seed if (s, "plane") in by_seed and (s, "none") in by_seed})
+    for region in ("all", "tumour", "normal"):
+        diff = [by_seed[(s, "plane")][region]["abs_error"] - by_seed[(s, "none")][region]["abs_error"] for s in seeds]
+        summary[f"paired_difference(conditional - plain)/{region}"] = {
+            "per_seed": [round(d, 4) for d in diff], "mean": round(float(np.mean(diff)), 4) if diff else None,
+            "conditional_better_in": f"{sum(d < 0 for d in diff)} of {len(diff)} seeds"}
+    return summary
 
 
 if __name__ == "__main__":

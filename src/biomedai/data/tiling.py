@@ -40,6 +40,7 @@ __all__ = [
     "blend_tiles",
     "predict_tiled",
     "iter_wsi_tiles",
+    "tissue_fraction",
     "MapWindow",
     "strided_map_windows",
     "predict_wsi_map",
@@ -428,7 +429,15 @@ def _level_size(reader: Any, level: int) -> tuple[int, int]:
     return width, height
 
 
-def _tissue_fraction(mask: np.ndarray, tile: WSITile, level_size: tuple[int, int]) -> float:
+def tissue_fraction(mask: np.ndarray, tile: WSITile, level_size: tuple[int, int]) -> float:
+    """Share of ``mask`` (a whole-slide tissue mask at any scale) under ``tile`` of a level of ``level_size``
+    ``(width, height)``; at least one mask pixel is always looked at.
+
+    Example:
+        >>> m = np.zeros((10, 10), bool); m[:5] = True
+        >>> tissue_fraction(m, WSITile(0, 0, 0, 100, 100, (0, 0)), (100, 100))
+        0.5
+    """
     sy, sx = mask.shape[0] / level_size[1], mask.shape[1] / level_size[0]
     r0, c0 = int(tile.y * sy), int(tile.x * sx)
     r1 = max(int(math.ceil((tile.y + tile.height) * sy)), r0 + 1)
@@ -459,7 +468,7 @@ def iter_wsi_tiles(reader: Any, level: int = 0, tile: int | Sequence[int] = 512,
     for t in tile_grid((height, width), tile, overlap):
         (y, x), (h, w) = t.origin, t.size
         wt = WSITile(level, x, y, w, h, (int(round(x * ds)), int(round(y * ds))))
-        if mask is not None and _tissue_fraction(mask, wt, (width, height)) <= min_tissue_fraction:
+        if mask is not None and tissue_fraction(mask, wt, (width, height)) <= min_tissue_fraction:
             continue
         region = np.asarray(reader.read_region(wt.location, level, (w, h)))
         if region.ndim == 3 and region.shape[-1] == 4:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,41 @@ from biomedai.utils import atomic_path
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tiffslide", "openslide")
+#: file suffixes that are always whole-slide images (a ``.tif``/``.tiff`` is one when it holds a pyramid)
+SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms", ".vmu", ".svslide", ".qptiff")
 #: Level pixels above which :meth:`WSIReader.to_image` refuses (use ``read_rect`` on tiles instead).
 MAX_PIXELS = 1 << 28
+#: :meth:`WSIReader.thumbnail` reads a level larger than this in strips of about this many pixels
+THUMBNAIL_READ_PIXELS = 1 << 24
+
+
+def is_slide_file(path: str | Path, min_pixels: int | None = None) -> bool:
+    """True for a whole-slide image: a slide suffix (.svs, .ndpi, ...), a TIFF holding a resolution pyramid,
+    or, with ``min_pixels``, a TIFF whose first image has at least that many pixels (read from the header).
+
+    Unreadable files give False (the image reader then says what is wrong).
+
+    Example:
+        >>> is_slide_file("scan.svs"), is_slide_file("photo.png")
+        (True, False)
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in SLIDE_SUFFIXES:
+        return True
+    if suffix not in (".tif", ".tiff"):
+        return False
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            if len(series.levels) > 1:
+                return True
+            page = tif.pages[0]
+            return min_pixels is not None and int(page.imagelength) * int(page.imagewidth) >= int(min_pixels)
+    except Exception:  # noqa: BLE001 - not readable as a TIFF: treat as a plain image
+        return False
 
 
 def open_wsi(path: str | Path, backend: str = "auto") -> WSIReader:
@@ -225,8 +259,21 @@ class WSIReader:
         out_w, out_h = max(1, round(width / scale)), max(1, round(height / scale))
         level = self.level_for_downsample(scale)
         level_w, level_h = self.level_dimensions[level]
-        region = self.read_region((0, 0), level, (level_w, level_h))
-        return _resize(region, out_w, out_h)
+        factor = int(scale / self.level_downsamples[level])
+        if level_w * level_h <= THUMBNAIL_READ_PIXELS or factor < 2:
+            region = self.read_region((0, 0), level, (level_w, level_h))
+            return _resize(region, out_w, out_h)
+        # a large level (a slide without a pyramid): read strips, average factor x factor blocks, then resize
+        from skimage.transform import downscale_local_mean
+
+        rows = max(1, THUMBNAIL_READ_PIXELS // level_w // factor) * factor
+        ds = self.level_downsamples[level]
+        strips = []
+        for y in range(0, level_h // factor * factor, rows):
+            n = min(rows, level_h // factor * factor - y)
+            strip = self.read_region((0, int(round(y * ds))), level, (level_w // factor * factor, n))
+            strips.append(np.round(downscale_local_mean(strip, (factor, factor, 1))).astype(np.uint8))
+        return _resize(np.concatenate(strips), out_w, out_h)
 
     def to_image(self, level: int = 0, max_pixels: int = MAX_PIXELS) -> Image:
         """One whole level as an :class:`Image` with spacing in micrometres (when mpp is known)."""
@@ -280,8 +327,6 @@ def write_pyramidal_tiff(array: np.ndarray, path: str | Path, mpp: float | tuple
     one value) goes into metric resolution tags. ``levels`` defaults to halving until the longest side
     fits in one tile.
     """
-    import tifffile
-
     path = Path(path)
     array = np.asarray(array)
     if array.size == 0 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3)):
@@ -290,27 +335,105 @@ def write_pyramidal_tiff(array: np.ndarray, path: str | Path, mpp: float | tuple
         raise InvalidInputError(f"pyramidal TIFF takes uint8 arrays, got {array.dtype}", path)
     if tile <= 0 or tile % 16:
         raise InvalidInputError(f"tile must be a positive multiple of 16, got {tile}", path)
-    mpp_x, mpp_y = (float(mpp), float(mpp)) if np.isscalar(mpp) else (float(mpp[0]), float(mpp[1]))
-    if mpp_x <= 0 or mpp_y <= 0:
-        raise InvalidInputError(f"mpp must be positive, got {mpp}", path)
+    return write_pyramidal_tiff_bands(_row_bands(array, tile), array.shape, path, mpp, tile, levels, compression)
+
+
+def write_pyramidal_tiff_bands(bands: Iterable[np.ndarray], shape: tuple[int, ...], path: str | Path,
+                               mpp: float | tuple[float, float] | None, tile: int = 256, levels: int | None = None,
+                               compression: str = "zlib") -> Path:
+    """Write an image given as row bands as a tiled pyramidal TIFF, never holding the full image in memory.
+
+    ``bands`` yields uint8 arrays of ``tile`` rows (the last may be shorter) and the full width, top to
+    bottom; ``shape`` is ``(height, width)`` or ``(height, width, 3)``. Level 0 is written tile row by tile
+    row while its half-size level goes to a ``.npy`` memory map beside ``path``; each further level is then
+    written from the previous one's map (together a third of level 0 on disk, removed at the end). The file
+    is the same as :func:`write_pyramidal_tiff` writes for the whole array (SubIFD pyramid, ``mpp`` in the
+    resolution tags; None writes none, for a source without a pixel size) and appears at ``path`` only when
+    complete.
+
+    Example:
+        >>> import tempfile
+        >>> a = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+        >>> p = write_pyramidal_tiff_bands((a[y:y + 64] for y in range(0, 300, 64)), a.shape,
+        ...                                Path(tempfile.mkdtemp()) / "s.tif", mpp=0.5, tile=64)
+        >>> with open_wsi(p) as s:
+        ...     s.level_dimensions, bool((s.read_region((0, 0), 0, (200, 300)) == a).all())
+        (((200, 300), (100, 150), (50, 75), (25, 37)), True)
+    """
+    import shutil
+    import tempfile
+
+    import tifffile
+
+    path = Path(path)
+    shape = tuple(int(n) for n in shape)
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] not in (1, 3)) or min(shape[:2]) < 1:
+        raise InvalidInputError(f"pyramidal TIFF takes [y, x] or [y, x, 3] images, got shape {shape}", path)
+    if tile <= 0 or tile % 16:
+        raise InvalidInputError(f"tile must be a positive multiple of 16, got {tile}", path)
+    if mpp is None:
+        mpp_x = mpp_y = None
+    else:
+        mpp_x, mpp_y = (float(mpp), float(mpp)) if np.isscalar(mpp) else (float(mpp[0]), float(mpp[1]))
+        if mpp_x <= 0 or mpp_y <= 0:
+            raise InvalidInputError(f"mpp must be positive, got {mpp}", path)
     if levels is None:
         levels = 1
-        while max(array.shape[:2]) / 2 ** (levels - 1) > tile:
+        while max(shape[:2]) / 2 ** (levels - 1) > tile:
             levels += 1
-    pyramid = [array]
-    for _ in range(levels - 1):
-        pyramid.append(_halve(pyramid[-1]))
-    photometric = "rgb" if array.ndim == 3 and array.shape[-1] == 3 else "minisblack"
-    with writing(path, "pyramidal TIFF"), atomic_path(path) as tmp:
-        with tifffile.TiffWriter(tmp, bigtiff=array.nbytes > 2**31) as writer:
-            for index, level in enumerate(pyramid):
-                scale = 2 ** index
-                writer.write(level, subifds=len(pyramid) - 1 if index == 0 else None,
-                             subfiletype=1 if index else 0, tile=(tile, tile), photometric=photometric,
-                             compression=compression, metadata=None,
-                             resolution=(1e4 / (mpp_x * scale), 1e4 / (mpp_y * scale)),
-                             resolutionunit="CENTIMETER")
+    photometric = "rgb" if len(shape) == 3 and shape[-1] == 3 else "minisblack"
+    scratch = Path(tempfile.mkdtemp(prefix=".pyramid-", dir=path.parent if path.parent.is_dir() else None))
+    try:
+        with writing(path, "pyramidal TIFF"), atomic_path(path) as tmp:
+            with tifffile.TiffWriter(tmp, bigtiff=math.prod(shape) > 2**31) as writer:
+                level_shape, source = shape, iter(bands)
+                for index in range(levels):
+                    last = index == levels - 1
+                    half = None if last else np.lib.format.open_memmap(
+                        scratch / f"level{index + 1}.npy", mode="w+", dtype=np.uint8,
+                        shape=(level_shape[0] // 2, level_shape[1] // 2) + tuple(level_shape[2:]))
+                    scale = 2 ** index
+                    writer.write(_tiles_of_bands(source, level_shape, tile, half), shape=level_shape,
+                                 dtype=np.uint8, subifds=levels - 1 if index == 0 else None,
+                                 subfiletype=1 if index else 0, tile=(tile, tile), photometric=photometric,
+                                 compression=compression, metadata=None,
+                                 resolution=None if mpp_x is None else (1e4 / (mpp_x * scale), 1e4 / (mpp_y * scale)),
+                                 resolutionunit=None if mpp_x is None else "CENTIMETER")
+                    if half is not None:
+                        half.flush()
+                        level_shape = half.shape
+                        source = _row_bands(half, tile)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return path
+
+
+def _row_bands(array: np.ndarray, rows: int) -> Iterator[np.ndarray]:
+    for y in range(0, array.shape[0], rows):
+        yield np.asarray(array[y:y + rows])
+
+
+def _tiles_of_bands(bands: Iterator[np.ndarray], shape: tuple[int, ...], tile: int,
+                    half: np.ndarray | None) -> Iterator[np.ndarray]:
+    """Full-size tiles (zero-padded at the edges) of row bands, in tifffile's order; each band's half-size
+    copy goes into ``half`` on the way."""
+    height, width = shape[:2]
+    for y in range(0, height, tile):
+        band = next(bands, None)
+        rows = min(tile, height - y)
+        if band is None or band.shape[:2] != (rows, width) or band.shape[2:] != tuple(shape[2:]):
+            got = None if band is None else band.shape
+            raise InvalidInputError(f"band at row {y} must have shape {(rows, width) + tuple(shape[2:])}, got {got}")
+        band = np.asarray(band, np.uint8)
+        if half is not None:
+            low = _halve(band[:rows // 2 * 2])
+            half[y // 2:y // 2 + low.shape[0]] = low[:, :half.shape[1]]
+        for x in range(0, width, tile):
+            piece = band[:, x:x + tile]
+            if piece.shape[:2] != (tile, tile):
+                pad = [(0, tile - piece.shape[0]), (0, tile - piece.shape[1])] + [(0, 0)] * (piece.ndim - 2)
+                piece = np.pad(piece, pad)
+            yield np.ascontiguousarray(piece)
 
 
 def _halve(array: np.ndarray) -> np.ndarray:

@@ -17,3 +17,46 @@ def test_roc_and_learning_curve_pngs(tmp_path):
                  plot_learning_curves(hist, tmp_path / "lc.png", "SIMULATED")):
         img = np.asarray(Image.open(path).convert("L"))
         assert img.shape[0] > 200 and img.std() > 10  # drawn, not blank
+
+
+def test_predict_writes_the_html_report_and_report_rebuilds_it(tmp_path):
+    import nibabel as nib
+
+    from biomedai.methods.nmosd_ms import NmosdMsMethod
+    from biomedai.methods.nmosd_ms.phantom import flair_phantom
+
+    flair, _, lesion = flair_phantom()
+    nib.save(nib.Nifti1Image(flair, np.eye(4)), str(tmp_path / "sub1.nii.gz"))
+    out = tmp_path / "out"
+    NmosdMsMethod().predict([tmp_path / "sub1.nii.gz"], out)
+    page = (out / "report.html").read_text()
+    for text in ("sub1", "lesion volume (ml)", "normalised lesion load", "Lesion location: not computed",
+                 "Classifier: not run", "sub1_overlay_slices.png"):
+        assert text in page, text
+    strip = np.asarray(Image.open(out / "sub1_overlay_slices.png").convert("RGB"))
+    assert strip.shape[1] > 3 * flair.shape[1]  # several slices side by side
+    (out / "report.html").unlink()
+    assert NmosdMsMethod().report(out) == out / "report.html" and "sub1" in (out / "report.html").read_text()
+
+
+def test_location_summary_on_an_mni_grid_and_in_the_report(tmp_path):
+    from biomedai.methods.nmosd_ms.location import is_mni_grid, location_summary_mni
+    from biomedai.methods.nmosd_ms.outputs import overlay_slices
+    from biomedai.methods.nmosd_ms.report import write_html_report
+
+    fsl_1mm = np.diag([1.0, 1.0, 1.0, 1.0]); fsl_1mm[:3, 3] = (-91, -126, -72)
+    assert is_mni_grid((182, 218, 182), fsl_1mm) and not is_mni_grid((182, 218, 181), fsl_1mm)
+    assert not is_mni_grid((182, 218, 182), np.eye(4))
+    lesion = np.zeros((182, 218, 182), bool)
+    # a lesion 2 mm above the left lateral ventricle's body (MNI about (-16, -10, 24)) and one in the pons
+    def vox(x, y, z):
+        return tuple(int(v) for v in np.linalg.inv(fsl_1mm)[:3] @ np.array([x, y, z, 1.0]))
+    for centre in (vox(-16, -10, 24), vox(0, -28, -32)):
+        lesion[tuple(slice(c - 3, c + 3) for c in centre)] = True
+    counts = location_summary_mni(lesion, fsl_1mm)
+    assert counts["infratentorial"] == 1 and sum(counts.values()) == 2
+    assert overlay_slices(lesion, 4) == sorted(set(overlay_slices(lesion, 4))) and len(overlay_slices(lesion, 4)) >= 2
+    rows = [{"case": "s", "wmh_ml": 0.43, "lesion_count": 2, "p_nmosd": 0.8, "prediction": "NMOSD",
+             **{f"loc_{k}": v for k, v in counts.items()}}]
+    page = write_html_report(tmp_path, rows, {"simulated": "trained on SIMULATED subjects"}).read_text()
+    assert "infratentorial" in page and "P(NMOSD) = 0.800" in page and "SIMULATED" in page

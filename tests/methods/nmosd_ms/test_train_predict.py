@@ -43,7 +43,8 @@ def test_train_writes_a_model_folder_and_predict_classifies(tmp_path):
     out = method.predict([data / "flair" / "s1.nii.gz"], tmp_path / "pred", weights=tmp_path / "train" / "model")
     subject = out.metrics["subjects"]["s1"]
     assert 0.0 <= subject["p_nmosd"] <= 1.0 and subject["prediction"] in ("NMOSD", "MS")
-    assert (tmp_path / "pred" / "s1_occlusion.nii.gz").is_file() and (tmp_path / "pred" / "s1_occlusion.png").is_file()
+    for kind in ("occlusion", "gradcam"):
+        assert (tmp_path / "pred" / f"s1_{kind}.nii.gz").is_file() and (tmp_path / "pred" / f"s1_{kind}.png").is_file()
     import json
 
     notes = json.loads((tmp_path / "pred" / "result.json").read_text())["notes"]

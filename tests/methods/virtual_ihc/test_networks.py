@@ -5,13 +5,24 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from biomedai.methods.virtual_ihc.conditioning import condition_planes, condition_values, with_condition  # noqa: E402
-from biomedai.methods.virtual_ihc.config import VirtualIHCConfig  # noqa: E402
-from biomedai.methods.virtual_ihc.cyclegan import CycleGAN, Pix2Pix, to_tensor, to_uint8  # noqa: E402
-from biomedai.methods.virtual_ihc.losses import (ImagePool, cycle_loss, discriminator_loss,  # noqa: E402
-                                                 generator_adversarial_loss, identity_loss, linear_decay_factor)
-from biomedai.methods.virtual_ihc.networks import (ReferenceResnetGenerator, TableTwoDiscriminator,  # noqa: E402
-                                                   TableTwoGenerator, count_parameters, mil_classifier)
+from biomedai.methods.virtual_ihc.conditioning import condition_planes, condition_values, with_condition
+from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
+from biomedai.methods.virtual_ihc.cyclegan import CycleGAN, Pix2Pix, to_tensor, to_uint8
+from biomedai.methods.virtual_ihc.losses import (
+    ImagePool,
+    cycle_loss,
+    discriminator_loss,
+    generator_adversarial_loss,
+    identity_loss,
+    linear_decay_factor,
+)
+from biomedai.methods.virtual_ihc.networks import (
+    ReferenceResnetGenerator,
+    TableTwoDiscriminator,
+    TableTwoGenerator,
+    count_parameters,
+    mil_classifier,
+)
 
 TINY = dict(gen_width=4, disc_width=4, gen_res_blocks=1, pool_size=2, tile_size=16)
 
@@ -149,7 +160,7 @@ def test_linear_decay_and_optimiser_lr() -> None:
     assert linear_decay_factor(99, 100, 50) == pytest.approx(1 / 51)
     model = CycleGAN(VirtualIHCConfig(**TINY, epochs=10, decay_epochs=5, lr=1e-3))
     assert model.set_epoch(9) == pytest.approx(1e-3 / 6)
-    assert model.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3 / 6)
+    assert model.optimizer.param_groups[1]["lr"] == pytest.approx(1e-3 / 6)
 
 
 @pytest.mark.parametrize("condition", ["none", "plane", "onehot"])
@@ -199,3 +210,44 @@ def test_tensor_round_trip() -> None:
     t = to_tensor(rgb)
     assert t.shape == (2, 3, 5, 6) and float(t.min()) >= -1 and float(t.max()) <= 1
     assert np.array_equal(to_uint8(t), rgb)
+
+
+def _alternating_reference_step(model: CycleGAN, he: torch.Tensor, ihc: torch.Tensor) -> None:
+    """The CycleGAN reference's step: G/F updated with D frozen, then D on the (pre-update) detached fakes."""
+    from biomedai.methods.virtual_ihc.cyclegan import _set_requires_grad
+    from biomedai.methods.virtual_ihc.losses import discriminator_loss
+
+    opt_g = torch.optim.Adam(list(model.G.parameters()) + list(model.F.parameters()), model.config.lr,
+                             betas=(model.config.beta1, model.config.beta2))
+    opt_d = torch.optim.Adam(list(model.D_K.parameters()) + list(model.D_H.parameters()), model.config.lr,
+                             betas=(model.config.beta1, model.config.beta2))
+    model.train()
+    _set_requires_grad([model.D_K, model.D_H], False)
+    losses, fakes = model.generator_losses(he, ihc, None, None)
+    sum(losses.values()).backward()
+    opt_g.step()
+    _set_requires_grad([model.D_K, model.D_H], True)
+    kind = model.config.gan_loss
+    loss_d = (discriminator_loss(model.D_K(ihc), model.D_K(model.pool_k.query(fakes["fake_k"].detach())), kind)
+              + discriminator_loss(model.D_H(he), model.D_H(model.pool_h.query(fakes["fake_h"].detach())), kind))
+    loss_d.backward()
+    opt_d.step()
+
+
+def test_one_combined_step_equals_the_two_alternating_optimiser_steps() -> None:
+    """The engine runs L_G + L_D with one backward and one Adam over two groups; that must be the reference's
+    update (G/F step with D frozen, then D step on detached fakes), parameter for parameter."""
+    import copy
+
+    torch.manual_seed(0)
+    cfg = VirtualIHCConfig(**TINY, condition="none", lr=1e-3, gan_loss="lsgan")
+    ours = CycleGAN(cfg)
+    reference = copy.deepcopy(ours)
+    he, ihc = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    ours.train_step(he, ihc)
+    _alternating_reference_step(reference, he, ihc)
+    for (name, a), b in zip(ours.named_parameters(), reference.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    before = copy.deepcopy(reference)
+    _alternating_reference_step(reference, he, ihc)
+    assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), reference.parameters()))

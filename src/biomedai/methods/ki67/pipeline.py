@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
+from biomedai.io.wsi import is_slide_file
 from biomedai.methods.base import Method, RealSample, RunResult
 from biomedai.methods.registry import register
 from biomedai.utils import lazy_import
@@ -30,7 +31,7 @@ from .input_check import ihc_input_problem
 from .patches import build_patch_set, read_cell_points
 from .report import cell_overlay, cells_geojson, class_map_to_rgb, heatmap_rgb, rows_to_csv, upsample_map
 from .training_data import training_patches
-from .wsi import WSI_SUFFIXES, wsi_probability_map
+from .wsi import wsi_probability_map
 
 ki67_model = lazy_import(".model", __package__)  # torch: imported on first use
 
@@ -84,7 +85,7 @@ class Ki67Method(Method):
             for path in inputs:
                 if model is None:
                     row = self._quantify_one(path, output_dir, rec)
-                elif _is_wsi(path):
+                elif is_slide_file(path):
                     row = self._wsi_one(model, path, output_dir, rec)
                 else:
                     row = self._fcn_one(model, path, output_dir, rec)
@@ -287,18 +288,3 @@ def pooled_counts(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out.update({k: round(v, 4) for k, v in rows[0].items() if k in ("Dpos", "Dneg", "Rpos")
                     and isinstance(v, float)})
     return out
-
-
-def _is_wsi(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if suffix in WSI_SUFFIXES:
-        return True
-    if suffix in (".tif", ".tiff"):
-        try:
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:
-                return len(tif.series[0].levels) > 1
-        except Exception:  # noqa: BLE001 - not readable as a pyramid: treat as a plain image
-            return False
-    return False

@@ -20,8 +20,6 @@ from biomedai.errors import InvalidInputError
 
 from .config import BACKGROUND, Ki67Config
 
-WSI_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms")
-
 #: a tile is glass when its mean grey is above this and its grey standard deviation below GLASS_STD
 GLASS_MEAN, GLASS_STD = 225.0, 8.0
 

@@ -36,11 +36,12 @@ class LesionVolumes(Dataset):
 
 
 def train_and_predict(volumes: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
-                      cfg: NmosdMsConfig, output_dir: Path | None, *, max_minutes: float | None = None
-                      ) -> dict[str, Any]:
+                      cfg: NmosdMsConfig, output_dir: Path | None, *, max_minutes: float | None = None,
+                      device: str = "cpu") -> dict[str, Any]:
     """Train ``cfg.arch`` on ``train_idx`` and predict ``val_idx`` with the last epoch's weights (nothing is
     chosen on ``val_idx``); returns predictions, NMOSD probabilities, seconds per epoch and the engine's history
-    (learning curves, Fig. 4). ``output_dir=None`` keeps no checkpoint (cross-validation folds)."""
+    (learning curves, Fig. 4). ``output_dir=None`` keeps no checkpoint (cross-validation folds). ``device``: where
+it trains (``cpu`` or ``cuda``); the returned model stays there."""
     torch.manual_seed(cfg.seed)
     model = build_classifier(cfg.arch, input_side=cfg.crop_side, dropout=cfg.dropout)
     train_ds = LesionVolumes(volumes[train_idx], labels[train_idx], cfg.crop_side, True, cfg.seed, cfg.flip_probability)
@@ -50,12 +51,12 @@ def train_and_predict(volumes: np.ndarray, labels: np.ndarray, train_idx: np.nda
         model, train_ds, val_ds, loss_fn=torch.nn.functional.cross_entropy,
         optimizer=lambda p: torch.optim.SGD(p, lr=cfg.lr, momentum=cfg.momentum),
         scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, cfg.lr_step_epochs, cfg.lr_gamma),
-        output_dir=output_dir, epochs=cfg.epochs, batch_size=cfg.batch_size, device="cpu", amp=False,
+        output_dir=output_dir, epochs=cfg.epochs, batch_size=cfg.batch_size, device=device, amp=False,
         progress=False, seed=cfg.seed, max_minutes=max_minutes, export_weights=False)
     cpu_s = time.process_time() - start
     model.eval()
     with torch.no_grad():
-        logits = torch.cat([model(x[None]) for x, _ in val_ds])
+        logits = torch.cat([model(x[None].to(device)).float().cpu() for x, _ in val_ds])
     prob = torch.softmax(logits, 1)[:, 1].numpy()
     return {"pred": (prob >= 0.5).astype(int), "prob": prob, "cpu_s_per_epoch": cpu_s / max(result.epochs_completed, 1),
             "epochs": result.epochs_completed, "history": result.history, "model": model}

@@ -12,6 +12,8 @@ from biomedai.errors import ConfigError
 ARCHITECTURES = ("twoview-r18", "twoview-r34", "3d-r18", "3d-r34")
 INPUT_KINDS = ("wmh_mask", "flair_masked_by_wmh", "flair")
 SEGMENTERS = ("morphology", "network")
+#: explanation maps predict can write (explain.py)
+EXPLANATIONS = ("gradcam", "occlusion")
 
 
 @dataclasses.dataclass
@@ -31,6 +33,9 @@ class NmosdMsConfig(BaseConfig):
     segmenter: Literal["morphology", "network"] = "morphology"
     #: model folder of a trained WMH network (benchmarks/quality/nmosd_ms/wmh_network_lopo.py writes them)
     wmh_model: str = ""
+    #: the FLAIR's space, for the lesion-location summary (MNI152 priors): ``auto`` = MNI when the grid is a
+    #: standard MNI152 grid (location.MNI_GRIDS), ``mni`` = registered to MNI (any grid), ``native`` = no summary
+    space: Literal["auto", "mni", "native"] = "auto"
     #: for a DICOM series input, also write the lesion mask as a DICOM SEG joined to the series
     dicom_seg: bool = True
     # --- pre-processing (3.5) -----------------------------------------------------------------------------
@@ -55,8 +60,14 @@ class NmosdMsConfig(BaseConfig):
     folds: int = 5
     repeats: int = 15
     positive_class: Literal["NMOSD"] = "NMOSD"
-    #: with a classifier: write an occlusion map (NIfTI + PNG) per subject in predict (343 forward passes)
+    #: with a classifier: write explanation maps (NIfTI + PNG) per subject in predict
     explain: bool = True
+    #: which maps, comma-separated: ``gradcam`` (one backward pass) and/or ``occlusion`` (343 forward passes)
+    explain_maps: str = "gradcam,occlusion"
+
+    def explanation_kinds(self) -> tuple[str, ...]:
+        """The names in ``explain_maps``, in order."""
+        return tuple(m.strip() for m in self.explain_maps.split(",") if m.strip())
 
     def validate(self) -> None:
         """Reject settings the pipeline cannot honour."""
@@ -65,11 +76,16 @@ class NmosdMsConfig(BaseConfig):
             raise ConfigError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
         if self.input_kind not in INPUT_KINDS:
             raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        if self.space not in ("auto", "mni", "native"):
+            raise ConfigError(f"space must be auto, mni or native, got {self.space!r}")
         if self.segmenter not in SEGMENTERS:
             raise ConfigError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
         if not 1 <= self.crop_side <= self.resize_side:
             raise ConfigError(f"crop_side must be in 1..resize_side ({self.resize_side}), got {self.crop_side}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        maps = self.explanation_kinds()
+        if not maps or set(maps) - set(EXPLANATIONS):
+            raise ConfigError(f"explain_maps: comma-separated names from {EXPLANATIONS}, got {self.explain_maps!r}")
         if self.folds < 2 or self.repeats < 1:
             raise ConfigError(f"need folds >= 2 and repeats >= 1, got {self.folds} and {self.repeats}")

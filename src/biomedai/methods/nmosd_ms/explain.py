@@ -1,4 +1,14 @@
-"""Occlusion sensitivity of an NMOSD/MS classifier over its input volume, written as NIfTI and PNG."""
+"""Explanation maps of an NMOSD/MS classifier over its input volume (occlusion sensitivity and Grad-CAM), written
+as NIfTI and PNG.
+
+Grad-CAM (MONAI ``GradCAM``) uses the last residual stage (``layer4``). For the 3-D ResNet that map is 3-D and is
+upsampled to the input (MONAI's trilinear upsampler; MONAI's default normaliser, which maps (min, max) to (1, 0)
+and so inverts the map, is replaced by a plain scaling to [0, 1]). For the two-view ResNet it is 2-D over ``(a, l)``: the
+compression block turned axis ``h`` (view 1) and axis ``w`` (view 2) into channels and concatenated the two views'
+channels, so the map's first axis is ``w`` for view-1 features and ``h`` for view-2 features. It is brought back to
+the volume as ``M(h, w, l) = (C(w, l) + C(h, l)) / 2`` (each view's collapsed axis broadcast), our choice: the
+network has no finer localisation along the axis it compressed.
+"""
 from __future__ import annotations
 
 import gzip
@@ -10,6 +20,9 @@ import torch
 
 from biomedai.utils import atomic_path
 from biomedai.viz import save_png
+
+from .config import EXPLANATIONS
+from .networks import ResNet3D, TwoViewResNet
 
 
 def occlusion_map(model: torch.nn.Module, volume: np.ndarray, *, patch: int = 14, stride: int = 14,
@@ -33,6 +46,47 @@ def occlusion_map(model: torch.nn.Module, volume: np.ndarray, *, patch: int = 14
                     heat[sl] += drop
                     hits[sl] += 1
     return (heat / np.maximum(hits, 1)).astype(np.float32)
+
+
+def _unit(cam: torch.Tensor) -> torch.Tensor:
+    """Scaled to [0, 1] (all zeros stays zeros)."""
+    cam = cam - cam.min()
+    top = cam.max()
+    return cam / top if top > 0 else cam
+
+
+def gradcam_map(model: torch.nn.Module, volume: np.ndarray, *, target: int = 1) -> np.ndarray:
+    """Grad-CAM of class ``target`` at ``layer4`` over the ``(D, D, D)`` network input, in [0, 1] (module
+    docstring: how the two-view map is brought back to 3-D)."""
+    from monai.visualize import GradCAM
+
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(volume, np.float32))[None, None]
+    with torch.enable_grad():
+        if isinstance(model, TwoViewResNet):
+            cam2d = GradCAM(model, target_layers="layer4").compute_map(x, class_idx=target)  # (1, 1, a', l')
+            c = _unit(torch.nn.functional.interpolate(cam2d, size=(volume.shape[0], volume.shape[2]),
+                                                      mode="bilinear", align_corners=False)[0, 0].detach())
+            if volume.shape[0] != volume.shape[1]:
+                raise ValueError(f"the two-view network needs a cube, got {volume.shape}")
+            heat = 0.5 * (c[None, :, :] + c[:, None, :])  # view 1: C(w, l) over every h; view 2: C(h, l) over every w
+        elif isinstance(model, ResNet3D):
+            # MONAI's default post-processing maps (min, max) to (1, 0), i.e. flips the map: scale it ourselves
+            cam = GradCAM(model, target_layers="net.layer4", postprocessing=lambda t: t)
+            heat = cam(x, class_idx=target)[0, 0].detach()
+        else:
+            raise ValueError(f"Grad-CAM: unsupported classifier {type(model).__name__}")
+    return _unit(heat).numpy().astype(np.float32)
+
+
+def explanation_maps(model: torch.nn.Module, volume: np.ndarray, kinds: tuple[str, ...] = EXPLANATIONS,
+                     target: int = 1) -> dict[str, np.ndarray]:
+    """The maps named in ``kinds`` (``gradcam``, ``occlusion``) over ``volume``, by name."""
+    unknown = set(kinds) - set(EXPLANATIONS)
+    if unknown:
+        raise ValueError(f"unknown explanation(s) {sorted(unknown)}; choose from {EXPLANATIONS}")
+    makers = {"gradcam": gradcam_map, "occlusion": occlusion_map}
+    return {k: makers[k](model, volume, target=target) for k in kinds}
 
 
 def write_map(heat: np.ndarray, volume: np.ndarray, stem: Path) -> list[Path]:

@@ -31,14 +31,37 @@ def write_mask_nifti(mask: np.ndarray, like: Volume, path: Path) -> Path:
     return path
 
 
+def _overlay_slice(flair: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    img = np.rot90(flair[:, :, k])
+    lo, hi = np.percentile(img, [1, 99.5]) if img.any() else (0.0, 1.0)
+    grey = (np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    return overlay_labels(grey, np.rot90(mask[:, :, k]).astype(np.int32))
+
+
 def write_overlay_png(flair: np.ndarray, mask: np.ndarray, path: Path) -> Path:
     """The axial slice with the most lesion voxels (the middle one if none), lesions outlined over the FLAIR."""
     counts = mask.sum(axis=(0, 1))
     k = int(np.argmax(counts)) if counts.any() else flair.shape[2] // 2
-    img = np.rot90(flair[:, :, k])
-    lo, hi = np.percentile(img, [1, 99.5]) if img.any() else (0.0, 1.0)
-    grey = (np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
-    return save_png(overlay_labels(grey, np.rot90(mask[:, :, k]).astype(np.int32)), path)
+    return save_png(_overlay_slice(flair, mask, k), path)
+
+
+def overlay_slices(mask: np.ndarray, n: int = 4) -> list[int]:
+    """``n`` axial slice indices: the 1/(n+1) .. n/(n+1) quantiles of the lesion voxels' z (evenly through the
+    volume when the mask is empty), without repeats."""
+    z = np.nonzero(mask)[2]
+    if z.size:
+        picks = np.quantile(z, np.arange(1, n + 1) / (n + 1))
+    else:
+        picks = np.linspace(0, mask.shape[2] - 1, n + 2)[1:-1]
+    return sorted(dict.fromkeys(int(round(p)) for p in picks))
+
+
+def write_overlay_strip(flair: np.ndarray, mask: np.ndarray, path: Path, n: int = 4) -> Path:
+    """``n`` axial slices (``overlay_slices``) side by side, lesions outlined over the FLAIR, inferior to superior."""
+    tiles = [_overlay_slice(flair, mask, k) for k in overlay_slices(mask, n)]
+    gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
+    parts = [t if t.ndim == 3 else np.stack([t] * 3, -1) for t in tiles]
+    return save_png(np.concatenate([x for t in parts for x in (t, gap)][:-1], axis=1), path)
 
 
 def stats_row(case: str, stats: dict[str, Any], source: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ the mask NIfTI, an overlay PNG and the statistics CSV; ``evaluate`` scores the s
 """
 from __future__ import annotations
 
+import csv
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +28,10 @@ from .config import NmosdMsConfig
 from .dataset import is_simulated, read_cohort, subject_input
 from .preprocess import classifier_input, normalise_flair, shift_flip
 from .protocol import binary_scores, validation_split
-from .outputs import case_name, stats_row, write_mask_nifti, write_overlay_png, write_wmh_dicom_seg
+from .location import LOCATIONS, is_mni_grid, location_summary_mni
+from .outputs import case_name, stats_row, write_mask_nifti, write_overlay_png, write_overlay_strip, write_wmh_dicom_seg
 from .phantom import flair_phantom
+from .report import write_html_report
 from .volumes import Volume, estimate_brain_mask, read_mask, read_volume
 from .wmh import lesion_statistics, lesion_wise_scores, segment_wmh_morphology
 from .input_check import flair_input_problem
@@ -38,6 +42,12 @@ explain = lazy_import(".explain", __package__)
 wmh_net = lazy_import(".wmh_net", __package__)
 
 logger = logging.getLogger(__name__)
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts (strings)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 #: the bundled WMH network (``models/wmh_default``), used by ``segmenter=network`` without ``wmh_model``
 WMH_DEFAULT_MODEL = "wmh_default"
@@ -97,7 +107,7 @@ class NmosdMsMethod(Method):
 
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Segment (or import) the lesions of each FLAIR and write mask, overlay and statistics; with ``weights``
-        (a model folder from ``train``) also P(NMOSD) per subject and an occlusion map (NIfTI + PNG)."""
+        (a model folder from ``train``) also P(NMOSD) per subject and Grad-CAM / occlusion maps (NIfTI + PNG)."""
         return self._run([Path(p) for p in inputs], Path(output_dir), "predict", weights=weights)
 
     def _classifier(self, weights: Path) -> tuple[Any, Any]:
@@ -168,10 +178,14 @@ class NmosdMsMethod(Method):
                 else:
                     rec.notes[f"{name}_dicom_seg"] = "not written: the lesion mask is empty (a SEG needs a segment)"
             rec.add_file(write_overlay_png(vol.array, lesion, out / f"{name}_overlay.png"))
+            rec.add_file(write_overlay_strip(vol.array, lesion, out / f"{name}_overlay_slices.png"))
             stats = lesion_statistics(lesion, brain, vol.voxel_volume_ml)
             if stats["empty_lesion_mask"]:
                 logger.warning("%s: no lesion found; the lesion image is empty (flagged in the CSV)", path)
             row = stats_row(name, stats, source)
+            if cfg.space == "mni" or (cfg.space == "auto" and is_mni_grid(vol.array.shape, vol.affine)):
+                with rec.timer("location"):
+                    row.update({f"loc_{k}": v for k, v in location_summary_mni(lesion, vol.affine).items()})
             if classifier is not None:
                 model, info = classifier
                 with rec.timer("classify"):
@@ -181,13 +195,17 @@ class NmosdMsMethod(Method):
                     p = classify.predict_probability(model, x, int(info.architecture["crop_side"]))
                 row.update({"p_nmosd": round(p, 4), "prediction": "NMOSD" if p >= 0.5 else "MS"})
                 if cfg.explain:
-                    with rec.timer("occlusion"):
-                        crop = shift_flip(x, int(info.architecture["crop_side"]), None)
-                        heat = explain.occlusion_map(model, crop)
-                    for f in explain.write_map(heat, crop, out / f"{name}_occlusion"):
-                        rec.add_file(f)
+                    crop = shift_flip(x, int(info.architecture["crop_side"]), None)
+                    with rec.timer("explain"):
+                        maps = explain.explanation_maps(model, crop, cfg.explanation_kinds())
+                    for kind, heat in maps.items():
+                        for f in explain.write_map(heat, crop, out / f"{name}_{kind}"):
+                            rec.add_file(f)
             rows.append(row)
         rec.add_file(write_csv_atomic(out / "lesions.csv", rows))
+        if any("loc_deep" in r for r in rows):
+            rec.notes["location"] = (f"lesion location ({', '.join(LOCATIONS)}) from nilearn's MNI152 2 mm priors for "
+                                     "FLAIRs in MNI space (location.py rules; crude, see README)")
         rec.metrics["subjects"] = {r["case"]: {k: v for k, v in r.items() if k != "case"} for r in rows}
         rec.notes["orientation"] = "volumes reoriented to RAS+ (nibabel closest canonical)"
         rec.notes["icv"] = "ICV is the brain mask's volume (given, or estimated from the skull-stripped FLAIR)"
@@ -200,8 +218,19 @@ class NmosdMsMethod(Method):
         else:
             rec.notes["classifier"] = "not run: give --weights (a model folder from 'biomedai train nmosd_ms')"
         rec.notes.update(notes or {})
+        rec.add_file(write_html_report(out, rows, rec.notes, f"{self.title}: {action}"))
         rec.write()
         return RunResult(out, rec.metrics, [out / f for f in rec.files])
+
+    def report(self, output_dir: Path) -> Path:
+        """``report.html`` of a predict / demo folder (per-subject lesions, Table 1, locations, P(NMOSD),
+        explanation maps), rebuilt from its ``lesions.csv`` and ``result.json``; other folders: the generic report."""
+        out = Path(output_dir)
+        if not (out / "lesions.csv").is_file():
+            return super().report(out)
+        rows = read_csv_rows(out / "lesions.csv")
+        notes = json.loads((out / "result.json").read_text()).get("notes", {}) if (out / "result.json").is_file() else {}
+        return write_html_report(out, rows, notes, f"{self.title}: report")
 
     def evaluate(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
         """WMH segmenters vs reference masks: Dice, lesion-wise F1, absolute volume difference; the morphology

@@ -1,5 +1,6 @@
-"""Figures of the classifier benchmark: ROC of the out-of-fold P(NMOSD) and learning curves (Fig. 4), drawn from
-recorded probabilities and training histories; every figure carries the data's label (e.g. SIMULATED)."""
+"""Reports: the classifier benchmark's figures (ROC of the out-of-fold P(NMOSD), learning curves as Fig. 4, drawn
+from recorded probabilities and histories; every figure carries the data's label, e.g. SIMULATED) and the
+per-subject HTML report of a predict folder (``write_html_report``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from biomedai.htmlpage import HtmlPage
 from biomedai.stats.roc import auc_with_ci, roc_curve_points
 from biomedai.viz import pyplot, save_figure
 
@@ -47,3 +49,51 @@ def plot_learning_curves(histories: Mapping[str, Sequence[Sequence[Mapping[str, 
         ax.set(xlabel="epoch", ylabel="cross-entropy", title=f"{arch} - {data_label}")
         ax.legend(fontsize=7)
     return save_figure(fig, path)
+
+
+#: Table 1 quantities of a ``lesions.csv`` row and how the report names them
+TABLE1 = {"wmh_ml": "lesion volume (ml)", "lesion_count": "lesion count (26-connected)",
+          "icv_ml": "ICV (ml; brain-mask volume)", "wmh_percent_icv": "normalised lesion load (% ICV)",
+          "empty_lesion_mask": "empty lesion mask (flag)", "mask_source": "lesion mask from"}
+#: per-subject pictures ``predict`` may write, by file suffix, with their captions
+SUBJECT_FIGURES = (("_overlay_slices.png", "lesions outlined on axial FLAIR slices (inferior to superior)"),
+                   ("_overlay.png", "axial slice with the most lesion voxels"),
+                   ("_gradcam.png", "Grad-CAM of P(NMOSD) over the classifier input (slice of the peak; red = evidence)"),
+                   ("_occlusion.png", "occlusion sensitivity of P(NMOSD) (red: evidence for NMOSD, blue: for MS)"))
+
+
+def write_html_report(out_dir: Path, rows: Sequence[Mapping[str, Any]], notes: Mapping[str, str],
+                      title: str = "NMOSD vs MS: lesion report") -> Path:
+    """``out_dir/report.html``: per subject the lesion overlay slices, Table 1 measures, the lesion-location
+    summary (MNI-space inputs), the class probability and the explanation maps found in ``out_dir``; the run's
+    notes (segmenter, classifier, SIMULATED flags) on top. ``rows`` are ``lesions.csv`` rows."""
+    out_dir = Path(out_dir)
+    page = HtmlPage(title)
+    simulated = [v for k, v in notes.items() if "SIMULATED" in str(v) or k == "simulated"]
+    if simulated:
+        page.paragraph("SIMULATED: " + " ".join(dict.fromkeys(str(v) for v in simulated)), css="error")
+    page.paragraph("Research use only; not a diagnosis. NMOSD vs MS probabilities come from a classifier the user "
+                   "trained (none is bundled).", css="note")
+    page.heading("All subjects").table([{k: r.get(k, "") for k in ("case", "wmh_ml", "lesion_count", "wmh_percent_icv",
+                                                                    "p_nmosd", "prediction")} for r in rows])
+    for r in rows:
+        case = str(r["case"])
+        page.heading(case)
+        page.table([{"measure (Table 1)": label, "value": r.get(key, "")} for key, label in TABLE1.items()])
+        locations = {k[len("loc_"):]: r[k] for k in r if k.startswith("loc_")}
+        if locations:
+            page.paragraph("Lesion location (MNI152 2 mm priors, crude rules of location.py; lesions counted on "
+                           "the 2 mm grid):").table([locations])
+        else:
+            page.paragraph("Lesion location: not computed (the FLAIR is not on an MNI152 grid; register it to MNI "
+                           "or set space: mni).", css="note")
+        if r.get("p_nmosd", "") != "":
+            page.paragraph(f"P(NMOSD) = {float(r['p_nmosd']):.3f}; prediction {r.get('prediction', '')} "
+                           "(threshold 0.5).")
+        else:
+            page.paragraph("Classifier: not run (give --weights, a model folder from 'biomedai train nmosd_ms').",
+                           css="note")
+        page.figures([(case + suffix, caption) for suffix, caption in SUBJECT_FIGURES
+                      if (out_dir / (case + suffix)).is_file()])
+    page.details("run notes", dict(notes))
+    return page.write(out_dir / "report.html")

@@ -88,16 +88,28 @@ def prepare_subject(flair: np.ndarray, brain: np.ndarray, lesion: np.ndarray | N
 
 class PatchSampler(Dataset):
     """``n`` random ``patch^3`` crops per epoch, ``lesion_fraction`` of them centred on a lesion voxel; when
-    ``augment``: random left-right flip and intensity ``a * x + b`` (a in [0.9, 1.1], b in [-0.1, 0.1])."""
+    ``augment``: random left-right flip and intensity ``a * x + b`` (a in [0.9, 1.1], b in [-0.1, 0.1]).
+
+    ``subject_weights`` (training only): the probability of drawing each subject (default: in turn, equally);
+    e.g. real patients weighted against many SIMULATED ones. Only padded copies are kept (the lesion as uint8).
+    """
 
     def __init__(self, subjects: Sequence[WmhSubject], patch: int, n: int, seed: int = 0, augment: bool = True,
-                 lesion_fraction: float = 0.5) -> None:
-        self.subjects, self.patch, self.n, self.augment = list(subjects), patch, n, augment
+                 lesion_fraction: float = 0.5, subject_weights: Sequence[float] | None = None) -> None:
+        self.patch, self.n, self.augment = patch, n, augment
         self.lesion_fraction = lesion_fraction
         self.rng = np.random.default_rng(seed)
-        self.lesion_voxels = [np.argwhere(s.lesion > 0) for s in self.subjects]
+        self.weights = None
+        if subject_weights is not None:
+            w = np.asarray(subject_weights, float)
+            if w.shape != (len(subjects),) or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"subject_weights: need {len(subjects)} non-negative weights, got {w.tolist()}")
+            self.weights = w / w.sum()
+        self.shapes = [s.flair.shape for s in subjects]
+        self.lesion_voxels = [np.argwhere(s.lesion > 0) for s in subjects]
         # padded once by a patch on every side, so a crop centred anywhere in the volume fits
-        self.padded = [(np.pad(s.flair, patch), np.pad(s.lesion, patch)) for s in self.subjects]
+        self.padded = [(np.pad(s.flair.astype(np.float32), patch), np.pad((s.lesion > 0).astype(np.uint8), patch))
+                       for s in subjects]
         if not augment:  # a fixed validation set: draw the crops once
             self.fixed = [self._draw(i) for i in range(n)]
 
@@ -105,14 +117,14 @@ class PatchSampler(Dataset):
         return self.n
 
     def _draw(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        k = i % len(self.subjects)
-        s, p = self.subjects[k], self.patch
+        k = i % len(self.shapes) if self.weights is None else int(self.rng.choice(len(self.shapes), p=self.weights))
+        p = self.patch
         if self.rng.random() < self.lesion_fraction and len(self.lesion_voxels[k]):
             centre = self.lesion_voxels[k][self.rng.integers(len(self.lesion_voxels[k]))]
         else:
-            centre = np.array([self.rng.integers(d) for d in s.flair.shape])
+            centre = np.array([self.rng.integers(d) for d in self.shapes[k]])
         window = tuple(slice(int(c) + p - p // 2, int(c) + p - p // 2 + p) for c in centre)
-        x, y = self.padded[k][0][window], self.padded[k][1][window]
+        x, y = self.padded[k][0][window], self.padded[k][1][window].astype(np.float32)
         if self.augment and self.rng.random() < 0.5:
             x, y = x[::-1], y[::-1]
         if self.augment:
@@ -130,11 +142,13 @@ THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 def train_wmh_net(train: Sequence[WmhSubject], val: Sequence[WmhSubject], output_dir: Path, *,
                   recipe: WmhRecipe | None = None, max_cpu_minutes: float | None = 8.0, seed: int = 0,
                   arch: dict[str, Any] | None = None, val_patches: int = 32,
-                  max_wall_minutes: float | None = None) -> dict[str, Any]:
+                  max_wall_minutes: float | None = None,
+                  subject_weights: Sequence[float] | None = None) -> dict[str, Any]:
     """Train the U-Net on random patches of ``train`` (``WmhRecipe``); the best checkpoint on fixed patches of
     ``val`` is kept, and the threshold with the best Dice on those patches (``choose_threshold``). Training stops
     at ``recipe.steps`` or after ``max_cpu_minutes`` of this process's CPU time, or of wall time when
-    ``max_wall_minutes`` is the smaller (a shared, loaded machine). Returns the model (best weights), threshold,
+    ``max_wall_minutes`` is the smaller (a shared, loaded machine). ``subject_weights``: the probability of
+    drawing each training subject (``PatchSampler``). Returns the model (best weights), threshold,
     history, epochs and CPU seconds."""
     from monai.losses import DiceFocalLoss
 
@@ -144,7 +158,7 @@ def train_wmh_net(train: Sequence[WmhSubject], val: Sequence[WmhSubject], output
     model = build_wmh_net(**arch)
     epochs = max(1, recipe.steps // recipe.steps_per_epoch)
     train_ds = PatchSampler(train, int(arch["patch"]), recipe.steps_per_epoch * recipe.batch, seed,
-                            lesion_fraction=recipe.lesion_fraction)
+                            lesion_fraction=recipe.lesion_fraction, subject_weights=subject_weights)
     val_ds = PatchSampler(val, int(arch["patch"]), val_patches, seed + 1, augment=False,
                           lesion_fraction=recipe.lesion_fraction)
     clock, minutes = "cpu", max_cpu_minutes

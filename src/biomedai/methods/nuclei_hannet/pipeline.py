@@ -11,6 +11,7 @@ import numpy as np
 
 from biomedai.data.blocks import ClaimedPixels, segment_in_blocks, unclaimed_instances
 from biomedai.errors import InvalidInputError
+from biomedai.io.wsi import is_slide_file
 from biomedai.methods.base import Method, RealSample, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
@@ -20,29 +21,13 @@ from .config import HanNetConfig
 from .data import SET_TERMS, held_out_tiles, load_split_file, load_tiles, read_labels, read_rgb, split_table
 from .demo import run_demo
 from .evaluation import evaluate_tiles, score_tile
+from .input_check import he_input_problem
 from .report import contour_overlay, nucleus_annotations, nucleus_table, write_nucleus_csv
 from .segmenter import ARCH_FILE, NucleiSegmenter, arch_from_config
-from .input_check import he_input_problem
 
 training = lazy_import(".training", __package__)  # torch: imported on first use
 
 logger = logging.getLogger(__name__)
-
-WSI_SUFFIXES = (".svs", ".ndpi", ".mrxs", ".scn", ".vms", ".vmu", ".bif", ".svslide")
-
-
-def _is_wsi(path: Path) -> bool:
-    if path.suffix.lower() in WSI_SUFFIXES:
-        return True
-    if path.suffix.lower() in (".tif", ".tiff"):
-        from biomedai.io import open_wsi
-
-        try:
-            with open_wsi(path) as slide:
-                return slide.level_count > 1
-        except Exception:  # noqa: BLE001 - not a readable slide: read_image reports what is wrong
-            return False
-    return False
 
 
 @register
@@ -159,7 +144,7 @@ class HanNetMethod(Method):
         counts: dict[str, int] = {}
         for path in map(Path, inputs):
             with rec.timer("predict"):
-                if _is_wsi(path):
+                if is_slide_file(path):
                     counts[path.name] = self._predict_wsi(seg, path, output_dir, rec)
                     continue
                 rgb = read_rgb(path)

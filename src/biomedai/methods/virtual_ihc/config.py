@@ -19,6 +19,7 @@ CONDITION_SOURCES = ("hard", "probability")
 GAN_LOSSES = ("paper", "lsgan", "bce")
 MODES = ("cyclegan", "pix2pix")
 INPUT_VIEWS = ("rgb", "hematoxylin")
+TRAIN_MODELS = ("positivity", "pix2pix", "cyclegan", "conditional_cyclegan", "mil")
 
 
 @dataclasses.dataclass
@@ -78,12 +79,29 @@ class VirtualIHCConfig(BaseConfig):
     mil_batch_size: int = 32
     mil_train_seconds: float | None = None
     mil_input_size: int = 224          # instances are resized to this before the network (ours, for CPU)
+    # --- the train action (ours; README "Train"): which model ``biomedai train virtual_ihc`` trains ---------
+    #: positivity | pix2pix (paired DeepLIIF panels), cyclegan | conditional_cyclegan (he/ + ihc/), mil (bags)
+    model: Literal["positivity", "pix2pix", "cyclegan", "conditional_cyclegan", "mil"] = "cyclegan"
+    train_crops: int = 400             # unpaired models: random training crops per domain (+16 for validation)
+    mil_he: str = ""                   # conditional_cyclegan: MIL classifier folder for H&E tiles (model=mil)
+    mil_ihc: str = ""                  # conditional_cyclegan: MIL classifier folder for Ki-67 IHC tiles
+    budget_clock: Literal["wall", "cpu"] = "wall"  # what train_seconds and mil_train_seconds count
     # --- quantification and inference ---------------------------------------------------------------
     nucleus_diameter_px: float = 16.0  # passed to the Ki-67 method's IHC quantifier
     brown_warning_fraction: float = 0.003  # warn that an "H&E" input looks like IHC above this share of brown pixels
     device: str = "auto"
     batch_tiles: int = 4
     real_ihc: str = ""                # predict: a real Ki-67 image of the same region (one input) for the figure
+    #: predict: a MIL model folder (a MIL-only folder or a virtual_ihc model with a classifier) whose per-tile
+    #: P(tumour) gives the heat map and, for a conditional generator, the condition; "" = the model's own
+    mil_model: str = ""
+    # --- whole slides (ours; predict on .svs/.ndpi/..., pyramidal TIFFs and large TIFFs) ----------------------
+    slide_level: int = 0               # the pyramid level the generator runs at
+    slide_min_pixels: int = 4096 * 4096  # a plain TIFF with at least this many pixels is read as a slide
+    slide_thumbnail_px: int = 2048     # longest side of the low-resolution image for the Otsu mask and figure
+    slide_min_tissue: float = 0.0      # a tile is generated when its tissue fraction exceeds this (else white)
+    slide_count_block: int = 1024      # blocks (plus a margin) the positive cells of a slide are counted in
+    slide_output_tile: int = 256       # tile side of the pyramidal TIFF written
 
     def validate(self) -> None:
         super().validate()
@@ -109,8 +127,20 @@ class VirtualIHCConfig(BaseConfig):
             raise ConfigError(f"positivity_threshold must lie in (0, 1), got {self.positivity_threshold}")
         if self.positivity_head and self.mode != "pix2pix":
             raise ConfigError("positivity_head needs paired training: set mode='pix2pix'")
+        if self.model not in TRAIN_MODELS:
+            raise ConfigError(f"model must be one of {TRAIN_MODELS}, got {self.model!r}")
+        if self.budget_clock not in ("wall", "cpu"):
+            raise ConfigError(f"budget_clock must be 'wall' or 'cpu', got {self.budget_clock!r}")
+        if self.train_crops < 1:
+            raise ConfigError(f"train_crops must be >= 1, got {self.train_crops}")
         if self.mil_top_k < 1:
             raise ConfigError(f"mil_top_k must be >= 1, got {self.mil_top_k}")
+        if self.slide_level < 0 or self.slide_thumbnail_px < 64 or self.slide_count_block < 128:
+            raise ConfigError("slide_level must be >= 0, slide_thumbnail_px >= 64 and slide_count_block >= 128")
+        if self.slide_output_tile <= 0 or self.slide_output_tile % 16:
+            raise ConfigError(f"slide_output_tile must be a positive multiple of 16, got {self.slide_output_tile}")
+        if not 0.0 <= self.slide_min_tissue < 1.0:
+            raise ConfigError(f"slide_min_tissue must lie in [0, 1), got {self.slide_min_tissue}")
 
     @property
     def condition_channels(self) -> int:

@@ -7,6 +7,10 @@ condition (``config.condition != "none"``) each generator input carries its tile
 One step (:meth:`CycleGAN.train_step`), as in the CycleGAN reference:
 ``L_G = L_adv(D_K(G(x~))) + L_adv(D_H(F(y~))) + l_cyc (|F(G(x~)~) - x| + |G(F(y~)~) - y|)
 + l_id l_cyc (|G(y~) - y| + |F(x~) - x|)``, then each discriminator on a real image and a pooled fake.
+:meth:`CycleGAN.training_losses` returns both as one loss for one backward pass and one Adam step over two
+parameter groups (generators, discriminators): the discriminators are frozen while the generator loss is
+built and see detached fakes, so each network's gradient comes from its own loss alone - the reference's
+two alternating optimiser steps, in the form the project's training engine runs.
 The label of a fake for the return trip is the source tile's label (``cycle_label="reuse"``) or the other
 domain's classifier's output (``"reclassify"``, a callable passed to the step).
 
@@ -23,8 +27,15 @@ from torch import nn
 
 from .conditioning import with_condition
 from .config import VirtualIHCConfig
-from .losses import (ImagePool, cycle_loss, discriminator_loss, generator_adversarial_loss, identity_loss,
-                     linear_decay_factor, positivity_loss)
+from .losses import (
+    ImagePool,
+    cycle_loss,
+    discriminator_loss,
+    generator_adversarial_loss,
+    identity_loss,
+    linear_decay_factor,
+    positivity_loss,
+)
 from .networks import TableTwoDiscriminator, TableTwoGenerator
 from .positivity import PositivityGenerator
 
@@ -61,8 +72,23 @@ def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
+def _adam(config: VirtualIHCConfig, generators: list[nn.Module], discriminators: list[nn.Module]
+          ) -> torch.optim.Adam:
+    """One Adam with two parameter groups: 0 = generators, 1 = discriminators (same rate and betas)."""
+    groups = [{"params": [p for n in generators for p in n.parameters()]},
+              {"params": [p for n in discriminators for p in n.parameters()]}]
+    return torch.optim.Adam(groups, config.lr, betas=(config.beta1, config.beta2))
+
+
+def _step(model: nn.Module, losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    model.optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    model.optimizer.step()
+    return {k: float(v.detach()) for k, v in losses.items() if k != "loss"}
+
+
 class CycleGAN(nn.Module):
-    """G, F, D_K, D_H with their Adam optimisers, image pools and linear-decay schedules."""
+    """G, F, D_K, D_H with their Adam optimiser (two parameter groups), image pools and linear-decay schedule."""
 
     def __init__(self, config: VirtualIHCConfig, device: Any = "cpu") -> None:
         super().__init__()
@@ -74,10 +100,7 @@ class CycleGAN(nn.Module):
         self.D_K = TableTwoDiscriminator(d_in, config.disc_width, config.disc_global_pool)
         self.D_H = TableTwoDiscriminator(d_in, config.disc_width, config.disc_global_pool)
         self.to(device)
-        betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(list(self.G.parameters()) + list(self.F.parameters()), config.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(list(self.D_K.parameters()) + list(self.D_H.parameters()), config.lr,
-                                      betas=betas)
+        self.optimizer = _adam(config, [self.G, self.F], [self.D_K, self.D_H])
         self.pool_k = ImagePool(config.pool_size, config.seed)
         self.pool_h = ImagePool(config.pool_size, config.seed + 1)
 
@@ -93,11 +116,10 @@ class CycleGAN(nn.Module):
 
     # ------------------------------------------------------------------------------ training
     def set_epoch(self, epoch: int) -> float:
-        """Set both optimisers' learning rate for 0-based ``epoch`` (linear decay); returns it."""
+        """Set the learning rate of both groups for 0-based ``epoch`` (linear decay); returns it."""
         lr = self.config.lr * linear_decay_factor(epoch, self.config.epochs, self.config.decay_epochs)
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         return lr
 
     def generator_losses(self, he: torch.Tensor, ihc: torch.Tensor, c_he: torch.Tensor | None,
@@ -128,29 +150,29 @@ class CycleGAN(nn.Module):
         fakes = {"fake_k": fake_k, "fake_h": fake_h, "c_fake_k": c_fake_k, "c_fake_h": c_fake_h}
         return losses, fakes
 
-    def train_step(self, he: torch.Tensor, ihc: torch.Tensor, c_he: torch.Tensor | None = None,
-                   c_ihc: torch.Tensor | None = None, classify_he: Classifier | None = None,
-                   classify_ihc: Classifier | None = None) -> dict[str, float]:
-        """One optimisation step of G/F, then of D_K/D_H; returns the loss terms as floats."""
+    def training_losses(self, he: torch.Tensor, ihc: torch.Tensor, c_he: torch.Tensor | None = None,
+                        c_ihc: torch.Tensor | None = None, classify_he: Classifier | None = None,
+                        classify_ihc: Classifier | None = None) -> dict[str, torch.Tensor]:
+        """``{"loss": L_G + L_D, term: value, ...}`` for one step (see the module doc); the terms are detached."""
         self.train()
         _set_requires_grad([self.D_K, self.D_H], False)
-        self.opt_g.zero_grad(set_to_none=True)
         losses, fakes = self.generator_losses(he, ihc, c_he, c_ihc, classify_he, classify_ihc)
         total = sum(losses.values())
-        total.backward()
-        self.opt_g.step()
         _set_requires_grad([self.D_K, self.D_H], True)
-        self.opt_d.zero_grad(set_to_none=True)
         kind = self.config.gan_loss
         fake_k = self.pool_k.query(self._d_input(fakes["fake_k"].detach(), fakes["c_fake_k"]))
         fake_h = self.pool_h.query(self._d_input(fakes["fake_h"].detach(), fakes["c_fake_h"]))
         loss_dk = discriminator_loss(self.D_K(self._d_input(ihc, c_ihc)), self.D_K(fake_k), kind)
         loss_dh = discriminator_loss(self.D_H(self._d_input(he, c_he)), self.D_H(fake_h), kind)
-        (loss_dk + loss_dh).backward()
-        self.opt_d.step()
-        out = {k: float(v.detach()) for k, v in losses.items()}
-        out.update(D_K=float(loss_dk.detach()), D_H=float(loss_dh.detach()), G_total=float(total.detach()))
+        out = {k: v.detach() for k, v in losses.items()}
+        out.update(D_K=loss_dk.detach(), D_H=loss_dh.detach(), G_total=total.detach(), loss=total + loss_dk + loss_dh)
         return out
+
+    def train_step(self, he: torch.Tensor, ihc: torch.Tensor, c_he: torch.Tensor | None = None,
+                   c_ihc: torch.Tensor | None = None, classify_he: Classifier | None = None,
+                   classify_ihc: Classifier | None = None) -> dict[str, float]:
+        """One optimisation step of G/F and D_K/D_H; returns the loss terms as floats."""
+        return _step(self, self.training_losses(he, ihc, c_he, c_ihc, classify_he, classify_ihc))
 
 
 class Pix2Pix(nn.Module):
@@ -163,48 +185,45 @@ class Pix2Pix(nn.Module):
         self.G = build_generator(config)
         self.D = TableTwoDiscriminator(6, config.disc_width, config.disc_global_pool)
         self.to(device)
-        betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), config.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), config.lr, betas=betas)
+        self.optimizer = _adam(config, [self.G], [self.D])
 
     def translate(self, source: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         return self.G(with_condition(source, condition, self.config.condition))
 
     def set_epoch(self, epoch: int) -> float:
         lr = self.config.lr * linear_decay_factor(epoch, self.config.epochs, self.config.decay_epochs)
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         return lr
 
-    def train_step(self, source: torch.Tensor, target: torch.Tensor, condition: torch.Tensor | None = None,
-                   positive: torch.Tensor | None = None) -> dict[str, float]:
-        """One step; ``positive`` ``[B, 1, H, W]`` (the positive-nucleus mask) trains the positivity head."""
+    def training_losses(self, source: torch.Tensor, target: torch.Tensor, condition: torch.Tensor | None = None,
+                        positive: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``{"loss": L_G + L_D, term: value, ...}`` for one step; ``positive`` ``[B, 1, H, W]`` (the
+        positive-nucleus mask) trains the positivity head. The discriminator is frozen while ``L_G`` is built."""
         self.train()
         cfg = self.config
         out = self.translate(source, condition)
         fake = out[:, :3]
         _set_requires_grad([self.D], False)
-        self.opt_g.zero_grad(set_to_none=True)
         adv = generator_adversarial_loss(self.D(torch.cat([source, fake], 1)), cfg.gan_loss) * cfg.lambda_gan
         l1 = torch.nn.functional.l1_loss(fake, target) * cfg.lambda_l1
         total = adv + l1
-        terms = {"adv_G": float(adv.detach()), "l1": float(l1.detach())}
+        terms = {"adv_G": adv.detach(), "l1": l1.detach()}
         if cfg.positivity_head:
             if positive is None:
                 raise ValueError("the positivity head needs the positive-nucleus mask of each tile")
             bce = positivity_loss(out[:, 3:4], positive, cfg.positive_weight) * cfg.lambda_positivity
             total = total + bce
-            terms["positivity_bce"] = float(bce.detach())
-        total.backward()
-        self.opt_g.step()
-        loss_d = torch.zeros(())
+            terms["positivity_bce"] = bce.detach()
+        _set_requires_grad([self.D], True)
+        loss_d = torch.zeros((), device=source.device)
         if cfg.lambda_gan > 0:
-            _set_requires_grad([self.D], True)
-            self.opt_d.zero_grad(set_to_none=True)
             loss_d = discriminator_loss(self.D(torch.cat([source, target], 1)),
                                         self.D(torch.cat([source, fake.detach()], 1)), cfg.gan_loss)
-            loss_d.backward()
-            self.opt_d.step()
-        return {**terms, "D": float(loss_d.detach())}
+        return {**terms, "D": loss_d.detach(), "loss": total + loss_d}
+
+    def train_step(self, source: torch.Tensor, target: torch.Tensor, condition: torch.Tensor | None = None,
+                   positive: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimisation step of G and D; returns the loss terms as floats."""
+        return _step(self, self.training_losses(source, target, condition, positive))
 

@@ -4,7 +4,8 @@ Each epoch has two steps: (1) score every instance of every bag with the current
 ``top_k`` instances with the highest P(tumour) (spec 2.10.7: "largest predictive probability" read as
 P(tumour)); (2) train on those instances, each with its bag's label (CE, Adam 1e-4). A bag's probability is
 its instances' maximum. Validation: bag-level cross-entropy of that maximum (ours; the paper keeps "the best
-model on the validation set" without naming the metric); the best epoch's weights are kept.
+model on the validation set" without naming the metric); the best epoch's weights are kept. Training runs
+through the project's engine (``biomedai.train.Trainer``): budget, checkpoints, progress lines, resume.
 
 Example:
     >>> select_top_k([np.array([0.1, 0.9, 0.3]), np.array([0.2])], k=1)
@@ -12,21 +13,25 @@ Example:
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from biomedai.metrics import roc_auc
+from biomedai.train.config import TrainerConfig
+from biomedai.train.engine import Trainer
 from biomedai.train.seeding import seed_everything
 
 from .config import VirtualIHCConfig
 from .cyclegan import to_tensor
+from .engine_fit import KeepBestWeights, fit_and_keep_best
 from .networks import mil_classifier
 
 logger = logging.getLogger(__name__)
@@ -75,54 +80,79 @@ def bag_probabilities(model: torch.nn.Module, bags: Sequence[np.ndarray], input_
 class MILResult:
     model: torch.nn.Module
     history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = -1
+    best_epoch: int = -1           # 0-based epoch whose weights were kept
     best_val_loss: float = float("inf")
     seconds: float = 0.0
+    steps: int = 0
 
 
-def _bag_ce(probs: list[np.ndarray], labels: np.ndarray) -> tuple[float, float]:
-    p = np.clip(np.array([q.max() for q in probs]), 1e-6, 1 - 1e-6)
-    ce = float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
-    return ce, float(np.mean((p >= 0.5) == (labels == 1)))
+def bag_scores(probs: Sequence[np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """Bag-level CE, accuracy at 0.5 and ROC AUC (NaN with one class) of the bags' max instance probability."""
+    p = np.clip(np.array([np.asarray(q).max() for q in probs]), 1e-6, 1 - 1e-6)
+    y = np.asarray(labels, int)
+    ce = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    auc = float(roc_auc(y, p)) if 0 < y.sum() < y.size else float("nan")
+    return {"bag_ce": ce, "bag_accuracy": float(np.mean((p >= 0.5) == (y == 1))), "bag_auc": auc}
+
+
+class TopKInstanceBatches:
+    """One MIL epoch as the engine's training data: each pass first scores every instance of every bag with
+    the current classifier (step 1), keeps the ``top_k`` most probable per bag with the bag's label, then
+    yields shuffled ``(instances, labels)`` batches of those (step 2). ``generator`` is checkpointed by the
+    engine, so a resumed run draws the same order."""
+
+    def __init__(self, model: torch.nn.Module, bags: Sequence[np.ndarray], labels: Sequence[int],
+                 config: VirtualIHCConfig) -> None:
+        self.model, self.bags, self.config = model, list(bags), config
+        self.labels = np.asarray(labels, int)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.n_selected = sum(min(config.mil_top_k, len(b)) for b in self.bags)
+
+    def __len__(self) -> int:
+        return int(-(-self.n_selected // self.config.mil_batch_size))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        cfg = self.config
+        was_training = self.model.training
+        chosen = select_top_k(bag_probabilities(self.model, self.bags, cfg.mil_input_size), cfg.mil_top_k)
+        self.model.train(was_training)
+        x = np.concatenate([bag[idx] for bag, idx in zip(self.bags, chosen)])
+        y = np.concatenate([np.full(len(idx), label) for idx, label in zip(chosen, self.labels)])
+        order = torch.randperm(len(y), generator=self.generator).numpy()
+        for i in range(0, len(order), cfg.mil_batch_size):
+            batch = order[i:i + cfg.mil_batch_size]
+            yield _prepare(x[batch], cfg.mil_input_size), torch.from_numpy(y[batch]).long()
 
 
 def train_mil(train_bags: Sequence[np.ndarray], train_labels: Sequence[int], val_bags: Sequence[np.ndarray],
-              val_labels: Sequence[int], config: VirtualIHCConfig, device: Any = "cpu") -> MILResult:
-    """Top-k MIL training; returns the classifier with the best validation bag CE (see the module doc)."""
+              val_labels: Sequence[int], config: VirtualIHCConfig, device: Any = "cpu",
+              output_dir: Path | None = None, progress: bool = False) -> MILResult:
+    """Top-k MIL training through the project's engine (:class:`biomedai.train.Trainer`: CE, Adam
+    ``mil_lr``, ``mil_epochs``, wall-time budget ``mil_train_seconds``, checkpoints under ``output_dir``);
+    returns the classifier of the epoch with the lowest validation bag CE (see the module doc)."""
     seed_everything(config.seed)
-    model = build_mil_classifier(config).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.mil_lr)
-    y_train, y_val = np.asarray(train_labels, int), np.asarray(val_labels, int)
-    result = MILResult(model)
-    best_state: dict[str, Any] | None = None
+    model = build_mil_classifier(config)
+    y_val = np.asarray(val_labels, int)
+
+    def validate(net: torch.nn.Module, _: Any) -> dict[str, float]:
+        return bag_scores(bag_probabilities(net, val_bags, config.mil_input_size), y_val)
+
+    budget = None if config.mil_train_seconds is None else config.mil_train_seconds / 60.0
+    trainer_config = TrainerConfig(seed=config.seed, epochs=config.mil_epochs, device=str(device), amp=False,
+                                   monitor="val_bag_ce", mode="min", max_minutes=budget,
+                                   time_budget_clock=config.budget_clock, progress=progress, export_weights=False)
+    keep = KeepBestWeights()
+    data = TopKInstanceBatches(model, train_bags, train_labels, config)
+    trainer = Trainer(model, data, [None], optimizer=lambda params: torch.optim.Adam(params, lr=config.mil_lr),
+                      loss_fn=F.cross_entropy, validate=validate, output_dir=output_dir, config=trainer_config,
+                      callbacks=[keep], run_config=config)
     start = time.perf_counter()
-    rng = np.random.default_rng(config.seed)
-    for epoch in range(config.mil_epochs):
-        probs = bag_probabilities(model, train_bags, config.mil_input_size)            # step 1: evaluate
-        chosen = select_top_k(probs, config.mil_top_k)
-        x = np.concatenate([bag[idx] for bag, idx in zip(train_bags, chosen)])
-        y = np.concatenate([np.full(len(idx), label) for idx, label in zip(chosen, y_train)])
-        model.train()                                                                    # step 2: train
-        order = rng.permutation(len(y))
-        losses = []
-        for i in range(0, len(order), config.mil_batch_size):
-            batch = order[i:i + config.mil_batch_size]
-            logits = model(_prepare(x[batch], config.mil_input_size).to(device))
-            loss = F.cross_entropy(logits, torch.from_numpy(y[batch]).to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        val_ce, val_acc = _bag_ce(bag_probabilities(model, val_bags, config.mil_input_size), y_val)
-        result.history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_bag_ce": val_ce,
-                               "val_bag_accuracy": val_acc})
-        if val_ce < result.best_val_loss:
-            result.best_val_loss, result.best_epoch = val_ce, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        logger.info("MIL epoch %d: train CE %.4f, val bag CE %.4f, acc %.3f", epoch, np.mean(losses), val_ce, val_acc)
-        if config.mil_train_seconds is not None and time.perf_counter() - start > config.mil_train_seconds:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    result.seconds = time.perf_counter() - start
-    return result
+    fit = fit_and_keep_best(trainer, keep)
+    history = [{"epoch": r["epoch"] - 1, "train_loss": r.get("train_loss", float("nan")),
+                "val_bag_ce": r["val_bag_ce"], "val_bag_accuracy": r["val_bag_accuracy"],
+                "val_bag_auc": r["val_bag_auc"]} for r in fit.history]
+    for r in history:
+        logger.info("MIL epoch %d: train CE %.4f, val bag CE %.4f, acc %.3f", r["epoch"], r["train_loss"],
+                    r["val_bag_ce"], r["val_bag_accuracy"])
+    return MILResult(trainer.model, history, (fit.best_epoch or 0) - 1, float(fit.best_metric or float("inf")),
+                     time.perf_counter() - start, fit.global_step)

@@ -1,11 +1,14 @@
 """The ``virtual_ihc`` method: synthetic Ki-67 IHC from H&E (Xu et al. 2020), counted by the Ki-67 quantifier.
 
-* ``predict he.png ...`` - (classify tiles ->) generate -> stitch: a full-size synthetic Ki-67 PNG, the figure
-  H&E | synthetic Ki-67 (| real Ki-67 when ``real_ihc`` is set), positive-cell ratios in CSV and result.json.
+* ``predict he.png|slide.svs ...`` - (classify tiles ->) generate -> stitch: a full-size synthetic Ki-67 PNG (a
+  pyramidal tiled TIFF for slides, generated tile by tile on tissue only, ``slide.py``), the figure H&E |
+  synthetic Ki-67 (| real Ki-67 when ``real_ihc`` is set), positive-cell ratios in CSV and result.json, and
+  with a MIL classifier (the model's or ``mil_model``) the per-tile tumour-probability heat map and CSV.
 * ``evaluate FOLDER`` - a DeepLIIF-style folder (``train/*.png`` six-panel images): the generator on the
   haematoxylin panel scored against the registered IHC and its nucleus mask; or ``he/`` + ``ihc/`` folders with
   matching names: synthetic vs real positive ratios.
-* ``train FOLDER`` - unpaired ``he/`` and ``ihc/`` image folders -> a plain CycleGAN model folder.
+* ``train FOLDER`` - ``--set model=positivity|pix2pix|cyclegan|conditional_cyclegan|mil`` (``recipes``):
+  a model folder ``predict`` loads (a MIL folder gives the per-tile tumour-probability heat map).
 * ``demo`` - predict on a SIMULATED H&E image.
 """
 from __future__ import annotations
@@ -23,15 +26,19 @@ from biomedai.methods.registry import register
 from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import VirtualIHCConfig
-from .realdata import paired_panels, random_crops, read_rgb
+from .realdata import paired_panels, read_rgb
 from .report import probability_heatmap, side_by_side_figure
 from .simulate import simulate_set
+from .stitch import tile_probability_rows
 
 inference = lazy_import(".inference", __package__)  # torch: imported on first use
+slides = lazy_import(".slide", __package__)
+mil_model = lazy_import(".mil_model", __package__)
 model_io = lazy_import(".model_io", __package__)
 quantify = lazy_import(".quantify", __package__)
 evaluation = lazy_import(".evaluation", __package__)
 training = lazy_import(".training", __package__)
+recipes = lazy_import(".recipes", __package__)
 cyclegan = lazy_import(".cyclegan", __package__)
 
 logger = logging.getLogger(__name__)
@@ -48,7 +55,7 @@ class VirtualIHCMethod(Method):
     paper = ("Xu et al. 2020, Effective Immunohistochemistry Pathology Microscopy Image Generation Using CycleGAN, "
              "Front. Mol. Biosci. 7:571180")
     config_class = VirtualIHCConfig
-    input_kinds = ("image/rgb",)
+    input_kinds = ("image/rgb", "wsi")
     #: positivity-aware pix2pix trained on the DeepLIIF haematoxylin/IHC panels (non-commercial terms, README)
     default_model = "default"
     tools_module = "tools"
@@ -64,34 +71,58 @@ class VirtualIHCMethod(Method):
         if folder is None:
             raise WeightsError("virtual_ihc needs a trained generator: pass --weights MODEL_FOLDER (from "
                                "'biomedai train virtual_ihc'); the bundled default model is missing")
-        model, info = model_io.load_virtual_ihc(Path(folder), self.config)
+        # the overlap is checked against the model's own tile size (check_tile_settings, naming the input)
+        model, info = model_io.load_virtual_ihc(Path(folder), self.config.replace(tile_overlap=0))
         return model, info, Path(folder)
 
     # ------------------------------------------------------------------------------------- predict
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
+        """Images and whole slides; every input (and ``real_ihc``) is read and checked before anything is written."""
         output_dir = Path(output_dir)
         inputs = [Path(p) for p in inputs]
         if not inputs:
             raise InvalidInputError("no input images given")
-        images = [(p, read_rgb(p)) for p in inputs]  # read and check everything before writing anything
-        warnings = {p.name: inference.check_he_input(rgb, self.config, p) for p, rgb in images}
-        real = None
-        if self.config.real_ihc:
+        cfg = self.config
+        checked = []  # (path, rgb array or slide.SlideInput, warnings)
+        for p in inputs:
+            if slides.is_slide_input(p, cfg):
+                s_in = slides.inspect_slide(p, cfg)
+                checked.append((p, s_in, s_in.warnings))
+            else:
+                rgb = read_rgb(p)
+                checked.append((p, rgb, inference.check_he_input(rgb, cfg, p)))
+        real: Any = None
+        if cfg.real_ihc:
             if len(inputs) != 1:
                 raise InvalidInputError("real_ihc pairs with exactly one H&E input")
-            real = read_rgb(Path(self.config.real_ihc))
+            real_path = Path(cfg.real_ihc)
+            real = slides.inspect_slide(real_path, cfg, he=False) if slides.is_slide_input(real_path, cfg) \
+                else read_rgb(real_path)
         model, info, folder = self._load(weights)
+        classifier, mil_size, mil_note = self._mil_classifier(model)
+        for p, item, _ in checked:
+            inference.check_tile_settings(model, cfg, p)
+            if isinstance(item, slides.SlideInput):
+                slides.check_slide_size(item, model.config.tile_size)
         rec = self._recorder(output_dir, "predict")
-        rec.add_inputs(inputs + ([Path(self.config.real_ihc)] if real is not None else []))
+        rec.add_inputs(inputs + ([Path(cfg.real_ihc)] if real is not None else []))
         rec.notes["model"] = {"folder": str(folder), "usage": info.usage_note(), "mode": info.extra.get("mode", "")}
-        device = model_io.resolve_device(self.config.device)
+        if mil_note:
+            rec.notes["mil_model"] = mil_note
+        if model.config.condition != "none" and classifier is None and model.classifier is None:
+            self._warn(rec, "model", "a conditional generator without a MIL classifier: every tile is conditioned "
+                                     "as normal (0); give one with --set mil_model=FOLDER")
+        device = model_io.resolve_device(cfg.device)
         rows = []
         with rec.timer("predict"):
-            for path, rgb in images:
-                for w in warnings[path.name]:
-                    logger.warning("%s: %s", path.name, w)
-                    rec.notes.setdefault("warnings", []).append(f"{path.name}: {w}")
-                rows.append(self._predict_one(model, path, rgb, real, output_dir, rec, device))
+            for path, item, warnings in checked:
+                for w in warnings:
+                    self._warn(rec, path.name, w)
+                mil = (classifier, mil_size)
+                if isinstance(item, slides.SlideInput):
+                    rows.append(self._predict_slide(model, item, real, output_dir, rec, device, mil))
+                else:
+                    rows.append(self._predict_one(model, path, item, real, output_dir, rec, device, mil))
         rec.add_file(write_csv_atomic(output_dir / "positive_ratios.csv", rows))
         rec.metrics = {"n_images": len(rows), "images": rows,
                        "synthetic_positive_ratio": _pooled(rows, "synthetic"),
@@ -101,27 +132,93 @@ class VirtualIHCMethod(Method):
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
-    def _predict_one(self, model: Any, path: Path, rgb: np.ndarray, real: np.ndarray | None, output_dir: Path,
-                     rec: Any, device: Any) -> dict[str, Any]:
+    @staticmethod
+    def _warn(rec: Any, name: str, text: str) -> None:
+        logger.warning("%s: %s", name, text)
+        rec.notes.setdefault("warnings", []).append(f"{name}: {text}")
+
+    def _mil_classifier(self, model: Any) -> tuple[Any, int | None, dict[str, Any] | None]:
+        """The MIL classifier of ``mil_model`` (None: the model's own, if any), its input size and a note."""
+        if not self.config.mil_model:
+            return None, None, None
+        folder = Path(self.config.mil_model)
+        classifier, size, info = mil_model.load_mil_classifier(folder)
+        role = "heat map and condition" if model.config.condition != "none" else \
+            "heat map only (the generator takes no condition)"
+        return classifier, size, {"folder": str(folder), "usage": info.usage_note(), "role": role}
+
+    def _predict_one(self, model: Any, path: Path, rgb: np.ndarray, real: Any, output_dir: Path,
+                     rec: Any, device: Any, mil: tuple[Any, int | None]) -> dict[str, Any]:
         from biomedai.viz import save_png
 
-        result = inference.translate_he(model, rgb, self.config, device)
+        result = inference.translate_he(model, rgb, self.config, device, classifier=mil[0], mil_input_size=mil[1])
         stem = path.stem
         rec.add_file(save_png(result.synthetic, output_dir / f"{stem}_synthetic_ki67.png"))
         nucleus = model.config.nucleus_diameter_px
         synth_q = quantify.positive_ratio(result.synthetic, nucleus)
-        real_q = quantify.positive_ratio(real, nucleus) if real is not None else None
+        real_q, real_view = self._real_counts(real, nucleus)
         if np.isfinite(result.tile_probabilities).any():
             rec.add_file(save_png(probability_heatmap(result.tile_probabilities),
                                   output_dir / f"{stem}_tumour_probability.png"))
-        rec.add_file(side_by_side_figure(output_dir / f"{stem}_side_by_side.png", rgb, result.synthetic, real,
+            tiles = tile_probability_rows(rgb.shape[:2], model.config.tile_size, self.config.tile_overlap,
+                                          result.tile_probabilities)
+            rec.add_file(write_csv_atomic(output_dir / f"{stem}_tiles.csv", tiles))
+        rec.add_file(side_by_side_figure(output_dir / f"{stem}_side_by_side.png", rgb, result.synthetic, real_view,
                                          synth_q["ratio"], real_q["ratio"] if real_q else None,
                                          "synthetic image from a trained generator; research use only"))
-        row = {"image": path.name, "synthetic_n_cells": synth_q["n_cells"],
+        row = {"image": path.name, "kind": "image", "synthetic_n_cells": synth_q["n_cells"],
                "synthetic_n_positive": synth_q["n_positive"], "synthetic_ratio": synth_q["ratio"]}
         if real_q is not None:
             row.update(real_n_cells=real_q["n_cells"], real_n_positive=real_q["n_positive"], real_ratio=real_q["ratio"])
         probs = result.tile_probabilities[np.isfinite(result.tile_probabilities)]
+        row["tumour_tiles"] = int((probs >= 0.5).sum()) if probs.size else None
+        return row
+
+    def _real_counts(self, real: Any, nucleus: float) -> tuple[dict[str, Any] | None, np.ndarray | None]:
+        """Counts of the real Ki-67 (an image, or a slide counted block by block) and the picture for the figure."""
+        if real is None:
+            return None, None
+        if isinstance(real, slides.SlideInput):
+            counts = slides.count_positive_cells(real.path, nucleus, self.config.slide_count_block, real.level,
+                                                 real.mask)
+            return counts, real.thumbnail
+        return quantify.positive_ratio(real, nucleus), real
+
+    def _predict_slide(self, model: Any, s_in: Any, real: Any, output_dir: Path, rec: Any, device: Any,
+                       mil: tuple[Any, int | None]) -> dict[str, Any]:
+        from biomedai.viz import save_png
+
+        stem = s_in.path.stem
+        out = output_dir / f"{stem}_synthetic_ki67.tif"
+        output_dir.mkdir(parents=True, exist_ok=True)
+        logger.info("%s: level %d, %d x %d px; generating %d px tiles", s_in.path.name, s_in.level, s_in.width,
+                    s_in.height, model.config.tile_size)
+        result = slides.translate_slide(model, s_in, out, self.config, device, classifier=mil[0],
+                                        mil_input_size=mil[1])
+        rec.add_file(out)
+        nucleus = model.config.nucleus_diameter_px
+        synth_q = slides.count_positive_cells(out, nucleus, self.config.slide_count_block, 0, s_in.mask)
+        real_q, real_view = self._real_counts(real, nucleus)
+        rec.add_file(write_csv_atomic(output_dir / f"{stem}_tiles.csv", result.tile_rows,
+                                      columns=["row", "col", "x", "y", "width", "height", "x_level0", "y_level0",
+                                               "tissue_fraction", "p_tumour"]))
+        if np.isfinite(result.probabilities).any():
+            scale = max(1, min(8, 1024 // max(result.probabilities.shape)))
+            rec.add_file(save_png(probability_heatmap(result.probabilities, scale=scale),
+                                  output_dir / f"{stem}_tumour_probability.png"))
+        thumb = slides.slide_thumbnail(out, self.config.slide_thumbnail_px)
+        rec.add_file(side_by_side_figure(output_dir / f"{stem}_side_by_side.png", s_in.thumbnail, thumb, real_view,
+                                         synth_q["ratio"], real_q["ratio"] if real_q else None,
+                                         "whole slide at thumbnail scale; synthetic image from a trained generator; "
+                                         "research use only"))
+        probs = np.array([r["p_tumour"] for r in result.tile_rows if r["p_tumour"] is not None], float)
+        row = {"image": s_in.path.name, "kind": "slide", "level": s_in.level, "width": s_in.width,
+               "height": s_in.height, "mpp": s_in.mpp[0] if s_in.mpp else None,
+               "tiles_total": result.tiles_total, "tiles_run": result.tiles_run, "seconds": round(result.seconds, 1),
+               "synthetic_n_cells": synth_q["n_cells"], "synthetic_n_positive": synth_q["n_positive"],
+               "synthetic_ratio": synth_q["ratio"]}
+        if real_q is not None:
+            row.update(real_n_cells=real_q["n_cells"], real_n_positive=real_q["n_positive"], real_ratio=real_q["ratio"])
         row["tumour_tiles"] = int((probs >= 0.5).sum()) if probs.size else None
         return row
 
@@ -183,33 +280,18 @@ class VirtualIHCMethod(Method):
 
     # ------------------------------------------------------------------------------------- train
     def train(self, data: Path, output_dir: Path, weights: Path | None = None) -> RunResult:
-        """Plain CycleGAN on unpaired ``he/`` and ``ihc/`` image folders (no MIL labels: condition 'none')."""
+        """Train ``config.model`` on ``data`` (``recipes``: positivity | pix2pix on DeepLIIF-style panels,
+        cyclegan | conditional_cyclegan on ``he/`` + ``ihc/``, mil on labelled bags) into ``OUTPUT/model``."""
         data, output_dir = Path(data), Path(output_dir)
-        folders = [data / "he", data / "ihc"]
-        images = [[read_rgb(p) for p in sorted(f.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-                  if f.is_dir() else [] for f in folders]
-        if not all(images):
-            raise InvalidInputError("train needs he/ and ihc/ folders of images (unpaired)", data)
-        cfg = self.config.replace(condition="none")
-        crop = min(cfg.tile_size, *(min(i.shape[:2]) for group in images for i in group))
-        crop -= crop % 4
-        he = random_crops(images[0], 400, crop, cfg.seed)
-        ihc = random_crops(images[1], 400, crop, cfg.seed + 1)
+        if not data.is_dir():
+            raise InvalidInputError("train needs a data folder (layout: README 'Train')", data)
         rec = self._recorder(output_dir, "train")
-        rec.add_inputs(folders)
-        gan = cyclegan.CycleGAN(cfg, model_io.resolve_device(cfg.device))
+        rec.add_inputs([data])
         with rec.timer("train"):
-            result = training.train_cyclegan(gan, he[:-16], ihc[:-16], None, None, he[-16:], ihc[-16:])
-        model = model_io.VirtualIHCModel(cfg.replace(tile_size=crop), with_classifier=False)
-        model.generator.load_state_dict(gan.G.state_dict())
-        from biomedai.train.model_folder import ModelInfo
-
-        info = ModelInfo(method=self.name, name=output_dir.name, training_data={"name": str(data)},
-                         metrics={"best_val_cycle_l1": result.best_score}, metrics_data="16 held-out crops per domain",
-                         extra={"mode": "plain CycleGAN (train action: no MIL labels)"})
-        rec.add_file(model_io.save_virtual_ihc(output_dir / "model", model, info) / "weights.pt")
-        rec.metrics = {"best_epoch": result.best_epoch, "best_val_cycle_l1": result.best_score, "steps": result.steps,
-                       "history": result.history}
+            folder, metrics = recipes.train_model_kind(self.config, data, output_dir)
+        rec.add_file(folder / "weights.pt")
+        rec.notes["model_folder"] = str(folder)
+        rec.metrics = {"model": self.config.model, **metrics}
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 

@@ -48,9 +48,18 @@ def _rgb_from_hed() -> np.ndarray:
     return np.asarray(rgb_from_hed, np.float64)
 
 
-def haematoxylin_view(rgb: np.ndarray, reference_od: float = REFERENCE_H_OD) -> np.ndarray:
+def haematoxylin_p99(rgb: np.ndarray) -> float:
+    """The 99th percentile of the (non-negative) haematoxylin OD of ``rgb``: what :func:`haematoxylin_view`
+    scales to ``reference_od``. A whole slide's value is estimated from a sample of its tissue tiles."""
+    from skimage.color import rgb2hed
+
+    return float(np.percentile(np.clip(rgb2hed(np.asarray(rgb)[..., :3])[..., 0], 0.0, None), 99))
+
+
+def haematoxylin_view(rgb: np.ndarray, reference_od: float = REFERENCE_H_OD, p99: float | None = None) -> np.ndarray:
     """The haematoxylin of ``rgb`` alone, rendered as uint8 RGB, its OD scaled so the 99th percentile is
-    ``reference_od`` (images with no haematoxylin are left unscaled).
+    ``reference_od`` (images with no haematoxylin are left unscaled). ``p99`` gives that percentile from
+    elsewhere (the whole image or slide a tile belongs to), so tiles of one image are scaled alike.
 
     Example:
         >>> white = np.full((8, 8, 3), 255, np.uint8)
@@ -61,7 +70,7 @@ def haematoxylin_view(rgb: np.ndarray, reference_od: float = REFERENCE_H_OD) -> 
 
     h = rgb2hed(np.asarray(rgb)[..., :3])[..., 0]
     h = np.clip(h, 0.0, None)
-    p99 = float(np.percentile(h, 99))
+    p99 = float(np.percentile(h, 99)) if p99 is None else float(p99)
     if p99 > 1e-3:
         h = h * (reference_od / p99)
     hed = np.zeros(h.shape + (3,))

@@ -116,3 +116,51 @@ def simulate_set(n: int, seed: int, tumour_share: float = 0.5, settings: Simulat
     rng = np.random.default_rng(seed)
     n_tumour = int(round(n * tumour_share))
     return [simulate_pair(rng, i < n_tumour, settings) for i in range(n)]
+
+
+@dataclass
+class SimulatedSlide:
+    """A SIMULATED H&E image (and its paired IHC) tiled into MIL bags with known labels.
+
+    ``bag_labels``: ``{(x, y): 1 tumour / 0 normal}`` of the bag corners; ``tile_tumour``: the ``[rows, cols]``
+    grid of instance labels (a tumour bag holds at least one tumour tile, a normal bag none)."""
+
+    he: np.ndarray
+    ihc: np.ndarray
+    bag_labels: dict[tuple[int, int], int]
+    tile_tumour: np.ndarray
+
+
+def simulate_mil_slide(rng: np.random.Generator, bags_per_side: int = 2, tiles_per_bag_side: int = 2,
+                       tumour_bag_share: float = 0.5, max_tumour_tiles: int = 2, glass_px: int = 64,
+                       settings: SimulationSettings | None = None) -> SimulatedSlide:
+    """A SIMULATED image of ``bags_per_side``^2 bags, each ``tiles_per_bag_side``^2 tiles of ``settings.size`` px;
+    a tumour bag (probability ``tumour_bag_share``) holds 1..``max_tumour_tiles`` tumour tiles among normal ones.
+    A ``glass_px`` strip of bare glass on the right and at the bottom gives the Otsu tissue mask its background.
+
+    Example:
+        >>> slide = simulate_mil_slide(np.random.default_rng(0))
+        >>> slide.he.shape, slide.tile_tumour.shape, len(slide.bag_labels)
+        ((320, 320, 3), (4, 4), 4)
+    """
+    s = settings or SimulationSettings()
+    t, k = s.size, tiles_per_bag_side
+    n = bags_per_side * k
+    tumour = np.zeros((n, n), bool)
+    labels: dict[tuple[int, int], int] = {}
+    for by in range(bags_per_side):
+        for bx in range(bags_per_side):
+            is_tumour = bool(rng.random() < tumour_bag_share)
+            labels[(bx * k * t, by * k * t)] = int(is_tumour)
+            if is_tumour:
+                cells = rng.choice(k * k, size=int(rng.integers(1, min(max_tumour_tiles, k * k) + 1)), replace=False)
+                for c in cells:
+                    tumour[by * k + c // k, bx * k + c % k] = True
+    pairs = [[simulate_pair(rng, bool(tumour[r, c]), s) for c in range(n)] for r in range(n)]
+    images = []
+    for kind in ("he", "ihc"):
+        tissue = np.concatenate([np.concatenate([getattr(p, kind) for p in row], axis=1) for row in pairs], axis=0)
+        glass = (250 + rng.normal(0, 2, (n * t + glass_px, n * t + glass_px, 3))).clip(0, 255).astype(np.uint8)
+        glass[:n * t, :n * t] = tissue
+        images.append(glass)
+    return SimulatedSlide(images[0], images[1], labels, tumour)

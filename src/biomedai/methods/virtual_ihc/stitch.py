@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -54,12 +55,34 @@ def translate_image(rgb: np.ndarray, generate: Generate, classify: Classify, til
 
 
 def _probability_grid(shape: tuple[int, int], tile: int, overlap: int, batches: list[np.ndarray]) -> np.ndarray:
-    padded = tuple(max(n, tile) for n in shape)
-    grid = tile_grid(padded, tile, overlap)
+    grid, ys, xs = _grid(shape, tile, overlap)
     probs = np.concatenate(batches) if batches else np.zeros(0)
-    ys = sorted({t.origin[0] for t in grid})
-    xs = sorted({t.origin[1] for t in grid})
     out = np.full((len(ys), len(xs)), np.nan)
     for t, p in zip(grid, probs):
         out[ys.index(t.origin[0]), xs.index(t.origin[1])] = p
     return out
+
+
+def tile_probability_rows(shape: tuple[int, int], tile: int, overlap: int,
+                          probabilities: np.ndarray) -> list[dict[str, Any]]:
+    """One row per tile of :func:`translate_image`'s grid: grid index, top-left ``(x, y)``, size, P(tumour).
+
+    Example:
+        >>> rows = tile_probability_rows((40, 50), 16, 4, np.zeros((3, 4)))
+        >>> len(rows), rows[1]
+        (12, {'row': 0, 'col': 1, 'x': 12, 'y': 0, 'width': 16, 'height': 16, 'p_tumour': 0.0})
+    """
+    grid, ys, xs = _grid(shape, tile, overlap)
+    rows = []
+    for t in grid:
+        r, c = ys.index(t.origin[0]), xs.index(t.origin[1])
+        p = float(probabilities[r, c])
+        rows.append({"row": r, "col": c, "x": t.origin[1], "y": t.origin[0], "width": t.size[1], "height": t.size[0],
+                     "p_tumour": round(p, 5) if np.isfinite(p) else None})
+    return rows
+
+
+def _grid(shape: tuple[int, int], tile: int, overlap: int) -> tuple[list[Any], list[int], list[int]]:
+    padded = tuple(max(n, tile) for n in shape)
+    grid = tile_grid(padded, tile, overlap)
+    return grid, sorted({t.origin[0] for t in grid}), sorted({t.origin[1] for t in grid})

@@ -27,10 +27,15 @@ from biomedai.errors import InvalidInputError
 
 TUMOUR_NAMES = ("tumour", "tumor", "positive", "1")
 NORMAL_NAMES = ("normal", "negative", "0")
+#: Otsu's two classes must differ by this many grey levels to be tissue and glass (not noise on bare glass)
+MIN_TISSUE_CONTRAST = 15.0
 
 
-def tissue_mask(rgb: np.ndarray, min_object_px: int = 64) -> np.ndarray:
-    """Boolean tissue mask ``[y, x]``: Otsu threshold on ``255 - grey``; an image without contrast has none.
+def tissue_mask(rgb: np.ndarray, min_object_px: int = 64, close_px: int = 0) -> np.ndarray:
+    """Boolean tissue mask ``[y, x]``: Otsu threshold on ``255 - grey``; an image without contrast (flat, or
+    noise whose Otsu classes differ by less than ``MIN_TISSUE_CONTRAST`` grey levels) is all glass or all tissue.
+    ``close_px`` > 0 closes gaps of about that many pixels first (a slide thumbnail, where the nuclei of a pale
+    IHC are specks), before specks below ``min_object_px`` are removed.
 
     Example:
         >>> bool(tissue_mask(np.full((32, 32, 3), 200, np.uint8)).any())
@@ -44,6 +49,13 @@ def tissue_mask(rgb: np.ndarray, min_object_px: int = 64) -> np.ndarray:
     if float(darkness.max() - darkness.min()) < 8.0:  # flat: glass (grey >= 180) or all tissue
         return np.full(darkness.shape, float(darkness.mean()) > 75.0)
     mask = darkness > threshold_otsu(darkness)
+    if float(darkness[mask].mean() - darkness[~mask].mean()) < MIN_TISSUE_CONTRAST:  # noise on glass, no tissue
+        return np.full(darkness.shape, float(darkness.mean()) > 75.0)
+    if close_px > 0:
+        from scipy import ndimage as ndi
+        from skimage.morphology import disk
+
+        mask = ndi.binary_closing(np.pad(mask, close_px), disk(close_px))[close_px:-close_px, close_px:-close_px]
     return remove_small_objects(mask, max_size=min_object_px)
 
 
