@@ -229,3 +229,15 @@ def test_a_second_bad_input_stops_the_run_before_the_first_is_written(tmp_path: 
     with pytest.raises(InvalidInputError) as err:
         VirtualIHCMethod(_cfg()).predict([good, bad], tmp_path / "out", weights=_model(tmp_path / "m"))
     assert "bad.svs" in str(err.value) and not (tmp_path / "out").exists()
+
+
+def test_the_cli_turns_a_slide_without_tissue_into_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    from biomedai.cli import main
+
+    glass = np.empty((400, 500, 3), np.uint8)
+    glass[...] = GLASS
+    path = write_pyramidal_tiff(glass, tmp_path / "empty.tif", mpp=0.5, tile=128)
+    code = main(["predict", "virtual_ihc", str(path), "-o", str(tmp_path / "out"), "--weights",
+                 str(_model(tmp_path / "m"))])
+    err = capsys.readouterr().err
+    assert code == 2 and "empty.tif" in err and "no tissue" in err and "Traceback" not in err
