@@ -10,6 +10,7 @@ held-out slides: bag ROC AUC of the max-instance probability (95 % bootstrap int
 instance ROC AUC (tumour vs normal tiles, known here, never used in training).
 
     python benchmarks/quality/virtual_ihc/mil_simulated.py --seeds 0 1 2
+    python benchmarks/quality/virtual_ihc/mil_simulated.py --seeds 0 1 2 --difficulty subtle
 """
 from __future__ import annotations
 
@@ -29,32 +30,22 @@ from biomedai.methods.virtual_ihc.mil import bag_probabilities
 from biomedai.methods.virtual_ihc.mil_data import labelled_bags
 from biomedai.methods.virtual_ihc.mil_model import load_mil_classifier
 from biomedai.methods.virtual_ihc.pipeline import VirtualIHCMethod
-from biomedai.methods.virtual_ihc.simulate import simulate_mil_slide
+from biomedai.methods.virtual_ihc.simulate import SimulationSettings, write_simulated_mil_folder
 from biomedai.metrics import bootstrap_ci, roc_auc
-from biomedai.utils import write_csv_atomic
-from biomedai.viz import save_png
 
 SETTINGS = {"tile_size": 64, "bag_size": 128, "mil_width": 16, "mil_layers": (1, 1, 1, 1), "mil_input_size": 64,
     "mil_lr": 1e-4, "mil_batch_size": 16, "device": "cpu"}
 
 
-def write_slides(folder: Path, n: int, seed: int) -> list:
-    rng = np.random.default_rng(seed)
-    slides, rows = [], []
-    for i in range(n):
-        slide = simulate_mil_slide(rng)
-        save_png(slide.he, folder / "images" / f"s{i:03d}.png")
-        rows += [{"image": f"s{i:03d}.png", "x": x, "y": y, "label": "tumour" if lab else "normal"}
-                 for (x, y), lab in slide.bag_labels.items()]
-        slides.append(slide)
-    write_csv_atomic(folder / "labels.csv", rows)
-    return slides
+#: "default": the simulator's tumour nuclei (radius 4.5, H 1.1 vs 3.5, 0.8: easy to see); "subtle": closer to normal
+DIFFICULTY = {"default": SimulationSettings(), "subtle": SimulationSettings(tumour_radius=3.9, tumour_hematoxylin=0.9)}
 
 
-def run_seed(seed: int, n_train: int, n_test: int, epochs: int, minutes: float, work: Path) -> dict:
+def run_seed(seed: int, n_train: int, n_test: int, epochs: int, minutes: float, work: Path,
+             settings: SimulationSettings | None = None) -> dict:
     cfg = VirtualIHCConfig(**SETTINGS, seed=seed, mil_epochs=epochs, mil_train_seconds=minutes * 60, model="mil")
-    write_slides(work / f"train{seed}", n_train, 1000 * seed + 1)
-    test_slides = write_slides(work / f"test{seed}", n_test, 1000 * seed + 2)
+    write_simulated_mil_folder(work / f"train{seed}", n_train, 1000 * seed + 1, settings=settings)
+    test_slides = write_simulated_mil_folder(work / f"test{seed}", n_test, 1000 * seed + 2, settings=settings)
     t0 = time.process_time()
     run = VirtualIHCMethod(cfg).train(work / f"train{seed}", work / f"run{seed}")
     cpu = time.process_time() - t0
@@ -83,14 +74,18 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=15, help="held-out slides (4 bags each)")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--minutes", type=float, default=3.0, help="wall budget per seed")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_mil_simulated.json"))
+    ap.add_argument("--difficulty", choices=sorted(DIFFICULTY), default="default")
+    ap.add_argument("--out", type=Path, default=None, help="default: results_mil_simulated[_subtle].json")
     args = ap.parse_args()
+    suffix = "" if args.difficulty == "default" else f"_{args.difficulty}"
+    args.out = args.out or Path(__file__).with_name(f"results_mil_simulated{suffix}.json")
     torch.set_num_threads(1)
     load0, t0 = os.getloadavg(), time.time()
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
         for seed in args.seeds:
-            runs.append(run_seed(seed, args.n_train, args.n_test, args.epochs, args.minutes, Path(tmp)))
+            runs.append(run_seed(seed, args.n_train, args.n_test, args.epochs, args.minutes, Path(tmp),
+                                 DIFFICULTY[args.difficulty]))
             print(json.dumps(runs[-1]), flush=True)
     aucs = [r["bag_auc"][0] for r in runs]
     record = {"data": "SIMULATED H&E slides (biomedai.methods.virtual_ihc.simulate.simulate_mil_slide): 2 x 2 bags of "
@@ -98,6 +93,7 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "wall_s": round(time.time() - t0, 1),
               "load_average_at_start": load0, "load_average_at_end": os.getloadavg(), "threads": 1,
               "command": "python " + " ".join(sys.argv),
+              "difficulty": args.difficulty, "simulation": str(DIFFICULTY[args.difficulty]),
               "summary": {"bag_auc_mean": round(float(np.mean(aucs)), 4), "bag_auc_per_seed": aucs,
                           "instance_auc_per_seed": [r["instance_auc"] for r in runs]}, "runs": runs}
     args.out.write_text(json.dumps(record, indent=1, default=float))

@@ -9,10 +9,11 @@ from biomedai.methods.vessels_biosegment.datasets import VolumeStack, find_vesse
 from biomedai.methods.vessels_biosegment.volume import (
     VolumePatches,
     VolumeRecipe,
-    choose_spur_lengths,
+    choose_length_settings,
     evaluate_stack,
     leave_one_out_folds,
     length_densities,
+    measurement_mask,
     normalise_stack,
     train_volume_segmentation,
     volume_probability,
@@ -46,11 +47,37 @@ def test_spur_choice_removes_the_spurs_the_truth_lacks() -> None:
     truth = np.zeros((1, 40, 60), bool)
     truth[0, 20, 5:55] = True
     noisy = truth.copy()
-    for x in (10, 20, 30, 40, 50):          # five 6-px side branches
+    for x in (10, 20, 30, 40, 50):          # five 6-um side branches
         noisy[0, 14:20, x] = True
-    chosen = choose_spur_lengths([noisy], [truth], [(1.0, 1.0, 1.0)])
-    assert chosen["spur_3d"] >= 8.0 and chosen["spur_mip"] >= 8.0
-    assert chosen["validation_errors"]["3d"]["0.0"] > 40.0
+    chosen = choose_length_settings([noisy.astype(np.float32)], 0.5, [truth], [(1.0, 1.0, 1.0)],
+                                    min_object_voxels=1, smooth_grid=(0.0,))
+    assert chosen["spur_3d_um"] >= 10.0 and chosen["spur_mip_um"] >= 10.0
+    assert chosen["validation_errors"]["3d"]["0/0"] > 40.0
+    assert chosen["validation_errors"]["3d"]["0/10"] < chosen["validation_errors"]["3d"]["0/0"] / 2
+
+
+def hollow_tube(cavities: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A solid 3-D tube along x (manual label) and a prediction of it with one-voxel cavities inside."""
+    truth = np.zeros((9, 30, 80), bool)
+    truth[2:7, 10:19, 5:75] = True
+    prob = truth.astype(np.float32) * 0.9
+    if cavities:
+        for x in range(10, 70, 6):
+            prob[4, 14, x] = 0.1
+            prob[3, 13, x + 2] = 0.1
+    return truth, prob
+
+
+def test_cavities_of_a_noisy_mask_inflate_the_skeleton_and_measurement_mask_removes_them() -> None:
+    spacing = (5.0, 1.0, 1.0)
+    truth, prob = hollow_tube(cavities=True)
+    manual, _ = length_densities(truth, spacing)
+    raw, _ = length_densities(prob >= 0.5, spacing)
+    filled, _ = length_densities(measurement_mask(prob, 0.5, spacing, min_object_voxels=1), spacing)
+    assert raw > 2.0 * manual                 # closed surfaces around every cavity
+    assert abs(filled - manual) / manual < 0.05
+    smoothed = measurement_mask(hollow_tube(cavities=False)[1], 0.5, spacing, smooth_um=1.0, min_object_voxels=1)
+    assert abs(int(smoothed.sum()) - int(truth.sum())) < 0.1 * truth.sum()   # 1 um hardly moves the boundary
 
 
 def test_patches_are_augmented_copies_of_the_training_region() -> None:
@@ -79,8 +106,8 @@ def test_a_tiny_fold_learns_tubes(tmp_path) -> None:
                           min_object_voxels=5)
     (train_idx, test_idx), = [f for f in leave_one_out_folds(3) if f[1] == 2]
     trained = train_volume_segmentation([stacks[j] for j in train_idx], recipe, tmp_path)
-    row = evaluate_stack(trained["model"], stacks[test_idx], threshold=trained["threshold"],
-                         spur_3d=trained["spur_3d"], spur_mip=trained["spur_mip"], recipe=recipe)
+    row = evaluate_stack(trained["model"], stacks[test_idx], threshold=trained["threshold"], settings=trained,
+                         recipe=recipe)
     assert row["dice_3d"] > 0.7, row       # an untrained network gives ~0.2 on these stacks
     assert row["manual_mm_per_mm3"] > 0 and np.isfinite(row["pct_error_3d"])
 

@@ -39,6 +39,9 @@ class VesselModels:
     detector: torch.nn.Module | None = None
     notes: list[str] = field(default_factory=list)
     detector_score: float | None = None
+    #: gap bridging of the detector's trees (box sides, contour fraction); None: the config's
+    end_link_radius: float | None = None
+    end_min_fraction: float | None = None
 
 
 def load_models(seg_folder: Path | None, detector_folder: Path | None, cfg: VesselsConfig) -> VesselModels:
@@ -61,8 +64,12 @@ def load_models(seg_folder: Path | None, detector_folder: Path | None, cfg: Vess
         load_model_folder(detector_folder, detector, method="vessels_biosegment")
         detector.eval()
         detector_score = float(dinfo.preprocessing.get("detector_score", cfg.detector_score))
+        bridging = (float(dinfo.preprocessing.get("end_link_radius", cfg.end_link_radius)),
+                    float(dinfo.preprocessing.get("end_min_fraction", cfg.end_min_fraction)))
         notes.append(dinfo.usage_note())
-    return VesselModels(unet, threshold, dict(info.preprocessing), detector, notes, detector_score)
+    else:
+        bridging = (None, None)
+    return VesselModels(unet, threshold, dict(info.preprocessing), detector, notes, detector_score, *bridging)
 
 
 @dataclass
@@ -108,7 +115,7 @@ def analyse_image(image: VesselImage, models: VesselModels, cfg: VesselsConfig, 
                                                                                           cfg.clahe_clip_limit)))
     seconds["preprocess"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    prob = vessel_probability(models.unet, x) * image.fov
+    prob = vessel_probability(models.unet, x, tta=bool(models.preprocessing.get("tta", False))) * image.fov
     mask = clean_mask(prob >= models.threshold, cfg.min_object_px) & image.fov
     spacing = image.pixel_size_um
     seg = skeleton_measures(mask, spacing=spacing, area_mask=image.fov, spur_length_px=cfg.spur_length_px)
@@ -117,7 +124,8 @@ def analyse_image(image: VesselImage, models: VesselModels, cfg: VesselsConfig, 
     if models.detector is not None:
         t0 = time.perf_counter()
         boxes, lines, counts = detect_polylines(models.detector, x, image.fov, cfg, image=image.path.name,
-                                                score=models.detector_score)
+                                                score=models.detector_score, end_link_radius=models.end_link_radius,
+                                                end_min_fraction=models.end_min_fraction)
         lines.pixel_size_um = image.pixel_size_um
         result.boxes, result.polylines, result.link_counts = boxes, lines, counts
         result.detector_measures = polyline_measures(lines, image)

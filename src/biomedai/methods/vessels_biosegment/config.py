@@ -64,6 +64,11 @@ class VesselsConfig(BaseConfig):
     #: was 45 % short; README decision 3)
     link_radius: float = 2.0
     contour_min_fraction: float = 0.5
+    #: gap bridging after the MST (beyond the paper): a tree's end joins the nearest node of another tree within
+    #: this many box sides if the segment passes the contour check at ``end_min_fraction`` (0: off). Fallbacks
+    #: only: a trained detector stores the pair chosen with its score on its validation images (BRIDGE_GRID)
+    end_link_radius: float = 0.0
+    end_min_fraction: float = 0.5
     # ---------------------------------------------------------------- classical baseline
     baseline: Literal["frangi", "sato"] = "frangi"
     baseline_sigmas: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)
@@ -89,6 +94,8 @@ class VesselsConfig(BaseConfig):
             ("box_step", self.box_step > 0, "must be > 0"),
             ("detector_stride", self.detector_stride in (2, 4, 8), "must be 2, 4 or 8"),
             ("contour_min_fraction", 0 <= self.contour_min_fraction <= 1, "must be in [0, 1]"),
+            ("end_link_radius", self.end_link_radius >= 0, "must be >= 0"),
+            ("end_min_fraction", 0 <= self.end_min_fraction <= 1, "must be in [0, 1]"),
             ("images_per_sample", self.images_per_sample >= 1, "must be >= 1"),
             ("spur_length_px", self.spur_length_px >= 0, "must be >= 0"),
             ("na_percent_error", self.na_percent_error > 0, "must be > 0"),

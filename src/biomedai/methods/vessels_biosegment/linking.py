@@ -6,7 +6,10 @@
    ``min_fraction`` of its samples; this removes links suggested by proximity alone;
 3. Kruskal minimum spanning tree (``scipy.sparse.csgraph.minimum_spanning_tree``) on the Euclidean edge
    lengths removes the cycles that linking created;
-4. the tree is cut at its end and branch nodes into polylines, whose lengths sum to the vessel length.
+4. optional gap bridging (beyond the paper): an end of a tree is joined to the nearest node of another tree
+   within ``end_link_radius`` box sides (Kruskal again, so no cycles), if the segment passes the contour check
+   at ``end_min_fraction``; detections of thin vessels are sparse, and their trees break into pieces;
+5. the forest is cut at its end and branch nodes into polylines, whose lengths sum to the vessel length.
 """
 from __future__ import annotations
 
@@ -61,6 +64,56 @@ def spanning_forest(centres: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.stack([tree.row, tree.col], axis=1).astype(int)
 
 
+def bridge_ends(centres: np.ndarray, tree: np.ndarray, radius: float, foreground: np.ndarray | None = None,
+                min_fraction: float = 0.0) -> np.ndarray:
+    """Edges that join end nodes (degree <= 1) of the forest ``tree`` to the nearest nodes of other trees.
+
+    Candidates are the pairs (end, node) closer than ``radius`` whose segment passes :func:`contour_check`
+    at ``min_fraction`` (no check without ``foreground``); they are added shortest first while they join two
+    different trees, so the result stays a forest.
+
+    Example:
+        >>> c = np.array([[0.0, 0], [10, 0], [30, 0], [40, 0]])
+        >>> bridge_ends(c, np.array([[0, 1], [2, 3]]), radius=25).tolist()
+        [[1, 2]]
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(centres)
+    if n < 2 or radius <= 0:
+        return np.zeros((0, 2), int)
+    tree = np.asarray(tree, int).reshape(-1, 2)
+    degree = np.bincount(tree.ravel(), minlength=n)
+    ends = np.flatnonzero(degree <= 1)
+    if ends.size == 0:
+        return np.zeros((0, 2), int)
+    neighbours = cKDTree(centres).query_ball_point(centres[ends], radius)
+    pairs = np.array([(min(e, j), max(e, j)) for e, near in zip(ends, neighbours) for j in near if j != e], int)
+    if pairs.size == 0:
+        return np.zeros((0, 2), int)
+    pairs = np.unique(pairs, axis=0)
+    if foreground is not None:
+        pairs = contour_check(centres, pairs, foreground, min_fraction)
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in tree:
+        parent[root(i)] = root(j)
+    added = []
+    for k in np.argsort(np.hypot(*(centres[pairs[:, 0]] - centres[pairs[:, 1]]).T), kind="stable"):
+        i, j = pairs[k]
+        ri, rj = root(int(i)), root(int(j))
+        if ri != rj:
+            parent[ri] = rj
+            added.append((int(i), int(j)))
+    return np.asarray(added, int).reshape(-1, 2)
+
+
 def forest_to_polylines(centres: np.ndarray, edges: np.ndarray) -> list[np.ndarray]:
     """Cut a forest into chains between nodes of degree != 2; each chain is an ``(n, 2)`` array of centres."""
     n = len(centres)
@@ -88,9 +141,11 @@ def forest_to_polylines(centres: np.ndarray, edges: np.ndarray) -> list[np.ndarr
 
 
 def link_detections(boxes: np.ndarray, plane_bright: np.ndarray, *, box_size: float, link_radius: float = 1.5,
-                    min_fraction: float = 0.8, image: str = "", foreground: np.ndarray | None = None
+                    min_fraction: float = 0.8, image: str = "", foreground: np.ndarray | None = None,
+                    end_link_radius: float = 0.0, end_min_fraction: float = 0.0
                     ) -> tuple[PolylineSet, dict[str, int]]:
-    """Boxes ``(x0, y0, x1, y1[, score])`` -> polylines by linking, contour check and MST; plus edge counts.
+    """Boxes ``(x0, y0, x1, y1[, score])`` -> polylines by linking, contour check and MST (then, with
+    ``end_link_radius`` > 0 box sides, :func:`bridge_ends`); plus edge counts.
 
     Example:
         >>> xs = np.arange(4, 60, 6.0)
@@ -106,7 +161,9 @@ def link_detections(boxes: np.ndarray, plane_bright: np.ndarray, *, box_size: fl
     fg = vessel_foreground(plane_bright) if foreground is None else foreground
     checked = contour_check(centres, candidates, fg, min_fraction)
     tree = spanning_forest(centres, checked)
-    lines = [Polyline(c) for c in forest_to_polylines(centres, tree)]
+    bridges = bridge_ends(centres, tree, end_link_radius * box_size, fg, end_min_fraction)
+    lines = [Polyline(c) for c in forest_to_polylines(centres, np.concatenate([tree, bridges]))]
     counts = {"detections": int(len(centres)), "candidate_edges": int(len(candidates)),
-              "edges_after_contour_check": int(len(checked)), "mst_edges": int(len(tree))}
+              "edges_after_contour_check": int(len(checked)), "mst_edges": int(len(tree)),
+              "bridged_ends": int(len(bridges))}
     return PolylineSet(image, tuple(plane_bright.shape), lines), counts

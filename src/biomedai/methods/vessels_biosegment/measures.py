@@ -53,9 +53,9 @@ def prune_spurs(skeleton: np.ndarray, max_length: float, *, spacing: float | Seq
         return skel
     sp = 1.0 if spacing is None else np.broadcast_to(np.asarray(spacing, float), (skel.ndim,)).astype(float)
     for _ in range(max(int(passes), 1)):
-        if skel.sum() < 3:
+        if (skel & (_degree_image(skel) > 0)).sum() < 3:
             break
-        graph = Skeleton(skel, spacing=sp)
+        graph = Skeleton(skel & (_degree_image(skel) > 0), spacing=sp)
         table = summarize(graph, separator="_")
         spurs = np.flatnonzero((table["branch_type"].to_numpy() == 1)
                                & (table["branch_distance"].to_numpy(float) < max_length))
@@ -152,6 +152,7 @@ def skeleton_measures(mask: np.ndarray, *, spacing: float | Sequence[float] | No
         "lacunarity": lacunarity(mask & area) if ndim == 2 else float("nan"),
         "total_length": 0.0, "length_density": 0.0, "junctions": 0, "end_points": 0, "branches": 0,
         "mean_branch_length": float("nan"), "tortuosity": float("nan")}
+    skel = skel & (_degree_image(skel) > 0)   # isolated pixels have no length, and skan fails on them alone
     if skel.sum() < 2:
         return result
     graph = Skeleton(skel, spacing=sp_um * to_len)

@@ -10,13 +10,23 @@ from biomedai.data.tiling import predict_tiled
 from biomedai.metrics.classification import roc_auc
 
 
+#: the flips averaged by test-time augmentation (spatial dims of an NCHW batch): none, x, y, both
+TTA_FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
+
+
 def vessel_probability(net: torch.nn.Module, x: np.ndarray, *, tile: int = 192, overlap: float = 0.25,
-                       batch_size: int = 4) -> np.ndarray:
-    """Sigmoid vessel probability of a preprocessed plane ``x`` (float32 [0, 1]) by Gaussian-blended tiles."""
+                       batch_size: int = 4, tta: bool = False) -> np.ndarray:
+    """Sigmoid vessel probability of a preprocessed plane ``x`` (float32 [0, 1]) by Gaussian-blended tiles; with
+    ``tta`` the mean of the four flips of every tile (:data:`TTA_FLIPS`, four times the compute)."""
     net.eval()
+    flips = TTA_FLIPS if tta else ((),)
 
     def forward(batch: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(net(batch))
+        out = 0
+        for dims in flips:
+            y = torch.sigmoid(net(torch.flip(batch, dims) if dims else batch))
+            out = out + (torch.flip(y, dims) if dims else y)
+        return out / len(flips)
 
     return predict_tiled(np.asarray(x, np.float32), forward, tile=tile, overlap=overlap, batch_size=batch_size,
                          framework="torch", device="cpu", pad_mode="reflect", progress=False)

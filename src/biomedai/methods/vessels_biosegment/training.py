@@ -8,6 +8,7 @@ first; the learning rate follows a cosine over whichever of the two is closer to
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -21,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from biomedai.train.callbacks import Callback
+from biomedai.utils import write_json_atomic
 
 from .config import VesselsConfig
 from .datasets import VesselCase
@@ -87,23 +89,55 @@ class VesselPatches(Dataset):
 
 
 class TimeBudget(Callback):
-    """Stops training after the epoch in which ``minutes`` of wall-clock time have passed; sets ``patches.epoch``."""
+    """Stops training after the epoch in which ``minutes`` of wall-clock time have passed; sets ``patches.epoch``.
 
-    def __init__(self, minutes: float, patches: Any) -> None:
+    With ``state_file`` the minutes spent are stored after every epoch and counted again when a run
+    resumes from its checkpoint, so a budget (and the cosine that follows it) spans several chained
+    jobs; ``job_minutes`` additionally ends this job (not the schedule) after the epoch that passes it.
+    """
+
+    def __init__(self, minutes: float, patches: Any, *, state_file: Path | None = None,
+                 job_minutes: float | None = None) -> None:
         self.seconds = minutes * 60.0
         self.patches = patches
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.job_seconds = None if job_minutes is None else job_minutes * 60.0
+        self.earlier_s = 0.0
         self.start = time.monotonic()
 
+    def spent_s(self) -> float:
+        return self.earlier_s + time.monotonic() - self.start
+
     def fraction(self) -> float:
-        return (time.monotonic() - self.start) / self.seconds
+        return self.spent_s() / self.seconds
 
     def on_fit_start(self, trainer: Any) -> None:
         self.start = time.monotonic()
+        self.earlier_s = 0.0
+        resumed = int(getattr(trainer, "epoch", 0) or 0)
+        if resumed and self.state_file is not None and self.state_file.is_file():
+            state = json.loads(self.state_file.read_text())
+            if int(state.get("epoch", -1)) == resumed:
+                self.earlier_s = float(state["spent_s"])
+            else:
+                logger.warning("%s holds epoch %s, the checkpoint epoch %d; time spent before is not counted",
+                               self.state_file, state.get("epoch"), resumed)
+        self.patches.epoch = resumed
+        if self.earlier_s:
+            logger.info("resumed after epoch %d with %.1f of %.1f budget minutes spent", resumed,
+                        self.earlier_s / 60, self.seconds / 60)
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        self.patches.epoch = int(record.get("epoch", 0))
+        epoch = int(record.get("epoch", 0))
+        self.patches.epoch = epoch
+        if self.state_file is not None:
+            write_json_atomic(self.state_file, {"epoch": epoch, "spent_s": self.spent_s()})
         if self.fraction() >= 1.0:
-            logger.info("time budget of %.1f min reached after epoch %s", self.seconds / 60, record.get("epoch"))
+            logger.info("time budget of %.1f min reached after epoch %s", self.seconds / 60, epoch)
+            trainer.stopped_early = True
+        elif self.job_seconds is not None and time.monotonic() - self.start >= self.job_seconds:
+            logger.info("this job's %.1f min are spent after epoch %s; resume to continue", self.job_seconds / 60,
+                        epoch)
             trainer.stopped_early = True
 
 
@@ -129,8 +163,13 @@ def _validator(val_cases: Sequence[PreparedCase]) -> Any:
 
 
 def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[VesselCase], cfg: VesselsConfig,
-                       output_dir: Path) -> dict[str, Any]:
-    """Train the U-Net; returns the engine's result, the model and the validation threshold and scores."""
+                       output_dir: Path, *, job_minutes: float | None = None,
+                       resume: bool | None = None) -> dict[str, Any]:
+    """Train the U-Net; returns the engine's result, the model and the validation threshold and scores.
+
+    ``job_minutes`` ends this call after the epoch that passes it while the budget ``cfg.max_minutes`` (and
+    its cosine) goes on counting over resumed calls (``resume=True``, or ``BIOMEDAI_RESUME=1``).
+    """
     from monai.losses import DiceCELoss
 
     from biomedai.train import load_weights, train_model
@@ -138,7 +177,8 @@ def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[Ve
     train_prepared = [prepare_case(c, cfg) for c in train_cases]
     val_prepared = [prepare_case(c, cfg) for c in val_cases]
     patches = VesselPatches(train_prepared, cfg.patch_size, cfg.steps_per_epoch * cfg.batch_size, cfg.seed)
-    budget = TimeBudget(cfg.max_minutes, patches)
+    budget = TimeBudget(cfg.max_minutes, patches, state_file=Path(output_dir) / "time_budget.json",
+                        job_minutes=job_minutes)
     total_steps = cfg.epochs * cfg.steps_per_epoch
     loss = DiceCELoss(sigmoid=True)
     result = train_model(
@@ -148,15 +188,27 @@ def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[Ve
         output_dir=output_dir, callbacks=[budget], epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
         batch_size=cfg.batch_size, monitor="val_dice" if val_prepared else None, mode="max" if val_prepared else "min",
         scheduler_interval="step", amp=False, device="cpu", seed=cfg.seed, progress=False,
-        run_config=cfg)
+        run_config=cfg, resume=resume)
     net = build_unet(cfg.unet_features)
     load_weights(net, result.weights)
-    threshold, val_dice = 0.5, float("nan")
-    if val_prepared:
-        probs = [vessel_probability(net, c.x) for c in val_prepared]
-        threshold, val_dice = best_dice_threshold(probs, [c.truth for c in val_prepared], [c.fov for c in val_prepared])
-    return {"result": result, "model": net, "threshold": threshold, "val_dice": val_dice,
+    chosen = choose_tta(net, val_prepared) if val_prepared else {"threshold": 0.5, "val_dice": float("nan"),
+                                                                   "tta": False}
+    return {"result": result, "model": net, **chosen,
             "train_ids": [c.case_id for c in train_cases], "val_ids": [c.case_id for c in val_cases]}
+
+
+def choose_tta(net: torch.nn.Module, val_cases: Sequence[PreparedCase]) -> dict[str, Any]:
+    """Flip test-time augmentation on or off, and the threshold, by the pooled Dice of the validation images
+    (on only when it is higher)."""
+    truths, fovs = [c.truth for c in val_cases], [c.fov for c in val_cases]
+    scores = {}
+    for tta in (False, True):
+        probs = [vessel_probability(net, c.x, tta=tta) for c in val_cases]
+        scores[tta] = best_dice_threshold(probs, truths, fovs)
+    tta = scores[True][1] > scores[False][1]
+    return {"threshold": scores[tta][0], "val_dice": scores[tta][1], "tta": tta,
+            "val_dice_without_tta": scores[False][1], "val_dice_with_tta": scores[True][1],
+            "threshold_without_tta": scores[False][0], "threshold_with_tta": scores[True][0]}
 
 
 def split_training_validation(cases: Sequence[VesselCase], n_val: int = 3) -> tuple[list[VesselCase], list[VesselCase]]:
@@ -178,12 +230,15 @@ def save_trained_model(folder: Path, trained: dict[str, Any], cfg: VesselsConfig
         method="vessels_biosegment", architecture=architecture_of(cfg.unet_features),
         preprocessing={"channel": cfg.channel, "vessels_dark": cfg.vessels_dark, "clahe": cfg.clahe,
                        "clahe_clip_limit": cfg.clahe_clip_limit, "threshold": trained["threshold"],
-                       "threshold_chosen_on": "validation images " + ", ".join(trained["val_ids"])},
+                       "tta": bool(trained.get("tta", False)),
+                       "threshold_chosen_on": "validation images " + ", ".join(trained["val_ids"])
+                       + " (with flip test-time augmentation on or off, whichever scores higher there)"},
         class_names=["background", "vessel"],
         training_data={"name": data_name, "split": {"train": trained["train_ids"], "validation": trained["val_ids"]},
                        "licence": "DRIVE: research use only (registration with the authors); no redistribution",
                        "non_commercial": True},
         metrics={"val_dice": trained["val_dice"], "best_epoch": result.best_epoch,
+                 **{k: trained[k] for k in ("val_dice_without_tta", "val_dice_with_tta") if k in trained},
                  "epochs_completed": result.epochs_completed, "steps": result.global_step},
         metrics_data="validation images " + ", ".join(trained["val_ids"]) + " (inside the FOV)",
         licence="research use only (follows the DRIVE terms)",

@@ -5,6 +5,9 @@
   epoch.
 * :class:`RandomBatches` - an "epoch" of ``steps`` batches drawn at random (with replacement) by a function of a
   seeded ``torch.Generator``; the engine checkpoints that generator, so a resumed run draws the same batches.
+* :func:`fit_and_keep_best` - ``Trainer.fit`` that resumes when ``biomedai train --resume`` asked for it (the
+  engine's ``BIOMEDAI_RESUME``) and an output folder holds ``checkpoints/last.pt``, then loads the best epoch's
+  weights (``checkpoints/best.pt`` when written, else the in-memory copy).
 
 Example:
     >>> import torch
@@ -15,12 +18,15 @@ Example:
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
 from biomedai.train.callbacks import Callback
+from biomedai.train.checkpoint import load_checkpoint
+from biomedai.train.engine import RESUME_ENV
 
 
 class KeepBestWeights(Callback):
@@ -56,3 +62,15 @@ class RandomBatches:
     def __iter__(self) -> Iterator[Any]:
         for _ in range(self.steps):
             yield self.draw(self.generator)
+
+
+def fit_and_keep_best(trainer: Any, keep: KeepBestWeights) -> Any:
+    """Run ``trainer`` (resuming on request, see the module doc) and end on the best epoch's weights."""
+    resume = trainer.output_dir is not None and os.environ.get(RESUME_ENV, "") not in ("", "0")
+    result = trainer.fit(resume=resume)
+    best = trainer.best_checkpoint_path
+    if best is not None and best.is_file():
+        trainer.model.load_state_dict(load_checkpoint(best)["model"])
+    else:
+        keep.restore(trainer.model)
+    return result

@@ -41,11 +41,11 @@ def check_he_input(rgb: np.ndarray, config: VirtualIHCConfig, source: Path | Non
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] < 3:
         raise InvalidInputError(f"an H&E image must be RGB [y, x, 3]; got shape {rgb.shape} (a grey image?)", source)
+    if not tissue_mask(rgb, close_px=close_px).any():  # first: bare glass is also nearly colourless
+        raise InvalidInputError("no tissue found (Otsu tissue mask is empty)", source)
     chroma = rgb[..., :3].astype(np.int16).max(-1) - rgb[..., :3].astype(np.int16).min(-1)
     if float(np.percentile(chroma, 99)) < 8:
         raise InvalidInputError("the image has no colour (a grey image): H&E input is needed", source)
-    if not tissue_mask(rgb, close_px=close_px).any():
-        raise InvalidInputError("no tissue found (Otsu tissue mask is empty)", source)
     warnings = []
     brown = brown_fraction(rgb)
     if brown > config.brown_warning_fraction:

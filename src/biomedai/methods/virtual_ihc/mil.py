@@ -25,11 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from biomedai.metrics import roc_auc
+from biomedai.train.config import TrainerConfig
+from biomedai.train.engine import Trainer
 from biomedai.train.seeding import seed_everything
 
 from .config import VirtualIHCConfig
 from .cyclegan import to_tensor
-from .engine_fit import KeepBestWeights
+from .engine_fit import KeepBestWeights, fit_and_keep_best
 from .networks import mil_classifier
 
 logger = logging.getLogger(__name__)
@@ -128,8 +130,6 @@ def train_mil(train_bags: Sequence[np.ndarray], train_labels: Sequence[int], val
     """Top-k MIL training through the project's engine (:class:`biomedai.train.Trainer`: CE, Adam
     ``mil_lr``, ``mil_epochs``, wall-time budget ``mil_train_seconds``, checkpoints under ``output_dir``);
     returns the classifier of the epoch with the lowest validation bag CE (see the module doc)."""
-    from biomedai.train import Trainer, TrainerConfig
-
     seed_everything(config.seed)
     model = build_mil_classifier(config)
     y_val = np.asarray(val_labels, int)
@@ -147,8 +147,7 @@ def train_mil(train_bags: Sequence[np.ndarray], train_labels: Sequence[int], val
                       loss_fn=F.cross_entropy, validate=validate, output_dir=output_dir, config=trainer_config,
                       callbacks=[keep], run_config=config)
     start = time.perf_counter()
-    fit = trainer.fit()
-    keep.restore(trainer.model)
+    fit = fit_and_keep_best(trainer, keep)
     history = [{"epoch": r["epoch"] - 1, "train_loss": r.get("train_loss", float("nan")),
                 "val_bag_ce": r["val_bag_ce"], "val_bag_accuracy": r["val_bag_accuracy"],
                 "val_bag_auc": r["val_bag_auc"]} for r in fit.history]

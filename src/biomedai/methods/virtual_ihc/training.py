@@ -29,9 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from biomedai.train.config import TrainerConfig
+from biomedai.train.engine import Trainer
+
 from .conditioning import with_condition
 from .cyclegan import CycleGAN, Pix2Pix, to_tensor
-from .engine_fit import KeepBestWeights, RandomBatches
+from .engine_fit import KeepBestWeights, RandomBatches, fit_and_keep_best
 from .losses import linear_decay_factor, positivity_loss
 
 logger = logging.getLogger(__name__)
@@ -84,8 +87,6 @@ def fit_translation(model: CycleGAN | Pix2Pix, draw: Callable[[torch.Generator],
                     progress: bool = False) -> TranslationResult:
     """Run ``model.training_losses(*draw(generator))`` for ``config.epochs`` epochs of ``n_steps`` steps through
     the engine, score every epoch with ``score()`` (lower is better) and end on the best epoch's weights."""
-    from biomedai.train import Trainer, TrainerConfig
-
     cfg = model.config
     for group in model.optimizer.param_groups:  # a fresh schedule from the configured rate
         group["lr"] = cfg.lr
@@ -102,8 +103,7 @@ def fit_translation(model: CycleGAN | Pix2Pix, draw: Callable[[torch.Generator],
                       validate=lambda net, _: {"score": score()}, output_dir=output_dir, config=trainer_config,
                       callbacks=[keep], run_config=cfg)
     start = time.perf_counter()
-    fit = trainer.fit()
-    keep.restore(model)
+    fit = fit_and_keep_best(trainer, keep)
     history = [{"epoch": r["epoch"] - 1, "lr": r["lr"], "val_score": r["val_score"], "seconds": r["time"],
                 **{k[len("train_"):]: v for k, v in r.items() if k.startswith("train_")}} for r in fit.history]
     return TranslationResult(history, (fit.best_epoch or 0) - 1, float(fit.best_metric or float("inf")),
