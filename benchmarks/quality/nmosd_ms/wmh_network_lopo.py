@@ -138,8 +138,8 @@ def train_final(args: argparse.Namespace, recipe: WmhRecipe, cases: list, masks:
     metrics.update({f"morphology_lopo_mean_{m}": v for m, v in summary["morphology"].items()})
     info = model_info("wmh_default", fit, names, "all 3 FLAIRs of ms_lesions (patients 07, 19, 26)"
                       + (f" + {len(train) - len(cases)} SIMULATED (train) / {len(val) - len(cases)} (validation)" if sim else ""),
-                      metrics, "leave-one-patient-out over the same 3 patients with the same recipe "
-                      "(benchmarks/results/nmosd_ms_wmh_lopo/lopo.json): a smoke test on 3 patients, not a benchmark",
+                      metrics, "leave-one-patient-out over the same 3 patients with the same recipe (benchmarks/results/"
+                      f"nmosd_ms_wmh_lopo{'_sim' if sim else ''}/lopo.json): a smoke test on 3 patients, not a benchmark",
                       sim_description(args, sim))
     save_model_folder(args.out / "final_fp32", fit["model"], info)  # to check that fp16 changes no mask
     save_model_folder(args.final_out, fit["model"], info, half=True)
