@@ -4,9 +4,9 @@ same size, in one run.
 
 * ``ours (image)`` - the image in memory, 224 px tiles with 32 px overlap, tent-blended
   (``virtual_ihc.stitch.translate_image`` on ``biomedai.data.tiling.predict_tiled``), as ``predict he.png``;
-* ``ours (slide)`` - the same image as a pyramidal TIFF streamed tile by tile: read from the slide, generated,
-  blended in row bands and written as a pyramidal TIFF (``biomedai.data.band_blending`` +
-  ``biomedai.io.wsi.write_pyramidal_tiff_bands``), as ``predict slide.svs`` (every tile holds "tissue" here);
+* ``ours (slide)`` - the same image as a pyramidal TIFF through ``predict``'s slide path
+  (``virtual_ihc.slide.translate_slide``: thumbnail tissue mask, tile rows read as strips, generated, blended in
+  row bands, written as a pyramidal TIFF; every tile holds "tissue" here); the positive-cell count is not timed;
 * ``peer`` - the reference generator's way on a large image: tiles side by side, no overlap, no blending.
 
 Random weights: speed does not depend on the weight values (no outputs are shown; outputs are only checked to
@@ -56,7 +56,7 @@ def child(kind: str, width: int, blocks: int, size: int, tiles: int, slide: str)
     per_image = None
     if size:
         start = time.perf_counter()
-        shape = _run_slide(net, Path(slide)) if kind == "slide" else _run_image(net, kind, size)
+        shape = _run_slide(net, Path(slide), width, blocks) if kind == "slide" else _run_image(net, kind, size)
         per_image = time.perf_counter() - start
         assert shape == (size, size, 3), shape
     return {"per_tile_s": per_tile, "per_image_s": per_image,
@@ -80,26 +80,21 @@ def _run_image(net, kind: str, size: int) -> tuple[int, ...]:
     return out.shape
 
 
-def _run_slide(net, path: Path) -> tuple[int, ...]:
-    import torch
+def _run_slide(net, path: Path, width: int, blocks: int) -> tuple[int, ...]:
+    """``predict``'s slide path itself (``virtual_ihc.slide``: checks, tissue mask, strips, bands, pyramid)."""
+    from biomedai.io.wsi import open_wsi
+    from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
+    from biomedai.methods.virtual_ihc.model_io import VirtualIHCModel
+    from biomedai.methods.virtual_ihc.slide import inspect_slide, translate_slide
 
-    from biomedai.data.band_blending import blend_in_bands
-    from biomedai.io.wsi import open_wsi, write_pyramidal_tiff_bands
-
-    with open_wsi(path) as slide:
-        width, height = slide.dimensions
-
-        def run(tiles):
-            batch = np.stack([slide.read_region((t.origin[1], t.origin[0]), 0, (TILE, TILE)) for t in tiles])
-            x = torch.from_numpy(np.moveaxis(batch, -1, 1).astype(np.float32) / 127.5 - 1.0)
-            with torch.no_grad():
-                return np.moveaxis(net(x).numpy(), 1, -1)
-
-        bands = blend_in_bands((height, width), 3, run, TILE, OVERLAP, 256, blend="linear", fill=1.0)
-        uint8 = (((np.clip(b, -1, 1) + 1) * 127.5).round().astype(np.uint8) for _, b in bands)
-        out = write_pyramidal_tiff_bands(uint8, (height, width, 3), path.with_name("synthetic.tif"), 0.25)
-    with open_wsi(out) as result:
-        return result.dimensions[1], result.dimensions[0], 3
+    cfg = VirtualIHCConfig(tile_size=TILE, tile_overlap=OVERLAP, condition="none", gen_width=width,
+                           gen_res_blocks=blocks, device="cpu")
+    model = VirtualIHCModel(cfg, with_classifier=False)
+    model.generator = net
+    result = translate_slide(model, inspect_slide(path, cfg, TILE), path.with_name("synthetic.tif"), cfg)
+    assert result.tiles_run == result.tiles_total  # the constant H&E colour is all tissue
+    with open_wsi(result.output) as out:
+        return out.dimensions[1], out.dimensions[0], 3
 
 
 def main() -> None:

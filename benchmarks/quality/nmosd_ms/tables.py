@@ -44,6 +44,7 @@ from biomedai.methods.nmosd_ms.preprocess import classifier_input, normalise_fla
 from biomedai.methods.nmosd_ms.protocol import binary_scores, repeated_folds, summarise
 from biomedai.methods.nmosd_ms.report import plot_learning_curves, plot_roc
 
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 DATA = Path(os.environ.get("BIOMEDAI_SHARED_DATA", Path(__file__).resolve().parents[3] / "../shared/data")) / "ms_lesions"
 
 
@@ -54,6 +55,13 @@ def segmentation_table(out: Path) -> None:
     print("WMH segmentation, 3 real MS FLAIRs (smoke test, not a benchmark): morphology baseline")
     print((out / "segmentation" / "segmentation_scores.csv").read_text())
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in res.metrics.items()})
+    for name in ("nmosd_ms_wmh_lopo_sim", "nmosd_ms_wmh_lopo"):  # the learned network: its recorded LOPO run
+        recorded = RESULTS / name / "lopo_scores.csv"
+        if recorded.is_file():
+            print(f"WMH network beside the morphology, leave-one-patient-out, RECORDED run (not rerun here: "
+                  f"wmh_network_lopo.py, ~25 CPU-min): {recorded}")
+            print(recorded.read_text())
+            break
 
 
 def simulated_tables(args: argparse.Namespace, out: Path) -> dict:

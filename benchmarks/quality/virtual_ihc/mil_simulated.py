@@ -30,10 +30,8 @@ from biomedai.methods.virtual_ihc.mil import bag_probabilities
 from biomedai.methods.virtual_ihc.mil_data import labelled_bags
 from biomedai.methods.virtual_ihc.mil_model import load_mil_classifier
 from biomedai.methods.virtual_ihc.pipeline import VirtualIHCMethod
-from biomedai.methods.virtual_ihc.simulate import SimulationSettings, simulate_mil_slide
+from biomedai.methods.virtual_ihc.simulate import SimulationSettings, write_simulated_mil_folder
 from biomedai.metrics import bootstrap_ci, roc_auc
-from biomedai.utils import write_csv_atomic
-from biomedai.viz import save_png
 
 SETTINGS = {"tile_size": 64, "bag_size": 128, "mil_width": 16, "mil_layers": (1, 1, 1, 1), "mil_input_size": 64,
     "mil_lr": 1e-4, "mil_batch_size": 16, "device": "cpu"}
@@ -43,24 +41,11 @@ SETTINGS = {"tile_size": 64, "bag_size": 128, "mil_width": 16, "mil_layers": (1,
 DIFFICULTY = {"default": SimulationSettings(), "subtle": SimulationSettings(tumour_radius=3.9, tumour_hematoxylin=0.9)}
 
 
-def write_slides(folder: Path, n: int, seed: int, settings: SimulationSettings | None = None) -> list:
-    rng = np.random.default_rng(seed)
-    slides, rows = [], []
-    for i in range(n):
-        slide = simulate_mil_slide(rng, settings=settings)
-        save_png(slide.he, folder / "images" / f"s{i:03d}.png")
-        rows += [{"image": f"s{i:03d}.png", "x": x, "y": y, "label": "tumour" if lab else "normal"}
-                 for (x, y), lab in slide.bag_labels.items()]
-        slides.append(slide)
-    write_csv_atomic(folder / "labels.csv", rows)
-    return slides
-
-
 def run_seed(seed: int, n_train: int, n_test: int, epochs: int, minutes: float, work: Path,
              settings: SimulationSettings | None = None) -> dict:
     cfg = VirtualIHCConfig(**SETTINGS, seed=seed, mil_epochs=epochs, mil_train_seconds=minutes * 60, model="mil")
-    write_slides(work / f"train{seed}", n_train, 1000 * seed + 1, settings)
-    test_slides = write_slides(work / f"test{seed}", n_test, 1000 * seed + 2, settings)
+    write_simulated_mil_folder(work / f"train{seed}", n_train, 1000 * seed + 1, settings=settings)
+    test_slides = write_simulated_mil_folder(work / f"test{seed}", n_test, 1000 * seed + 2, settings=settings)
     t0 = time.process_time()
     run = VirtualIHCMethod(cfg).train(work / f"train{seed}", work / f"run{seed}")
     cpu = time.process_time() - t0

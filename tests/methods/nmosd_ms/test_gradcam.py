@@ -28,26 +28,25 @@ def _positive(module: nn.Module) -> None:
         nn.init.constant_(p, 0.01)
 
 
+def _wire(trunk: nn.Module, first: nn.Module, layer4: nn.Module, fc: nn.Module) -> None:
+    """Positive first convolution(s), identity layers 1-3, a positive 1x1 ``layer4`` and fc: the NMOSD logit grows
+    with the input's brightness, and only the cube is non-zero."""
+    _positive(first)
+    trunk.layer1 = trunk.layer2 = trunk.layer3 = nn.Identity()
+    trunk.layer4 = layer4
+    _positive(layer4)
+    _positive(fc)
+
+
 def _wired_twoview() -> TwoViewResNet:
-    """Positive compression convolutions, identity layers 1-3, a positive 1x1 layer4 and fc: the NMOSD logit
-    grows with the input's brightness where the cube is, and only there is the input non-zero."""
     model = TwoViewResNet(18, input_side=SIDE)
-    _positive(model.compression)
-    model.layer1 = model.layer2 = model.layer3 = nn.Identity()
-    model.layer4 = nn.Conv2d(64, 512, 1)
-    _positive(model.layer4)
-    _positive(model.fc)
+    _wire(model, model.compression, nn.Conv2d(64, 512, 1), model.fc)
     return model.eval()
 
 
 def _wired_3d() -> ResNet3D:
     model = ResNet3D(18)
-    net = model.net
-    _positive(net.conv1)
-    net.layer1 = net.layer2 = net.layer3 = nn.Identity()
-    net.layer4 = nn.Conv3d(64, 512, 1)
-    _positive(net.layer4)
-    _positive(net.fc)
+    _wire(model.net, model.net.conv1, nn.Conv3d(64, 512, 1), model.net.fc)
     return model.eval()
 
 

@@ -241,3 +241,52 @@ def test_the_cli_turns_a_slide_without_tissue_into_one_line_and_exit_2(tmp_path:
                  str(_model(tmp_path / "m"))])
     err = capsys.readouterr().err
     assert code == 2 and "empty.tif" in err and "no tissue" in err and "Traceback" not in err
+
+
+def test_the_streamed_slide_equals_the_in_memory_image_where_every_tile_holds_tissue(tmp_path: Path) -> None:
+    """Same grid, same tent weights: the slide path (strips read from the TIFF, bands, pyramid) gives the
+    image path's pixels exactly."""
+    from biomedai.methods.virtual_ihc.inference import translate_he
+    from biomedai.methods.virtual_ihc.model_io import load_virtual_ihc
+    from biomedai.methods.virtual_ihc.slide import translate_slide
+
+    he = _tissue_block(5, 6, seed=8)[:300, :370]
+    path = write_pyramidal_tiff(he, tmp_path / "he.tif", mpp=0.5, tile=64)
+    cfg = _cfg()
+    model, _ = load_virtual_ihc(_model(tmp_path / "m"), cfg.replace(tile_overlap=0))
+    s_in = inspect_slide(path, cfg)
+    s_in.mask[...] = True  # every tile runs
+    result = translate_slide(model, s_in, tmp_path / "out.tif", cfg)
+    assert result.tiles_run == result.tiles_total
+    with open_wsi(result.output) as s:
+        streamed = s.read_region((0, 0), 0, (370, 300))
+    in_memory = translate_he(model, he, cfg).synthetic
+    assert np.abs(streamed.astype(int) - in_memory.astype(int)).max() == 0
+
+
+def test_slide_level_1_runs_at_half_resolution_and_keeps_its_pixel_size(tmp_path: Path) -> None:
+    slide = _slide(tmp_path / "he.tif")
+    with pytest.raises(InvalidInputError, match="slide_level 9 does not exist"):
+        VirtualIHCMethod(_cfg(slide_level=9)).predict([slide], tmp_path / "bad", weights=_model(tmp_path / "m"))
+    result = VirtualIHCMethod(_cfg(slide_level=1)).predict([slide], tmp_path / "out", weights=_model(tmp_path / "m"))
+    assert result.metrics["images"][0]["mpp"] == pytest.approx(1.0)
+    with open_wsi(tmp_path / "out" / "he_synthetic_ki67.tif") as s:
+        assert s.dimensions == (450, 360) and s.mpp == pytest.approx((1.0, 1.0))
+        out = s.read_region((0, 0), 0, (450, 360))
+    assert (out[:40] == 255).all() and out[110:220, 160:330].mean() < 250  # tissue at 100-228, 150-342
+
+
+def test_counting_a_slide_that_is_mostly_glass_finds_the_nuclei_of_its_tissue(tmp_path: Path) -> None:
+    """One nuclear threshold per slide from tissue windows: blocks that are mostly glass count like the tissue."""
+    from biomedai.methods.virtual_ihc.quantify import positive_ratio
+
+    # a tinted tissue background (as generators draw it): one pass over tissue + glass finds 1 nucleus, not 264
+    ihc = (_tissue_block(4, 4, seed=6, ihc=True) * np.array([0.8, 0.82, 0.9])).round().astype(np.uint8)
+    slide = np.full((900, 1100, 3), 252, np.uint8)
+    slide[300:556, 500:756] = ihc
+    path = write_pyramidal_tiff(slide, tmp_path / "glassy.tif", mpp=0.5, tile=128)
+    s_in = inspect_slide(path, _cfg(), he=False)
+    counted = count_positive_cells(path, 8.0, block=512, mask=s_in.mask)
+    alone = positive_ratio(ihc, 8.0)
+    assert counted["n_cells"] == pytest.approx(alone["n_cells"], rel=0.1)
+    assert counted["n_positive"] == pytest.approx(alone["n_positive"], rel=0.2, abs=2)

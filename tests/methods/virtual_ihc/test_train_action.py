@@ -20,9 +20,8 @@ from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
 from biomedai.methods.virtual_ihc.mil_model import load_mil_classifier
 from biomedai.methods.virtual_ihc.model_io import load_virtual_ihc
 from biomedai.methods.virtual_ihc.pipeline import VirtualIHCMethod
-from biomedai.methods.virtual_ihc.simulate import simulate_mil_slide
+from biomedai.methods.virtual_ihc.simulate import simulate_mil_slide, write_simulated_mil_folder
 from biomedai.metrics import roc_auc
-from biomedai.utils import write_csv_atomic
 from biomedai.viz import save_png
 from tests.conftest import shared_subdir
 
@@ -34,17 +33,8 @@ GAN = {"tile_size": 32, "gen_width": 4, "gen_res_blocks": 1, "disc_width": 4, "g
 
 
 def write_slides(folder: Path, n: int, seed: int, stain: str = "he") -> list:
-    """``n`` SIMULATED slides as ``folder/images/s*.png`` with ``folder/labels.csv`` (bag corners)."""
-    rng = np.random.default_rng(seed)
-    slides, rows = [], []
-    for i in range(n):
-        slide = simulate_mil_slide(rng)
-        save_png(getattr(slide, stain), folder / "images" / f"s{i}.png")
-        rows += [{"image": f"s{i}.png", "x": x, "y": y, "label": "tumour" if lab else "normal"}
-                 for (x, y), lab in slide.bag_labels.items()]
-        slides.append(slide)
-    write_csv_atomic(folder / "labels.csv", rows)
-    return slides
+    """``n`` SIMULATED slides as ``folder/images/sNNN.png`` with ``folder/labels.csv`` (bag corners)."""
+    return write_simulated_mil_folder(folder, n, seed, stain)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +61,7 @@ def test_mil_train_writes_a_model_folder_checkpoints_and_progress(mil_runs) -> N
     assert result["metrics"]["model"] == "mil" and result["metrics"]["n_val_bags"] >= 2
     assert len(result["metrics"]["history"]) == MIL["mil_epochs"]
     classifier, size, info = load_mil_classifier(folder)
-    assert info.class_names == ["normal", "tumour"] and info.architecture["mil_width"] == 8 and size == 32
+    assert not classifier.training and info.class_names == ["normal", "tumour"] and info.architecture["mil_width"] == 8 and size == 32
     assert info.extra["kind"] == "mil_classifier" and "validation_bag_auc" in info.metrics
 
 
@@ -84,7 +74,7 @@ def test_mil_separates_held_out_simulated_bags_and_finds_their_tumour_tiles(mil_
     classifier, size, _ = load_mil_classifier(mil_runs["he"].output_dir / "model")
     probs = bag_probabilities(classifier, [b.instances for b in bags], size)
     assert roc_auc([b.label for b in bags], [p.max() for p in probs]) > 0.8  # SIMULATED held-out bags; chance 0.5
-    slide_of = {f"s{i}.png": s for i, s in enumerate(slides)}
+    slide_of = {f"s{i:03d}.png": s for i, s in enumerate(slides)}
     truth = np.concatenate([[slide_of[b.image].tile_tumour[y // 64, x // 64] for x, y in b.corners] for b in bags])
     assert roc_auc(truth.astype(int), np.concatenate(probs)) > 0.7  # instance level: never seen in training
 
@@ -165,7 +155,7 @@ def test_mil_bags_take_their_labels_from_geojson_regions(tmp_path) -> None:
 
     slide = simulate_mil_slide(np.random.default_rng(4))
     save_png(slide.he, tmp_path / "images" / "a.png")
-    square = lambda x0, y0, x1, y1: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]  # noqa: E731
+    square = lambda x0, y0, x1, y1: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]
     features = [{"type": "Feature", "properties": {"classification": {"name": name}},
                  "geometry": {"type": "Polygon", "coordinates": square(*box)}}
                 for name, box in (("Tumor", (10, 10, 40, 40)), ("normal", (130, 0, 255, 255)),

@@ -95,6 +95,25 @@ def _hematoxylin_threshold(h: np.ndarray, dab: np.ndarray, config: Ki67Config) -
     return max(float(threshold_otsu(values)), config.hematoxylin_floor)
 
 
+def hematoxylin_threshold(images: list[np.ndarray], config: Ki67Config,
+                          masks: list[np.ndarray] | None = None) -> float:
+    """The nuclear haematoxylin threshold :func:`nuclear_foreground` would find on ``images`` pooled (RGB, e.g.
+    tissue windows of a slide; only the pixels of ``masks`` when given), to fix it as
+    ``config.hematoxylin_threshold`` for every block of that slide: a block that is mostly glass would otherwise
+    set it between glass and tissue.
+
+    Example:
+        >>> hematoxylin_threshold([np.full((32, 32, 3), 255, np.uint8)], Ki67Config()) >= Ki67Config().hematoxylin_floor
+        True
+    """
+    factor = _diameter(config) / REFERENCE_DIAMETER_PX
+    channels = [stain_channels(as_rgb(image), config.smoothing_sigma * factor) for image in images]
+    keep = [np.ones(c[0].shape, bool) for c in channels] if masks is None else [np.asarray(m, bool) for m in masks]
+    h = np.concatenate([c[0][k] for c, k in zip(channels, keep)])
+    dab = np.concatenate([c[1][k] for c, k in zip(channels, keep)])
+    return _hematoxylin_threshold(h, dab, config.replace(hematoxylin_threshold=None))
+
+
 def _diameter(config: Ki67Config) -> float:
     return float(config.nucleus_diameter_px or REFERENCE_DIAMETER_PX)
 

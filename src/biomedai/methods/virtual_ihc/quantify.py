@@ -20,14 +20,16 @@ from biomedai.methods.ki67.config import Ki67Config
 from biomedai.methods.ki67.ihc import quantify_ihc
 
 
-def quantifier_config(nucleus_diameter_px: float = 16.0) -> Ki67Config:
-    """The Ki-67 quantifier's settings for nuclei of ``nucleus_diameter_px``."""
-    return Ki67Config(nucleus_diameter_px=float(nucleus_diameter_px))
+def quantifier_config(nucleus_diameter_px: float = 16.0, hematoxylin_threshold: float | None = None) -> Ki67Config:
+    """The Ki-67 quantifier's settings for nuclei of ``nucleus_diameter_px`` (and a fixed nuclear haematoxylin
+    threshold, e.g. one per slide; None: Otsu per image)."""
+    return Ki67Config(nucleus_diameter_px=float(nucleus_diameter_px), hematoxylin_threshold=hematoxylin_threshold)
 
 
-def positive_ratio(rgb: np.ndarray, nucleus_diameter_px: float = 16.0) -> dict[str, Any]:
+def positive_ratio(rgb: np.ndarray, nucleus_diameter_px: float = 16.0,
+                   hematoxylin_threshold: float | None = None) -> dict[str, Any]:
     """``{"n_cells", "n_positive", "ratio"}`` of an IHC image (``ratio`` None without cells)."""
-    result = quantify_ihc(rgb, quantifier_config(nucleus_diameter_px))
+    result = quantify_ihc(rgb, quantifier_config(nucleus_diameter_px, hematoxylin_threshold))
     n, pos = result.n_cells, result.n_positive
     return {"n_cells": n, "n_positive": pos, "ratio": pos / n if n else None, "result": result}
 

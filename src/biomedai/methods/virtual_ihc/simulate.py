@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -164,3 +165,22 @@ def simulate_mil_slide(rng: np.random.Generator, bags_per_side: int = 2, tiles_p
         glass[:n * t, :n * t] = tissue
         images.append(glass)
     return SimulatedSlide(images[0], images[1], labels, tumour)
+
+
+def write_simulated_mil_folder(folder: Path, n: int, seed: int, stain: str = "he",
+                               settings: SimulationSettings | None = None) -> list[SimulatedSlide]:
+    """``n`` SIMULATED slides as ``folder/images/sNNN.png`` (the ``stain`` image: ``he`` or ``ihc``) with
+    ``folder/labels.csv`` (``image,x,y,label`` of the bag corners): a MIL training folder with a known answer."""
+    from biomedai.utils import write_csv_atomic
+    from biomedai.viz import save_png
+
+    rng = np.random.default_rng(seed)
+    slides, rows = [], []
+    for i in range(n):
+        slide = simulate_mil_slide(rng, settings=settings)
+        save_png(getattr(slide, stain), Path(folder) / "images" / f"s{i:03d}.png")
+        rows += [{"image": f"s{i:03d}.png", "x": x, "y": y, "label": "tumour" if lab else "normal"}
+                 for (x, y), lab in slide.bag_labels.items()]
+        slides.append(slide)
+    write_csv_atomic(Path(folder) / "labels.csv", rows)
+    return slides

@@ -29,12 +29,13 @@ from biomedai.data.blocks import block_grid
 from biomedai.data.tiling import Tile, WSITile, tile_grid, tissue_fraction
 from biomedai.errors import InvalidInputError
 from biomedai.io.wsi import is_slide_file, open_wsi, write_pyramidal_tiff_bands
+from biomedai.methods.ki67.ihc import hematoxylin_threshold
 
 from .config import VirtualIHCConfig
 from .inference import check_he_input, check_tile_settings, tile_functions
 from .model_io import VirtualIHCModel
 from .positivity import haematoxylin_p99
-from .quantify import positive_ratio
+from .quantify import positive_ratio, quantifier_config
 from .tiler import tissue_mask
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def inspect_slide(path: Path, config: VirtualIHCConfig, tile: int | None = None,
         width, height = slide.level_dimensions[level]
         downsample = slide.level_downsamples[level]
         mpp = slide.mpp
-        thumbnail = slide.thumbnail(config.slide_thumbnail_px)
+        thumbnail = slide.thumbnail(min(config.slide_thumbnail_px, max(slide.dimensions)))  # never enlarged
     mask = tissue_mask(thumbnail, close_px=THUMBNAIL_CLOSE_PX)
     if he:
         warnings = check_he_input(thumbnail, config, path, close_px=THUMBNAIL_CLOSE_PX)
@@ -134,9 +135,10 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
         p99 = _slide_view_p99(slide_in, read, tile, config.tile_overlap, skip) \
             if mcfg.input_view == "hematoxylin" else None
         classify, generate = tile_functions(model, device, classifier, mil_input_size, p99)
+        strips = RowStrips(slide, slide_in, tile, grid, skip)
 
         def run(tiles: list[Tile]) -> np.ndarray:
-            batch = np.moveaxis(np.stack([read(t) for t in tiles]), -1, 1).astype(np.float32) / 127.5 - 1.0
+            batch = np.moveaxis(np.stack([strips.read(t) for t in tiles]), -1, 1).astype(np.float32) / 127.5 - 1.0
             probs = np.asarray(classify(batch), np.float64).reshape(-1)
             out = np.asarray(generate(batch, probs), np.float32)
             for t, p in zip(tiles, probs):
@@ -155,17 +157,48 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
                             time.perf_counter() - start)
 
 
+class RowStrips:
+    """Tiles of a slide level read one tile row at a time: the row's span of tiles to run is read as one strip,
+    so each stored tile of the slide is decoded about once per tile row, not once per overlapping tile."""
+
+    def __init__(self, slide: Any, slide_in: SlideInput, tile: int, grid: list[list[Tile]],
+                 skip: Callable[[Tile], bool]) -> None:
+        self.slide, self.slide_in, self.tile = slide, slide_in, tile
+        self.spans = {}
+        for row in grid:
+            xs = [t.origin[1] for t in row if not skip(t)]
+            if xs:
+                self.spans[row[0].origin[0]] = (min(xs), max(xs) + tile)
+        self._y: int | None = None
+        self._x0 = 0
+        self._strip = np.zeros((0, 0, 3), np.uint8)
+
+    def read(self, t: Tile) -> np.ndarray:
+        """The ``tile`` x ``tile`` RGB pixels of ``t`` (a tile of a row :func:`blend_in_bands` runs)."""
+        y, x = t.origin
+        if y != self._y:
+            x0, x1 = self.spans[y]
+            ds = self.slide_in.downsample
+            self._strip = self.slide.read_region((int(round(x0 * ds)), int(round(y * ds))), self.slide_in.level,
+                                                 (x1 - x0, self.tile))
+            self._y, self._x0 = y, x0
+        return self._strip[:, x - self._x0:x - self._x0 + self.tile]
+
+
 def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, level: int = 0,
                          mask: np.ndarray | None = None) -> dict[str, Any]:
     """Positive and all nuclei of a slide level by the Ki-67 quantifier, block by block (see the module doc).
 
-    ``mask`` (a tissue mask of the whole level at any scale) skips blocks without tissue."""
+    ``mask`` (a tissue mask of the whole level at any scale) skips blocks without tissue. The quantifier's
+    nuclear haematoxylin threshold is set once for the slide, on tissue windows (:func:`slide_nuclear_threshold`):
+    found per block, a block that is mostly glass would put it between glass and tissue and miss the nuclei."""
     margin = int(np.ceil(2 * nucleus_diameter_px))
     n_cells = n_positive = counted = 0
     start = time.perf_counter()
     with open_wsi(path) as slide:
         width, height = slide.level_dimensions[level]
         ds = slide.level_downsamples[level]
+        threshold = slide_nuclear_threshold(slide, level, nucleus_diameter_px, mask)
         grid = block_grid((height, width), block, margin)
         for i, b in enumerate(grid):
             core = WSITile(level, b.core_x0, b.core_y0, b.core_x1 - b.core_x0, b.core_y1 - b.core_y0, (0, 0))
@@ -173,7 +206,7 @@ def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, lev
                 continue
             region = slide.read_region((int(round(b.x0 * ds)), int(round(b.y0 * ds))), level,
                                        (b.x1 - b.x0, b.y1 - b.y0))
-            cells = positive_ratio(region, nucleus_diameter_px)["result"].cells
+            cells = positive_ratio(region, nucleus_diameter_px, threshold)["result"].cells
             cx, cy = np.asarray(cells.x) + b.x0, np.asarray(cells.y) + b.y0
             owned = (cx >= b.core_x0) & (cx < b.core_x1) & (cy >= b.core_y0) & (cy < b.core_y1)
             n_cells += int(owned.sum())
@@ -182,13 +215,39 @@ def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, lev
             if time.perf_counter() - start > 30 and i % 20 == 0:
                 logger.info("%s: counting nuclei, block %d/%d", Path(path).name, i + 1, len(grid))
     return {"n_cells": n_cells, "n_positive": n_positive, "ratio": n_positive / n_cells if n_cells else None,
-            "blocks_counted": counted, "blocks_total": len(grid)}
+            "blocks_counted": counted, "blocks_total": len(grid), "hematoxylin_threshold": round(threshold, 5)}
+
+
+def slide_nuclear_threshold(slide: Any, level: int, nucleus_diameter_px: float, mask: np.ndarray | None = None,
+                            window: int = 256, n_windows: int = 16) -> float:
+    """The Ki-67 quantifier's nuclear haematoxylin threshold on up to ``n_windows`` windows spread over the
+    slide's tissue (windows at least half tissue in ``mask``, else any with tissue), glass pixels left out:
+    those lighter than the midpoint between the thumbnail's median glass and median tissue grey."""
+    width, height = slide.level_dimensions[level]
+    ds = slide.level_downsamples[level]
+    windows = tile_grid((height, width), window, 0)
+    glass_grey = None
+    if mask is not None and mask.any() and not mask.all():
+        fractions = np.array([tissue_fraction(mask, WSITile(level, t.origin[1], t.origin[0], t.size[1], t.size[0],
+                                                            (0, 0)), (width, height)) for t in windows])
+        chosen = np.flatnonzero(fractions >= 0.5)
+        windows = [windows[i] for i in (chosen if chosen.size else np.flatnonzero(fractions > 0))]
+        grey = slide.thumbnail(max(mask.shape)).astype(np.float32).mean(-1)
+        if grey.shape == mask.shape:
+            glass_grey = 0.5 * (float(np.median(grey[~mask])) + float(np.median(grey[mask])))
+    picks = np.linspace(0, len(windows) - 1, min(n_windows, len(windows))).round().astype(int)
+    images = [slide.read_region((int(round(windows[i].origin[1] * ds)), int(round(windows[i].origin[0] * ds))),
+                                level, (windows[i].size[1], windows[i].size[0])) for i in picks]
+    masks = None if glass_grey is None else [im.astype(np.float32).mean(-1) < glass_grey for im in images]
+    if masks is not None and sum(int(m.sum()) for m in masks) < 256:
+        masks = None  # hardly any tissue pixel: use the windows whole
+    return hematoxylin_threshold(images, quantifier_config(nucleus_diameter_px), masks)
 
 
 def slide_thumbnail(path: Path, size: int) -> np.ndarray:
-    """The whole slide (or pyramidal TIFF) scaled to fit ``size`` px."""
+    """The whole slide (or pyramidal TIFF) scaled to fit ``size`` px (never enlarged)."""
     with open_wsi(path) as slide:
-        return slide.thumbnail(size)
+        return slide.thumbnail(min(size, max(slide.dimensions)))
 
 
 def probability_grid(rows: list[dict[str, Any]], shape: tuple[int, int]) -> np.ndarray:
