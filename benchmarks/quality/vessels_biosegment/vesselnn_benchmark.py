@@ -25,6 +25,7 @@ from biomedai.methods.vessels_biosegment.compare import markdown_table, percent_
 from biomedai.methods.vessels_biosegment.datasets import find_vesselnn_stacks
 from biomedai.methods.vessels_biosegment.imaging import max_projection
 from biomedai.methods.vessels_biosegment.measures import clean_mask, skeleton_measures
+from biomedai.methods.vessels_biosegment.volume import length_densities, measurement_mask
 from biomedai.metrics.segmentation import cldice, dice
 
 HERE = Path(__file__).resolve().parent
@@ -84,12 +85,16 @@ def main() -> None:
             pred = clean_mask(s[key] >= th, 200)
             pred3 = skeleton_measures(pred, spacing=s["spacing"])
             pred2 = skeleton_measures(max_projection(pred), spacing=s["spacing"][1])
+            filled3, filled2 = length_densities(measurement_mask(s[key], th, s["spacing"]), s["spacing"])
             rows.append({"stack": s["name"], "method": label, "threshold (LOSO)": th,
                          "Dice 3-D": dice(s["label"], pred), "clDice 3-D": cldice(s["label"], pred),
                          "manual mm/mm^3": man3["length_density"], "measured mm/mm^3": pred3["length_density"],
                          "% error 3-D": percent_error(man3["length_density"], pred3["length_density"]),
                          "manual MIP mm/mm^2": man2["length_density"], "measured MIP mm/mm^2": pred2["length_density"],
-                         "% error MIP": percent_error(man2["length_density"], pred2["length_density"])})
+                         "% error MIP": percent_error(man2["length_density"], pred2["length_density"]),
+                         "filled mm/mm^3": filled3,
+                         "% error 3-D filled": percent_error(man3["length_density"], filled3),
+                         "% error MIP filled": percent_error(man2["length_density"], filled2)})
             logging.info("%s: %s", s["name"], rows[-1])
     stack_rows = [{"stack": s["name"], "shape (z,y,x)": "x".join(map(str, s["label"].shape)),
                    "voxel um (z,y,x)": ", ".join(f"{v:g}" for v in s["spacing"]), "pixel size from": s["spacing_source"]}
@@ -99,11 +104,12 @@ def main() -> None:
     for label in ("Frangi (slice-wise)", "pixel-based (CLAHE + threshold)"):
         mine = [r for r in rows if r["method"] == label]
         means.append({"method": label, **{key: float(np.mean([r[key] for r in mine]))
-                                          for key in ("Dice 3-D", "clDice 3-D", "% error 3-D", "% error MIP")},
-                      "median % error 3-D": float(np.median([r["% error 3-D"] for r in mine])),
-                      "median % error MIP": float(np.median([r["% error MIP"] for r in mine]))})
+                                          for key in ("Dice 3-D", "clDice 3-D", "% error 3-D", "% error MIP",
+                                                      "% error 3-D filled", "% error MIP filled")},
+                      **{f"median {key}": float(np.median([r[key] for r in mine]))
+                         for key in ("% error 3-D", "% error MIP", "% error 3-D filled", "% error MIP filled")}})
     text = [
-        "# vessels_biosegment on vesselNN (7 two-photon stacks here; reduced: classical baseline only)", "",
+        "# vessels_biosegment on vesselNN (7 two-photon stacks here): classical baselines", "",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; 2 CPU cores shared with other jobs; "
         f"load average at start {tuple(round(x, 1) for x in load0)}, at end {tuple(round(x, 1) for x in load1)}",
         f"- command: `{' '.join([Path(sys.executable).name] + sys.argv)}` ({minutes:.1f} min)",
@@ -112,7 +118,8 @@ def main() -> None:
         "pooled Dice of the other six stacks (leave-one-stack-out, 36 log-spaced values); objects < 200 voxels "
         "removed",
         "- length: skan skeleton of the 3-D mask with the anisotropic voxel size (mm/mm^3), and of the maximum "
-        "projection of the mask (mm/mm^2); the manual labels go through the same code",
+        "projection of the mask (mm/mm^2); the manual labels go through the same code; 'filled': the same mask "
+        "with its enclosed cavities filled (`volume.measurement_mask` without smoothing; README decision 12b)",
         "- poon2015_plaqueVessels' label is an under-segmentation by its name; the santos2015 stacks have no "
         "recorded pixel size (0.621 um assumed, upstream's 'similar to santos2015_tumor')", "",
         "## Mean over the 7 stacks", "", markdown_table(means, digits=3), "",

@@ -2,7 +2,7 @@
 (3-D skeleton) and mm/mm^2 (projection) with Dice and clDice, beside the classical baselines of
 RESULTS-vessels_biosegment-vesselnn.md.
 
-Each fold trains on six stacks (the last quarter of their columns validates: best epoch, threshold, spur
+Each fold trains on six stacks (the last quarter of their columns validates: best epoch, threshold, smoothing and spur
 length) for ``--minutes-per-fold`` on one CPU thread and scores the left-out stack. Folds can be split over
 several runs (``--folds``); each writes ``OUT/fold_<stack>.json``; ``--report`` merges them into the results file.
 
@@ -186,7 +186,7 @@ def report(args: argparse.Namespace) -> None:
         "## Mean over the folds, beside the classical baselines", "",
         markdown_table([mean], digits=3), "",
         "Classical baselines (same leave-one-stack-out folds, from `RESULTS-vessels_biosegment-vesselnn.md`, "
-        "unpruned):", "", *baseline_means(), "",
+        "unpruned; 'filled': cavities filled, no smoothing):", "", *baseline_means(), "",
         "## Per stack (the left-out stack of each fold)", "", markdown_table(rows, digits=3), "",
         "## Runs (wall and CPU time per fold, load average of the 2-core machine)", "",
         markdown_table(runs, digits=2), ""]
