@@ -13,7 +13,8 @@ protocol on a GPU (15 repeats, 100^3, ResNet-18 and -34, both arms; 30 epochs, t
 The CPU runs of the results file (one thread each, through the team queue, reduced protocol):
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/nmosd_ms/tables.py --skip-segmentation --n 88 --side 34 \
         --epochs 12 --repeats 15 --max-minutes 21 --out benchmarks/results/nmosd_ms_tables_n88
-    (the same with --n 264 --out benchmarks/results/nmosd_ms_tables_n264)
+    (the same with --n 264 --out benchmarks/results/nmosd_ms_tables_n264, and with --archs twoview-r34,3d-r34
+    --out benchmarks/results/nmosd_ms_tables_r34_n88 for the ResNet-34 arms)
 
 Part 1 (real data, ../shared/data/ms_lesions, CC-BY): the morphology WMH baseline per patient (Dice, lesion-wise
 F1, absolute volume difference). Part 2 (SIMULATED, see methods/nmosd_ms/cohort.py for the assumptions): the
