@@ -60,7 +60,7 @@ def segmentation_table(out: Path) -> None:
         recorded = RESULTS / name / "lopo_scores.csv"
         if recorded.is_file():
             print(f"WMH network beside the morphology, leave-one-patient-out, RECORDED run (not rerun here: "
-                  f"wmh_network_lopo.py, ~25 CPU-min): {recorded}")
+                  f"wmh_network_lopo.py, one 25-min queue job): {recorded}")
             print(recorded.read_text())
             break
 
