@@ -3,6 +3,7 @@ finish, opens the viewer, sees the overlay and downloads the report."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -38,12 +39,14 @@ def test_browser_login_upload_view_overlay_report(tmp_path, store, wf_methods):
             browser.evaluate("document.querySelector('form[action=\"/upload\"]').submit()")
             path = browser.wait_for("location.pathname.startsWith('/studies/') && document.readyState === 'complete'"
                                     " && location.pathname")
-            for _ in range(100):  # the page has no auto-refresh: reload until the worker is done
-                if browser.evaluate("document.body.innerText.includes('Result 1: wf_brightness')"):
+            for _ in range(240):  # the page has no auto-refresh: reload until the result and the preview it overlays
+                if browser.evaluate("document.body.innerText.includes('Result 1: wf_brightness') && "  # are both done
+                                    "document.querySelectorAll('img.ov').length > 0"):
                     break
+                time.sleep(0.25)  # the preview is made in a child process, which is slow on a loaded machine
                 browser.navigate(f"{base}{path}")
             else:
-                pytest.fail("the job did not finish: " + browser.evaluate("document.body.innerText")[:2000])
+                pytest.fail("the job or its preview did not finish: " + browser.evaluate("document.body.innerText")[:2000])
             browser.wait_for("[...document.querySelectorAll('img.ov')].length > 0 && "
                              "[...document.querySelectorAll('img')].every(i => i.complete && i.naturalWidth > 0)")
             report = browser.evaluate("""fetch(document.querySelector('a[href$="report.html"]').href)

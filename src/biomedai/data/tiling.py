@@ -430,8 +430,9 @@ def _level_size(reader: Any, level: int) -> tuple[int, int]:
 
 
 def tissue_fraction(mask: np.ndarray, tile: WSITile, level_size: tuple[int, int]) -> float:
-    """Share of ``mask`` (a whole-slide tissue mask at any scale) under ``tile`` of a level of ``level_size``
-    ``(width, height)``; at least one mask pixel is always looked at.
+    """Share of ``mask`` (a whole-slide tissue mask at any scale) under one tile.
+
+    The tile lies on a level of ``level_size`` ``(width, height)``; at least one mask pixel is always looked at.
 
     Example:
         >>> m = np.zeros((10, 10), bool); m[:5] = True

@@ -40,8 +40,10 @@ THUMBNAIL_READ_PIXELS = 1 << 24
 
 
 def is_slide_file(path: str | Path, min_pixels: int | None = None) -> bool:
-    """True for a whole-slide image: a slide suffix (.svs, .ndpi, ...), a TIFF holding a resolution pyramid,
-    or, with ``min_pixels``, a TIFF whose first image has at least that many pixels (read from the header).
+    """True for a whole-slide image.
+
+    That is a slide suffix (.svs, .ndpi, ...), a TIFF holding a resolution pyramid, or, with ``min_pixels``, a
+    TIFF whose first image has at least that many pixels (read from the header).
 
     Unreadable files give False (the image reader then says what is wrong).
 
@@ -415,8 +417,10 @@ def _row_bands(array: np.ndarray, rows: int) -> Iterator[np.ndarray]:
 
 def _tiles_of_bands(bands: Iterator[np.ndarray], shape: tuple[int, ...], tile: int,
                     half: np.ndarray | None) -> Iterator[np.ndarray]:
-    """Full-size tiles (zero-padded at the edges) of row bands, in tifffile's order; each band's half-size
-    copy goes into ``half`` on the way."""
+    """Full-size tiles (zero-padded at the edges) of row bands, in tifffile's order.
+
+    Each band's half-size copy goes into ``half`` on the way.
+    """
     height, width = shape[:2]
     for y in range(0, height, tile):
         band = next(bands, None)
