@@ -28,12 +28,11 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 
 from .config import VirtualIHCConfig
-from .realdata import read_rgb
+from .realdata import IMAGE_SUFFIXES, read_rgb
 from .tiler import bag_instances, bag_labels_from_regions, make_bags, read_bag_label_csv, tissue_mask
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 VALIDATION_EVERY = 5
 
 

@@ -26,7 +26,7 @@ from biomedai.methods.registry import register
 from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import VirtualIHCConfig
-from .realdata import paired_panels, read_rgb
+from .realdata import IMAGE_SUFFIXES, paired_panels, read_rgb
 from .report import probability_heatmap, side_by_side_figure
 from .simulate import simulate_set
 from .stitch import tile_probability_rows
@@ -42,8 +42,6 @@ recipes = lazy_import(".recipes", __package__)
 cyclegan = lazy_import(".cyclegan", __package__)
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
 @register

@@ -18,6 +18,9 @@ from biomedai.errors import InvalidInputError
 from biomedai.methods.ki67.deepliif import DeepliifTile, load_deepliif
 from biomedai.methods.ki67.ihc import as_rgb
 
+#: the image files the method reads from a folder (predict/evaluate/train folders, MIL bags)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
 
 def read_rgb(path: Path) -> np.ndarray:
     from biomedai.io import read_image

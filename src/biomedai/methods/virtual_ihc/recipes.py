@@ -36,11 +36,11 @@ from .conditioning import condition_values
 from .config import VirtualIHCConfig
 from .cyclegan import CycleGAN
 from .mil import bag_probabilities, bag_scores, train_mil, tumour_probability
-from .mil_data import IMAGE_SUFFIXES, labelled_bags, split_bags
+from .mil_data import labelled_bags, split_bags
 from .mil_model import load_mil_classifier, save_mil_classifier
 from .model_io import VirtualIHCModel, resolve_device, save_virtual_ihc
 from .paired_training import train_paired
-from .realdata import random_crops, read_rgb
+from .realdata import IMAGE_SUFFIXES, random_crops, read_rgb
 from .training import train_cyclegan
 
 logger = logging.getLogger(__name__)
