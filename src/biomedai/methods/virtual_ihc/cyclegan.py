@@ -33,7 +33,6 @@ from .losses import (
     discriminator_loss,
     generator_adversarial_loss,
     identity_loss,
-    linear_decay_factor,
     positivity_loss,
 )
 from .networks import TableTwoDiscriminator, TableTwoGenerator
@@ -115,13 +114,6 @@ class CycleGAN(nn.Module):
         return images
 
     # ------------------------------------------------------------------------------ training
-    def set_epoch(self, epoch: int) -> float:
-        """Set the learning rate of both groups for 0-based ``epoch`` (linear decay); returns it."""
-        lr = self.config.lr * linear_decay_factor(epoch, self.config.epochs, self.config.decay_epochs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
-
     def generator_losses(self, he: torch.Tensor, ihc: torch.Tensor, c_he: torch.Tensor | None,
                          c_ihc: torch.Tensor | None, classify_he: Classifier | None = None,
                          classify_ihc: Classifier | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -189,12 +181,6 @@ class Pix2Pix(nn.Module):
 
     def translate(self, source: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         return self.G(with_condition(source, condition, self.config.condition))
-
-    def set_epoch(self, epoch: int) -> float:
-        lr = self.config.lr * linear_decay_factor(epoch, self.config.epochs, self.config.decay_epochs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
 
     def training_losses(self, source: torch.Tensor, target: torch.Tensor, condition: torch.Tensor | None = None,
                         positive: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
