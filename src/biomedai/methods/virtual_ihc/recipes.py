@@ -33,7 +33,7 @@ from biomedai.errors import ConfigError, InvalidInputError
 from biomedai.train.model_folder import ModelInfo
 
 from .conditioning import condition_values
-from .config import VirtualIHCConfig
+from .config import TRAIN_MODELS, VirtualIHCConfig
 from .cyclegan import CycleGAN
 from .mil import bag_probabilities, bag_scores, train_mil, tumour_probability
 from .mil_data import labelled_bags, split_bags
@@ -66,7 +66,7 @@ def train_model_kind(cfg: VirtualIHCConfig, data: Path, output_dir: Path, progre
                               progress=progress)
     if cfg.model == "mil":
         return train_mil_folder(data, cfg, output_dir, progress=progress)
-    raise ConfigError(f"model must be one of positivity, pix2pix, cyclegan, conditional_cyclegan, mil; got {cfg.model!r}")
+    raise ConfigError(f"model must be one of {TRAIN_MODELS}, got {cfg.model!r}")
 
 
 def _folder_images(folder: Path) -> list[np.ndarray]:
