@@ -8,7 +8,7 @@ import pytest
 
 from biomedai.errors import InvalidInputError
 from biomedai.methods.vessels_biosegment.detector import decode_detections, detection_targets
-from biomedai.methods.vessels_biosegment.linking import contour_check, link_detections, spanning_forest
+from biomedai.methods.vessels_biosegment.linking import bridge_ends, contour_check, link_detections, spanning_forest
 from biomedai.methods.vessels_biosegment.polylines import (Polyline, PolylineSet, boxes_along, polylines_from_mask,
                                                            read_polylines, write_polylines)
 
@@ -67,6 +67,31 @@ def test_contour_check_cuts_links_between_parallel_vessels_and_mst_removes_cycle
     assert len(lines.polylines) == 2
     assert lines.vessel_length_px() == pytest.approx(2 * (xs[-1] - xs[0]), abs=1e-6)
     assert counts["mst_edges"] == 2 * (len(xs) - 1)  # a forest: no cycles survive
+
+
+def test_bridge_ends_joins_broken_trees_across_foreground_only_and_keeps_a_forest():
+    # trees A (x 0-12) and B (x 30-42) on one vessel (row 10) with a gap; tree C on background rows below A
+    centres = np.array([[0.0, 10], [6, 10], [12, 10], [30, 10], [36, 10], [42, 10], [14, 30], [20, 30]])
+    tree = np.array([[0, 1], [1, 2], [3, 4], [4, 5], [6, 7]])
+    fg = np.zeros((40, 50), bool)
+    fg[8:13, :] = True
+    assert bridge_ends(centres, tree, 25, fg, 0.5).tolist() == [[2, 3]]   # C's bridge crosses background
+    unchecked = bridge_ends(centres, tree, 25)
+    assert unchecked.tolist() == [[2, 3], [2, 6]]                          # shortest first, one per pair of trees
+    assert len(tree) + len(unchecked) == len(centres) - 1                  # one tree, no cycle
+    assert bridge_ends(centres, tree, 0, fg, 0.5).shape == (0, 2)          # radius 0: off
+
+
+def test_gap_bridging_in_linking_adds_the_gap_to_the_length():
+    img = np.zeros((40, 100), np.float32)
+    img[18:23, :] = 1
+    xs = np.concatenate([np.arange(6, 40, 6.0), np.arange(60, 95, 6.0)])    # a 24 px gap in the detections
+    boxes = _chain_boxes(20, xs)
+    off, counts_off = link_detections(boxes, img, box_size=8, link_radius=1.6, min_fraction=0.5)
+    on, counts_on = link_detections(boxes, img, box_size=8, link_radius=1.6, min_fraction=0.5,
+                                    end_link_radius=4, end_min_fraction=0.5)
+    assert counts_off["bridged_ends"] == 0 and counts_on["bridged_ends"] == 1
+    assert on.vessel_length_px() - off.vessel_length_px() == pytest.approx(60 - 36, abs=1e-6)
 
 
 def test_spanning_forest_of_a_triangle_drops_the_longest_edge():

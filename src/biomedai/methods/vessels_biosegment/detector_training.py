@@ -215,6 +215,7 @@ def save_detector_model(folder: Path, trained: dict[str, Any], cfg: VesselsConfi
                        "non_commercial": True},
         metrics={"val_length_percent_error": res.best_metric, "best_epoch": res.best_epoch,
                  "epochs_completed": res.epochs_completed, "steps": res.global_step},
-        metrics_data="validation images " + ", ".join(val_ids) + " (length of the polylines vs the manual tracing)",
+        metrics_data="validation images " + ", ".join(val_ids) + " (length of the detected polylines vs the "
+        "DetectorCase reference length: the skeleton length of the manual mask, or the given manual polylines')",
         licence="research use only (follows the DRIVE terms)", extra=dict(extra or {}))
     return save_model_folder(folder, trained["model"], info, half=half)
