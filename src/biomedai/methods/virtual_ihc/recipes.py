@@ -36,7 +36,7 @@ from .conditioning import condition_values
 from .config import TRAIN_MODELS, VirtualIHCConfig
 from .cyclegan import CycleGAN
 from .mil import bag_probabilities, bag_scores, train_mil, tumour_probability
-from .mil_data import labelled_bags, split_bags
+from .mil_data import VALIDATION_EVERY, labelled_bags, split_bags
 from .mil_model import load_mil_classifier, save_mil_classifier
 from .model_io import VirtualIHCModel, resolve_device, save_virtual_ihc
 from .paired_training import train_paired
@@ -148,7 +148,7 @@ def train_mil_folder(data: Path, cfg: VirtualIHCConfig, output_dir: Path, progre
                             np.array([labels[i] for i in val]))
     info = ModelInfo(method="virtual_ihc", name=output_dir.name, training_data={
         "name": str(data), "split": f"{len(train)} training bags, {len(val)} validation bags (every "
-                                    "5th of each class)", "bags_tumour": int(sum(labels)),
+                                    f"{VALIDATION_EVERY}th of each class)", "bags_tumour": int(sum(labels)),
         "bags_normal": int(len(labels) - sum(labels))},
         metrics={f"validation_{k}": v for k, v in val_scores.items()},
         metrics_data=f"{len(val)} validation bags (used to choose the epoch; not a test result)",
