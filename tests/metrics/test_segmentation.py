@@ -202,3 +202,20 @@ def test_accepts_torch_tensors_and_lists():
     assert dice(torch.as_tensor(a), torch.as_tensor(b, dtype=torch.float32)) == dice(a, b)
     assert hausdorff_distance(torch.as_tensor(a), b) == hausdorff_distance(a, b)
     assert iou([[1, 0], [1, 1]], [[1, 0], [0, 1]]) == pytest.approx(2 / 3)
+
+
+def test_centreline_scores_count_misses_and_inventions_within_the_tolerance():
+    from biomedai.metrics import centreline_scores
+
+    ref = np.zeros((30, 60), bool)
+    ref[10, 5:55] = True
+    shifted = np.roll(ref, 3, axis=0)                        # 3 px off: inside a 4 px tolerance
+    assert centreline_scores(ref, shifted) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert centreline_scores(ref, shifted, tolerance=2)["f1"] == 0.0
+    half = ref.copy()
+    half[10, 30:] = False
+    extra = half.copy()
+    extra[25, 5:30] = True                                   # a false vessel far from the reference
+    s = centreline_scores(ref, extra)
+    assert s["recall"] == pytest.approx(29 / 50) and s["precision"] == pytest.approx(25 / 50)
+    assert centreline_scores(ref, np.zeros_like(ref))["f1"] == 0.0

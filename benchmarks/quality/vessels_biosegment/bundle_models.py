@@ -1,6 +1,6 @@
 """Copy trained model folders into the package (models/default: the U-Net, models/detector: the box detector),
-after choosing the detector's decoding (score threshold and gap bridging) again on the validation images
-(38, 39, 40) with the current ``SCORE_GRID`` and ``BRIDGE_GRID`` against the manual skeleton length.
+after choosing the detector's decoding (score, contour threshold, gap bridging: ``decoding_grid``) again on
+the validation images (38, 39, 40) against the manual skeleton length.
 
 Usage: python benchmarks/quality/vessels_biosegment/bundle_models.py [--unet runs/vessels_default/model]
            [--detector runs/vessels_detector/model]
@@ -19,7 +19,7 @@ from biomedai.methods.vessels_biosegment.datasets import find_cases
 from biomedai.methods.vessels_biosegment.detector import VesselBoxDetector
 from biomedai.methods.vessels_biosegment.detector_training import choose_decoding, detector_case
 from biomedai.methods.vessels_biosegment.training import prepare_case, split_training_validation
-from biomedai.train.model_folder import INFO_FILE, load_model_folder
+from biomedai.train.model_folder import INFO_FILE, load_model_folder, read_model_info
 from biomedai.utils import write_json_atomic
 
 HERE = Path(__file__).resolve().parent
@@ -39,15 +39,16 @@ def main() -> None:
         return
     cfg = VesselsConfig()
     _, val = split_training_validation(find_cases(args.drive / "training"))
-    net = VesselBoxDetector(16)
+    net = VesselBoxDetector(int(read_model_info(args.detector).architecture.get("width", 16)))
     _, info = load_model_folder(args.detector, net, method="vessels_biosegment")
     val_dc = [detector_case(prepare_case(c, cfg), cfg) for c in val]
     chosen = choose_decoding(net, val_dc, cfg)
-    info.preprocessing.update({"detector_score": chosen["score"], "end_link_radius": chosen["end_link_radius"],
-                               "end_min_fraction": chosen["end_min_fraction"],
-                               "detector_score_chosen_on": "validation images " + ", ".join(c.case_id for c in val)
-                               + " (against the skeleton length of 1st_manual)"})
-    info.metrics["val_length_percent_error_at_score"] = chosen["error"]
+    info.preprocessing.pop("detector_score_chosen_on", None)
+    info.preprocessing.update({**chosen["decoding"].to_preprocessing(),
+                               "decoding_chosen_on": "validation images " + ", ".join(c.case_id for c in val)
+                               + " (lowest mean length percent error against the skeleton length of 1st_manual)"})
+    info.metrics.pop("val_length_percent_error_at_score", None)
+    info.metrics.update({"val_length_percent_error": chosen["error"], "val_line_f1": chosen["line_f1"]})
     copy_folder(args.detector, PACKAGE_MODELS / "detector")
     write_json_atomic(PACKAGE_MODELS / "detector" / INFO_FILE, info.to_dict())
     print(f"detector decoding {chosen} (validation length error in %); bundled into {PACKAGE_MODELS}")

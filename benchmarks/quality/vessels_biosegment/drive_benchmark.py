@@ -46,6 +46,7 @@ def summary_rows(rows: list[dict], metrics: dict) -> list[dict]:
         seconds = {"seg": "seconds_segmentation_path", "det": "seconds_detector_path", "base": "seconds_baseline"}[p]
         out.append({"path": label, "Dice": _mean(rows, f"{p}_dice"), "AUC": _mean(rows, f"{p}_auc"),
                     "accuracy": _mean(rows, f"{p}_accuracy"), "clDice": _mean(rows, f"{p}_cldice"),
+                    "centre-line F1 (4 px)": _mean(rows, f"{p}_centreline_f1"),
                     "length density % error (mean)": agree.get("mean_percent_error", np.nan),
                     "(median)": agree.get("median_percent_error", np.nan),
                     "images within 10 %": f"{agree.get('within_10_percent', 0)}/{len(rows)}",
@@ -64,7 +65,7 @@ def interval_rows(rows: list[dict]) -> list[dict]:
     for label, p in PATHS:
         row: dict = {"path": label}
         for name, key in (("Dice", "dice"), ("AUC", "auc"), ("clDice", "cldice"),
-                          ("length % error", "length_percent_error")):
+                          ("centre-line F1", "centreline_f1"), ("length % error", "length_percent_error")):
             v = np.array([r.get(f"{p}_{key}", np.nan) for r in rows], float)
             if np.isfinite(v).all():
                 ci = bootstrap_ci(lambda a: float(np.mean(a)), v)
@@ -101,6 +102,8 @@ def main() -> None:
         f"at end {tuple(round(x, 1) for x in load1)}; so the seconds per image are under that load",
         f"- command: `{' '.join([Path(sys.executable).name] + sys.argv)}` ({minutes:.1f} min in all)",
         f"- models: {'; '.join(result.metrics.get('models', []) or [])}",
+        f"- detector decoding (stored in its model.json, chosen on validation images 38-40): "
+        f"{m.get('detector_decoding')}",
         f"- Frangi threshold chosen on the 20 training images: {m.get('baseline_threshold')}",
         "- manual length = skeleton length (skan) of 1st_manual inside the FOV; pixel size unknown, so densities "
         "are in px/px^2 (the percent errors do not depend on the unit)", "",

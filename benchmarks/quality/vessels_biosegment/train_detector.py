@@ -39,7 +39,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = VesselsConfig()
     train, val = split_training_validation(find_cases(args.drive / "training"))
-    load_start, t0 = os.getloadavg(), time.time()
+    load_start, t0, cpu0 = os.getloadavg(), time.time(), time.process_time()
     train_dc = [detector_case(prepare_case(c, cfg), cfg) for c in train]
     val_dc = [detector_case(prepare_case(c, cfg), cfg) for c in val]
     trained = train_detector(train_dc, val_dc, cfg, args.out, minutes=args.minutes, epochs=args.epochs,
@@ -50,8 +50,12 @@ def main() -> None:
                         extra={"recipe": vars(args) | {"drive": str(args.drive), "out": str(args.out)},
                                "train_minutes": round(minutes, 1)})
     res = trained["result"]
-    summary = {"wall_minutes": minutes, "load_at_start": load_start, "load_at_end": os.getloadavg(),
-               "best_metric": res.best_metric, "best_epoch": res.best_epoch, "steps": res.global_step}
+    summary = {"wall_minutes": minutes, "process_cpu_minutes": (time.process_time() - cpu0) / 60,
+               "threads": args.threads, "load_at_start": load_start, "load_at_end": os.getloadavg(),
+               "best_val_line_f1": res.best_metric, "best_epoch": res.best_epoch,
+               "epochs_completed": res.epochs_completed, "steps": res.global_step,
+               "decoding": trained["decoding"].to_preprocessing(), "val_length_percent_error": trained["val_error"],
+               "val_line_f1": trained["val_line_f1"]}
     (args.out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     logging.info("done: %s", summary)
 

@@ -56,6 +56,7 @@ from biomedai.metrics.instance import (
 from biomedai.metrics.segmentation import (
     accuracy_from_confusion,
     average_surface_distance,
+    centreline_scores,
     dice,
     dice_per_class,
     hausdorff_distance,
@@ -106,6 +107,7 @@ __all__ = [
     "froc_sensitivities",
     "hausdorff_distance",
     "hd95",
+    "centreline_scores",
     "instance_iou_matrix",
     "iou",
     "iou_from_confusion",

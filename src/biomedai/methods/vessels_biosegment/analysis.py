@@ -18,6 +18,7 @@ from biomedai.errors import WeightsError
 
 from .baseline import vesselness
 from .config import VesselsConfig
+from .decoding import Decoding
 from .detector import VesselBoxDetector
 from .detector_training import detect_polylines
 from .imaging import VesselImage, network_input
@@ -38,10 +39,8 @@ class VesselModels:
     preprocessing: dict[str, Any]
     detector: torch.nn.Module | None = None
     notes: list[str] = field(default_factory=list)
-    detector_score: float | None = None
-    #: gap bridging of the detector's trees (box sides, contour fraction); None: the config's
-    end_link_radius: float | None = None
-    end_min_fraction: float | None = None
+    #: the detector's decoding stored in its model folder (None: the config's)
+    decoding: Decoding | None = None
 
 
 def load_models(seg_folder: Path | None, detector_folder: Path | None, cfg: VesselsConfig) -> VesselModels:
@@ -57,19 +56,15 @@ def load_models(seg_folder: Path | None, detector_folder: Path | None, cfg: Vess
     unet.eval()
     threshold = cfg.threshold if cfg.threshold is not None else float(info.preprocessing.get("threshold", 0.5))
     notes = [info.usage_note()]
-    detector, detector_score = None, None
+    detector, decoding = None, None
     if detector_folder is not None:
         dinfo = read_model_info(detector_folder)
         detector = VesselBoxDetector(int(dinfo.architecture.get("width", 16)))
         load_model_folder(detector_folder, detector, method="vessels_biosegment")
         detector.eval()
-        detector_score = float(dinfo.preprocessing.get("detector_score", cfg.detector_score))
-        bridging = (float(dinfo.preprocessing.get("end_link_radius", cfg.end_link_radius)),
-                    float(dinfo.preprocessing.get("end_min_fraction", cfg.end_min_fraction)))
+        decoding = Decoding.from_preprocessing(dinfo.preprocessing, cfg)
         notes.append(dinfo.usage_note())
-    else:
-        bridging = (None, None)
-    return VesselModels(unet, threshold, dict(info.preprocessing), detector, notes, detector_score, *bridging)
+    return VesselModels(unet, threshold, dict(info.preprocessing), detector, notes, decoding)
 
 
 @dataclass
@@ -124,8 +119,7 @@ def analyse_image(image: VesselImage, models: VesselModels, cfg: VesselsConfig, 
     if models.detector is not None:
         t0 = time.perf_counter()
         boxes, lines, counts = detect_polylines(models.detector, x, image.fov, cfg, image=image.path.name,
-                                                score=models.detector_score, end_link_radius=models.end_link_radius,
-                                                end_min_fraction=models.end_min_fraction)
+                                                decoding=models.decoding)
         lines.pixel_size_um = image.pixel_size_um
         result.boxes, result.polylines, result.link_counts = boxes, lines, counts
         result.detector_measures = polyline_measures(lines, image)

@@ -52,8 +52,14 @@ class VesselsConfig(BaseConfig):
     box_step: float = 8.0
     #: detector grid stride (px) and the score above which a grid cell is a detection
     detector_stride: int = 4
-    #: fallback only: a trained detector stores the score chosen on its validation images (SCORE_GRID)
+    #: fallback only: a trained detector stores the decoding chosen on its validation images (``decoding.py``):
+    #: the heat-map score above which a cell is a box, how cells are picked ("ridge": maxima across the heat-map
+    #: ridge, thinned to ``box_step`` apart; "local_max": CenterNet's 3x3 maxima), and the contour check's image
+    #: ("heatmap": the detector's heat map above ``heat_foreground``; "image": an adaptive threshold)
     detector_score: float = 0.3
+    detector_peaks: Literal["ridge", "local_max"] = "ridge"
+    contour_image: Literal["heatmap", "image"] = "heatmap"
+    heat_foreground: float = 0.3
     #: detector training (time-bounded like the U-Net's): minutes, epochs, steps per epoch, backbone width
     detector_minutes: float = 40.0
     detector_epochs: int = 20
@@ -61,10 +67,11 @@ class VesselsConfig(BaseConfig):
     detector_width: int = 16
     #: neighbour linking: centres closer than this many box sides are candidate edges. Contour check: an edge
     #: is kept when at least this fraction of the samples along it is foreground. Both chosen on the DRIVE
-    #: validation images 38-40 from {1.5, 2.0} x {0, 0.5, 0.8} (0.8 cut so many true links that the length
-    #: was 45 % short; README decision 3)
+    #: validation images 38-40 (README decisions 3 and 9): with the image contour and sparse 3x3 maxima,
+    #: 0.8 cut so many true links that the length was 45 % short (0.5 then); with the ridge decoding and the
+    #: heat-map contour, 0.8
     link_radius: float = 2.0
-    contour_min_fraction: float = 0.5
+    contour_min_fraction: float = 0.8
     #: gap bridging after the MST (beyond the paper): a tree's end joins the nearest node of another tree within
     #: this many box sides if the segment passes the contour check at ``end_min_fraction`` (0: off). Fallbacks
     #: only: a trained detector stores the pair chosen with its score on its validation images (BRIDGE_GRID)
@@ -95,6 +102,8 @@ class VesselsConfig(BaseConfig):
             ("box_step", self.box_step > 0, "must be > 0"),
             ("detector_stride", self.detector_stride in (2, 4, 8), "must be 2, 4 or 8"),
             ("contour_min_fraction", 0 <= self.contour_min_fraction <= 1, "must be in [0, 1]"),
+            ("detector_score", 0 <= self.detector_score <= 1, "must be in [0, 1]"),
+            ("heat_foreground", 0 <= self.heat_foreground <= 1, "must be in [0, 1]"),
             ("end_link_radius", self.end_link_radius >= 0, "must be >= 0"),
             ("end_min_fraction", 0 <= self.end_min_fraction <= 1, "must be in [0, 1]"),
             ("images_per_sample", self.images_per_sample >= 1, "must be >= 1"),

@@ -1,6 +1,8 @@
 """Scoring against manual segmentations: pixel metrics inside the FOV, clDice, length density and junction
 errors for the segmentation path, the detector path and the classical baseline; the baseline threshold is
-chosen on training images only.
+chosen on training images only. The centre-line F1 (``biomedai.metrics.centreline_scores``, 4 px) compares the
+skeleton of the manual mask with each path's centre line (the mask's skeleton, or the detector's polylines), so
+the three paths get one tracing score.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from biomedai.metrics.segmentation import cldice
+from biomedai.metrics.segmentation import centreline_scores, cldice
 
 from .analysis import ImageAnalysis
 from .baseline import vesselness
@@ -18,7 +20,7 @@ from .compare import percent_error
 from .config import VesselsConfig
 from .datasets import VesselCase
 from .imaging import load_vessel_image, network_input, read_fov_mask
-from .measures import skeleton_measures
+from .measures import skeleton_measures, skeleton_of
 from .polylines import rasterise
 from .segmentation import best_dice_threshold, pixel_scores
 
@@ -45,6 +47,7 @@ def _mask_row(prefix: str, truth: np.ndarray, fov: np.ndarray, score: np.ndarray
         s = pixel_scores(score, truth, fov, threshold)
         row.update({f"{prefix}_auc": s["auc"], f"{prefix}_accuracy": s["accuracy"], f"{prefix}_dice": s["dice"]})
     row[f"{prefix}_cldice"] = cldice(truth & fov, mask & fov)
+    row[f"{prefix}_centreline_f1"] = centreline_scores(skeleton_of(truth & fov), skeleton_of(mask & fov))["f1"]
     row.update(_length_row(prefix, measures, manual))
     return row
 
@@ -72,6 +75,7 @@ def score_case(case: VesselCase, analysis: ImageAnalysis, baseline_threshold: fl
         det = dict(analysis.detector_measures)
         det["junctions"] = skeleton_measures(raster, area_mask=fov)["junctions"]
         row["det_cldice_centreline_precision"] = float((raster & truth).sum()) / max(float(raster.sum()), 1.0)
+        row["det_centreline_f1"] = centreline_scores(skeleton_of(truth & fov), raster)["f1"]
         row.update(_length_row("det", det, manual))
     if analysis.baseline_mask is not None and baseline_threshold is not None:
         row.update(_mask_row("base", truth, fov, analysis.baseline_score, analysis.baseline_mask,

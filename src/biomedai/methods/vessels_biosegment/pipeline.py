@@ -179,6 +179,8 @@ class VesselsBioSegmentMethod(Method):
         rec.metrics = evaluation_summary(rows, cfg, str(test_root))
         rec.metrics["baseline_threshold"] = threshold
         rec.metrics["models"] = models.notes
+        if models.decoding is not None:
+            rec.metrics["detector_decoding"] = models.decoding.to_preprocessing()
         write_csv_atomic(output_dir / "per_image_scores.csv", rows)
         rec.add_file(output_dir / "per_image_scores.csv")
         rec.notes = {"notes": notes}
