@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from biomedai.data.tissue import tissue_mask
 from biomedai.errors import InvalidInputError
 
 from .conditioning import condition_values, with_condition
@@ -22,7 +23,6 @@ from .model_io import VirtualIHCModel
 from .positivity import draw_dab, haematoxylin_p99, haematoxylin_view
 from .quantify import brown_fraction
 from .stitch import Classify, Generate, translate_image
-from .tiler import tissue_mask
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Translation:
 def check_he_input(rgb: np.ndarray, config: VirtualIHCConfig, source: Path | None = None,
                    close_px: int = 0) -> list[str]:
     """Refuse grey or tissue-free images; return warnings (an IHC-looking input). ``close_px``: see
-    :func:`~biomedai.methods.virtual_ihc.tiler.tissue_mask` (a slide's thumbnail)."""
+    :func:`~biomedai.data.tissue.tissue_mask` (a slide's thumbnail)."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] < 3:
         raise InvalidInputError(f"an H&E image must be RGB [y, x, 3]; got shape {rgb.shape} (a grey image?)", source)
