@@ -33,7 +33,8 @@ from biomedai.io.wsi import is_slide_file, open_wsi, write_pyramidal_tiff_bands
 from biomedai.methods.ki67.ihc import hematoxylin_threshold
 
 from .config import VirtualIHCConfig
-from .inference import check_he_input, check_tile_settings, tile_functions
+from .inference import check_tile_settings, tile_functions
+from .input_check import check_he_input
 from .model_io import VirtualIHCModel
 from .positivity import haematoxylin_p99
 from .quantify import positive_ratio, quantifier_config
