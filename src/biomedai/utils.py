@@ -136,6 +136,33 @@ def write_csv_atomic(path: str | Path, rows: Iterable[dict[str, Any]], columns: 
     return Path(path)
 
 
+def read_csv_rows(path: str | Path, required: Iterable[str] = ()) -> list[dict[str, str]]:
+    """The rows of a CSV table as dicts of strings (header row first; a UTF-8 byte-order mark is dropped).
+
+    A missing file, or a header without one of the ``required`` columns, raises
+    :class:`~biomedai.errors.InvalidInputError` naming the file.
+
+    Example:
+        >>> import tempfile
+        >>> p = write_csv_atomic(Path(tempfile.mkdtemp()) / "t.csv", [{"a": 1, "b": 0.5}])
+        >>> read_csv_rows(p, required=["a"])
+        [{'a': '1', 'b': '0.5'}]
+    """
+    import csv
+
+    from biomedai.errors import InvalidInputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError("CSV file not found", path)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required if c not in (reader.fieldnames or ())]
+        if missing:
+            raise InvalidInputError(f"CSV lacks the column(s) {', '.join(missing)}", path)
+        return list(reader)
+
+
 class LazyModule(types.ModuleType):
     """A stand-in for a module that is imported on first attribute access (see :func:`lazy_import`)."""
 

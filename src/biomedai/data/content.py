@@ -3,7 +3,8 @@
 A method decides from these numbers, with its own thresholds in its own domain module, whether it
 can read an input: the stain colours of a slide (DAB brown, haematoxylin blue, H&E pink/purple), whether an
 RGB file holds only grey, and the left-right mirror symmetry of a film. Everything works on a small
-thumbnail, read through :func:`biomedai.io.read_image` (so under the read limits).
+thumbnail, read through :func:`biomedai.io.read_image` (so under the read limits), or for a whole slide through
+:func:`look_at_slide` (never decoding the whole slide).
 """
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from typing import Any
 import numpy as np
 
 THUMBNAIL = 256
+#: :func:`look_at_slide` decodes at most about this many pixels of one level for its thumbnail
+SLIDE_LOOK_PIXELS = 1 << 24
+#: a slide without a small enough level is looked at through this many x this many windows (a mosaic)
+SLIDE_LOOK_GRID = 8
 
 
 @dataclass
@@ -58,6 +63,51 @@ def look_at(path: str | Path, size: int = THUMBNAIL) -> Look:
         low, high = 0.0, 255.0
     pixels = (small - low) / (high - low) if high > low else np.zeros_like(small)
     return Look(pixels.astype(np.float32), rgb, shape, dict(image.metadata))
+
+
+def look_at_slide(path: str | Path, size: int = THUMBNAIL, max_read_pixels: int = SLIDE_LOOK_PIXELS) -> Look:
+    """A thumbnail (longer side ``size``) of a whole slide, decoding at most about ``max_read_pixels`` pixels.
+
+    When the pyramid level a thumbnail is made from holds more pixels than that (a large TIFF without a
+    pyramid), the look is a mosaic of ``SLIDE_LOOK_GRID`` x ``SLIDE_LOOK_GRID`` windows taken at the centres of
+    an even grid over the coarsest level (``metadata["sampled"]`` True). ``shape`` is level 0's ``(height,
+    width)``; ``metadata`` holds the slide's ``level_dimensions`` (``(width, height)`` each) and ``mpp``.
+
+    Example:
+        >>> import tempfile
+        >>> from biomedai.io.wsi import write_pyramidal_tiff
+        >>> p = write_pyramidal_tiff(np.full((512, 768, 3), 200, np.uint8), Path(tempfile.mkdtemp()) / "s.tif", 0.5)
+        >>> look = look_at_slide(p, size=96)
+        >>> look.pixels.shape, look.shape, look.metadata["sampled"]
+        ((64, 96, 3), (512, 768), False)
+    """
+    from ..io.wsi import open_wsi
+
+    with open_wsi(path) as slide:
+        width, height = slide.dimensions
+        scale = max(width, height) / float(min(size, max(width, height)))
+        level_w, level_h = slide.level_dimensions[slide.level_for_downsample(scale)]
+        sampled = level_w * level_h > max_read_pixels
+        rgb = _slide_mosaic(slide, size) if sampled else slide.thumbnail(min(size, max(width, height)))
+        metadata = {"format": "WSI", "level_dimensions": [tuple(int(v) for v in d) for d in slide.level_dimensions],
+                    "mpp": slide.mpp, "sampled": sampled}
+    return Look(np.asarray(rgb, np.float32)[..., :3] / 255.0, True, (int(height), int(width)), metadata)
+
+
+def _slide_mosaic(slide: Any, size: int) -> np.ndarray:
+    """Windows at the centres of a ``SLIDE_LOOK_GRID`` grid over the coarsest level, side by side as one image."""
+    level = slide.level_count - 1
+    level_w, level_h = slide.level_dimensions[level]
+    ds = slide.level_downsamples[level]
+    n = SLIDE_LOOK_GRID
+    side = max(1, min(size // n, level_w // n, level_h // n))
+    rows = []
+    for i in range(n):
+        y = int((i + 0.5) * level_h / n) - side // 2
+        row = [np.asarray(slide.read_region((int(round((int((j + 0.5) * level_w / n) - side // 2) * ds)),
+                                             int(round(y * ds))), level, (side, side)))[..., :3] for j in range(n)]
+        rows.append(np.concatenate(row, axis=1))
+    return np.concatenate(rows, axis=0)
 
 
 @dataclass

@@ -41,6 +41,7 @@ __all__ = [
     "predict_tiled",
     "iter_wsi_tiles",
     "tissue_fraction",
+    "SlideRowStrips",
     "MapWindow",
     "strided_map_windows",
     "predict_wsi_map",
@@ -475,6 +476,69 @@ def iter_wsi_tiles(reader: Any, level: int = 0, tile: int | Sequence[int] = 512,
         if region.ndim == 3 and region.shape[-1] == 4:
             region = region[..., :3]
         yield wt, region
+
+
+class SlideRowStrips:
+    """Tiles of a slide level read one tile row at a time, each row's span of tiles as one strip.
+
+    For a grid grouped by rows (:func:`biomedai.data.band_blending.tile_rows`) that is run row after row
+    (:func:`~biomedai.data.band_blending.blend_in_bands`): each stored tile of the slide is decoded about
+    once per tile row, not once per overlapping tile. Tiles for which ``skip`` says so are left out of the
+    strips (a row of skipped tiles is never read).
+
+    Parameters
+    ----------
+    slide : Any
+        A WSI reader (``read_region(location, level, size)``, OpenSlide conventions).
+    level : int
+        The pyramid level the tiles lie on.
+    downsample : float
+        That level's downsample (level-0 pixels per level pixel).
+    tile : int
+        Tile side in pixels at ``level``.
+    grid : list of list of Tile
+        The tiles grouped by row (each tile's ``origin`` is ``(y, x)`` at ``level``).
+    skip : callable, optional
+        ``skip(tile)`` True for a tile that is not read.
+
+    Examples
+    --------
+    >>> class Slide:
+    ...     def read_region(self, location, level, size):
+    ...         return np.arange(size[1] * size[0] * 3, dtype=np.uint8).reshape(size[1], size[0], 3)
+    >>> grid = [[Tile((0, 0), (4, 4)), Tile((0, 2), (4, 4))]]
+    >>> strips = SlideRowStrips(Slide(), 0, 1.0, 4, grid)
+    >>> strips.read(grid[0][1]).shape
+    (4, 4, 3)
+    """
+
+    def __init__(self, slide: Any, level: int, downsample: float, tile: int, grid: Sequence[Sequence[Tile]],
+                 skip: Callable[[Tile], bool] | None = None) -> None:
+        self.slide, self.level, self.downsample, self.tile = slide, level, float(downsample), tile
+        self.spans: dict[int, tuple[int, int]] = {}
+        for row in grid:
+            xs = [t.origin[1] for t in row if skip is None or not skip(t)]
+            if xs:
+                self.spans[row[0].origin[0]] = (min(xs), max(xs) + tile)
+        self._y: int | None = None
+        self._x0 = 0
+        self._strip = np.zeros((0, 0, 3), np.uint8)
+
+    def read(self, t: Tile) -> np.ndarray:
+        """The ``tile`` x ``tile`` RGB pixels of ``t``, from its row's strip (read when the row changes)."""
+        y, x = t.origin
+        if y != self._y:
+            if y not in self.spans:
+                raise InvalidInputError(f"tile at (y={y}, x={x}) lies in a row whose tiles are all skipped")
+            x0, x1 = self.spans[y]
+            ds = self.downsample
+            strip = self.slide.read_region((int(round(x0 * ds)), int(round(y * ds))), self.level,
+                                           (x1 - x0, self.tile))
+            self._strip = np.asarray(strip)[..., :3]
+            self._y, self._x0 = y, x0
+        if x < self._x0 or x - self._x0 + self.tile > self._strip.shape[1]:
+            raise InvalidInputError(f"tile at (y={y}, x={x}) lies outside its row's strip (a skipped tile)")
+        return self._strip[:, x - self._x0:x - self._x0 + self.tile]
 
 
 # ----------------------------------------------------------------------------------------------

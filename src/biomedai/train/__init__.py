@@ -2,7 +2,8 @@
 
 ``Trainer``/``train_model`` train any model on CPU, CUDA or under ``torchrun`` (DDP), with AMP,
 gradient clipping and accumulation, atomic checkpoints with exact resume, best-checkpoint
-selection, early stopping, seeded runs, a progress bar and a JSON-lines metrics log.
+selection, early stopping, time budgets that carry over a resume, seeded runs, a progress bar and a
+JSON-lines metrics log.
 ``save_weights``/``load_weights`` write and read checksum-verified weights files.
 
 Names are imported lazily so that ``import biomedai.train`` does not pull in torch until used.
@@ -24,7 +25,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from .metrics_log import JsonlLogger, read_jsonl
     from .model_folder import (BundledModel, ModelInfo, bundled_models, default_model_folder, load_model_folder,
                                read_model_info, save_model_folder)
-    from .schedules import warmup_cosine
+    from .progress import TimeBudget
+    from .schedules import budget_cosine, warmup_cosine
     from .seeding import get_rng_state, seed_everything, seed_worker, set_rng_state
 
 _EXPORTS = {
@@ -42,7 +44,8 @@ _EXPORTS = {
     "ModelInfo": "model_folder", "BundledModel": "model_folder", "save_model_folder": "model_folder",
     "load_model_folder": "model_folder", "read_model_info": "model_folder", "bundled_models": "model_folder",
     "default_model_folder": "model_folder",
-    "warmup_cosine": "schedules",
+    "warmup_cosine": "schedules", "budget_cosine": "schedules",
+    "TimeBudget": "progress",
 }
 
 __all__ = sorted(_EXPORTS)

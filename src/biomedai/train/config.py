@@ -54,11 +54,20 @@ class TrainerConfig(BaseConfig):
     #: plain progress lines (step, loss, time left, peak memory) every N seconds when no progress bar is shown
     #: (output not a terminal, or ``progress`` false); 0 turns them off
     progress_every_s: float = 30.0
-    #: stop after this many minutes, checked after every optimiser step (the interrupted epoch is validated and
-    #: checkpointed); None: no limit
+    #: stop after this many minutes of the whole run (a resumed run counts the minutes its checkpoint had spent);
+    #: None: no limit
     max_minutes: float | None = None
     #: what ``max_minutes`` counts: the "wall" clock or this process's "cpu" time
     time_budget_clock: Literal["wall", "cpu"] = "wall"
+    #: a second budget in CPU minutes of this process beside a wall-clock ``max_minutes`` (the run stops when
+    #: either is spent); None: none
+    max_cpu_minutes: float | None = None
+    #: when the budgets are checked: after every optimiser "step" (the interrupted epoch is validated and
+    #: checkpointed) or at the end of each "epoch" (training stops after the epoch in which a budget runs out)
+    time_budget_check: Literal["step", "epoch"] = "step"
+    #: end this job (not the run) after the epoch in which this many wall minutes of this job have passed;
+    #: ``resume`` then continues the same budget and LR schedule. None: no limit
+    job_minutes: float | None = None
     #: on Ctrl-C or SIGTERM save ``checkpoints/last.pt`` at the current step (resume continues from that step)
     checkpoint_on_interrupt: bool = True
     #: DDP options
@@ -89,5 +98,15 @@ class TrainerConfig(BaseConfig):
             ("progress_every_s", self.progress_every_s >= 0, "must be >= 0"),
             ("max_minutes", self.max_minutes is None or self.max_minutes > 0, "must be > 0 or null"),
             ("time_budget_clock", self.time_budget_clock in ("wall", "cpu"), "must be 'wall' or 'cpu'"),
+            ("max_cpu_minutes", self.max_cpu_minutes is None or self.max_cpu_minutes > 0, "must be > 0 or null"),
+            ("time_budget_check", self.time_budget_check in ("step", "epoch"), "must be 'step' or 'epoch'"),
+            ("job_minutes", self.job_minutes is None or self.job_minutes > 0, "must be > 0 or null"),
         ]
         self.check_rules(checks)
+
+    def budget_minutes(self) -> tuple[float | None, float | None]:
+        """The run's (wall, CPU) budgets in minutes from ``max_minutes``, ``time_budget_clock``, ``max_cpu_minutes``."""
+        wall = self.max_minutes if self.time_budget_clock == "wall" else None
+        cpu = [m for m in (self.max_minutes if self.time_budget_clock == "cpu" else None, self.max_cpu_minutes)
+               if m is not None]
+        return wall, (min(cpu) if cpu else None)

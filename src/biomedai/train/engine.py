@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -41,7 +42,7 @@ from .config import TrainerConfig
 from .distributed import (DistributedContext, all_reduce_mean, distributed_from_env, gather_objects,
                           setup_distributed, teardown_distributed)
 from .metrics_log import JsonlLogger
-from .progress import BudgetClock, ProgressLines
+from .progress import ProgressLines, TimeBudget
 from .seeding import get_rng_state, seed_everything, seed_worker, set_rng_state
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,12 @@ class TrainResult:
     weights_sha256: str | None
     metrics_log: Path | None
     history: list[dict[str, Any]]
+    #: training stopped because the run's time budget (``max_minutes``/``max_cpu_minutes``) was spent
+    time_budget_spent: bool = False
+    #: this job stopped after ``job_minutes``; ``resume`` continues the run (same budget, same schedule)
+    job_time_spent: bool = False
+    #: seconds the run has spent on each clock (``{"wall": ..., "cpu": ...}``), earlier resumed jobs included
+    time_spent_s: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the result."""
@@ -94,13 +101,17 @@ class Trainer:
     Args:
         model: an ``nn.Module``, or a zero-argument factory (called after seeding).
         train_data: a ``DataLoader``, a torch ``Dataset`` (batched with ``config.batch_size``) or any
-            iterable of ready batches (used as is, not sharded under DDP).
+            iterable of ready batches (used as is, not sharded under DDP). A training data set (or
+            iterable) with a ``set_epoch(epoch)`` method is told the 0-based epoch before each epoch,
+            resumed epochs included, as ``DistributedSampler`` is (for data that redraw samples per epoch).
         val_data: the same for validation, or None.
         optimizer: an optimiser over ``model``'s parameters, or ``factory(params)``; default AdamW.
         loss_fn: ``loss_fn(model(input), target)`` for (input, target) batches.
         batch_to_loss: ``batch_to_loss(model, batch) -> loss`` (or ``{"loss": ..., "other": ...}``) for
             any other batch layout; the batch is already on the device.
-        scheduler: an LR scheduler, or ``factory(optimizer)``; stepped per epoch or per step.
+        scheduler: an LR scheduler, ``factory(optimizer)`` or ``factory(optimizer, trainer)`` (the last can
+            follow :meth:`budget_fraction`, e.g. :func:`biomedai.train.schedules.budget_cosine`); stepped per
+            epoch or per step.
         validate: ``validate(model, loader) -> {"name": value}``, called in eval mode under ``no_grad``
             with the raw loader (move batches with :func:`move_to_device`); default: mean loss.
             Metric names get a ``val_`` prefix unless they have one.
@@ -133,7 +144,11 @@ class Trainer:
         self.batch_to_loss = batch_to_loss
         self.validate_fn: ValidateFn = validate or self._mean_loss
         self.optimizer = _make_optimizer(optimizer, self.model, cfg)
-        self.scheduler = _make_scheduler(scheduler, self.optimizer)
+        self.budget = TimeBudget(*cfg.budget_minutes(), cfg.job_minutes)
+        self.budget_exhausted = False
+        self.job_time_spent = False
+        self._spent_before: dict[str, float] = {}  # budget seconds spent by earlier jobs of a resumed run
+        self.scheduler = _make_scheduler(scheduler, self.optimizer, self)
         if cfg.scheduler_interval == "step" and _is_plateau(self.scheduler):
             raise ConfigError("key 'scheduler_interval' must be 'epoch' for ReduceLROnPlateau")
         self.amp_dtype = _amp_dtype(cfg, self.device)
@@ -152,8 +167,6 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.ctx = DistributedContext()
         self._fit_start = 0.0
-        self.budget = BudgetClock(cfg.max_minutes, cfg.time_budget_clock)
-        self.budget_exhausted = False
         self._skip_batches = 0  # batches of the current epoch already trained before an interruption
         self._batches_done = 0
         self._progress_lines: ProgressLines | None = None
@@ -180,6 +193,36 @@ class Trainer:
         """Path of the exported best weights, or None without an output folder."""
         return self.output_dir / "weights.pt" if self.output_dir else None
 
+    # ---------------------------------------------------------------- time budget
+    def budget_fraction(self) -> float:
+        """Share of the run's time budget spent so far, in [0, 1] (earlier resumed jobs included; 0 without one).
+
+        With both a wall and a CPU budget it is the larger share. Schedules that follow the budget read it,
+        e.g. ``scheduler=lambda opt, trainer: budget_cosine(opt, trainer.budget_fraction)``.
+        """
+        return self.budget.fraction()
+
+    def _budget_check(self, at: str) -> bool:
+        """At a step or epoch end: mark the run's budget (or, at epoch ends, this job's limit) spent; True to stop."""
+        if at == self.config.time_budget_check and self.budget.exhausted():
+            self.budget_exhausted = True
+        elif at == "epoch" and self.budget.job_exhausted():
+            self.job_time_spent = True
+        return self.budget_exhausted or self.job_time_spent
+
+    def _log_budget_stop(self) -> None:
+        if not self.ctx.is_main:
+            return
+        spent = self.budget.spent_s()
+        if self.budget_exhausted:
+            wall, cpu = self.budget.wall.minutes, self.budget.cpu.minutes
+            limits = " and ".join(f"{m:.3g} {kind} minutes" for kind, m in (("wall", wall), ("cpu", cpu)) if m)
+            logger.info("time budget of %s spent (%.1f wall, %.1f cpu minutes) after step %d (epoch %d); "
+                        "training stops", limits, spent["wall"] / 60, spent["cpu"] / 60, self.global_step, self.epoch)
+        elif self.job_time_spent:
+            logger.info("this job's %.3g minutes are spent after epoch %d (%.1f of the run's budget used); "
+                        "resume to continue", self.config.job_minutes, self.epoch, self.budget.fraction())
+
     # ---------------------------------------------------------------- main loop
     def fit(self, resume: bool | str | Path = False) -> TrainResult:
         """Train until ``config.epochs`` epochs are done or early stopping triggers.
@@ -199,18 +242,20 @@ class Trainer:
             for callback in self.callbacks:
                 callback.on_fit_start(self)
             self._fit_start = time.perf_counter()
-            self.budget.start()
+            self.budget.start(self._spent_before)
+            self.job_time_spent = False
+            self.budget_exhausted = bool(self._spent_before) and self.budget.exhausted()  # spent by earlier jobs
             n_batches = _safe_len(self.train_loader)
             self._progress_lines = ProgressLines(
                 n_batches * self.config.epochs // self.config.grad_accum_steps if n_batches else None, self.budget,
                 self.config.progress_every_s,
                 enabled=self.ctx.is_main and self.config.progress_every_s > 0 and self._bar_hidden())
             with self._interrupt_guard():
-                while self.epoch < self.config.epochs and not self.stopped_early and not self.budget_exhausted:
+                while (self.epoch < self.config.epochs and not self.stopped_early and not self.budget_exhausted
+                       and not self.job_time_spent):
                     self._run_epoch(train_model)
-            if self.budget_exhausted and self.ctx.is_main:
-                logger.info("time budget of %.3g %s minutes spent after step %d (epoch %d); training stops",
-                            self.config.max_minutes, self.config.time_budget_clock, self.global_step, self.epoch)
+                    self._budget_check("epoch")
+            self._log_budget_stop()
             for callback in self.callbacks:
                 callback.on_fit_end(self)
             return self._finish()
@@ -270,6 +315,7 @@ class Trainer:
         return self.last_checkpoint_path
 
     def _start_fresh(self) -> None:
+        self._spent_before = {}
         seed_everything(self.config.seed + self.ctx.rank, self.config.deterministic)
         self.metrics_logger.keep_epochs_up_to(0)
         best = self.best_checkpoint_path
@@ -309,6 +355,7 @@ class Trainer:
     def _train_epoch(self, train_model: torch.nn.Module, epoch: int) -> dict[str, float]:
         loader = self.train_loader
         _set_loader_epoch(loader, epoch - 1, self._own_generator, self.config.seed)
+        _set_data_epoch(loader, epoch - 1)
         n_batches = _safe_len(loader)
         if n_batches == 0:
             raise ConfigError("training data yields no batches (empty data set, or drop_last with too few items)")
@@ -347,8 +394,7 @@ class Trainer:
                 if self._progress_lines is not None:
                     self._progress_lines.step(epoch, self.config.epochs, self.global_step, float(loss.detach()))
                 self._stop_if_asked()
-                if self.budget.exhausted():
-                    self.budget_exhausted = True
+                if self._budget_check("step"):
                     break
         if pending:  # iterable data of unknown length: flush the last partial group
             self._optimizer_step()
@@ -450,6 +496,7 @@ class Trainer:
             "history": _plain(self.history),
             "rng": rng_states,
             "world_size": self.ctx.world_size,
+            "time_spent_s": self.budget.spent_s(),
             "config": {"trainer": _plain(self.config.to_dict()), "run": self.run_config},
         }
 
@@ -489,13 +536,16 @@ class Trainer:
         self.stopped_early = bool(state.get("stopped_early", False))
         self.history = list(state.get("history", []))
         self._skip_batches = int(state.get("batches_done", 0))
+        self._spent_before = {k: float(v) for k, v in (state.get("time_spent_s") or {}).items()}
         if state.get("monitor") not in (None, self.monitor, f"val_{self.monitor}"):
             logger.warning("%s: checkpoint monitored %r, this run monitors %r", path, state["monitor"], self.monitor)
         self._restore_rng(state.get("rng") or [], path)
         self.metrics_logger.keep_epochs_up_to(self.epoch)
         if self.ctx.is_main:
-            logger.info("resumed from %s after epoch %d (step %d%s)", path, self.epoch, self.global_step,
-                        f", {self._skip_batches} batches into epoch {self.epoch + 1}" if self._skip_batches else "")
+            logger.info("resumed from %s after epoch %d (step %d%s; %.1f wall, %.1f cpu minutes spent before)", path,
+                        self.epoch, self.global_step,
+                        f", {self._skip_batches} batches into epoch {self.epoch + 1}" if self._skip_batches else "",
+                        self._spent_before.get("wall", 0.0) / 60, self._spent_before.get("cpu", 0.0) / 60)
         return True
 
     def _restore_rng(self, states: list[dict[str, Any]], path: Path) -> None:
@@ -525,7 +575,9 @@ class Trainer:
             last_checkpoint=last if last is not None and last.is_file() else None,
             best_checkpoint=best if best is not None and best.is_file() else None,
             weights=weights_path, weights_sha256=digest,
-            metrics_log=self.metrics_log_path if self.ctx.is_main else None, history=list(self.history))
+            metrics_log=self.metrics_log_path if self.ctx.is_main else None, history=list(self.history),
+            time_budget_spent=self.budget_exhausted, job_time_spent=self.job_time_spent,
+            time_spent_s=self.budget.spent_s())
 
     # ---------------------------------------------------------------- set-up helpers
     def _wrap_model(self) -> torch.nn.Module:
@@ -624,12 +676,23 @@ def _make_optimizer(optimizer: Any, model: torch.nn.Module, cfg: TrainerConfig) 
     raise ConfigError(f"optimizer must be a torch optimizer or factory(params), got {type(optimizer).__name__}")
 
 
-def _make_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer) -> Any:
+def _make_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer, trainer: Trainer) -> Any:
     if scheduler is None or (hasattr(scheduler, "step") and hasattr(scheduler, "state_dict")):
         return scheduler
     if callable(scheduler):
-        return scheduler(optimizer)
-    raise ConfigError(f"scheduler must be an LR scheduler or factory(optimizer), got {type(scheduler).__name__}")
+        return scheduler(optimizer, trainer) if _positional_arity(scheduler) >= 2 else scheduler(optimizer)
+    raise ConfigError(f"scheduler must be an LR scheduler, factory(optimizer) or factory(optimizer, trainer), "
+                      f"got {type(scheduler).__name__}")
+
+
+def _positional_arity(function: Callable[..., Any]) -> int:
+    """How many positional arguments without a default ``function`` requires."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional and p.default is inspect.Parameter.empty for p in parameters)
 
 
 def _is_plateau(scheduler: Any) -> bool:
@@ -668,6 +731,14 @@ def _set_loader_epoch(loader: Any, epoch_index: int, own_generator: torch.Genera
         sampler.set_epoch(epoch_index)
     if own_generator is not None:
         own_generator.manual_seed(seed * 100_003 + epoch_index)
+
+
+def _set_data_epoch(loader: Any, epoch_index: int) -> None:
+    """Tell training data that redraw samples per epoch which epoch starts (``dataset.set_epoch``)."""
+    data = loader.dataset if isinstance(loader, DataLoader) else loader
+    set_epoch = getattr(data, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch_index)
 
 
 def _safe_len(loader: Any) -> int | None:

@@ -10,6 +10,7 @@ import logging
 import resource
 import sys
 import time
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 logger = logging.getLogger(__name__)
@@ -43,19 +44,25 @@ class BudgetClock:
         False
     """
 
-    def __init__(self, minutes: float | None, kind: Literal["wall", "cpu"] = "wall") -> None:
+    def __init__(self, minutes: float | None, kind: Literal["wall", "cpu"] = "wall",
+                 timer: Callable[[], float] | None = None) -> None:
         self.minutes = minutes
         self.kind = kind
-        self._timer = time.process_time if kind == "cpu" else time.perf_counter
-        self._start = self._timer()
+        #: seconds on this clock (``time.perf_counter`` or ``time.process_time`` unless given)
+        self.timer = timer or (time.process_time if kind == "cpu" else time.perf_counter)
+        self._start = self.timer()
 
     def start(self, already_spent_s: float = 0.0) -> None:
         """Start counting now (minus ``already_spent_s`` seconds)."""
-        self._start = self._timer() - already_spent_s
+        self._start = self.timer() - already_spent_s
 
     def spent_s(self) -> float:
         """Seconds spent since :meth:`start` on this clock."""
-        return self._timer() - self._start
+        return self.timer() - self._start
+
+    def fraction(self) -> float:
+        """Share of the budget spent, in [0, 1] (0 without a budget)."""
+        return 0.0 if not self.minutes else min(max(self.spent_s() / (self.minutes * 60.0), 0.0), 1.0)
 
     def left_s(self) -> float | None:
         """Seconds of budget left (None without a budget)."""
@@ -66,10 +73,72 @@ class BudgetClock:
         return self.minutes is not None and self.spent_s() >= self.minutes * 60.0
 
 
+class TimeBudget:
+    """The time budgets of a training run, counted across resumed jobs, and the time limit of one job.
+
+    A run may have a wall-clock budget, a CPU-time budget (this process's CPU time) or both; it is
+    spent when either is. The seconds spent on each clock are carried over a resume
+    (:meth:`start` with the checkpoint's :meth:`spent_s`), so a run chained over several jobs stops
+    at the same total budget as one uninterrupted job, and :meth:`fraction` (for schedules that
+    follow the budget) continues where it was. ``job_minutes`` (wall clock, from this job's start)
+    ends one job without ending the run: the budget and the schedule go on after a resume. Nothing is
+    spent before :meth:`start` (so a schedule built before training sees progress 0, deterministically).
+
+    Example:
+        >>> budget = TimeBudget(wall_minutes=10.0, job_minutes=1.0)
+        >>> budget.start({"wall": 300.0}); round(budget.fraction(), 2), budget.exhausted()
+        (0.5, False)
+    """
+
+    def __init__(self, wall_minutes: float | None = None, cpu_minutes: float | None = None,
+                 job_minutes: float | None = None, *, wall_timer: Callable[[], float] | None = None,
+                 cpu_timer: Callable[[], float] | None = None) -> None:
+        self.wall = BudgetClock(wall_minutes, "wall", wall_timer)
+        self.cpu = BudgetClock(cpu_minutes, "cpu", cpu_timer)
+        self.job = BudgetClock(job_minutes, "wall", self.wall.timer)
+        self.started = False
+
+    @property
+    def limited(self) -> bool:
+        """Whether the run has a wall or CPU budget."""
+        return self.wall.minutes is not None or self.cpu.minutes is not None
+
+    def start(self, already_spent_s: Mapping[str, float] | None = None) -> None:
+        """Start counting now, with ``{"wall": s, "cpu": s}`` already spent by earlier jobs of this run."""
+        spent = already_spent_s or {}
+        self.started = True
+        self.wall.start(float(spent.get("wall", 0.0)))
+        self.cpu.start(float(spent.get("cpu", 0.0)))
+        self.job.start()
+
+    def spent_s(self) -> dict[str, float]:
+        """Seconds spent by this run on each clock (earlier jobs included): what a checkpoint stores."""
+        if not self.started:
+            return {"wall": 0.0, "cpu": 0.0}
+        return {"wall": self.wall.spent_s(), "cpu": self.cpu.spent_s()}
+
+    def fraction(self) -> float:
+        """Share of the tighter budget spent, in [0, 1]; 0 without a budget."""
+        return max(self.wall.fraction(), self.cpu.fraction()) if self.started else 0.0
+
+    def left_s(self) -> float | None:
+        """Seconds left on the tighter budget (None without one)."""
+        left = [s for s in (self.wall.left_s(), self.cpu.left_s()) if s is not None]
+        return min(left) if left else None
+
+    def exhausted(self) -> bool:
+        """True once the wall or the CPU budget is spent."""
+        return self.started and (self.wall.exhausted() or self.cpu.exhausted())
+
+    def job_exhausted(self) -> bool:
+        """True once this job's ``job_minutes`` have passed."""
+        return self.started and self.job.exhausted()
+
+
 class ProgressLines:
     """Plain progress lines (``step``, ``loss``, ``time left``, peak memory) at most every ``every_s`` seconds."""
 
-    def __init__(self, total_steps: int | None, budget: BudgetClock, every_s: float = 30.0,
+    def __init__(self, total_steps: int | None, budget: BudgetClock | TimeBudget, every_s: float = 30.0,
                  enabled: bool = True) -> None:
         self.total_steps, self.budget, self.every_s, self.enabled = total_steps, budget, every_s, enabled
         self._t0 = time.perf_counter()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from biomedai.errors import ConfigError
+from biomedai.errors import ConfigError, InvalidInputError
 from biomedai.methods.nmosd_ms.config import NmosdMsConfig
 from biomedai.methods.nmosd_ms.explain import explanation_maps, gradcam_map, write_map
 from biomedai.methods.nmosd_ms.networks import ResNet3D, TwoViewResNet
@@ -85,3 +85,33 @@ def test_explanation_names_are_checked():
     with pytest.raises(ConfigError, match="explain_maps"):
         NmosdMsConfig(explain_maps="gradcam,shap").validate()
     assert NmosdMsConfig(explain_maps=" gradcam ").explanation_kinds() == ("gradcam",)
+
+
+def _forward_counter(model: nn.Module) -> list[int]:
+    calls: list[int] = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+@pytest.mark.parametrize("shape", [(SIDE, SIDE - 4, SIDE), (SIDE - 4, SIDE - 4, SIDE), (SIDE, SIDE)],
+                         ids=["h!=w", "not-the-compression-depth", "2-D"])
+def test_gradcam_refuses_a_bad_two_view_input_before_computing(shape):
+    model = TwoViewResNet(18, input_side=SIDE).eval()
+    calls = _forward_counter(model)
+    with pytest.raises(InvalidInputError, match="two-view network needs a cube|3-D"):
+        gradcam_map(model, np.zeros(shape, np.float32))
+    assert not calls  # refused before any forward pass
+
+
+def test_gradcam_refuses_a_non_finite_or_flat_3d_input_before_computing():
+    model = ResNet3D(18).eval()
+    calls = _forward_counter(model)
+    bad = _cube_volume()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        gradcam_map(model, bad)
+    with pytest.raises(InvalidInputError, match="3-D"):
+        gradcam_map(model, np.zeros((SIDE, SIDE), np.float32))
+    assert not calls
+    with pytest.raises(ValueError, match="unsupported classifier"):
+        gradcam_map(nn.Linear(2, 2), _cube_volume())

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from biomedai.errors import InvalidInputError, WeightsError  # noqa: E402
 from biomedai.methods.virtual_ihc.config import VirtualIHCConfig  # noqa: E402
 from biomedai.methods.virtual_ihc.evaluation import nucleus_agreement, score_generated  # noqa: E402
-from biomedai.methods.virtual_ihc.inference import check_he_input  # noqa: E402
+from biomedai.methods.virtual_ihc.input_check import check_he_input  # noqa: E402
 from biomedai.methods.virtual_ihc.model_io import VirtualIHCModel, load_virtual_ihc, save_virtual_ihc  # noqa: E402
 from biomedai.methods.virtual_ihc.pipeline import VirtualIHCMethod  # noqa: E402
 from biomedai.methods.virtual_ihc.simulate import simulate_set  # noqa: E402

@@ -1,26 +1,20 @@
-"""Tissue mask and bags with coordinates, seam-free stitching, MIL top-1 selection."""
+"""Bags with coordinates (on the data layer's tissue mask), seam-free stitching, MIL top-1 selection."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from biomedai.data.tissue import tissue_mask
 from biomedai.errors import InvalidInputError
 from biomedai.io.annotations import Annotation
 from biomedai.methods.virtual_ihc.stitch import translate_image
-from biomedai.methods.virtual_ihc.tiler import (bag_instances, bag_labels_from_regions, make_bags,
-                                                read_bag_label_csv, tissue_mask)
+from biomedai.methods.virtual_ihc.tiler import bag_instances, bag_labels_from_regions, make_bags, read_bag_label_csv
 
 
 def _slide() -> np.ndarray:
     img = np.full((500, 700, 3), 235, np.uint8)  # glass
     img[50:450, 100:400] = (150, 80, 160)        # tissue block
     return img
-
-
-def test_tissue_mask_finds_the_tissue_block() -> None:
-    mask = tissue_mask(_slide())
-    assert mask[60:440, 110:390].all() and not mask[:, 450:].any()
-    assert not tissue_mask(np.full((64, 64, 3), 240, np.uint8)).any()
 
 
 def test_bags_hold_instances_with_coordinates() -> None:

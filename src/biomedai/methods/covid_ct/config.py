@@ -71,6 +71,7 @@ class CovidCTConfig(BaseConfig):
             ("lobe_scheme", self.lobe_scheme in ("auto", "totalsegmentator", "lungmask", "cip", "biomedai"),
              "one of auto, totalsegmentator, lungmask, cip, biomedai"),
             ("image_size", self.image_size >= 32, ">= 32"),
+            ("train_time_budget_s", self.train_time_budget_s > 0, "> 0 (the training engine's wall-clock budget)"),
         ])
 
     def hu_bins(self) -> list[tuple[float, float]]:

@@ -25,27 +25,6 @@ from .slices import (SliceDataset, auc_validation, build_slice_cnn, grouped_spli
 logger = logging.getLogger(__name__)
 
 
-class TimeBudget:
-    """Training-engine callback: stop after the epoch that exceeds ``seconds`` of wall time."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.start = seconds, time.perf_counter()
-
-    def on_fit_start(self, trainer: Any) -> None:
-        self.start = time.perf_counter()
-
-    def on_step_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        return None
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        if time.perf_counter() - self.start > self.seconds:
-            logger.info("time budget of %.0f s reached after epoch %d", self.seconds, record["epoch"])
-            trainer.stopped_early = True
-
-    def on_fit_end(self, trainer: Any) -> None:
-        return None
-
-
 def _auc_ci(labels: np.ndarray, scores: np.ndarray, seed: int) -> dict[str, float]:
     ci = bootstrap_ci(roc_auc, labels, scores, n_resamples=2000, seed=seed)
     return {"auc": round(ci.estimate, 4), "ci_low": round(ci.low, 4), "ci_high": round(ci.high, 4),
@@ -113,7 +92,8 @@ def train_slice_classifier(data: str | Path, output_dir: str | Path, config: Cov
                          validate=auc_validation, output_dir=output_dir, epochs=config.epochs,
                          batch_size=config.batch_size, lr=config.learning_rate, weight_decay=1e-4,
                          device=config.device, monitor="val_auc", mode="max", patience=10, seed=config.seed,
-                         progress=False, callbacks=[TimeBudget(config.train_time_budget_s)])
+                         progress=False, max_minutes=config.train_time_budget_s / 60.0,
+                         time_budget_check="epoch")  # stop after the epoch that spends the wall-clock budget
     train_s = time.perf_counter() - start
     model = build_slice_cnn()
     load_weights(model, result.weights)

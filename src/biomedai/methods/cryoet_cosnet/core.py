@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ import torch
 
 from biomedai.data.cryoet_sim import SubtomogramSet, zscore
 from biomedai.errors import InvalidInputError, WeightsError
-from biomedai.train import Callback, Trainer
+from biomedai.train import Trainer
+from biomedai.train.schedules import budget_cosine
 from biomedai.train.model_folder import ModelInfo, is_model_folder, load_model_folder, read_model_info, save_model_folder
 
 from .config import CosNetConfig
@@ -126,44 +126,15 @@ class AugmentedVolumes(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(vol))[None], torch.as_tensor(self.labels[i])
 
 
-def budget_schedule(cfg: CosNetConfig, budget_fraction: Callable[[], float]) -> Callable[[Any], Any] | None:
-    """An LR-scheduler factory for ``cfg.lr_schedule``: cosine from ``lr`` to 2 % of it over the time budget
-    (``budget_fraction()`` in [0, 1]) or, without one, over ``cfg.steps``; None for a constant LR."""
+def budget_schedule(cfg: CosNetConfig) -> Callable[[Any, Any], Any] | None:
+    """An LR-scheduler factory ``(optimizer, trainer)`` for ``cfg.lr_schedule``: after a 20-step warm-up, cosine
+    from ``lr`` to 2 % of it over the engine's time budget (``trainer.budget_fraction()``, the tighter of
+    ``train_seconds`` and ``train_cpu_seconds``) or, without one, over ``cfg.steps``; None for a constant LR."""
     if cfg.lr_schedule == "constant":
         return None
-    timed = bool(cfg.train_seconds or cfg.train_cpu_seconds)
-
-    def factor(step: int) -> float:
-        progress = budget_fraction() if timed else step / max(cfg.steps, 1)
-        progress = min(1.0, max(progress, 0.0))
-        return min(1.0, (step + 1) / 20) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-    return lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-class TimeBudget(Callback):
-    """The wall-clock and CPU-time budgets of a run: stops the Trainer after the epoch in which either runs out
-    (the Trainer's own ``max_minutes`` also stops it mid-epoch on the wall clock), and tells the LR schedule
-    how much of the tighter one is spent (0..1)."""
-
-    def __init__(self, wall_seconds: float | None, cpu_seconds: float | None) -> None:
-        self.wall_seconds, self.cpu_seconds = wall_seconds, cpu_seconds
-        self.wall_start, self.cpu_start = time.perf_counter(), time.process_time()
-
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self.wall_start, self.cpu_start = time.perf_counter(), time.process_time()
-
-    def __call__(self) -> float:
-        parts = [0.0]
-        if self.wall_seconds:
-            parts.append((time.perf_counter() - self.wall_start) / self.wall_seconds)
-        if self.cpu_seconds:
-            parts.append((time.process_time() - self.cpu_start) / self.cpu_seconds)
-        return max(parts)
-
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        if self() >= 1.0:
-            trainer.stopped_early = True
+    over_steps = None if cfg.train_seconds or cfg.train_cpu_seconds else cfg.steps
+    return lambda optimizer, trainer: budget_cosine(optimizer, trainer.budget_fraction, over_steps,
+                                                    warmup_steps=20, floor=0.02)
 
 
 # ----------------------------------------------------------------------------- models
@@ -172,13 +143,15 @@ def build_model(cfg: CosNetConfig) -> CosNet:
                   cfg.head_activation, cfg.input_binning)
 
 
-def _trainer_kwargs(cfg: CosNetConfig, output_dir: Path | None, steps_per_epoch: int,
-                    budget: TimeBudget) -> dict[str, Any]:
+def _trainer_kwargs(cfg: CosNetConfig, output_dir: Path | None, steps_per_epoch: int) -> dict[str, Any]:
+    """The engine settings shared by COS-Net and the supervised baseline: the same wall and CPU budgets
+    (training stops at the step that spends either), the same schedule."""
     epochs = max(1, -(-cfg.steps // steps_per_epoch))
     return dict(output_dir=output_dir, epochs=epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, device=cfg.device,
-                amp=cfg.amp, seed=cfg.seed, progress=False, grad_clip_norm=5.0, callbacks=[budget],
+                amp=cfg.amp, seed=cfg.seed, progress=False, grad_clip_norm=5.0,
                 max_minutes=cfg.train_seconds / 60 if cfg.train_seconds else None,
-                scheduler=budget_schedule(cfg, budget), scheduler_interval="step")
+                max_cpu_minutes=cfg.train_cpu_seconds / 60 if cfg.train_cpu_seconds else None,
+                scheduler=budget_schedule(cfg), scheduler_interval="step")
 
 
 def _fit(trainer: Trainer) -> tuple[Any, float, float]:
@@ -228,10 +201,8 @@ def train_cosnet(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path | Non
     per_epoch = min(cfg.steps_per_epoch, cfg.steps)
     stream = EpisodeStream(data, cfg.train_ways, cfg.episodes_per_step, per_epoch, cfg.seed, cfg.augment)
     eps = cfg.dice_eps
-    budget = TimeBudget(cfg.train_seconds, cfg.train_cpu_seconds)
     trainer = Trainer(lambda: build_model(cfg), stream, batch_to_loss=lambda m, b: episode_loss(m, b, eps),
-                      run_config=cfg, **_validation_kwargs(val_data, cfg),
-                      **_trainer_kwargs(cfg, output_dir, per_epoch, budget))
+                      run_config=cfg, **_validation_kwargs(val_data, cfg), **_trainer_kwargs(cfg, output_dir, per_epoch))
     result, seconds, cpu_seconds = _fit(trainer)
     info = {"steps": trainer.global_step, "epochs": result.epochs_completed, "train_seconds": seconds,
             "train_cpu_seconds": cpu_seconds,
@@ -258,7 +229,7 @@ def train_supervised(cfg: CosNetConfig, data: SubtomogramSet, output_dir: Path |
     batch = cfg.episodes_per_step * cfg.train_ways * 2            # same number of volumes per step as COS-Net
     ds = AugmentedVolumes(data, cfg.augment, cfg.seed)
     per_epoch = max(1, min(len(ds) // batch, cfg.steps_per_epoch if val_data is not None else len(ds)))
-    kwargs = _trainer_kwargs(cfg, output_dir, per_epoch, TimeBudget(cfg.train_seconds, cfg.train_cpu_seconds))
+    kwargs = _trainer_kwargs(cfg, output_dir, per_epoch)
     if val_data is not None:  # validate every ``steps_per_epoch`` steps: epochs of that many batches
         sampler = torch.utils.data.RandomSampler(ds, replacement=True, num_samples=per_epoch * batch,
                                                  generator=torch.Generator().manual_seed(cfg.seed))

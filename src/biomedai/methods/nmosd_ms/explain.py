@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from biomedai.errors import InvalidInputError
 from biomedai.utils import atomic_path
 from biomedai.viz import save_png
 
@@ -57,9 +58,11 @@ def _unit(cam: torch.Tensor) -> torch.Tensor:
 
 def gradcam_map(model: torch.nn.Module, volume: np.ndarray, *, target: int = 1) -> np.ndarray:
     """Grad-CAM of class ``target`` at ``layer4`` over the ``(D, D, D)`` network input, in [0, 1] (module
-    docstring: how the two-view map is brought back to 3-D)."""
+    docstring: how the two-view map is brought back to 3-D). The input is checked before anything is computed
+    (:func:`check_gradcam_input`)."""
     from monai.visualize import GradCAM
 
+    volume = check_gradcam_input(model, volume)
     model.eval()
     x = torch.from_numpy(np.ascontiguousarray(volume, np.float32))[None, None]
     with torch.enable_grad():
@@ -67,16 +70,33 @@ def gradcam_map(model: torch.nn.Module, volume: np.ndarray, *, target: int = 1) 
             cam2d = GradCAM(model, target_layers="layer4").compute_map(x, class_idx=target)  # (1, 1, a', l')
             c = _unit(torch.nn.functional.interpolate(cam2d, size=(volume.shape[0], volume.shape[2]),
                                                       mode="bilinear", align_corners=False)[0, 0].detach())
-            if volume.shape[0] != volume.shape[1]:
-                raise ValueError(f"the two-view network needs a cube, got {volume.shape}")
             heat = 0.5 * (c[None, :, :] + c[:, None, :])  # view 1: C(w, l) over every h; view 2: C(h, l) over every w
-        elif isinstance(model, ResNet3D):
+        else:
             # MONAI's default post-processing maps (min, max) to (1, 0), i.e. flips the map: scale it ourselves
             cam = GradCAM(model, target_layers="net.layer4", postprocessing=lambda t: t)
             heat = cam(x, class_idx=target)[0, 0].detach()
-        else:
-            raise ValueError(f"Grad-CAM: unsupported classifier {type(model).__name__}")
     return _unit(heat).numpy().astype(np.float32)
+
+
+def check_gradcam_input(model: torch.nn.Module, volume: np.ndarray) -> np.ndarray:
+    """``volume`` as an array once it suits ``model``'s Grad-CAM: a finite 3-D volume, for the two-view network
+    with equal ``h`` and ``w`` sides of its compression depth (the two views must agree: a cube in those axes).
+
+    Raises :class:`~biomedai.errors.InvalidInputError` naming the problem (``ValueError`` for a classifier that
+    is neither network)."""
+    if not isinstance(model, (TwoViewResNet, ResNet3D)):
+        raise ValueError(f"Grad-CAM: unsupported classifier {type(model).__name__}")
+    volume = np.asarray(volume)
+    if volume.ndim != 3 or min(volume.shape) < 1:
+        raise InvalidInputError(f"Grad-CAM needs a 3-D (h, w, l) network input, got shape {volume.shape}")
+    if not np.isfinite(volume).all():
+        raise InvalidInputError("Grad-CAM input holds NaN or infinite values")
+    if isinstance(model, TwoViewResNet):
+        depth = model.compression.depth
+        if volume.shape[0] != volume.shape[1] or volume.shape[0] != depth:
+            raise InvalidInputError(f"the two-view network needs a cube in h and w of side {depth} (its two views "
+                                    f"take h and w as channels), got shape {volume.shape}")
+    return volume
 
 
 def explanation_maps(model: torch.nn.Module, volume: np.ndarray, kinds: tuple[str, ...] = EXPLANATIONS,

@@ -7,7 +7,6 @@ the mask NIfTI, an overlay PNG and the statistics CSV; ``evaluate`` scores the s
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
 from biomedai.train.model_folder import (ModelInfo, default_model_folder, load_model_folder, load_weights_into,
                                          read_model_info, save_model_folder)
-from biomedai.utils import lazy_import, write_csv_atomic
+from biomedai.utils import lazy_import, read_csv_rows, write_csv_atomic
 
 from .config import NmosdMsConfig
 from .dataset import is_simulated, read_cohort, subject_input
@@ -42,12 +41,6 @@ explain = lazy_import(".explain", __package__)
 wmh_net = lazy_import(".wmh_net", __package__)
 
 logger = logging.getLogger(__name__)
-
-
-def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file as dicts (strings)."""
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 #: the bundled WMH network (``models/wmh_default``), used by ``segmenter=network`` without ``wmh_model``
 WMH_DEFAULT_MODEL = "wmh_default"

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.train.callbacks import Callback
 from biomedai.utils import lazy_import
 
 from .config import CONTACT_SHAPES, SLIP_CLASSES, TactileConfig
@@ -139,23 +138,6 @@ def architecture(task: str, cfg: TactileConfig, inputs: np.ndarray) -> dict[str,
 
 
 # ------------------------------------------------------------------------------------ training
-class _TimeBudget(Callback):
-    """Stops the engine after the epoch in which ``seconds`` of wall time have passed."""
-
-    def __init__(self, seconds: float | None):
-        self.seconds = seconds
-        self.start = time.perf_counter()
-        self.hit = False
-
-    def on_fit_start(self, trainer: Any) -> None:
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        if self.seconds is not None and time.perf_counter() - self.start > self.seconds:
-            self.hit = True
-            trainer.stopped_early = True
-
-
 def train_task(task: str, train: TaskData, val: TaskData, cfg: TactileConfig, output_dir: Path
                ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Train the task's network with :func:`biomedai.train.train_model`; returns (model, architecture, preprocessing)."""
@@ -189,16 +171,17 @@ def train_task(task: str, train: TaskData, val: TaskData, cfg: TactileConfig, ou
         loss_fn = torch.nn.functional.cross_entropy
         train_set = TensorDataset(torch.from_numpy(x_train), torch.from_numpy(train.target.astype(np.int64)))
         val_set = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.target.astype(np.int64)))
-    budget = _TimeBudget(cfg.train_seconds)
+    # the engine's wall-clock budget, checked at epoch ends: training stops after the epoch that spends it
     result = train_model(model, train_set, val_set, loss_fn=loss_fn, output_dir=output_dir, epochs=cfg.epochs,
                          batch_size=cfg.batch_size, lr=cfg.lr, device="cpu", seed=cfg.seed, progress=False,
-                         callbacks=[budget], export_weights=False, patience=max(5, cfg.epochs // 4))
+                         max_minutes=cfg.train_seconds / 60.0 if cfg.train_seconds else None,
+                         time_budget_check="epoch", export_weights=False, patience=max(5, cfg.epochs // 4))
     from biomedai.train import load_checkpoint
 
     model.load_state_dict(load_checkpoint(result.best_checkpoint)["model"])
     model.eval()
     preprocessing["training"] = {"epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
-                                 "best_val_loss": result.best_metric, "time_budget_hit": budget.hit}
+                                 "best_val_loss": result.best_metric, "time_budget_hit": result.time_budget_spent}
     return model, arch, preprocessing
 
 

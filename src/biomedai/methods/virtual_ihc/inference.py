@@ -1,8 +1,7 @@
 """From an H&E image to a synthetic Ki-67 image with a loaded model: input checks, tile classification,
 generation and stitching (Fig. 1 of the paper, applied tile by tile over a large image).
 
-Input checks: a grey image (2-D, or RGB without colour) and an image without tissue are refused with
-``InvalidInputError``; an image with DAB-brown pixels (an IHC given where H&E is expected) gives a warning.
+The input checks (a grey image, no tissue, an IHC-looking image) are in :mod:`.input_check`.
 """
 from __future__ import annotations
 
@@ -20,9 +19,7 @@ from .config import VirtualIHCConfig
 from .mil import tumour_probability
 from .model_io import VirtualIHCModel
 from .positivity import draw_dab, haematoxylin_p99, haematoxylin_view
-from .quantify import brown_fraction
 from .stitch import Classify, Generate, translate_image
-from .tiler import tissue_mask
 
 logger = logging.getLogger(__name__)
 
@@ -32,26 +29,6 @@ class Translation:
     synthetic: np.ndarray
     tile_probabilities: np.ndarray
     warnings: list[str] = field(default_factory=list)
-
-
-def check_he_input(rgb: np.ndarray, config: VirtualIHCConfig, source: Path | None = None,
-                   close_px: int = 0) -> list[str]:
-    """Refuse grey or tissue-free images; return warnings (an IHC-looking input). ``close_px``: see
-    :func:`~biomedai.methods.virtual_ihc.tiler.tissue_mask` (a slide's thumbnail)."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[-1] < 3:
-        raise InvalidInputError(f"an H&E image must be RGB [y, x, 3]; got shape {rgb.shape} (a grey image?)", source)
-    if not tissue_mask(rgb, close_px=close_px).any():  # first: bare glass is also nearly colourless
-        raise InvalidInputError("no tissue found (Otsu tissue mask is empty)", source)
-    chroma = rgb[..., :3].astype(np.int16).max(-1) - rgb[..., :3].astype(np.int16).min(-1)
-    if float(np.percentile(chroma, 99)) < 8:
-        raise InvalidInputError("the image has no colour (a grey image): H&E input is needed", source)
-    warnings = []
-    brown = brown_fraction(rgb)
-    if brown > config.brown_warning_fraction:
-        warnings.append(f"{100 * brown:.1f} % of the pixels are DAB-brown: this looks like an IHC image, not H&E; "
-                        "the synthetic Ki-67 will not be meaningful")
-    return warnings
 
 
 def tile_functions(model: VirtualIHCModel, device: torch.device | str = "cpu",

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from biomedai.data.tissue import tissue_mask
 from biomedai.errors import InvalidInputError
 
 from .config import VirtualIHCConfig
 from .realdata import IMAGE_SUFFIXES, read_rgb
-from .tiler import bag_instances, bag_labels_from_regions, make_bags, read_bag_label_csv, tissue_mask
+from .tiler import bag_instances, bag_labels_from_regions, make_bags, read_bag_label_csv
 
 logger = logging.getLogger(__name__)
 

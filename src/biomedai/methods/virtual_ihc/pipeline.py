@@ -26,6 +26,7 @@ from biomedai.methods.registry import register
 from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import VirtualIHCConfig
+from .input_check import check_he_input, he_input_problem
 from .realdata import IMAGE_SUFFIXES, paired_panels, read_rgb
 from .report import probability_heatmap, side_by_side_figure
 from .simulate import simulate_set
@@ -74,6 +75,10 @@ class VirtualIHCMethod(Method):
         return model, info, Path(folder)
 
     # ------------------------------------------------------------------------------------- predict
+    def check_input(self, path: Path) -> str | None:
+        """Why this method cannot read ``path``, or None (an RGB H&E image or slide with tissue; input_check.py)."""
+        return he_input_problem(Path(path), self.config)
+
     def predict(self, inputs: Sequence[Path], output_dir: Path, weights: Path | None = None) -> RunResult:
         """Images and whole slides; every input (and ``real_ihc``) is read and checked before anything is written."""
         output_dir = Path(output_dir)
@@ -88,7 +93,7 @@ class VirtualIHCMethod(Method):
                 checked.append((p, s_in, s_in.warnings))
             else:
                 rgb = read_rgb(p)
-                checked.append((p, rgb, inference.check_he_input(rgb, cfg, p)))
+                checked.append((p, rgb, check_he_input(rgb, cfg, p)))
         real: Any = None
         if cfg.real_ihc:
             if len(inputs) != 1:

@@ -26,17 +26,18 @@ import numpy as np
 
 from biomedai.data.band_blending import blend_in_bands, tile_rows
 from biomedai.data.blocks import block_grid
-from biomedai.data.tiling import Tile, WSITile, tile_grid, tissue_fraction
+from biomedai.data.tiling import SlideRowStrips, Tile, WSITile, tile_grid, tissue_fraction
+from biomedai.data.tissue import tissue_mask, tissue_windows
 from biomedai.errors import InvalidInputError
 from biomedai.io.wsi import is_slide_file, open_wsi, write_pyramidal_tiff_bands
 from biomedai.methods.ki67.ihc import hematoxylin_threshold
 
 from .config import VirtualIHCConfig
-from .inference import check_he_input, check_tile_settings, tile_functions
+from .inference import check_tile_settings, tile_functions
+from .input_check import check_he_input
 from .model_io import VirtualIHCModel
 from .positivity import haematoxylin_p99
 from .quantify import positive_ratio, quantifier_config
-from .tiler import tissue_mask
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
         p99 = _slide_view_p99(slide_in, read, tile, config.tile_overlap, skip) \
             if mcfg.input_view == "hematoxylin" else None
         classify, generate = tile_functions(model, device, classifier, mil_input_size, p99)
-        strips = RowStrips(slide, slide_in, tile, grid, skip)
+        strips = SlideRowStrips(slide, slide_in.level, slide_in.downsample, tile, grid, skip)
 
         def run(tiles: list[Tile]) -> np.ndarray:
             batch = np.moveaxis(np.stack([strips.read(t) for t in tiles]), -1, 1).astype(np.float32) / 127.5 - 1.0
@@ -155,34 +156,6 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
     shape = (len(grid), len(grid[0]))
     return SlideTranslation(Path(output), shape[0] * shape[1], len(rows), rows, probability_grid(rows, shape),
                             time.perf_counter() - start)
-
-
-class RowStrips:
-    """Tiles of a slide level read one tile row at a time: the row's span of tiles to run is read as one strip,
-    so each stored tile of the slide is decoded about once per tile row, not once per overlapping tile."""
-
-    def __init__(self, slide: Any, slide_in: SlideInput, tile: int, grid: list[list[Tile]],
-                 skip: Callable[[Tile], bool]) -> None:
-        self.slide, self.slide_in, self.tile = slide, slide_in, tile
-        self.spans = {}
-        for row in grid:
-            xs = [t.origin[1] for t in row if not skip(t)]
-            if xs:
-                self.spans[row[0].origin[0]] = (min(xs), max(xs) + tile)
-        self._y: int | None = None
-        self._x0 = 0
-        self._strip = np.zeros((0, 0, 3), np.uint8)
-
-    def read(self, t: Tile) -> np.ndarray:
-        """The ``tile`` x ``tile`` RGB pixels of ``t`` (a tile of a row :func:`blend_in_bands` runs)."""
-        y, x = t.origin
-        if y != self._y:
-            x0, x1 = self.spans[y]
-            ds = self.slide_in.downsample
-            self._strip = self.slide.read_region((int(round(x0 * ds)), int(round(y * ds))), self.slide_in.level,
-                                                 (x1 - x0, self.tile))
-            self._y, self._x0 = y, x0
-        return self._strip[:, x - self._x0:x - self._x0 + self.tile]
 
 
 def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, level: int = 0,
@@ -221,27 +194,9 @@ def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, lev
 def slide_nuclear_threshold(slide: Any, level: int, nucleus_diameter_px: float, mask: np.ndarray | None = None,
                             window: int = 256, n_windows: int = 16) -> float:
     """The Ki-67 quantifier's nuclear haematoxylin threshold on up to ``n_windows`` windows spread over the
-    slide's tissue (windows at least half tissue in ``mask``, else any with tissue), glass pixels left out:
-    those lighter than the midpoint between the thumbnail's median glass and median tissue grey."""
-    width, height = slide.level_dimensions[level]
-    ds = slide.level_downsamples[level]
-    windows = tile_grid((height, width), window, 0)
-    glass_grey = None
-    if mask is not None and mask.any() and not mask.all():
-        fractions = np.array([tissue_fraction(mask, WSITile(level, t.origin[1], t.origin[0], t.size[1], t.size[0],
-                                                            (0, 0)), (width, height)) for t in windows])
-        chosen = np.flatnonzero(fractions >= 0.5)
-        windows = [windows[i] for i in (chosen if chosen.size else np.flatnonzero(fractions > 0))]
-        grey = slide.thumbnail(max(mask.shape)).astype(np.float32).mean(-1)
-        if grey.shape == mask.shape:
-            glass_grey = 0.5 * (float(np.median(grey[~mask])) + float(np.median(grey[mask])))
-    picks = np.linspace(0, len(windows) - 1, min(n_windows, len(windows))).round().astype(int)
-    images = [slide.read_region((int(round(windows[i].origin[1] * ds)), int(round(windows[i].origin[0] * ds))),
-                                level, (windows[i].size[1], windows[i].size[0])) for i in picks]
-    masks = None if glass_grey is None else [im.astype(np.float32).mean(-1) < glass_grey for im in images]
-    if masks is not None and sum(int(m.sum()) for m in masks) < 256:
-        masks = None  # hardly any tissue pixel: use the windows whole
-    return hematoxylin_threshold(images, quantifier_config(nucleus_diameter_px), masks)
+    slide's tissue, glass pixels left out (:func:`biomedai.data.tissue.tissue_windows`)."""
+    found = tissue_windows(slide, level, mask, window, n_windows)
+    return hematoxylin_threshold(found.images, quantifier_config(nucleus_diameter_px), found.masks)
 
 
 def slide_thumbnail(path: Path, size: int) -> np.ndarray:

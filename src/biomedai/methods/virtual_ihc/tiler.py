@@ -1,7 +1,6 @@
-"""Tissue mask, MIL bags of instances, and bag labels (paper 2.3; spec 2.9).
+"""MIL bags of instances and bag labels (paper 2.3; spec 2.9); the tissue mask is the data layer's
+(:func:`biomedai.data.tissue.tissue_mask`).
 
-* :func:`tissue_mask` - Otsu on the optical darkness of the image (tissue is darker than glass), small
-  specks removed.
 * :func:`make_bags` - non-overlapping ``bag_size`` squares (2,240 px in the paper) with enough tissue,
   each holding its ``tile_size`` instances (224 px: 10 x 10) with their coordinates. Bags at the image edge
   are clipped to the image (our tiles are smaller than one paper bag).
@@ -9,6 +8,7 @@
   labelled "tumour"/"tumor"/"normal"); :func:`read_bag_label_csv` - from a CSV ``image,x,y,label``.
 
 Example:
+    >>> from biomedai.data.tissue import tissue_mask
     >>> img = np.full((300, 300, 3), 240, np.uint8); img[:200, :200] = 120
     >>> bags = make_bags(img, tissue_mask(img), bag_size=200, tile_size=100, min_tissue=0.5)
     >>> [(b.x, b.y, len(b.instances)) for b in bags]
@@ -27,36 +27,6 @@ from biomedai.errors import InvalidInputError
 
 TUMOUR_NAMES = ("tumour", "tumor", "positive", "1")
 NORMAL_NAMES = ("normal", "negative", "0")
-#: Otsu's two classes must differ by this many grey levels to be tissue and glass (not noise on bare glass)
-MIN_TISSUE_CONTRAST = 15.0
-
-
-def tissue_mask(rgb: np.ndarray, min_object_px: int = 64, close_px: int = 0) -> np.ndarray:
-    """Boolean tissue mask ``[y, x]``: Otsu threshold on ``255 - grey``; an image without contrast (flat, or
-    noise whose Otsu classes differ by less than ``MIN_TISSUE_CONTRAST`` grey levels) is all glass or all tissue.
-    ``close_px`` > 0 closes gaps of about that many pixels first (a slide thumbnail, where the nuclei of a pale
-    IHC are specks), before specks below ``min_object_px`` are removed.
-
-    Example:
-        >>> bool(tissue_mask(np.full((32, 32, 3), 200, np.uint8)).any())
-        False
-    """
-    from skimage.filters import threshold_otsu
-    from skimage.morphology import remove_small_objects
-
-    grey = np.asarray(rgb, np.float32)[..., :3].mean(axis=-1)
-    darkness = 255.0 - grey
-    if float(darkness.max() - darkness.min()) < 8.0:  # flat: glass (grey >= 180) or all tissue
-        return np.full(darkness.shape, float(darkness.mean()) > 75.0)
-    mask = darkness > threshold_otsu(darkness)
-    if float(darkness[mask].mean() - darkness[~mask].mean()) < MIN_TISSUE_CONTRAST:  # noise on glass, no tissue
-        return np.full(darkness.shape, float(darkness.mean()) > 75.0)
-    if close_px > 0:
-        from scipy import ndimage as ndi
-        from skimage.morphology import disk
-
-        mask = ndi.binary_closing(np.pad(mask, close_px), disk(close_px))[close_px:-close_px, close_px:-close_px]
-    return remove_small_objects(mask, max_size=min_object_px)
 
 
 @dataclass

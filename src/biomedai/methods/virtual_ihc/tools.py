@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from biomedai.data.tissue import tissue_mask
 from biomedai.errors import InvalidInputError
 from biomedai.utils import write_csv_atomic
 
 from .realdata import read_rgb
-from .tiler import bag_labels_from_regions, make_bags, read_bag_label_csv, tissue_mask
+from .tiler import bag_labels_from_regions, make_bags, read_bag_label_csv
 
 LABEL_COLOURS = {1: (255, 0, 0), 0: (0, 0, 255), None: (255, 220, 0)}
 
