@@ -4,7 +4,7 @@ validation: 38, 39, 40), on the CPU (two threads), within the time budget of the
 Usage (from the repository root; DRIVE under ../shared/data/vessels/drive):
     nice -n 5 python benchmarks/quality/vessels_biosegment/train_default.py [DRIVE_ROOT] [OUT] [--minutes M]
 A budget split over jobs: the same command with --job-minutes J, then again with --resume (the budget and the
-cosine count on over the jobs; the time spent is kept in OUT/time_budget.json).
+cosine count on over the jobs; the engine keeps the time spent in its checkpoint).
 Writes OUT/model (a model folder), OUT/metrics.jsonl (the engine's log) and OUT/train_summary.json.
 Copy OUT/model into src/biomedai/methods/vessels_biosegment/models/default/ to bundle it.
 """

@@ -29,7 +29,7 @@ from .decoding import Decoding, contour_image, polylines_from_maps
 from .detector import VesselBoxDetector, detection_loss, detection_targets, detector_maps
 from .measures import skeleton_measures
 from .polylines import PolylineSet, boxes_along, polylines_from_mask, rasterise
-from .training import PreparedCase, TimeBudget, cosine_factor
+from .training import PreparedCase
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ class DetectorPatches(Dataset):
 
     def __len__(self) -> int:
         return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """New draws every epoch (the engine calls this with the 0-based epoch, also on resume)."""
+        self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         rng = np.random.default_rng((self.seed, self.epoch, index, 7))
@@ -200,6 +204,7 @@ def train_detector(train_cases: Sequence[DetectorCase], val_cases: Sequence[Dete
     """
     from biomedai.train import load_weights, train_model
     from biomedai.train.model_folder import load_model_folder
+    from biomedai.train.schedules import budget_cosine
 
     def factory() -> VesselBoxDetector:
         net = VesselBoxDetector(width)
@@ -208,15 +213,17 @@ def train_detector(train_cases: Sequence[DetectorCase], val_cases: Sequence[Dete
         return net
 
     patches = DetectorPatches(train_cases, 128, steps_per_epoch * cfg.batch_size, cfg.box_size, cfg.seed)
-    budget = TimeBudget(minutes, patches)
+    total_steps = epochs * steps_per_epoch
     result = train_model(
         factory, patches, [0] if val_cases else None,
         batch_to_loss=lambda model, batch: detection_loss(model(batch[0]), batch[1]),
-        validate=_validator(val_cases, cfg) if val_cases else None, output_dir=output_dir, callbacks=[budget],
-        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(budget, epochs * steps_per_epoch)),
+        validate=_validator(val_cases, cfg) if val_cases else None, output_dir=output_dir,
+        scheduler=lambda opt, trainer: budget_cosine(opt, trainer.budget_fraction, total_steps, warmup_steps=100,
+                                                     floor=0.02),
         scheduler_interval="step", epochs=epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
         batch_size=cfg.batch_size, monitor="val_line_f1" if val_cases else None, mode="max" if val_cases else "min",
-        amp=False, device="cpu", seed=cfg.seed, progress=False, run_config=cfg)
+        max_minutes=minutes, time_budget_check="epoch", amp=False, device="cpu", seed=cfg.seed, progress=False,
+        run_config=cfg)
     net = VesselBoxDetector(width)
     load_weights(net, result.weights)
     if val_cases:

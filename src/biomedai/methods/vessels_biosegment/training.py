@@ -3,15 +3,13 @@
 Patches are drawn with their centre inside the field of view, flipped and rotated by multiples of 90
 degrees, with a small gamma/contrast jitter. Every epoch the network is run on the whole validation images
 (tiled, as at prediction time) and scored inside the FOV; the best-Dice threshold on the validation images
-is the one stored with the model. Training stops after ``epochs`` or after ``max_minutes``, whichever is
-first; the learning rate follows a cosine over whichever of the two is closer to its end.
+is the one stored with the model. Training stops after ``epochs`` or after the epoch that spends the engine's
+wall-clock budget ``max_minutes`` (carried over ``--resume``), whichever is first; the learning rate follows a
+cosine (``biomedai.train.schedules.budget_cosine``) over whichever of the two is closer to its end.
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from biomedai.train.callbacks import Callback
-from biomedai.utils import write_json_atomic
 
 from .config import VesselsConfig
 from .datasets import VesselCase
@@ -71,6 +67,10 @@ class VesselPatches(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def set_epoch(self, epoch: int) -> None:
+        """New draws every epoch (the engine calls this with the 0-based epoch, also on resume)."""
+        self.epoch = int(epoch)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
         k = int(rng.integers(len(self.cases)))
@@ -86,68 +86,6 @@ class VesselPatches(Dataset):
         x = np.clip(x, 0, 1) ** rng.uniform(0.7, 1.4) * rng.uniform(0.85, 1.15)
         return (torch.from_numpy(np.ascontiguousarray(x, np.float32))[None],
                 torch.from_numpy(np.ascontiguousarray(y))[None])
-
-
-class TimeBudget(Callback):
-    """Stops training after the epoch in which ``minutes`` of wall-clock time have passed; sets ``patches.epoch``.
-
-    With ``state_file`` the minutes spent are stored after every epoch and counted again when a run
-    resumes from its checkpoint, so a budget (and the cosine that follows it) spans several chained
-    jobs; ``job_minutes`` additionally ends this job (not the schedule) after the epoch that passes it.
-    """
-
-    def __init__(self, minutes: float, patches: Any, *, state_file: Path | None = None,
-                 job_minutes: float | None = None) -> None:
-        self.seconds = minutes * 60.0
-        self.patches = patches
-        self.state_file = Path(state_file) if state_file is not None else None
-        self.job_seconds = None if job_minutes is None else job_minutes * 60.0
-        self.earlier_s = 0.0
-        self.start = time.monotonic()
-
-    def spent_s(self) -> float:
-        return self.earlier_s + time.monotonic() - self.start
-
-    def fraction(self) -> float:
-        return self.spent_s() / self.seconds
-
-    def on_fit_start(self, trainer: Any) -> None:
-        self.start = time.monotonic()
-        self.earlier_s = 0.0
-        resumed = int(getattr(trainer, "epoch", 0) or 0)
-        if resumed and self.state_file is not None and self.state_file.is_file():
-            state = json.loads(self.state_file.read_text())
-            if int(state.get("epoch", -1)) == resumed:
-                self.earlier_s = float(state["spent_s"])
-            else:
-                logger.warning("%s holds epoch %s, the checkpoint epoch %d; time spent before is not counted",
-                               self.state_file, state.get("epoch"), resumed)
-        self.patches.epoch = resumed
-        if self.earlier_s:
-            logger.info("resumed after epoch %d with %.1f of %.1f budget minutes spent", resumed,
-                        self.earlier_s / 60, self.seconds / 60)
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        epoch = int(record.get("epoch", 0))
-        self.patches.epoch = epoch
-        if self.state_file is not None:
-            write_json_atomic(self.state_file, {"epoch": epoch, "spent_s": self.spent_s()})
-        if self.fraction() >= 1.0:
-            logger.info("time budget of %.1f min reached after epoch %s", self.seconds / 60, epoch)
-            trainer.stopped_early = True
-        elif self.job_seconds is not None and time.monotonic() - self.start >= self.job_seconds:
-            logger.info("this job's %.1f min are spent after epoch %s; resume to continue", self.job_seconds / 60,
-                        epoch)
-            trainer.stopped_early = True
-
-
-def cosine_factor(budget: TimeBudget, total_steps: int) -> Any:
-    def factor(step: int) -> float:
-        progress = min(1.0, max(step / max(total_steps, 1), budget.fraction()))
-        warm = min(1.0, (step + 1) / 100)
-        return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-    return factor
 
 
 def _validator(val_cases: Sequence[PreparedCase]) -> Any:
@@ -173,22 +111,22 @@ def train_segmentation(train_cases: Sequence[VesselCase], val_cases: Sequence[Ve
     from monai.losses import DiceCELoss
 
     from biomedai.train import load_weights, train_model
+    from biomedai.train.schedules import budget_cosine
 
     train_prepared = [prepare_case(c, cfg) for c in train_cases]
     val_prepared = [prepare_case(c, cfg) for c in val_cases]
     patches = VesselPatches(train_prepared, cfg.patch_size, cfg.steps_per_epoch * cfg.batch_size, cfg.seed)
-    budget = TimeBudget(cfg.max_minutes, patches, state_file=Path(output_dir) / "time_budget.json",
-                        job_minutes=job_minutes)
     total_steps = cfg.epochs * cfg.steps_per_epoch
     loss = DiceCELoss(sigmoid=True)
     result = train_model(
         lambda: build_unet(cfg.unet_features), patches, [0] if val_prepared else None,
         loss_fn=loss, validate=_validator(val_prepared) if val_prepared else None,
-        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(budget, total_steps)),
-        output_dir=output_dir, callbacks=[budget], epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        scheduler=lambda opt, trainer: budget_cosine(opt, trainer.budget_fraction, total_steps, warmup_steps=100,
+                                                     floor=0.02),
+        output_dir=output_dir, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
         batch_size=cfg.batch_size, monitor="val_dice" if val_prepared else None, mode="max" if val_prepared else "min",
-        scheduler_interval="step", amp=False, device="cpu", seed=cfg.seed, progress=False,
-        run_config=cfg, resume=resume)
+        scheduler_interval="step", max_minutes=cfg.max_minutes, time_budget_check="epoch", job_minutes=job_minutes,
+        amp=False, device="cpu", seed=cfg.seed, progress=False, run_config=cfg, resume=resume)
     net = build_unet(cfg.unet_features)
     load_weights(net, result.weights)
     chosen = choose_tta(net, val_prepared) if val_prepared else {"threshold": 0.5, "val_dice": float("nan"),

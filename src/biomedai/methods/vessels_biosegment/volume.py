@@ -28,7 +28,6 @@ from .datasets import VolumeStack
 from .imaging import max_projection
 from .measures import clean_mask, prune_spurs, skeleton_measures, skeleton_of
 from .segmentation import best_dice_threshold
-from .training import TimeBudget, cosine_factor
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +102,10 @@ class VolumePatches(Dataset):
 
     def __len__(self) -> int:
         return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """New draws every epoch (the engine calls this with the 0-based epoch, also on resume)."""
+        self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
@@ -216,6 +219,7 @@ def train_volume_segmentation(train_stacks: Sequence[VolumeStack], recipe: Volum
     from monai.losses import DiceCELoss
 
     from biomedai.train import load_weights, train_model
+    from biomedai.train.schedules import budget_cosine
 
     cut = [split_columns(s.image.shape[2], recipe.validation_fraction) for s in train_stacks]
     norm = [normalise_stack(s.image) for s in train_stacks]
@@ -224,7 +228,6 @@ def train_volume_segmentation(train_stacks: Sequence[VolumeStack], recipe: Volum
     val_x = [v[:, :, c:] for v, c in zip(norm, cut)]
     val_y = [s.label[:, :, c:] for s, c in zip(train_stacks, cut)]
     patches = VolumePatches(train_x, train_y, recipe.patch, recipe.steps_per_epoch * recipe.batch_size, recipe.seed)
-    budget = TimeBudget(recipe.max_minutes, patches)
     total = recipe.epochs * recipe.steps_per_epoch
 
     def factory() -> torch.nn.Module:
@@ -232,10 +235,12 @@ def train_volume_segmentation(train_stacks: Sequence[VolumeStack], recipe: Volum
 
     result = train_model(
         factory, patches, [0], loss_fn=DiceCELoss(sigmoid=True), validate=_validator(val_x, val_y, recipe.tile),
-        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(budget, total)),
-        output_dir=output_dir, callbacks=[budget], epochs=recipe.epochs, lr=recipe.lr,
-        weight_decay=recipe.weight_decay, batch_size=recipe.batch_size, monitor="val_dice", mode="max",
-        scheduler_interval="step", amp=False, device="cpu", seed=recipe.seed, progress=False)
+        scheduler=lambda opt, trainer: budget_cosine(opt, trainer.budget_fraction, total, warmup_steps=100,
+                                                     floor=0.02),
+        output_dir=output_dir, epochs=recipe.epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
+        batch_size=recipe.batch_size, monitor="val_dice", mode="max", scheduler_interval="step",
+        max_minutes=recipe.max_minutes, time_budget_check="epoch", amp=False, device="cpu", seed=recipe.seed,
+        progress=False)
     net = factory()
     load_weights(net, result.weights)
     probs = [volume_probability(net, v, tile=recipe.tile) for v in val_x]
