@@ -7,7 +7,8 @@ from PIL import Image
 
 from biomedai.methods.vessels_biosegment.config import VesselsConfig
 from biomedai.methods.vessels_biosegment.datasets import VesselCase
-from biomedai.methods.vessels_biosegment.detector_training import DetectorPatches, detector_case, train_detector
+from biomedai.methods.vessels_biosegment.detector_training import (DetectorPatches, detector_case,
+                                                                   detector_patch_size, train_detector)
 from biomedai.methods.vessels_biosegment.training import VesselPatches, prepare_case, train_segmentation
 
 
@@ -64,7 +65,8 @@ def test_unet_training_runs_its_epochs_and_a_job_limit_ends_it_early(tmp_path):
 
 def test_detector_training_chooses_a_decoding_and_a_best_epoch(tmp_path):
     cfg = _cfg()
-    prepared = [detector_case(prepare_case(c, cfg), cfg) for c in _cases(tmp_path / "data", size=128)]
+    prepared = [detector_case(prepare_case(c, cfg), cfg) for c in _cases(tmp_path / "data", size=80)]
+    assert detector_patch_size(prepared) == 80              # images smaller than the 128 px default patch
     trained = train_detector(prepared[:2], prepared[2:], cfg, tmp_path / "det", minutes=5.0, epochs=2,
                              steps_per_epoch=2, width=4)
     assert trained["result"].epochs_completed == 2

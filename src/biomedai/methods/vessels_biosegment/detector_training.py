@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from biomedai.errors import InvalidInputError
 from biomedai.metrics import centreline_scores
 
 from .compare import percent_error
@@ -119,6 +120,26 @@ class DetectorPatches(Dataset):
                 {k: torch.from_numpy(v) for k, v in t.items()})
 
 
+#: side of the training patches of the detector (px); smaller when a training image is smaller
+DETECTOR_PATCH = 128
+
+
+def detector_patch_size(cases: Sequence[DetectorCase], largest: int = DETECTOR_PATCH) -> int:
+    """The training patch side: ``largest``, or the smallest image side rounded down to a multiple of 16.
+
+    Example:
+        >>> cases = [DetectorCase(PreparedCase("a", np.zeros((70, 300)), np.zeros((70, 300), bool),
+        ...                                    np.ones((70, 300), bool)), None, np.zeros((0, 2)), np.zeros((0, 2)))]
+        >>> detector_patch_size(cases)
+        64
+    """
+    side = min(min(dc.case.x.shape) for dc in cases)
+    if side < 32:
+        raise InvalidInputError(f"training images must be at least 32 px a side for the detector (one is {side} px)",
+                                cases[0].case.case_id)
+    return int(min(largest, side // 16 * 16))
+
+
 def detect_polylines(net: torch.nn.Module, x: np.ndarray, fov: np.ndarray, cfg: VesselsConfig, image: str = "",
                      *, decoding: Decoding | None = None, maps: dict[str, torch.Tensor] | None = None
                      ) -> tuple[np.ndarray, PolylineSet, dict[str, int]]:
@@ -212,7 +233,8 @@ def train_detector(train_cases: Sequence[DetectorCase], val_cases: Sequence[Dete
             load_model_folder(init, net, method="vessels_biosegment")
         return net
 
-    patches = DetectorPatches(train_cases, 128, steps_per_epoch * cfg.batch_size, cfg.box_size, cfg.seed)
+    patches = DetectorPatches(train_cases, detector_patch_size(train_cases), steps_per_epoch * cfg.batch_size,
+                              cfg.box_size, cfg.seed)
     total_steps = epochs * steps_per_epoch
     result = train_model(
         factory, patches, [0] if val_cases else None,
