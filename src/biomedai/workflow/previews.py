@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -117,11 +116,17 @@ def make_pending_previews(store: Store, worker_id: str = "inline", limit: int = 
     return len(ids)
 
 
-def _limit_child() -> None:  # runs in the child between fork and exec
+def limit_own_memory(max_bytes: int) -> None:
+    """Cap this process's address space (the child calls it first thing, before it reads any file).
+
+    The cap used to be set by a ``preexec_fn`` between fork and exec; in a threaded parent (the web server)
+    that child could hang forever on a lock another thread held at the fork (seen on an import in CI), so the
+    child now limits itself right after exec.
+    """
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
     except (ImportError, ValueError, OSError):
         pass
 
@@ -134,13 +139,14 @@ def previews_in_child(store: Store, file_ids: Sequence[int], database_url: str |
     """
     if not file_ids:
         return
-    command = [sys.executable, "-m", "biomedai.workflow.previews", "--data-dir", str(store.data_dir)]
+    command = [sys.executable, "-m", "biomedai.workflow.previews", "--memory-limit", str(CHILD_MEMORY_BYTES),
+               "--data-dir", str(store.data_dir)]
     if database_url:
         command += ["--database-url", database_url]
     command += [str(i) for i in file_ids]
     try:
         subprocess.run(command, timeout=timeout_s, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, preexec_fn=_limit_child if os.name == "posix" else None, check=False)
+                       stderr=subprocess.PIPE, check=False)
     except subprocess.TimeoutExpired:
         log.warning("previews of files %s took longer than %s s; skipped", list(file_ids), timeout_s)
     with store.session() as s:
@@ -189,13 +195,14 @@ def render_in_child(path: Path, center: float | None = None, width: float | None
 
     with tempfile.TemporaryDirectory(prefix="biomedai-render-") as tmp:
         out = Path(tmp) / "render.png"
-        command = [sys.executable, "-m", "biomedai.workflow.previews", "--render", str(path), "--out", str(out)]
+        command = [sys.executable, "-m", "biomedai.workflow.previews", "--memory-limit", str(CHILD_MEMORY_BYTES),
+                   "--render", str(path), "--out", str(out)]
         for flag, value in (("--center", center), ("--width", width), ("--slice", slice_index)):
             if value is not None:
                 command += [flag, repr(value)]
         try:
             done = subprocess.run(command, timeout=timeout_s, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, preexec_fn=_limit_child if os.name == "posix" else None, check=False)
+                                  text=True, check=False)
         except subprocess.TimeoutExpired:
             raise InvalidInputError(f"rendering took longer than {timeout_s:g} s", path.name) from None
         if done.returncode != 0 or not out.is_file():
@@ -214,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--center", type=float)
     parser.add_argument("--width", type=float)
     parser.add_argument("--slice", type=int)
+    parser.add_argument("--memory-limit", type=int, help="cap this process's address space (bytes) first")
     parser.add_argument("ids", nargs="*", type=int)
     args = parser.parse_args(argv)
+    if args.memory_limit:
+        limit_own_memory(args.memory_limit)
     if args.render:
         import warnings
 
