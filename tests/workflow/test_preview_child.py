@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from biomedai.errors import InvalidInputError
-from biomedai.workflow import children, previews
+from biomedai.workflow import previews
 
 
 def _png(tmp_path):
@@ -38,11 +38,3 @@ def test_a_child_under_a_tiny_memory_cap_fails_with_one_clear_error(tmp_path, mo
     monkeypatch.setattr(previews, "CHILD_MEMORY_BYTES", 64 * 1024 ** 2)   # too small to import numpy
     with pytest.raises(InvalidInputError):
         previews.render_in_child(_png(tmp_path))
-
-
-def test_parent_death_preexec_holds_no_import():
-    import dis
-
-    for fn in (children.signal_on_parent_death(), children.signal_on_parent_death(new_session=True)):
-        assert fn is not None
-        assert not [i for i in dis.get_instructions(fn) if i.opname == "IMPORT_NAME"]

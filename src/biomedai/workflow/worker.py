@@ -25,12 +25,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .children import signal_on_parent_death
 from .models import Job
 from .queue import JobQueue
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the lease still protects the result
+        pass
 
 
 def _kill(child: subprocess.Popen) -> None:
@@ -120,7 +129,7 @@ class Worker:
         log.info("job %s: %s on %s (attempt %s)", job.id, job.method, job.inputs, job.attempts)
         with open(output / "job.log", "wb") as log_file:
             child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=signal_on_parent_death(signal.SIGKILL, new_session=True))
+                                     preexec_fn=_die_with_parent if os.name == "posix" else None)
             started = time.monotonic()
             beat_every = max(0.2, self.queue.lease_s / 3)
             last_beat = started
