@@ -6,6 +6,7 @@ Debian's ``chromium`` package is enough.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -28,24 +29,29 @@ class CdpError(RuntimeError):
     pass
 
 
+def _high_fd(fd: int) -> int:
+    """The same pipe end on a number of at least 10, so that moving it to fd 3 or 4 clobbers nothing."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
 class HeadlessChromium:
     """Start headless Chromium, attach to one page, send commands, evaluate JavaScript, click."""
 
     def __init__(self, executable: str, timeout: float = 30.0) -> None:
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="biomedai-cdp-")
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
-
-        def wire() -> None:  # in the child: the pipes become fds 3 and 4
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+        to_browser_r, self._to_browser = (_high_fd(fd) for fd in os.pipe())
+        self._from_browser, from_browser_w = (_high_fd(fd) for fd in os.pipe())
 
         args = [executable, "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-dev-shm-usage",
                 "--window-size=1400,1000", f"--user-data-dir={self.profile}", "about:blank"]
-        # close_fds=False: the child's fds 3 and 4 are made by dup2 in ``wire`` and must survive to exec
-        self.proc = subprocess.Popen(args, preexec_fn=wire, close_fds=False,
+        # Chromium reads fds 3 and 4. bash moves the pipes there (dash takes no fd above 9), so that no preexec_fn
+        # runs Python between fork and exec: in a test process full of threads that can hang the child
+        moves = f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w} {to_browser_r}<&- {from_browser_w}>&-'
+        self.proc = subprocess.Popen(["bash", "-c", moves, "bash", *args], pass_fds=(to_browser_r, from_browser_w),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)
         os.close(from_browser_w)

@@ -142,7 +142,7 @@ def test_concurrent_starts_migrate_once(tmp_path, empty_url):
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    threads = [threading.Thread(target=open_store, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:

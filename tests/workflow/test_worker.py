@@ -117,7 +117,7 @@ def test_cancel_stops_a_running_job(store, tmp_path, wf_methods, monkeypatch):
     monkeypatch.setenv("WF_SLEEP_S", "30")
     report = ingest(store, [("a.png", make_png(tmp_path / "a.png"))], router=_route("wf_slow"))
     worker = Worker(store, lease_s=0.6, poll_s=0.1, imports=[WF_METHODS])
-    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1})
+    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1}, daemon=True)
     thread.start()
     _wait(lambda: _job(store, report.jobs[0]).status == "running", 20, "the job to start")
     assert JobQueue(store).cancel(report.jobs[0]) == "running"

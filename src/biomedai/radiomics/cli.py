@@ -276,9 +276,11 @@ def run_batch(cases_csv: str | Path, output: str | Path, params: Any, *, jobs: i
             for case in progress(todo, desc="radiomics"):
                 finish(_extract_case(case, params, label, diagnostics))
         else:
+            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            # spawn, not fork: a forked copy of a threaded process (torch, a server) can hang on a held lock
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = [pool.submit(_extract_case, case, params, label, diagnostics, 1) for case in todo]
                 for fut in progress(as_completed(futures), desc="radiomics", total=len(futures)):
                     finish(fut.result())

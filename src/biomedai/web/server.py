@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..workflow.children import die_with_parent_env
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,6 @@ def ensure_admin(store: Any, password: str | None = None) -> str | None:
         log.warning("created user 'admin'; its password is in %s", path)
         return password
     return None
-
-
-def _term_with_parent() -> None:  # runs in a worker between fork and exec
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: stop() still ends them on a clean exit
-        pass
 
 
 class WorkerPool:
@@ -82,7 +74,8 @@ class WorkerPool:
         self.thread.start()
 
     def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen(self.command, preexec_fn=_term_with_parent if os.name == "posix" else None)
+        # the worker asks for SIGTERM on our death itself, after exec (workflow/children.py)
+        return subprocess.Popen(self.command, env=die_with_parent_env(signal.SIGTERM))
 
     def _supervise(self) -> None:
         while not self.stopping.wait(2.0):

@@ -34,6 +34,9 @@ def import_plugin(spec: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .children import die_with_parent
+
+    die_with_parent()  # before any heavy import: SIGKILL when the worker that started us dies
     parser = argparse.ArgumentParser(prog="python -m biomedai.workflow.runjob")
     parser.add_argument("--method", required=True)
     parser.add_argument("--output", required=True)

@@ -25,21 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .children import die_with_parent, die_with_parent_env
 from .models import Job
 from .queue import JobQueue
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    os.setsid()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: the lease still protects the result
-        pass
 
 
 def _kill(child: subprocess.Popen) -> None:
@@ -128,8 +119,10 @@ class Worker:
         command += ["--", *inputs]
         log.info("job %s: %s on %s (attempt %s)", job.id, job.method, job.inputs, job.attempts)
         with open(output / "job.log", "wb") as log_file:
+            # its own session (so _kill reaches its whole group) and SIGKILL when this worker dies, which the
+            # child asks for itself after exec: no preexec_fn runs Python between fork and exec
             child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=_die_with_parent if os.name == "posix" else None)
+                                     start_new_session=True, env=die_with_parent_env(signal.SIGKILL))
             started = time.monotonic()
             beat_every = max(0.2, self.queue.lease_s / 3)
             last_beat = started
@@ -191,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         help="module or .py file that registers extra methods (repeatable)")
     args = parser.parse_args(argv)
+    die_with_parent()  # started by `biomedai serve`: SIGTERM (hand the job back) when the server dies
     os.umask(0o077)  # results hold patient data: owner only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s: %(message)s")
     from .runjob import import_plugin
