@@ -119,7 +119,9 @@ def main() -> None:
         "removed",
         "- length: skan skeleton of the 3-D mask with the anisotropic voxel size (mm/mm^3), and of the maximum "
         "projection of the mask (mm/mm^2); the manual labels go through the same code; 'filled': the same mask "
-        "with its enclosed cavities filled (`volume.measurement_mask` without smoothing; README decision 12b)",
+        "with its enclosed cavities filled (`volume.measurement_mask` without smoothing; README decision 12b). "
+        "'% error MIP filled' always equals '% error MIP': a cavity enclosed in 3-D lies under its own shell in the "
+        "projection, so filling it changes no projected pixel (kept as a check of that)",
         "- poon2015_plaqueVessels' label is an under-segmentation by its name; the santos2015 stacks have no "
         "recorded pixel size (0.621 um assumed, upstream's 'similar to santos2015_tumor')", "",
         "## Mean over the 7 stacks", "", markdown_table(means, digits=3), "",
