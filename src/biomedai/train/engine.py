@@ -114,7 +114,9 @@ class Trainer:
             epoch or per step.
         validate: ``validate(model, loader) -> {"name": value}``, called in eval mode under ``no_grad``
             with the raw loader (move batches with :func:`move_to_device`); default: mean loss.
-            Metric names get a ``val_`` prefix unless they have one.
+            Metric names get a ``val_`` prefix unless they have one. ``validate(model, loader, trainer)``
+            (three required positional arguments) also gets the Trainer, for hooks that depend on the run's
+            progress (``trainer.epoch`` epochs done before this one, :meth:`budget_fraction`, ``trainer.budget``).
         output_dir: where ``checkpoints/last.pt``, ``checkpoints/best.pt``, ``metrics.jsonl`` and
             ``weights.pt`` go; None keeps nothing on disk.
         config: a :class:`TrainerConfig` (or dict); keyword ``overrides`` replace its fields.
@@ -131,8 +133,9 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module | Callable[[], torch.nn.Module], train_data: Any, val_data: Any = None,
                  *, optimizer: Any = None, loss_fn: Callable[[Any, Any], Any] | None = None,
-                 batch_to_loss: BatchToLoss | None = None, scheduler: Any = None, validate: ValidateFn | None = None,
-                 output_dir: str | Path | None = None, config: TrainerConfig | Mapping[str, Any] | None = None,
+                 batch_to_loss: BatchToLoss | None = None, scheduler: Any = None,
+                 validate: Callable[..., Mapping[str, Any]] | None = None, output_dir: str | Path | None = None,
+                 config: TrainerConfig | Mapping[str, Any] | None = None,
                  callbacks: Iterable[Callback] = (), collate_fn: Callable[[list[Any]], Any] | None = None,
                  run_config: BaseConfig | Mapping[str, Any] | None = None,
                  stateful: Mapping[str, Any] | None = None, **overrides: Any) -> None:
@@ -148,7 +151,7 @@ class Trainer:
                 raise ConfigError("Trainer needs loss_fn (for (input, target) batches) or batch_to_loss")
             batch_to_loss = supervised_batch_to_loss(loss_fn)
         self.batch_to_loss = batch_to_loss
-        self.validate_fn: ValidateFn = validate or self._mean_loss
+        self.validate_fn: ValidateFn = _bind_trainer(validate, self) if validate is not None else self._mean_loss
         self.optimizer = _make_optimizer(optimizer, self.model, cfg)
         self.budget = TimeBudget(*cfg.budget_minutes(), cfg.job_minutes)
         self.budget_exhausted = False
@@ -716,6 +719,13 @@ def _make_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer, trainer: T
         return scheduler(optimizer, trainer) if _positional_arity(scheduler) >= 2 else scheduler(optimizer)
     raise ConfigError(f"scheduler must be an LR scheduler, factory(optimizer) or factory(optimizer, trainer), "
                       f"got {type(scheduler).__name__}")
+
+
+def _bind_trainer(validate: Callable[..., Mapping[str, Any]], trainer: Trainer) -> ValidateFn:
+    """``validate`` as ``(model, loader)``: one that takes three positional arguments gets the trainer third."""
+    if _positional_arity(validate) >= 3:
+        return lambda model, loader: validate(model, loader, trainer)
+    return validate
 
 
 def _positional_arity(function: Callable[..., Any]) -> int:

@@ -60,6 +60,7 @@ class HanNetMethod(Method):
         result, arch = self.fit(train_tiles, val_tiles, output_dir, weights)
         rec.metrics = {"best_val_aji": result.best_metric, "best_epoch": result.best_epoch,
                        "epochs_completed": result.epochs_completed, "stopped_early": result.stopped_early,
+                       "time_budget_spent": result.time_budget_spent,
                        "n_train_tiles": len(train_tiles), "n_val_tiles": len(val_tiles),
                        "train_tiles": [f"{t.dataset}/{t.name}" for t in train_tiles],
                        "val_tiles": [f"{t.dataset}/{t.name}" for t in val_tiles], "data": str(data),
