@@ -80,3 +80,39 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     for key in a:
         x, y = a[key].cpu(), b[key].cpu()
         assert torch.equal(x, y), f"{key} differs (max abs diff {(x - y).abs().max()})"
+
+
+class SimulatedClocks:
+    """A wall clock and a CPU clock that move only when told, for the engine's time budget.
+
+    :meth:`install` puts them under ``biomedai.train.progress`` (where the budget reads ``time.perf_counter``
+    and ``time.process_time``), so a method's training stops at a known step with no real waiting: advance
+    them where the method does work, e.g. in its data set's ``__getitem__`` via :meth:`tick_on`.
+    """
+
+    def __init__(self, wall_s_per_tick: float = 1.0, cpu_s_per_tick: float = 1.0) -> None:
+        self.wall, self.cpu = 1000.0, 10.0
+        self.wall_s_per_tick, self.cpu_s_per_tick = wall_s_per_tick, cpu_s_per_tick
+
+    def tick(self) -> None:
+        self.wall += self.wall_s_per_tick
+        self.cpu += self.cpu_s_per_tick
+
+    def install(self, monkeypatch: Any) -> SimulatedClocks:
+        import types
+
+        from biomedai.train import progress
+
+        fake_time = types.SimpleNamespace(perf_counter=lambda: self.wall, process_time=lambda: self.cpu)
+        monkeypatch.setattr(progress, "time", fake_time)
+        return self
+
+    def tick_on(self, monkeypatch: Any, cls: type, method: str = "__getitem__") -> None:
+        """Advance the clocks by one tick each time ``cls.method`` is called (e.g. per training sample)."""
+        original = getattr(cls, method)
+
+        def ticking(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            self.tick()
+            return original(obj, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, ticking)

@@ -3,6 +3,8 @@ follows it), one job's own limit, and ``set_epoch`` on training data. Time is si
 advances one second per training batch, so every stopping point is known exactly."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -147,3 +149,47 @@ def test_set_epoch_before_each_epoch_and_on_resume(tmp_path):
     Trainer(small_mlp(), torch.utils.data.DataLoader(in_loader, batch_size=8), loss_fn=torch.nn.functional.mse_loss,
             epochs=2, progress=False).fit()
     assert in_loader.epochs == [0, 1]
+
+
+def test_budget_progress_and_a_one_cycle_cosine_over_the_budget():
+    from biomedai.train import budget_progress
+
+    assert budget_progress(0.25, 10, 100) == 0.25 and budget_progress(0.05, 10, 100) == 0.1
+    assert budget_progress(2.0, 0) == 1.0 and budget_progress(0.3, 500) == 0.3  # no total_steps: the budget only
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    spent = {"f": 0.0}
+    factor = budget_cosine(opt, lambda: spent["f"], total_steps=100, floor=0.01, warmup_fraction=0.05,
+                           warmup_start=0.04).lr_lambdas[0]
+    expected = {0.0: 0.04, 0.025: 0.52, 0.05: 1.0, 0.525: 0.01 + 0.99 * 0.5, 1.0: 0.01}
+    for fraction, value in expected.items():
+        spent["f"] = fraction
+        assert factor(0) == pytest.approx(value)
+    spent["f"] = 0.0
+    assert factor(50) == pytest.approx(0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 0.45 / 0.95)))  # by steps
+    with pytest.raises(ConfigError, match="warmup_fraction"):
+        budget_cosine(opt, lambda: 0.0, warmup_fraction=1.0)
+
+
+def test_a_validate_hook_with_three_arguments_gets_the_trainer(tmp_path):
+    seen = []
+
+    def validate(model, loader, trainer):
+        seen.append((trainer.epoch, trainer.global_step, round(trainer.budget_fraction(), 3)))
+        return {"score": float(len(seen))}
+
+    result = make(tmp_path, FakeClock(), seconds=100.0, epochs=3, validate=validate, monitor="val_score",
+                  mode="max").fit()
+    # the epochs done before the one being validated, the steps so far and the budget share spent (10 s an epoch)
+    assert seen == [(0, 10, 0.1), (1, 20, 0.2), (2, 30, 0.3)]
+    assert result.best_epoch == 3
+
+
+def test_simulated_clocks_drive_the_budget_of_any_training(tmp_path, monkeypatch):
+    from .helpers import SimulatedClocks
+
+    clocks = SimulatedClocks(wall_s_per_tick=0.0, cpu_s_per_tick=1.0).install(monkeypatch)
+    clocks.tick_on(monkeypatch, torch.utils.data.TensorDataset)
+    result = Trainer(small_mlp(), TRAIN, VAL, loss_fn=torch.nn.functional.mse_loss, epochs=5, batch_size=8,
+                     progress=False, max_minutes=20.0 / 60.0, time_budget_clock="cpu").fit()
+    # 8 samples (8 CPU seconds) a step: the CPU budget of 20 s is spent at step 3; the wall clock never moved
+    assert result.global_step == 3 and result.time_budget_spent and result.time_spent_s["wall"] == 0.0

@@ -1,7 +1,8 @@
 """Recipe of the bundled teeth model (``dental_perio/models/default``): the FDI U-Net trained on the UFBA
-training part of the fixed split (290 films: 260 train + 30 validation, seeded), one CPU thread, wall-time
-budget ``--minutes``; the checkpoint with the best validation numbering mAP@0.5 is kept, then the
-post-processing (``min_pixels``) is chosen on the same validation films. The 75 test films are not touched.
+training part of the fixed split (290 films: 260 train + 30 validation, seeded), one CPU thread, a budget of
+``--minutes`` of this process's CPU time (the engine's, stopping at the step that spends it); the checkpoint
+with the best validation numbering mAP@0.5 is kept, then the post-processing (``min_pixels``) is chosen on the
+same validation films. The 75 test films are not touched.
 
 Usage (from the repository root):
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/quality/dental_perio/train_default.py \
@@ -37,7 +38,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0,
                         help="budget of the training loop in CPU minutes of this process (one thread)")
     parser.add_argument("--max-wall-minutes", type=float, default=80.0,
-                        help="also stop after the epoch that passes this wall time (a loaded machine)")
+                        help="also stop after the epoch that passes this wall time (a loaded machine; the engine's "
+                             "job_minutes: BIOMEDAI_RESUME=1 with the same --out continues the run)")
     parser.add_argument("--input-size", type=int, default=256)
     parser.add_argument("--channels", default="16,32,64,128,256")
     parser.add_argument("--threads", type=int, default=1)
@@ -58,7 +60,8 @@ def main() -> None:
                                  max_wall_minutes=args.max_wall_minutes)
         result = trained["result"]
         facts = {"best_epoch": result.best_epoch, "epochs_completed": result.epochs_completed,
-                 "steps": result.global_step, "history": result.history}
+                 "steps": result.global_step, "time_budget_spent": result.time_budget_spent,
+                 "wall_guard_ended_job": result.job_time_spent, "history": result.history}
     else:
         trained, facts = finished_run(args.finish_from, args.out / "metrics.jsonl", args.data, train_ids, val_ids,
                                       channels)

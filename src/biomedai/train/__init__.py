@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from .model_folder import (BundledModel, ModelInfo, bundled_models, default_model_folder, load_model_folder,
                                read_model_info, save_model_folder)
     from .progress import TimeBudget
-    from .schedules import budget_cosine, warmup_cosine
+    from .schedules import budget_cosine, budget_progress, warmup_cosine
     from .seeding import get_rng_state, seed_everything, seed_worker, set_rng_state
 
 _EXPORTS = {
@@ -44,7 +44,7 @@ _EXPORTS = {
     "ModelInfo": "model_folder", "BundledModel": "model_folder", "save_model_folder": "model_folder",
     "load_model_folder": "model_folder", "read_model_info": "model_folder", "bundled_models": "model_folder",
     "default_model_folder": "model_folder",
-    "warmup_cosine": "schedules", "budget_cosine": "schedules",
+    "warmup_cosine": "schedules", "budget_cosine": "schedules", "budget_progress": "schedules",
     "TimeBudget": "progress",
 }
 

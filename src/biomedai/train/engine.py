@@ -114,11 +114,18 @@ class Trainer:
             epoch or per step.
         validate: ``validate(model, loader) -> {"name": value}``, called in eval mode under ``no_grad``
             with the raw loader (move batches with :func:`move_to_device`); default: mean loss.
-            Metric names get a ``val_`` prefix unless they have one.
+            Metric names get a ``val_`` prefix unless they have one. ``validate(model, loader, trainer)``
+            (three required positional arguments) also gets the Trainer, for hooks that depend on the run's
+            progress (``trainer.epoch`` epochs done before this one, :meth:`budget_fraction`, ``trainer.budget``).
         output_dir: where ``checkpoints/last.pt``, ``checkpoints/best.pt``, ``metrics.jsonl`` and
             ``weights.pt`` go; None keeps nothing on disk.
         config: a :class:`TrainerConfig` (or dict); keyword ``overrides`` replace its fields.
         run_config: the calling method's config, stored in checkpoints for provenance.
+        stateful: named objects with ``state_dict()`` and ``load_state_dict(state)`` whose state a resume
+            needs beyond the model, optimiser and scheduler (a GAN's image pools, a data stream's own
+            selection); their states go into every checkpoint under ``"stateful"`` (rank 0's under DDP) and
+            are loaded back on resume. States hold only tensors and plain Python values (checkpoints load
+            with ``weights_only=True``).
 
     Construction seeds every RNG with ``config.seed`` (before a model factory runs); a fresh
     ``fit`` seeds again with ``seed + rank``. Under ``torchrun`` only rank 0 writes files.
@@ -126,10 +133,12 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module | Callable[[], torch.nn.Module], train_data: Any, val_data: Any = None,
                  *, optimizer: Any = None, loss_fn: Callable[[Any, Any], Any] | None = None,
-                 batch_to_loss: BatchToLoss | None = None, scheduler: Any = None, validate: ValidateFn | None = None,
-                 output_dir: str | Path | None = None, config: TrainerConfig | Mapping[str, Any] | None = None,
+                 batch_to_loss: BatchToLoss | None = None, scheduler: Any = None,
+                 validate: Callable[..., Mapping[str, Any]] | None = None, output_dir: str | Path | None = None,
+                 config: TrainerConfig | Mapping[str, Any] | None = None,
                  callbacks: Iterable[Callback] = (), collate_fn: Callable[[list[Any]], Any] | None = None,
-                 run_config: BaseConfig | Mapping[str, Any] | None = None, **overrides: Any) -> None:
+                 run_config: BaseConfig | Mapping[str, Any] | None = None,
+                 stateful: Mapping[str, Any] | None = None, **overrides: Any) -> None:
         self.config = _make_config(config, overrides)
         cfg = self.config
         self.output_dir = Path(output_dir) if output_dir is not None else None
@@ -142,7 +151,7 @@ class Trainer:
                 raise ConfigError("Trainer needs loss_fn (for (input, target) batches) or batch_to_loss")
             batch_to_loss = supervised_batch_to_loss(loss_fn)
         self.batch_to_loss = batch_to_loss
-        self.validate_fn: ValidateFn = validate or self._mean_loss
+        self.validate_fn: ValidateFn = _bind_trainer(validate, self) if validate is not None else self._mean_loss
         self.optimizer = _make_optimizer(optimizer, self.model, cfg)
         self.budget = TimeBudget(*cfg.budget_minutes(), cfg.job_minutes)
         self.budget_exhausted = False
@@ -155,8 +164,10 @@ class Trainer:
         use_scaler = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=True) if use_scaler else None
         self.callbacks = list(callbacks)
+        self.stateful = _check_stateful(stateful)
         self.run_config = _plain(run_config.to_dict() if isinstance(run_config, BaseConfig) else run_config)
         self._own_generator: torch.Generator | None = None
+        self._epoch_start_generator: torch.Tensor | None = None  # the data's own generator as the epoch began
         self.train_loader = self._make_loader(train_data, collate_fn, train=True)
         self.val_loader = self._make_loader(val_data, collate_fn, train=False) if val_data is not None else None
         self.monitor = cfg.monitor or ("val_loss" if self.val_loader is not None else "train_loss")
@@ -228,9 +239,10 @@ class Trainer:
         """Train until ``config.epochs`` epochs are done or early stopping triggers.
 
         ``resume=True`` continues from ``output_dir/checkpoints/last.pt`` when it exists (weights,
-        optimiser, scheduler, scaler, counters, best metric and RNG states), reaching the same final
-        weights as an uninterrupted run; a path resumes from that checkpoint file. Runs resume at
-        epoch boundaries: work done after the last completed epoch is repeated.
+        optimiser, scheduler, scaler, counters, best metric, RNG states and the ``stateful`` parts),
+        reaching the same final weights as an uninterrupted run; a path resumes from that checkpoint file.
+        Runs resume after the last completed epoch (work done after it is repeated), or at the step an
+        interruption (Ctrl-C, SIGTERM) checkpointed.
         """
         self.ctx = setup_distributed(self.device.type)
         try:
@@ -307,7 +319,7 @@ class Trainer:
     def _save_interrupted(self) -> Path | None:
         if not self.ctx.is_main or self.last_checkpoint_path is None:
             return None
-        state = self.checkpoint_state([self._rng_state()])
+        state = self.checkpoint_state([self._rng_state(epoch_start=True)])
         state["batches_done"] = self._batches_done
         state["interrupted"] = True
         save_checkpoint(self.last_checkpoint_path, state)
@@ -356,6 +368,8 @@ class Trainer:
         loader = self.train_loader
         _set_loader_epoch(loader, epoch - 1, self._own_generator, self.config.seed)
         _set_data_epoch(loader, epoch - 1)
+        generator = self._data_generator()
+        self._epoch_start_generator = generator.get_state() if generator is not None else None
         n_batches = _safe_len(loader)
         if n_batches == 0:
             raise ConfigError("training data yields no batches (empty data set, or drop_last with too few items)")
@@ -495,16 +509,26 @@ class Trainer:
             "stopped_early": self.stopped_early,
             "history": _plain(self.history),
             "rng": rng_states,
+            "stateful": {name: part.state_dict() for name, part in self.stateful.items()},
             "world_size": self.ctx.world_size,
             "time_spent_s": self.budget.spent_s(),
             "config": {"trainer": _plain(self.config.to_dict()), "run": self.run_config},
         }
 
-    def _rng_state(self) -> dict[str, Any]:
-        state = {"global": get_rng_state()}
+    def _data_generator(self) -> torch.Generator | None:
+        """The training data's own generator (a DataLoader's, or an iterable's ``generator``), unless the engine
+        reseeds it every epoch."""
         generator = getattr(self.train_loader, "generator", None)
-        if generator is not None and generator is not self._own_generator:
-            state["loader_generator"] = generator.get_state()
+        return generator if generator is not None and generator is not self._own_generator else None
+
+    def _rng_state(self, epoch_start: bool = False) -> dict[str, Any]:
+        """Global RNG states and the data's own generator; ``epoch_start`` (a mid-epoch checkpoint) stores the
+        generator as the epoch began, since the resumed epoch draws its batches again to skip those done."""
+        state = {"global": get_rng_state()}
+        generator = self._data_generator()
+        if generator is not None:
+            saved = self._epoch_start_generator if epoch_start else None
+            state["loader_generator"] = saved if saved is not None else generator.get_state()
         return state
 
     def _save_checkpoint(self, improved: bool) -> None:
@@ -535,6 +559,9 @@ class Trainer:
         self.tracker.load_state_dict(state.get("tracker", {}))
         self.stopped_early = bool(state.get("stopped_early", False))
         self.history = list(state.get("history", []))
+        saved_parts = state.get("stateful") or {}
+        for name, part in self.stateful.items():
+            _load_component(part, saved_parts.get(name), f"{name!r}", path)
         self._skip_batches = int(state.get("batches_done", 0))
         self._spent_before = {k: float(v) for k, v in (state.get("time_spent_s") or {}).items()}
         if state.get("monitor") not in (None, self.monitor, f"val_{self.monitor}"):
@@ -556,8 +583,8 @@ class Trainer:
                            path, len(states), self.ctx.world_size)
         mine = states[self.ctx.rank % len(states)]
         set_rng_state(mine["global"])
-        generator = getattr(self.train_loader, "generator", None)
-        if "loader_generator" in mine and generator is not None and generator is not self._own_generator:
+        generator = self._data_generator()
+        if "loader_generator" in mine and generator is not None:
             generator.set_state(mine["loader_generator"])
 
     def _finish(self) -> TrainResult:
@@ -663,6 +690,15 @@ def _make_config(config: TrainerConfig | Mapping[str, Any] | None, overrides: Ma
     return config.replace(**overrides) if overrides else config
 
 
+def _check_stateful(stateful: Mapping[str, Any] | None) -> dict[str, Any]:
+    parts = dict(stateful or {})
+    for name, part in parts.items():
+        if not (callable(getattr(part, "state_dict", None)) and callable(getattr(part, "load_state_dict", None))):
+            raise ConfigError(f"stateful[{name!r}] needs state_dict() and load_state_dict(), "
+                              f"got {type(part).__name__}")
+    return parts
+
+
 def _make_optimizer(optimizer: Any, model: torch.nn.Module, cfg: TrainerConfig) -> torch.optim.Optimizer:
     if optimizer is None:
         return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -683,6 +719,13 @@ def _make_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer, trainer: T
         return scheduler(optimizer, trainer) if _positional_arity(scheduler) >= 2 else scheduler(optimizer)
     raise ConfigError(f"scheduler must be an LR scheduler, factory(optimizer) or factory(optimizer, trainer), "
                       f"got {type(scheduler).__name__}")
+
+
+def _bind_trainer(validate: Callable[..., Mapping[str, Any]], trainer: Trainer) -> ValidateFn:
+    """``validate`` as ``(model, loader)``: one that takes three positional arguments gets the trainer third."""
+    if _positional_arity(validate) >= 3:
+        return lambda model, loader: validate(model, loader, trainer)
+    return validate
 
 
 def _positional_arity(function: Callable[..., Any]) -> int:

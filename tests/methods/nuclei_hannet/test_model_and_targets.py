@@ -196,19 +196,23 @@ def test_cross_entropy_dice_loss_is_small_for_confident_right_answers_and_has_gr
     assert logits.grad is not None and float(logits.grad.abs().sum()) > 0
 
 
-def test_learning_rate_schedules_follow_steps_or_the_clock():
-    from biomedai.methods.nuclei_hannet.training import TrainingClock, lr_factor
+def test_learning_rate_schedules_follow_steps_or_the_budget():
+    import types
 
-    assert lr_factor("onecycle", 0.0) < 0.1 and lr_factor("onecycle", 0.05) == pytest.approx(1.0)
-    assert lr_factor("onecycle", 1.0) == pytest.approx(0.01) and lr_factor("cosine", 1.0) == pytest.approx(0.0)
-    clock = TrainingClock(total_steps=100, max_minutes=None)
-    assert clock.progress(50) == 0.5 and clock.progress(500) == 1.0
-    timed = TrainingClock(total_steps=10**9, max_minutes=1e-6)  # a budget that is already spent
-    timed.progress(0)
-    import time
+    from biomedai.methods.nuclei_hannet.training import lr_schedule
 
-    time.sleep(0.01)
-    assert timed.progress(1) == 1.0
+    spent = {"f": 0.0}  # the engine's budget fraction (tests/methods/nuclei_hannet/test_training_budget.py runs it)
+    trainer = types.SimpleNamespace(budget_fraction=lambda: spent["f"])
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    onecycle = lr_schedule("onecycle", 100)(opt, trainer).lr_lambdas[0]
+    cosine = lr_schedule("cosine", 100)(opt, trainer).lr_lambdas[0]
+    assert onecycle(0) == pytest.approx(0.04) and onecycle(5) == pytest.approx(1.0)  # by steps: 5 % warm-up
+    assert onecycle(100) == pytest.approx(0.01) and cosine(100) == pytest.approx(0.0) and cosine(50) == pytest.approx(0.5)
+    spent["f"] = 0.525  # by the budget, whichever is further
+    assert onecycle(5) == pytest.approx(0.505) and cosine(5) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.525)))
+    spent["f"] = 1.0
+    assert onecycle(1) == pytest.approx(0.01) and cosine(1) == pytest.approx(0.0)
+    assert lr_schedule("constant", 100) is None
     with pytest.raises(ConfigError, match="lr_schedule"):
         HanNetConfig.from_dict({"lr_schedule": "step"})
     with pytest.raises(ConfigError, match="split"):

@@ -1,15 +1,14 @@
-"""Training the FDI U-Net (``fdi_unet``) on UFBA films with the toolkit engine, within a wall-time budget.
+"""Training the FDI U-Net (``fdi_unet``) on UFBA films with the toolkit engine, within its time budget.
 
 Augmentation: a left-right flip that swaps the FDI quadrants (1x <-> 2x, 4x <-> 3x, so the numbers stay
 right), a small random affine (scale, rotation, shift), gamma, contrast and brightness. Loss: cross-entropy
-+ soft Dice (MONAI ``DiceCELoss``). The learning rate follows a cosine over the time budget. The checkpoint
-kept is the one with the best numbering mAP@0.5 on the validation films (never the test films).
++ soft Dice (MONAI ``DiceCELoss``). The learning rate follows a cosine over the engine's time budget. The
+checkpoint kept is the one with the best numbering mAP@0.5 on the validation films (never the test films).
 """
 from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-
-from biomedai.train.callbacks import Callback
 
 from .data import FDI_TO_CLASS, ToothInstances, UFBADataset, read_panoramic
 from .fdi_unet import FLIP_CLASS, FDIUNet, detect_numbered_teeth, film_tensor, normalise
@@ -92,76 +89,43 @@ def numbering_scores(model: torch.nn.Module, films: Sequence[tuple[np.ndarray, T
     return table1_metrics([t for _, t in films], preds)
 
 
-class _CosineOverBudget:
-    """Learning-rate factor: linear warm-up, then a cosine over the time budget (or the step count); the budget
-    counts this process's CPU time (``clock="cpu"``, the same on a loaded or an idle machine) or wall time."""
-
-    def __init__(self, minutes: float, total_steps: int, warmup: int = 50, clock: str = "cpu") -> None:
-        self.seconds, self.total, self.warmup = minutes * 60.0, total_steps, warmup
-        self.clock_name = clock  # a name, not the function: the scheduler's state is saved in checkpoints
-        self.start: float | None = None
-        self.wall_start: float | None = None
-
-    def clock(self) -> float:
-        return time.process_time() if self.clock_name == "cpu" else time.monotonic()
-
-    def minutes(self) -> tuple[float, float]:
-        """(budget-clock minutes, wall minutes) since the first step."""
-        if self.start is None or self.wall_start is None:
-            return 0.0, 0.0
-        return (self.clock() - self.start) / 60, (time.monotonic() - self.wall_start) / 60
-
-    def __call__(self, step: int) -> float:
-        if self.start is None:
-            self.start, self.wall_start = self.clock(), time.monotonic()
-        progress = min(1.0, max(step / max(self.total, 1), (self.clock() - self.start) / self.seconds))
-        return min(1.0, (step + 1) / self.warmup) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-class _WallGuard(Callback):
-    """Stops training after the epoch in which ``minutes`` of wall time have passed (a loaded machine)."""
-
-    def __init__(self, budget: _CosineOverBudget, minutes: float | None) -> None:
-        self.budget, self.minutes = budget, minutes
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        if self.minutes is not None and self.budget.minutes()[1] >= self.minutes:
-            logger.info("wall-time guard of %.0f min reached after epoch %s", self.minutes, record.get("epoch"))
-            trainer.stopped_early = True
-
-
 def train_fdi_unet(data: str | Path, ids: Sequence[str], val_ids: Sequence[str], output_dir: str | Path, *,
                    channels: Sequence[int] = (16, 32, 64, 128, 256), input_size: int = 256, minutes: float = 35.0,
                    epochs: int = 200, batch_size: int = 4, lr: float = 2e-3, weight_decay: float = 1e-4,
                    seed: int = 0, clock: str = "cpu", max_wall_minutes: float | None = None) -> dict[str, Any]:
     """Train on ``ids``, validate (numbering mAP@0.5) on ``val_ids`` each epoch; the best epoch's network.
 
-    ``minutes`` is counted on ``clock`` ("cpu": this process's CPU time; "wall"); ``max_wall_minutes`` also
-    stops a run on a loaded machine after the epoch that passes it."""
+    The training engine's time budget: ``minutes`` counted on ``clock`` ("cpu": this process's CPU time;
+    "wall") stops training at the step that spends it, and the learning rate follows a cosine over it (after a
+    50-step warm-up, to 2 % of ``lr``; over ``epochs`` when they end first). ``max_wall_minutes`` ends the job
+    after the epoch in which that much wall time has passed (a loaded machine; the engine's ``job_minutes``):
+    ``biomedai train --resume`` (``BIOMEDAI_RESUME=1``) then continues the same budget and schedule."""
     from monai.losses import DiceCELoss
 
     from biomedai.train import load_weights, train_model
+    from biomedai.train.schedules import budget_cosine
 
     dataset = UFBADataset(data)
     train_set = FDIFilms(dataset, ids, input_size, augment=True, seed=seed)
     val_films = [dataset.load(name) for name in val_ids]
     dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
-    steps_per_epoch = math.ceil(len(train_set) / batch_size)
-    factor = _CosineOverBudget(minutes, epochs * steps_per_epoch, clock=clock)
+    total_steps = epochs * math.ceil(len(train_set) / batch_size)
 
-    def validate(model: torch.nn.Module, loader: Any) -> dict[str, float]:
+    def validate(model: torch.nn.Module, loader: Any, trainer: Any) -> dict[str, float]:
         scores = numbering_scores(model, val_films, input_size)
-        budget_minutes, wall_minutes = factor.minutes()
+        spent = trainer.budget.spent_s()  # seconds of the run on each clock, earlier resumed jobs included
         return {"val_map50": scores["mAP50"], "val_dice_single": scores["dice_single"],
-                "val_dice_all": scores["dice_all"], f"{clock}_minutes": budget_minutes, "wall_minutes": wall_minutes}
+                "val_dice_all": scores["dice_all"], f"{clock}_minutes": spent[clock] / 60,
+                "wall_minutes": spent["wall"] / 60}
 
     result = train_model(
         lambda: FDIUNet(channels), train_set, [0], loss_fn=dice_ce, validate=validate,
-        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor), scheduler_interval="step",
-        output_dir=Path(output_dir), epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-        monitor="val_map50", mode="max", amp=False, device="cpu", seed=seed, progress=False,
-        max_minutes=minutes, time_budget_clock=clock, grad_clip_norm=5.0,
-        callbacks=[_WallGuard(factor, max_wall_minutes)])
+        scheduler=lambda opt, trainer: budget_cosine(opt, trainer.budget_fraction, total_steps, warmup_steps=50,
+                                                     floor=0.02),
+        scheduler_interval="step", output_dir=Path(output_dir), epochs=epochs, lr=lr, weight_decay=weight_decay,
+        batch_size=batch_size, monitor="val_map50", mode="max", amp=False, device="cpu", seed=seed, progress=False,
+        max_minutes=minutes, time_budget_clock=clock, time_budget_check="step", job_minutes=max_wall_minutes,
+        grad_clip_norm=5.0)
     net = FDIUNet(channels)
     load_weights(net, result.weights)
     return {"result": result, "model": net.eval(), "train_ids": list(ids), "val_ids": list(val_ids),

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from scipy import ndimage as ndi
 from torch.utils.data import Dataset
 
 from biomedai.data.stain import hed_jitter
+from biomedai.train.schedules import budget_cosine, budget_progress
 
 from .postprocess import three_class_targets
 
@@ -141,44 +141,19 @@ class CrossEntropyDiceLoss(torch.nn.Module):
         return ce + 1.0 - torch.stack(dice).mean()
 
 
-def budget_timer(clock: str = "wall") -> Any:
-    """``time.perf_counter`` for a wall-clock budget, ``time.process_time`` (this process's CPU time) for "cpu"."""
-    return time.process_time if clock == "cpu" else time.perf_counter
+def lr_schedule(schedule: str, total_steps: int) -> Callable[[Any, Any], Any] | None:
+    """The learning-rate schedule as a training-engine scheduler factory ``(optimizer, trainer)``; None for "constant".
 
-
-class TrainingClock:
-    """Progress of a run in [0, 1]: the larger of steps done / all steps and minutes spent / ``max_minutes``."""
-
-    def __init__(self, total_steps: int, max_minutes: float | None, clock: str = "wall") -> None:
-        self.total_steps, self.max_minutes = max(int(total_steps), 1), max_minutes
-        self.timer = budget_timer(clock)
-        self.start: float | None = None
-
-    def progress(self, step: int) -> float:
-        if self.start is None:
-            self.start = self.timer()
-        frac = step / self.total_steps
-        if self.max_minutes:
-            frac = max(frac, (self.timer() - self.start) / (60.0 * self.max_minutes))
-        return min(frac, 1.0)
-
-
-def lr_factor(schedule: str, progress: float, warmup: float = 0.05, floor: float = 0.01) -> float:
-    """Multiplier of the base learning rate at ``progress`` in [0, 1].
-
-    >>> [round(lr_factor("onecycle", p), 3) for p in (0.0, 0.05, 0.525, 1.0)]
-    [0.04, 1.0, 0.505, 0.01]
-    >>> round(lr_factor("cosine", 0.5), 3), lr_factor("constant", 0.9)
-    (0.5, 1.0)
+    Both shapes follow the run's progress (:func:`biomedai.train.schedules.budget_progress`): the larger of
+    steps done / ``total_steps`` and the share of the engine's time budget (``max_minutes`` on
+    ``time_budget_clock``) spent, which a ``--resume`` carries over. "cosine" decays from the full rate to 0;
+    "onecycle" rises linearly from 4 % to the full rate over the first 5 % of the progress, then follows a
+    cosine down to 1 %.
     """
     if schedule == "constant":
-        return 1.0
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-    if progress < warmup:
-        return 0.04 + 0.96 * progress / warmup
-    t = min((progress - warmup) / (1.0 - warmup), 1.0)
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+        return None
+    shape = {"floor": 0.01, "warmup_fraction": 0.05, "warmup_start": 0.04} if schedule == "onecycle" else {}
+    return lambda optimizer, trainer: budget_cosine(optimizer, trainer.budget_fraction, total_steps, **shape)
 
 
 def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -186,7 +161,10 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
     """Train ``model`` on ``(rgb, labels)`` tiles with the shared engine; best checkpoint by ``val_score``.
 
     ``val_score(model) -> {"aji": ...}`` is evaluated every ``cfg.val_every`` epochs (the last value is
-    repeated in between so that the engine sees a number every epoch).
+    repeated in between so that the engine sees a number every epoch), and only once ``cfg.val_from`` of the
+    run's progress has passed (the last epoch is always validated). Training stops after ``cfg.epochs`` or at
+    the step that spends the engine's time budget ``cfg.max_minutes`` (counted on ``cfg.time_budget_clock``);
+    ``biomedai train --resume`` continues the same budget and learning-rate schedule.
     """
     from biomedai.train import train_model
 
@@ -194,22 +172,22 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
                      cfg.boundary_radius, {"color": cfg.aug_color, "flip": cfg.aug_flip, "rotate": cfg.aug_rotate,
                                            "elastic": cfg.aug_elastic,
                                            "stain": cfg.aug_stain})
-    state: dict[str, Any] = {"epoch": 0, "last": {}}
+    last: dict[str, float] = {}
     steps_per_epoch = max(len(ds) // cfg.batch_size, 1)
-    clock = TrainingClock(steps_per_epoch * cfg.epochs, cfg.max_minutes, cfg.time_budget_clock)
+    total_steps = steps_per_epoch * cfg.epochs
 
-    def validate(model: Any, _loader: Any) -> dict[str, float]:
-        state["epoch"] += 1
-        last_epoch = state["epoch"] == cfg.epochs or clock.progress(state["epoch"] * steps_per_epoch) >= 1.0
-        if clock.progress(state["epoch"] * steps_per_epoch) < cfg.val_from and not last_epoch:
+    def validate(model: Any, _loader: Any, trainer: Any) -> dict[str, float]:
+        epoch = trainer.epoch + 1  # the epoch just trained (counted over resumed jobs too)
+        progress = budget_progress(trainer.budget_fraction(), trainer.global_step, total_steps)
+        last_epoch = epoch == cfg.epochs or progress >= 1.0
+        if progress < cfg.val_from and not last_epoch:
             return {"aji": -1.0}  # too early to be a candidate for the best checkpoint
-        if not state["last"] or state["epoch"] % cfg.val_every == 0 or last_epoch:
+        if not last or epoch % cfg.val_every == 0 or last_epoch:
             with torch.autocast(device_type="cuda", enabled=False):
-                state["last"] = dict(val_score(model))
-        return state["last"]
-
-    def schedule(step: int) -> float:
-        return lr_factor(cfg.lr_schedule, clock.progress(step))
+                scores = dict(val_score(model))
+            last.clear()
+            last.update(scores)
+        return dict(last)
 
     loss_fn = (CrossEntropyDiceLoss(cfg.class_weights) if cfg.loss == "ce_dice"
                else torch.nn.functional.cross_entropy)
@@ -224,11 +202,11 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
     return train_model(
         model, ds, [None], loss_fn=loss_fn,
         optimizer=lambda params: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        scheduler=(lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule))
-        if cfg.lr_schedule != "constant" else None, scheduler_interval="step",
+        scheduler=lr_schedule(cfg.lr_schedule, total_steps), scheduler_interval="step",
         validate=validate, output_dir=output_dir, epochs=cfg.epochs, batch_size=cfg.batch_size,
         num_workers=workers, device=cfg.device, amp=cfg.amp, monitor="val_aji", mode="max",
         seed=cfg.seed, progress=False,  # plain progress lines (steps, loss, time left) come from the engine
-        max_minutes=cfg.max_minutes, time_budget_clock=cfg.time_budget_clock,  # checked after every step
+        # the engine's time budget, checked after every step, carried over --resume; the schedule follows it
+        max_minutes=cfg.max_minutes, time_budget_clock=cfg.time_budget_clock, time_budget_check="step",
         drop_last=len(ds) > cfg.batch_size,
         run_config=cfg)

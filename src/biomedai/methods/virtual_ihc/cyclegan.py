@@ -103,6 +103,10 @@ class CycleGAN(nn.Module):
         self.pool_k = ImagePool(config.pool_size, config.seed)
         self.pool_h = ImagePool(config.pool_size, config.seed + 1)
 
+    def stateful_parts(self) -> dict[str, ImagePool]:
+        """Training state outside the weights and optimiser that a resumed run needs: the two image pools."""
+        return {"pool_k": self.pool_k, "pool_h": self.pool_h}
+
     # ------------------------------------------------------------------------------ inference
     def translate(self, he: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """G on H&E tiles with their condition values (ignored for the plain CycleGAN)."""
@@ -178,6 +182,10 @@ class Pix2Pix(nn.Module):
         self.D = TableTwoDiscriminator(6, config.disc_width, config.disc_global_pool)
         self.to(device)
         self.optimizer = _adam(config, [self.G], [self.D])
+
+    def stateful_parts(self) -> dict[str, Any]:
+        """None: pix2pix keeps no training state outside the weights and optimiser."""
+        return {}
 
     def translate(self, source: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         return self.G(with_condition(source, condition, self.config.condition))

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,8 @@ class ImagePool:
     """The CycleGAN image buffer (Shrivastava et al. 2017): the discriminator sees a mix of the newest fakes
     and, with probability 1/2 per image once the pool is full, an older fake swapped out for the new one.
 
-    ``pool_size = 0`` passes the images through.
+    ``pool_size = 0`` passes the images through. :meth:`state_dict` / :meth:`load_state_dict` carry the stored
+    images and the random generator over a resumed run (the training engine checkpoints them).
     """
 
     def __init__(self, pool_size: int, seed: int = 0) -> None:
@@ -78,11 +80,24 @@ class ImagePool:
                 out.append(image)
             elif self.rng.random() > 0.5:
                 k = self.rng.randrange(self.pool_size)
-                out.append(self.images[k].clone())
+                out.append(self.images[k].to(image.device, copy=True))  # restored images may sit on the CPU
                 self.images[k] = image
             else:
                 out.append(image)
         return torch.cat(out, 0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored images and the generator's state (tensors and plain values only)."""
+        version, internal, gauss = self.rng.getstate()
+        return {"pool_size": self.pool_size, "images": list(self.images), "rng": [version, list(internal), gauss]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; refuses a pool of another size."""
+        if int(state["pool_size"]) != self.pool_size:
+            raise ValueError(f"the saved pool holds up to {state['pool_size']} images, this one {self.pool_size}")
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.images = list(state["images"])
 
 
 def linear_decay_factor(epoch: int, epochs: int, decay_epochs: int) -> float:

@@ -99,7 +99,8 @@ class TopKInstanceBatches:
     """One MIL epoch as the engine's training data: each pass first scores every instance of every bag with
     the current classifier (step 1), keeps the ``top_k`` most probable per bag with the bag's label, then
     yields shuffled ``(instances, labels)`` batches of those (step 2). ``generator`` is checkpointed by the
-    engine, so a resumed run draws the same order."""
+    engine, so a resumed run draws the same order; the pass's selection is checkpointed too (the engine's
+    ``stateful`` hook), so an epoch resumed mid-way trains on the instances chosen by the weights it began with."""
 
     def __init__(self, model: torch.nn.Module, bags: Sequence[np.ndarray], labels: Sequence[int],
                  config: VirtualIHCConfig) -> None:
@@ -107,15 +108,43 @@ class TopKInstanceBatches:
         self.labels = np.asarray(labels, int)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.n_selected = sum(min(config.mil_top_k, len(b)) for b in self.bags)
+        self.epoch = 0
+        self._chosen: tuple[int, list[np.ndarray]] | None = None    # (epoch, top-k indices per bag) of this pass
+        self._restored: tuple[int, list[np.ndarray]] | None = None  # a checkpoint's, used once for its epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """The engine names the 0-based epoch that starts (a resumed one included)."""
+        self.epoch = int(epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """This pass's top-k selection (epoch -1: none yet)."""
+        epoch, chosen = self._chosen if self._chosen is not None else (-1, [])
+        return {"epoch": epoch, "chosen": [torch.as_tensor(np.asarray(c, np.int64)) for c in chosen]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Keep a checkpoint's selection for the next pass of the same epoch."""
+        chosen = [np.asarray(c, np.int64) for c in state["chosen"]]
+        if len(chosen) not in (0, len(self.bags)):
+            raise ValueError(f"the saved selection covers {len(chosen)} bags, this run has {len(self.bags)}")
+        self._restored = (int(state["epoch"]), chosen) if int(state["epoch"]) >= 0 else None
+
+    def _select(self) -> list[np.ndarray]:
+        restored, self._restored = self._restored, None
+        if restored is not None and restored[0] == self.epoch:
+            return restored[1]
+        was_training = self.model.training
+        chosen = select_top_k(bag_probabilities(self.model, self.bags, self.config.mil_input_size),
+                              self.config.mil_top_k)
+        self.model.train(was_training)
+        return chosen
 
     def __len__(self) -> int:
         return int(-(-self.n_selected // self.config.mil_batch_size))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         cfg = self.config
-        was_training = self.model.training
-        chosen = select_top_k(bag_probabilities(self.model, self.bags, cfg.mil_input_size), cfg.mil_top_k)
-        self.model.train(was_training)
+        chosen = self._select()
+        self._chosen = (self.epoch, chosen)
         x = np.concatenate([bag[idx] for bag, idx in zip(self.bags, chosen)])
         y = np.concatenate([np.full(len(idx), label) for idx, label in zip(chosen, self.labels)])
         order = torch.randperm(len(y), generator=self.generator).numpy()
@@ -145,7 +174,7 @@ def train_mil(train_bags: Sequence[np.ndarray], train_labels: Sequence[int], val
     data = TopKInstanceBatches(model, train_bags, train_labels, config)
     trainer = Trainer(model, data, [None], optimizer=lambda params: torch.optim.Adam(params, lr=config.mil_lr),
                       loss_fn=F.cross_entropy, validate=validate, output_dir=output_dir, config=trainer_config,
-                      callbacks=[keep], run_config=config)
+                      callbacks=[keep], run_config=config, stateful={"top_k_selection": data})
     start = time.perf_counter()
     fit = fit_and_keep_best(trainer, keep)
     history = [{"epoch": r["epoch"] - 1, "train_loss": r.get("train_loss", float("nan")),

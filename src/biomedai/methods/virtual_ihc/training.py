@@ -6,7 +6,9 @@ discriminators before theirs, so one step is one backward pass of ``L_G + L_D`` 
 coming only from its own loss: the discriminators are frozen while ``L_G`` is built, the fakes detached in
 ``L_D``) and one Adam step over two parameter groups - the same update as two optimisers stepped in turn.
 That lets the engine run the loop: wall-time budget, ``checkpoints/last.pt`` / ``best.pt``, ``metrics.jsonl``,
-progress lines and ``--resume`` when an output folder is given.
+progress lines and ``--resume`` when an output folder is given. A resumed run continues as if never stopped: the
+checkpoints also hold the CycleGAN's two image pools (stored fakes and their generators, through the engine's
+``stateful`` hook) and the batch generator (as the interrupted epoch began, when stopped mid-epoch).
 
 * :func:`train_cyclegan` - unpaired: each step draws an H&E batch and an IHC batch independently.
 * :func:`train_pix2pix` - paired: each step draws aligned (source, target) tiles.
@@ -101,7 +103,7 @@ def fit_translation(model: CycleGAN | Pix2Pix, draw: Callable[[torch.Generator],
     trainer = Trainer(model, RandomBatches(n_steps, draw, cfg.seed), [None], optimizer=model.optimizer,
                       batch_to_loss=lambda net, batch: net.training_losses(*batch), scheduler=scheduler,
                       validate=lambda net, _: {"score": score()}, output_dir=output_dir, config=trainer_config,
-                      callbacks=[keep], run_config=cfg)
+                      callbacks=[keep], run_config=cfg, stateful=model.stateful_parts())
     start = time.perf_counter()
     fit = fit_and_keep_best(trainer, keep)
     history = [{"epoch": r["epoch"] - 1, "lr": r["lr"], "val_score": r["val_score"], "seconds": r["time"],
