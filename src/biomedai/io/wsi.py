@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms", ".vmu", ".sv
 MAX_PIXELS = 1 << 28
 #: :meth:`WSIReader.thumbnail` reads a level larger than this in strips of about this many pixels
 THUMBNAIL_READ_PIXELS = 1 << 24
+#: a level whose microns per pixel differ from the target by at most this share counts as the target (10 %):
+#: scanners call 0.2425-0.263 um/px "40x" and 0.45-0.52 um/px "20x"
+MPP_TOLERANCE = 0.1
 
 
 def is_slide_file(path: str | Path, min_pixels: int | None = None) -> bool:
@@ -292,6 +296,170 @@ class WSIReader:
         metadata = {"format": "WSI", "level": level, **self.info()}
         return Image(array, spacing=spacing, channel_axis=-1, spacing_unit="um" if mpp else "pixel",
                      metadata=metadata)
+
+
+@dataclass(frozen=True)
+class LevelChoice:
+    """The pyramid level a slide is read at and how its pixels are resampled to reach a target resolution.
+
+    ``zoom`` is output pixels per level pixel (0.5: the level is halved, 1: read as it is); ``width`` and
+    ``height`` are the size of the output grid; ``how`` is ``"mpp"`` (chosen by microns per pixel),
+    ``"configured"`` (an explicit level) or ``"fallback"`` (by resolution asked for, but the model or the
+    slide states no microns per pixel); ``note`` says what was done, ``warning`` what the user should know.
+    """
+
+    level: int
+    level_downsample: float
+    zoom: float
+    width: int
+    height: int
+    target_mpp: float | None
+    slide_mpp: float | None
+    how: str
+    note: str
+    warning: str | None = None
+
+    @property
+    def downsample(self) -> float:
+        """Level-0 pixels per output pixel (multiply output coordinates by it to get level-0 pixels)."""
+        return self.level_downsample / self.zoom
+
+    @property
+    def mpp(self) -> float | None:
+        """Microns per output pixel, or None when the slide does not say."""
+        return None if self.slide_mpp is None else self.slide_mpp * self.downsample
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record for ``result.json``."""
+        mpp = self.mpp
+        return {"level": self.level, "how": self.how, "level_downsample": round(self.level_downsample, 6),
+                "zoom": round(self.zoom, 6), "downsample": round(self.downsample, 6),
+                "output_size": [self.width, self.height], "target_mpp": self.target_mpp,
+                "slide_mpp": self.slide_mpp, "mpp": None if mpp is None else round(mpp, 6), "note": self.note,
+                "warning": self.warning}
+
+
+def level_for_mpp(slide: WSIReader, target_mpp: float | None, level: int | str = "auto", fallback_level: int = 0,
+                  tolerance: float = MPP_TOLERANCE, setting: str = "level") -> LevelChoice:
+    """The level to read ``slide`` at so that its pixels reach ``target_mpp`` microns, and the factor left.
+
+    With ``level="auto"`` it is the coarsest level not coarser than the target (within ``tolerance``), and
+    what is left is a ``zoom`` (output pixels per level pixel, 1 within ``tolerance``) for the caller or
+    :class:`ResampledSlide` to resample by. An integer ``level`` is read as it is. Without ``target_mpp``
+    (a model that states none) or without the slide's microns per pixel, ``fallback_level`` is read as it
+    is; for a slide without them the choice carries a warning. ``setting`` names the option in errors.
+
+    Example:
+        >>> import tempfile
+        >>> p = write_pyramidal_tiff(np.zeros((1024, 1024, 3), np.uint8), Path(tempfile.mkdtemp()) / "s.tif",
+        ...                          mpp=0.25)
+        >>> with open_wsi(p) as s:
+        ...     [(c.level, c.zoom, c.width) for c in (level_for_mpp(s, 0.5), level_for_mpp(s, 0.7))]
+        [(1, 1.0, 512), (1, 0.7142857142857143, 365)]
+    """
+    count = slide.level_count
+    downsamples = slide.level_downsamples
+    slide_mpp = None if slide.mpp is None else float(np.mean(slide.mpp))
+    if target_mpp is not None and not (target_mpp > 0 and math.isfinite(target_mpp)):
+        raise InvalidInputError(f"target microns per pixel must be positive, got {target_mpp}", slide.path)
+    if level != "auto":
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < count:
+            raise InvalidInputError(f"{setting} {level} does not exist; the slide has levels 0..{count - 1}",
+                                    slide.path)
+        return _as_is(slide, level, target_mpp, slide_mpp, "configured", f"level {level} as configured")
+    if target_mpp is None or slide_mpp is None:
+        fallback_level = min(max(0, fallback_level), count - 1)
+        if target_mpp is None:
+            return _as_is(slide, fallback_level, None, slide_mpp, "fallback",
+                          f"level {fallback_level} read as it is: the model states no microns per pixel of "
+                          "its training images")
+        warning = (f"the slide states no microns per pixel: level {fallback_level} read as it is, not resampled "
+                   f"to the model's {target_mpp:g} um/px; nuclei may reach the model at another size than in "
+                   "training")
+        return _as_is(slide, fallback_level, target_mpp, None, "fallback", warning, warning)
+    want = target_mpp / slide_mpp  # level-0 pixels per output pixel
+    fine_enough = [i for i, d in enumerate(downsamples) if d <= want * (1 + tolerance)]
+    chosen = max(fine_enough) if fine_enough else 0
+    zoom = downsamples[chosen] / want
+    if abs(zoom - 1.0) <= tolerance:
+        zoom = 1.0
+    width, height = slide.level_dimensions[chosen]
+    if zoom != 1.0:
+        width, height = max(1, int(width * zoom)), max(1, int(height * zoom))
+    level_mpp = slide_mpp * downsamples[chosen]
+    note = f"level {chosen} ({level_mpp:.4g} um/px) for the model's {target_mpp:g} um/px"
+    warning = None
+    if zoom != 1.0:
+        note += f", resampled x{zoom:.4g}"
+    if zoom > 1.0:
+        warning = (f"the slide ({slide_mpp:.4g} um/px) is coarser than the model's {target_mpp:g} um/px: level 0 "
+                   f"is enlarged x{zoom:.3g}")
+    return LevelChoice(chosen, downsamples[chosen], zoom, width, height, target_mpp, slide_mpp, "mpp", note, warning)
+
+
+def _as_is(slide: WSIReader, level: int, target_mpp: float | None, slide_mpp: float | None, how: str, note: str,
+           warning: str | None = None) -> LevelChoice:
+    width, height = slide.level_dimensions[level]
+    return LevelChoice(level, slide.level_downsamples[level], 1.0, width, height, target_mpp, slide_mpp, how, note,
+                       warning)
+
+
+class ResampledSlide:
+    """A slide seen through a :class:`LevelChoice`: one level, the output grid, OpenSlide-style reads.
+
+    ``read_region(location, 0, size)`` takes ``location`` in level-0 pixels and ``size`` in output pixels, as a
+    reader's own level would, so tiling code written for a level (:func:`biomedai.data.tiling.predict_wsi_map`,
+    :class:`biomedai.data.tiling.SlideRowStrips`) runs at the chosen resolution unchanged.
+
+    Example:
+        >>> import tempfile
+        >>> p = write_pyramidal_tiff(np.zeros((600, 800, 3), np.uint8), Path(tempfile.mkdtemp()) / "s.tif",
+        ...                          mpp=0.25, levels=1)
+        >>> with open_wsi(p) as s:
+        ...     view = ResampledSlide(s, level_for_mpp(s, 0.5))
+        ...     view.level_dimensions, view.level_downsamples, view.read_region((100, 0), 0, (64, 32)).shape
+        (((400, 300),), (2.0,), (32, 64, 3))
+    """
+
+    level_count = 1
+
+    def __init__(self, slide: WSIReader, choice: LevelChoice) -> None:
+        self.slide, self.choice = slide, choice
+        self.path = slide.path
+
+    @property
+    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        return ((self.choice.width, self.choice.height),)
+
+    @property
+    def level_downsamples(self) -> tuple[float, ...]:
+        return (self.choice.downsample,)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        """Level-0 ``(width, height)`` of the slide."""
+        return self.slide.dimensions
+
+    @property
+    def mpp(self) -> tuple[float, float] | None:
+        """Level-0 microns per pixel of the slide."""
+        return self.slide.mpp
+
+    def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
+        """``size`` = (width, height) output pixels from level-0 ``location`` (x, y); ``level`` must be 0."""
+        if level != 0:
+            raise InvalidInputError(f"a resampled slide has one level (0), got level {level}", self.path)
+        zoom = self.choice.zoom
+        if zoom == 1.0:
+            return self.slide.read_region(location, self.choice.level, size)
+        width, height = (int(v) for v in size)
+        region = self.slide.read_region(location, self.choice.level,
+                                        (max(1, round(width / zoom)), max(1, round(height / zoom))))
+        return np.array(_resize(region, width, height))  # writable, as a reader's own regions are
+
+    def thumbnail(self, max_size: int = 512) -> np.ndarray:
+        """The slide's thumbnail (the whole slide, whatever the level)."""
+        return self.slide.thumbnail(max_size)
 
 
 def _problem(exc: BaseException) -> str:

@@ -80,6 +80,27 @@ class ModelInfo:
         """Whether the training data's terms forbid commercial use."""
         return bool(self.training_data.get("non_commercial", False))
 
+    @property
+    def training_mpp(self) -> float | None:
+        """Microns per pixel of the training images (``preprocessing["mpp"]``), or None when not stated.
+
+        Whole slides are read at this resolution (:func:`biomedai.io.wsi.level_for_mpp`).
+
+        Example:
+            >>> ModelInfo("toy", preprocessing={"mpp": 0.5}).training_mpp, ModelInfo("toy").training_mpp
+            (0.5, None)
+        """
+        value = self.preprocessing.get("mpp")
+        if value is None:
+            return None
+        try:
+            mpp = float(value)
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"model.json: preprocessing.mpp must be a number of microns, got {value!r}") from exc
+        if not mpp > 0 or mpp == float("inf"):
+            raise WeightsError(f"model.json: preprocessing.mpp must be a positive number, got {value!r}")
+        return mpp
+
     def usage_note(self) -> str:
         """One line saying which model is used and under which terms, for logs and reports."""
         data = self.training_data.get("name", "unstated data")

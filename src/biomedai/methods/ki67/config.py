@@ -99,8 +99,10 @@ class Ki67Config(BaseConfig):
     map_positive_prob: float = 0.3    # else positive if P(pos) > 0.3, else negative [external]
     #: FCN tile side in pixels (None: one pass over the region, as the paper's sub_num=1)
     fcn_tile: int | None = None
-    #: whole-slide mode: pyramid level and tile side (pixels at that level)
-    wsi_level: int = 0
+    #: whole-slide mode: "auto" reads the level nearest the model's training microns per pixel (model.json
+    #: preprocessing.mpp) and resamples the rest, level 0 as it is when the model or the slide
+    #: states none; an integer reads that level as it is. Tile side in pixels the model sees
+    wsi_level: int | Literal["auto"] = "auto"
     wsi_tile: int = 2048
 
     def validate(self) -> None:
@@ -138,7 +140,7 @@ class Ki67Config(BaseConfig):
             ("map_background_prob", 0 < self.map_background_prob < 1, "must be in (0, 1)"),
             ("map_positive_prob", 0 < self.map_positive_prob < 1, "must be in (0, 1)"),
             ("fcn_tile", self.fcn_tile is None or self.fcn_tile >= 2 * self.patch_size, "must be >= 2*patch_size"),
-            ("wsi_level", self.wsi_level >= 0, "must be >= 0"),
+            ("wsi_level", self.wsi_level == "auto" or self.wsi_level >= 0, "must be 'auto' or >= 0"),
             ("wsi_tile", self.wsi_tile >= 2 * self.patch_size, "must be >= 2*patch_size"),
         ]
         self.check_rules(checks)

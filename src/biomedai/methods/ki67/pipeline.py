@@ -86,7 +86,7 @@ class Ki67Method(Method):
                 if model is None:
                     row = self._quantify_one(path, output_dir, rec)
                 elif is_slide_file(path):
-                    row = self._wsi_one(model, path, output_dir, rec)
+                    row = self._wsi_one(model, Path(weights), path, output_dir, rec)
                 else:
                     row = self._fcn_one(model, path, output_dir, rec)
                 region_rows.append(row)
@@ -137,10 +137,18 @@ class Ki67Method(Method):
                 "map_rows": int(prob.shape[1]),
                 "map_cols": int(prob.shape[2]), **area_indices(classes)}
 
-    def _wsi_one(self, model: Any, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
+    def _wsi_one(self, model: Any, weights: Path, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
         from biomedai.viz import save_png
 
-        prob, info = wsi_probability_map(model, path, self.config, ki67_model.resolve_device(self.config.device))
+        prob, info = wsi_probability_map(model, path, self.config, ki67_model.resolve_device(self.config.device),
+                                         target_mpp=ki67_model.training_mpp(weights))
+        choice = info.pop("level_choice")  # the whole record in the notes, its numbers in the row (regions.csv)
+        rec.notes.setdefault("slide_level", {})[path.name] = choice
+        info.update(downsample=choice["downsample"], mpp=choice["mpp"])
+        warning = choice["warning"]
+        if warning:
+            logger.warning("%s: %s", path.name, warning)
+            rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
         classes = ki67_model.map_to_classes(prob, self.config)
         stem = path.stem
         np.save(output_dir / f"{stem}_probabilities.npy", prob.astype(np.float32))

@@ -30,12 +30,16 @@ def is_glass(region: np.ndarray) -> bool:
     return bool(grey.mean() > GLASS_MEAN and grey.std() < GLASS_STD)
 
 
-def wsi_probability_map(model: Any, path: str | Path, config: Ki67Config,
-                        device: Any = "cpu") -> tuple[np.ndarray, dict[str, Any]]:
-    """``([3, rows, cols] probabilities, info)`` for slide level ``config.wsi_level``."""
+def wsi_probability_map(model: Any, path: str | Path, config: Ki67Config, device: Any = "cpu",
+                        target_mpp: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """``([3, rows, cols] probabilities, info)`` for the slide at ``target_mpp`` microns per pixel (the model's
+    training resolution; ``config.wsi_level`` "auto") or at level ``config.wsi_level``
+    (:func:`biomedai.io.wsi.level_for_mpp`). Map positions are ``stride`` pixels of that resolution apart; the
+    info's ``level_choice`` gives the level-0 pixels per such pixel (``downsample``)."""
     import torch
 
     from biomedai.io import open_wsi
+    from biomedai.io.wsi import ResampledSlide, level_for_mpp
 
     path = Path(path)
     fcn = model.to(device).to_fcn()
@@ -47,14 +51,15 @@ def wsi_probability_map(model: Any, path: str | Path, config: Ki67Config,
             return fcn(x[None])[0].float().cpu().numpy()
 
     with open_wsi(path) as slide:
-        level = config.wsi_level
-        if not 0 <= level < slide.level_count:
-            raise InvalidInputError(f"level {level} does not exist; the slide has levels 0..{slide.level_count - 1}",
-                                    path)
-        width, height = slide.level_dimensions[level]
+        choice = level_for_mpp(slide, target_mpp, config.wsi_level, setting="wsi_level")
+        width, height = choice.width, choice.height
         if width < p or height < p:
-            raise InvalidInputError(f"level {level} is {width}x{height}, smaller than one {p}x{p} patch", path)
+            raise InvalidInputError(f"level {choice.level} is {width}x{height} at the model's resolution, smaller "
+                                    f"than one {p}x{p} patch", path)
         background = np.zeros(3, np.float32)
         background[BACKGROUND] = 1.0
-        return predict_wsi_map(slide, level, probabilities, p, s, config.wsi_tile, 3, skip=is_glass,
-                               fill=background)
+        prob, info = predict_wsi_map(ResampledSlide(slide, choice), 0, probabilities, p, s, config.wsi_tile, 3,
+                                     skip=is_glass, fill=background)
+    info["level"] = choice.level
+    info["level_choice"] = choice.to_dict()
+    return prob, info

@@ -106,7 +106,10 @@ class HanNetConfig(BaseConfig):
     #: whole-slide / large images: blocks of this size (pixels) with this margin are segmented one by one
     block_size: int = 2048
     block_margin: int = 128
-    wsi_level: int = 0
+    #: whole slides: "auto" reads the level nearest the model's training microns per pixel (model.json
+    #: preprocessing.mpp) and resamples the rest; level 0 as it is when the model or the slide states none.
+    #: An integer reads that pyramid level as it is
+    wsi_level: int | Literal["auto"] = "auto"
     #: images with more pixels than this go through the block (seam-merging) path
     max_whole_image_pixels: int = 4096 * 4096
     # ---------------------------------------------------------------- evaluation
@@ -160,7 +163,7 @@ class HanNetConfig(BaseConfig):
             ("infer_batch_size", self.infer_batch_size >= 1, "must be >= 1"),
             ("block_size", self.block_size >= self.tile_size, "must be >= tile_size"),
             ("block_margin", 0 <= 2 * self.block_margin < self.block_size, "must be < block_size / 2"),
-            ("wsi_level", self.wsi_level >= 0, "must be >= 0"),
+            ("wsi_level", self.wsi_level == "auto" or self.wsi_level >= 0, "must be 'auto' or >= 0"),
             ("max_whole_image_pixels", self.max_whole_image_pixels >= 1, "must be >= 1"),
         ]
         self.check_rules(checks)

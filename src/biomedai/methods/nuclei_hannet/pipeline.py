@@ -163,25 +163,30 @@ class HanNetMethod(Method):
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
 
     def _predict_wsi(self, seg: NucleiSegmenter, path: Path, output_dir: Path, rec: RunRecorder) -> int:
-        """Whole slide at ``wsi_level``: blocks with seam merging -> GeoJSON + CSV in level-0 pixels."""
+        """Whole slide at the model's microns per pixel (``wsi_level: auto``) or at ``wsi_level``: blocks with
+        seam merging -> GeoJSON + CSV in level-0 pixels."""
         from biomedai.io import open_wsi
         from biomedai.io.annotations import write_geojson
+        from biomedai.io.wsi import ResampledSlide, level_for_mpp
         from biomedai.viz import save_png
 
         cfg = self.config
         annotations, rows_all = [], []
         with open_wsi(path) as slide:
-            level = cfg.wsi_level
-            if level >= slide.level_count:
-                raise InvalidInputError(f"wsi_level {level} does not exist (levels 0..{slide.level_count - 1})", path)
-            width, height = slide.level_dimensions[level]
-            ds = slide.level_downsamples[level]
+            choice = level_for_mpp(slide, seg.info.training_mpp if seg.info is not None else None, cfg.wsi_level,
+                                   setting="wsi_level")
+            if choice.warning:
+                logger.warning("%s: %s", path.name, choice.warning)
+                rec.notes.setdefault("warnings", []).append(f"{path.name}: {choice.warning}")
+            resampled = ResampledSlide(slide, choice)
+            width, height = choice.width, choice.height
+            ds = choice.downsample  # level-0 pixels per pixel the model sees
             full = np.zeros((height, width), np.uint32) if width * height <= cfg.max_whole_image_pixels else None
             picture = None
 
             def read(b: Any) -> np.ndarray:
-                region = slide.read_region((int(round(b.x0 * ds)), int(round(b.y0 * ds))), level,
-                                           (b.x1 - b.x0, b.y1 - b.y0))
+                region = resampled.read_region((int(round(b.x0 * ds)), int(round(b.y0 * ds))), 0,
+                                               (b.x1 - b.x0, b.y1 - b.y0))
                 return np.asarray(region)[..., :3]
 
             next_id = 1
@@ -213,8 +218,11 @@ class HanNetMethod(Method):
         rec.add_file(write_geojson(annotations, output_dir / f"{stem}_nuclei.geojson"))
         if full is not None:
             rec.add_file(_write_labels_tiff(full, output_dir / f"{stem}_labels.tif"))
-        rec.notes.setdefault("wsi", {})[path.name] = {"level": cfg.wsi_level, "downsample": ds,
+        rec.notes.setdefault("wsi", {})[path.name] = {"level": choice.level, "downsample": ds,
+                                                      "level_choice": choice.to_dict(),
                                                       "coordinates": "level-0 pixels",
+                                                      "label_tiff_grid": "the pixels the model ran on (level-0 "
+                                                                         "pixels / downsample)",
                                                       "label_tiff": full is not None}
         return len(rows_all)
 

@@ -30,7 +30,7 @@ def contour_overlay(rgb: np.ndarray, labels: np.ndarray, color: tuple[int, int, 
 def nucleus_table(labels: np.ndarray, rgb: np.ndarray, offset: tuple[float, float] = (0.0, 0.0),
                   scale: float = 1.0, first_id: int = 1) -> list[dict[str, Any]]:
     """One row per nucleus: id, centroid (x, y in output pixels: ``(local + offset) * scale``), area and
-    perimeter (in level pixels), eccentricity, mean haematoxylin/eosin (Ruifrok-Johnston deconvolution,
+    perimeter (in output pixels too: times ``scale`` squared and ``scale``), eccentricity, mean haematoxylin/eosin (Ruifrok-Johnston deconvolution,
     optical density) and mean R, G, B."""
     from skimage.color import rgb2hed
     from skimage.measure import regionprops
@@ -46,7 +46,8 @@ def nucleus_table(labels: np.ndarray, rgb: np.ndarray, offset: tuple[float, floa
         colours = rgb[rr, cc, :3].astype(np.float64).mean(axis=0)
         rows.append({
             "id": k, "centroid_x": round((cx + offset[0]) * scale, 2), "centroid_y": round((cy + offset[1]) * scale, 2),
-            "area": int(region.area), "perimeter": round(float(region.perimeter), 2),
+            "area": int(region.area) if scale == 1 else round(float(region.area) * scale ** 2, 2),
+            "perimeter": round(float(region.perimeter) * scale, 2),
             "eccentricity": round(float(region.eccentricity), 4),
             "mean_haematoxylin": round(float(hed[rr, cc, 0].mean()), 5),
             "mean_eosin": round(float(hed[rr, cc, 1].mean()), 5),

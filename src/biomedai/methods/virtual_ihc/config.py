@@ -96,7 +96,9 @@ class VirtualIHCConfig(BaseConfig):
     #: P(tumour) gives the heat map and, for a conditional generator, the condition; "" = the model's own
     mil_model: str = ""
     # --- whole slides (ours; predict on .svs/.ndpi/..., pyramidal TIFFs and large TIFFs) ----------------------
-    slide_level: int = 0               # the pyramid level the generator runs at
+    #: the pyramid level the generator runs at: "auto" = the level nearest the model's training microns per pixel
+    #: (model.json preprocessing.mpp), the factor left resampled; level 0 when the model or the slide states none
+    slide_level: int | Literal["auto"] = "auto"
     slide_min_pixels: int = 4096 * 4096  # a plain TIFF with at least this many pixels is read as a slide
     slide_thumbnail_px: int = 2048     # longest side of the low-resolution image for the Otsu mask and figure
     slide_min_tissue: float = 0.0      # a tile is generated when its tissue fraction exceeds this (else white)
@@ -135,8 +137,8 @@ class VirtualIHCConfig(BaseConfig):
             raise ConfigError(f"train_crops must be >= 1, got {self.train_crops}")
         if self.mil_top_k < 1:
             raise ConfigError(f"mil_top_k must be >= 1, got {self.mil_top_k}")
-        if self.slide_level < 0 or self.slide_thumbnail_px < 64 or self.slide_count_block < 128:
-            raise ConfigError("slide_level must be >= 0, slide_thumbnail_px >= 64 and slide_count_block >= 128")
+        if (self.slide_level != "auto" and self.slide_level < 0) or self.slide_thumbnail_px < 64 or self.slide_count_block < 128:
+            raise ConfigError("slide_level must be 'auto' or >= 0, slide_thumbnail_px >= 64 and slide_count_block >= 128")
         if self.slide_output_tile <= 0 or self.slide_output_tile % 16:
             raise ConfigError(f"slide_output_tile must be a positive multiple of 16, got {self.slide_output_tile}")
         if not 0.0 <= self.slide_min_tissue < 1.0:

@@ -68,9 +68,10 @@ def he_input_problem(path: Path, config: VirtualIHCConfig) -> str | None:
         if is_slide_file(path, config.slide_min_pixels):
             look = look_at_slide(path, CHECK_THUMBNAIL_PX)
             levels = look.metadata["level_dimensions"]
-            if config.slide_level >= len(levels):
-                return f"slide_level {config.slide_level} does not exist; the slide has levels 0..{len(levels) - 1}"
-            width, height = levels[config.slide_level]
+            level = 0 if config.slide_level == "auto" else config.slide_level
+            if level >= len(levels):
+                return f"slide_level {level} does not exist; the slide has levels 0..{len(levels) - 1}"
+            width, height = levels[level]
         else:
             look = look_at(path, CHECK_THUMBNAIL_PX)
             height, width = look.shape

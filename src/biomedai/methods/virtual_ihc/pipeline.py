@@ -23,6 +23,7 @@ import numpy as np
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
+from biomedai.train.model_folder import is_model_folder, read_model_info
 from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import VirtualIHCConfig
@@ -87,9 +88,10 @@ class VirtualIHCMethod(Method):
             raise InvalidInputError("no input images given")
         cfg = self.config
         checked = []  # (path, rgb array or slide.SlideInput, warnings)
+        target_mpp = self._training_mpp(weights)  # slides are read at the model's microns per pixel
         for p in inputs:
             if slides.is_slide_input(p, cfg):
-                s_in = slides.inspect_slide(p, cfg)
+                s_in = slides.inspect_slide(p, cfg, target_mpp=target_mpp)
                 checked.append((p, s_in, s_in.warnings))
             else:
                 rgb = read_rgb(p)
@@ -99,7 +101,8 @@ class VirtualIHCMethod(Method):
             if len(inputs) != 1:
                 raise InvalidInputError("real_ihc pairs with exactly one H&E input")
             real_path = Path(cfg.real_ihc)
-            real = slides.inspect_slide(real_path, cfg, he=False) if slides.is_slide_input(real_path, cfg) \
+            real = slides.inspect_slide(real_path, cfg, he=False, target_mpp=target_mpp) \
+                if slides.is_slide_input(real_path, cfg) \
                 else read_rgb(real_path)
         model, info, folder = self._load(weights)
         classifier, mil_size, mil_note = self._mil_classifier(model)
@@ -134,6 +137,11 @@ class VirtualIHCMethod(Method):
                                      f"{model.config.nucleus_diameter_px})"}
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
+
+    def _training_mpp(self, weights: Path | None) -> float | None:
+        """The model's training microns per pixel (model.json ``preprocessing.mpp``), None when it states none."""
+        folder = self.resolve_weights(weights)
+        return read_model_info(folder).training_mpp if folder is not None and is_model_folder(folder) else None
 
     @staticmethod
     def _warn(rec: Any, name: str, text: str) -> None:
@@ -183,7 +191,7 @@ class VirtualIHCMethod(Method):
             return None, None
         if isinstance(real, slides.SlideInput):
             counts = slides.count_positive_cells(real.path, nucleus, self.config.slide_count_block, real.level,
-                                                 real.mask)
+                                                 real.mask, real.choice)
             return counts, real.thumbnail
         return quantify.positive_ratio(real, nucleus), real
 
@@ -199,6 +207,8 @@ class VirtualIHCMethod(Method):
         result = slides.translate_slide(model, s_in, out, self.config, device, classifier=mil[0],
                                         mil_input_size=mil[1])
         rec.add_file(out)
+        if s_in.choice is not None:
+            rec.notes.setdefault("slide_level", {})[s_in.path.name] = s_in.choice.to_dict()
         nucleus = model.config.nucleus_diameter_px
         synth_q = slides.count_positive_cells(out, nucleus, self.config.slide_count_block, 0, s_in.mask)
         real_q, real_view = self._real_counts(real, nucleus)

@@ -29,7 +29,8 @@ from biomedai.data.blocks import block_grid
 from biomedai.data.tiling import SlideRowStrips, Tile, WSITile, tile_grid, tissue_fraction
 from biomedai.data.tissue import tissue_mask, tissue_windows
 from biomedai.errors import InvalidInputError
-from biomedai.io.wsi import is_slide_file, open_wsi, write_pyramidal_tiff_bands
+from biomedai.io.wsi import (LevelChoice, ResampledSlide, is_slide_file, level_for_mpp, open_wsi,
+                             write_pyramidal_tiff_bands)
 from biomedai.methods.ki67.ihc import hematoxylin_threshold
 
 from .config import VirtualIHCConfig
@@ -49,8 +50,9 @@ THUMBNAIL_CLOSE_PX = 3
 
 @dataclass
 class SlideInput:
-    """A slide checked before anything is written: the level run, its size and pixel size, the thumbnail and
-    its tissue mask, and the warnings (an IHC-looking slide)."""
+    """A slide checked before anything is written: the level run, the size and pixel size of the grid the
+    generator runs on (the level resampled to the model's microns per pixel, ``choice``), the thumbnail and its
+    tissue mask, and the warnings (an IHC-looking slide, a slide without microns per pixel)."""
 
     path: Path
     level: int
@@ -61,6 +63,11 @@ class SlideInput:
     thumbnail: np.ndarray
     mask: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    choice: LevelChoice | None = None
+
+    def reader(self, slide: Any) -> tuple[Any, int]:
+        """``(reader, level)`` that reads this input's grid from the open ``slide`` (OpenSlide conventions)."""
+        return (slide, self.level) if self.choice is None else (ResampledSlide(slide, self.choice), 0)
 
     def tissue(self, x: int, y: int, width: int, height: int) -> float:
         """Tissue fraction of a window of the level (pixels at the level)."""
@@ -82,17 +89,16 @@ def is_slide_input(path: Path, config: VirtualIHCConfig) -> bool:
     return is_slide_file(path, config.slide_min_pixels)
 
 
-def inspect_slide(path: Path, config: VirtualIHCConfig, tile: int | None = None, he: bool = True) -> SlideInput:
-    """Open the slide and check it: level, (``he``) colour, tissue and DAB, and its size against ``tile``
+def inspect_slide(path: Path, config: VirtualIHCConfig, tile: int | None = None, he: bool = True,
+                  target_mpp: float | None = None) -> SlideInput:
+    """Open the slide and check it: level (``slide_level``, or by ``target_mpp``, the model's microns per pixel:
+    :func:`biomedai.io.wsi.level_for_mpp`), (``he``) colour, tissue and DAB, and its size against ``tile``
     (or later, with :func:`check_slide_size`, once the model and so its tile size are known)."""
     path = Path(path)
     with open_wsi(path) as slide:
-        level = config.slide_level
-        if level >= slide.level_count:
-            raise InvalidInputError(f"slide_level {level} does not exist; the slide has levels 0.."
-                                    f"{slide.level_count - 1}", path)
-        width, height = slide.level_dimensions[level]
-        downsample = slide.level_downsamples[level]
+        choice = level_for_mpp(slide, target_mpp, config.slide_level, setting="slide_level")
+        width, height = choice.width, choice.height
+        downsample = choice.downsample
         mpp = slide.mpp
         thumbnail = slide.thumbnail(min(config.slide_thumbnail_px, max(slide.dimensions)))  # never enlarged
     mask = tissue_mask(thumbnail, close_px=THUMBNAIL_CLOSE_PX)
@@ -102,8 +108,10 @@ def inspect_slide(path: Path, config: VirtualIHCConfig, tile: int | None = None,
         warnings = []
         if not mask.any():
             raise InvalidInputError("no tissue found (Otsu tissue mask is empty)", path)
+    if choice.warning:
+        warnings.append(choice.warning)
     level_mpp = (mpp[0] * downsample, mpp[1] * downsample) if mpp else None
-    slide_in = SlideInput(path, level, width, height, downsample, level_mpp, thumbnail, mask, warnings)
+    slide_in = SlideInput(path, choice.level, width, height, downsample, level_mpp, thumbnail, mask, warnings, choice)
     if tile is not None:
         check_slide_size(slide_in, tile)
     return slide_in
@@ -128,15 +136,17 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
     row_of = {r[0].origin[0]: i for i, r in enumerate(grid)}
     col_of = {t.origin[1]: j for j, t in enumerate(grid[0])}
     start = time.perf_counter()
-    with open_wsi(slide_in.path) as slide:
+    with open_wsi(slide_in.path) as opened:
+        slide, level = slide_in.reader(opened)
+
         def read(t: Tile) -> np.ndarray:
             (y, x), ds = t.origin, slide_in.downsample
-            return slide.read_region((int(round(x * ds)), int(round(y * ds))), slide_in.level, (tile, tile))
+            return slide.read_region((int(round(x * ds)), int(round(y * ds))), level, (tile, tile))
 
         p99 = _slide_view_p99(slide_in, read, tile, config.tile_overlap, skip) \
             if mcfg.input_view == "hematoxylin" else None
         classify, generate = tile_functions(model, device, classifier, mil_input_size, p99)
-        strips = SlideRowStrips(slide, slide_in.level, slide_in.downsample, tile, grid, skip)
+        strips = SlideRowStrips(slide, level, slide_in.downsample, tile, grid, skip)
 
         def run(tiles: list[Tile]) -> np.ndarray:
             batch = np.moveaxis(np.stack([strips.read(t) for t in tiles]), -1, 1).astype(np.float32) / 127.5 - 1.0
@@ -159,16 +169,19 @@ def translate_slide(model: VirtualIHCModel, slide_in: SlideInput, output: Path, 
 
 
 def count_positive_cells(path: Path, nucleus_diameter_px: float, block: int, level: int = 0,
-                         mask: np.ndarray | None = None) -> dict[str, Any]:
+                         mask: np.ndarray | None = None, choice: LevelChoice | None = None) -> dict[str, Any]:
     """Positive and all nuclei of a slide level by the Ki-67 quantifier, block by block (see the module doc).
 
+    ``choice`` (from :func:`biomedai.io.wsi.level_for_mpp`) reads the slide resampled instead of ``level``.
     ``mask`` (a tissue mask of the whole level at any scale) skips blocks without tissue. The quantifier's
     nuclear haematoxylin threshold is set once for the slide, on tissue windows (:func:`slide_nuclear_threshold`):
     found per block, a block that is mostly glass would put it between glass and tissue and miss the nuclei."""
     margin = int(np.ceil(2 * nucleus_diameter_px))
     n_cells = n_positive = counted = 0
     start = time.perf_counter()
-    with open_wsi(path) as slide:
+    with open_wsi(path) as opened:
+        slide = opened if choice is None else ResampledSlide(opened, choice)
+        level = level if choice is None else 0
         width, height = slide.level_dimensions[level]
         ds = slide.level_downsamples[level]
         threshold = slide_nuclear_threshold(slide, level, nucleus_diameter_px, mask)
