@@ -36,15 +36,17 @@ def test_slide_map_at_the_model_resolution_and_at_an_explicit_level(tmp_path):
         model = _classifier(tmp_path / f"model_{model_mpp}", model_mpp)
         out = tmp_path / f"out_{model_mpp}_{more.get('wsi_level', 'auto')}"
         res = get_method("ki67")({**cfg, **more}).predict([slide], out, weights=model)
-        return res.metrics["regions"][0], json.loads((out / "result.json").read_text())
+        record = json.loads((out / "result.json").read_text())
+        return res.metrics["regions"][0], record["notes"]["slide_level"]["slide.tif"], record
 
-    info, _ = run(0.5)  # a 0.5 um/px model on a 0.25 um/px slide: level 1 (256 x 352)
-    assert info["level"] == 1 and info["level_choice"]["how"] == "mpp"
+    info, choice, _ = run(0.5)  # a 0.5 um/px model on a 0.25 um/px slide: level 1 (256 x 352)
+    assert info["level"] == 1 and choice["how"] == "mpp" and (info["downsample"], info["mpp"]) == (2.0, 0.5)
     assert (info["map_rows"], info["map_cols"]) == ((256 - 64) // 32 + 1, (352 - 64) // 32 + 1)
-    info, _ = run(0.4)  # no 0.4 um/px level: level 0 resampled x0.625 (320 x 440)
-    assert (info["level"], info["level_choice"]["zoom"]) == (0, 0.625)
+    info, choice, _ = run(0.4)  # no 0.4 um/px level: level 0 resampled x0.625 (320 x 440)
+    assert (info["level"], choice["zoom"], info["mpp"]) == (0, 0.625, 0.4)
     assert (info["map_rows"], info["map_cols"]) == ((320 - 64) // 32 + 1, (440 - 64) // 32 + 1)
-    info, _ = run(0.5, wsi_level=0)  # an explicit level is read as it is
-    assert info["level"] == 0 and info["level_choice"]["how"] == "configured" and info["map_rows"] == 15
-    info, record = run(None)  # a model that states no resolution: level 0, noted, no warning
-    assert info["level"] == 0 and info["level_choice"]["how"] == "fallback" and not record["notes"].get("warnings")
+    info, choice, _ = run(0.5, wsi_level=0)  # an explicit level is read as it is
+    assert info["level"] == 0 and choice["how"] == "configured" and info["map_rows"] == 15
+    info, choice, record = run(None)  # a model that states no resolution: level 0, noted, no warning
+    assert info["level"] == 0 and choice["how"] == "fallback" and not record["notes"].get("warnings")
+    assert "{" not in (tmp_path / "out_None_auto" / "regions.csv").read_text()  # the record is in the notes only

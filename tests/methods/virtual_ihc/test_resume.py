@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from biomedai.methods.virtual_ihc.config import VirtualIHCConfig
 from biomedai.methods.virtual_ihc.cyclegan import CycleGAN
+from biomedai.methods.virtual_ihc.losses import ImagePool
 from biomedai.methods.virtual_ihc.training import cycle_score, train_cyclegan
 from biomedai.train import load_checkpoint, save_checkpoint
 from biomedai.train.engine import RESUME_ENV, TrainingInterrupted
@@ -23,6 +24,19 @@ CFG = VirtualIHCConfig(gen_width=4, disc_width=4, gen_res_blocks=1, tile_size=16
 RNG = np.random.default_rng(0)
 HE, IHC = RNG.integers(0, 256, (2, 10, 16, 16, 3), dtype=np.uint8)
 C_HE, C_IHC = (RNG.random((2, 10)) > 0.5).astype(np.float32)
+
+
+def test_image_pool_state_round_trip_and_size_check():
+    pool = ImagePool(3, seed=1)
+    for i in range(5):
+        pool.query(torch.full((2, 3, 4, 4), float(i)))
+    copy = ImagePool(3, seed=123)
+    copy.load_state_dict(pool.state_dict())
+    for i in range(5, 12):  # the same swaps and the same old images from here on
+        x = torch.full((2, 3, 4, 4), float(i))
+        assert torch.equal(pool.query(x), copy.query(x))
+    with pytest.raises(ValueError, match="up to 3 images"):
+        ImagePool(4).load_state_dict(pool.state_dict())
 
 
 class Score:

@@ -142,7 +142,10 @@ class Ki67Method(Method):
 
         prob, info = wsi_probability_map(model, path, self.config, ki67_model.resolve_device(self.config.device),
                                          target_mpp=ki67_model.training_mpp(weights))
-        warning = info["level_choice"]["warning"]
+        choice = info.pop("level_choice")  # the whole record in the notes, its numbers in the row (regions.csv)
+        rec.notes.setdefault("slide_level", {})[path.name] = choice
+        info.update(downsample=choice["downsample"], mpp=choice["mpp"])
+        warning = choice["warning"]
         if warning:
             logger.warning("%s: %s", path.name, warning)
             rec.notes.setdefault("warnings", []).append(f"{path.name}: {warning}")
