@@ -95,9 +95,11 @@ def test_wsi_map_equals_the_ki67_tiler(tmp_path):
     big = np.full((256, 416, 3), 240, np.uint8)
     big[:160, :224] = rng.integers(0, 255, (160, 224, 3), dtype=np.uint8)  # tissue, glass elsewhere
     write_pyramidal_tiff(big, tmp_path / "slide.tif", mpp=0.25)
-    config = Ki67Config(wsi_tile=128)
+    config = Ki67Config(wsi_tile=128, wsi_level=0)  # the frozen tiler knows pyramid levels only, not "auto"
     new, new_info = wsi_probability_map(model, tmp_path / "slide.tif", config)
     old, old_info = legacy.wsi_probability_map(model, tmp_path / "slide.tif", config)
+    choice = new_info.pop("level_choice")  # what the frozen tiler did not report: how the level was chosen
+    assert choice["level"] == 0 and choice["how"] == "configured"
     assert new_info == old_info and new_info["tiles_skipped_glass"] > 0
     assert np.array_equal(new, old)
 

@@ -429,10 +429,12 @@ class ResampledSlide:
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """One level: the ``(width, height)`` of the slide at the chosen resolution."""
         return ((self.choice.width, self.choice.height),)
 
     @property
     def level_downsamples(self) -> tuple[float, ...]:
+        """One level: the level-0 pixels per pixel at the chosen resolution."""
         return (self.choice.downsample,)
 
     @property

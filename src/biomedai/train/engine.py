@@ -516,14 +516,19 @@ class Trainer:
         }
 
     def _data_generator(self) -> torch.Generator | None:
-        """The training data's own generator (a DataLoader's, or an iterable's ``generator``), unless the engine
-        reseeds it every epoch."""
+        """The training data's own generator (a DataLoader's or an iterable's), unless the engine reseeds it.
+
+        The engine's own per-epoch generator is left out: it is reseeded every epoch.
+        """
         generator = getattr(self.train_loader, "generator", None)
         return generator if generator is not None and generator is not self._own_generator else None
 
     def _rng_state(self, epoch_start: bool = False) -> dict[str, Any]:
-        """Global RNG states and the data's own generator; ``epoch_start`` (a mid-epoch checkpoint) stores the
-        generator as the epoch began, since the resumed epoch draws its batches again to skip those done."""
+        """Global RNG states and the data's own generator.
+
+        ``epoch_start`` (a mid-epoch checkpoint) stores the generator as the epoch began, since the resumed
+        epoch draws its batches again to skip those done.
+        """
         state = {"global": get_rng_state()}
         generator = self._data_generator()
         if generator is not None:
