@@ -30,3 +30,34 @@ def test_read_csv_rows_names_the_file_and_the_problem(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="lacks the column.*volume_ml"):
         read_csv_rows(path, required=["case", "volume_ml"])
     assert read_csv_rows(write_csv_atomic(tmp_path / "empty.csv", [], columns=["case"]), ["case"]) == []
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("id,name\n1,Müller\n".encode("latin-1"), "not UTF-8 text"),
+    (b"id,name\n1," + b"x" * 200_000 + b"\n", "not a readable CSV"),  # a field over the csv module's limit
+])
+def test_read_csv_rows_turns_unreadable_text_into_one_clear_error(tmp_path: Path, content: bytes, problem: str):
+    path = tmp_path / "labels.csv"
+    path.write_bytes(content)
+    with pytest.raises(InvalidInputError, match=problem) as info:
+        read_csv_rows(path)
+    assert "labels.csv" in str(info.value)
+
+
+def test_read_csv_rows_refuses_a_file_over_its_limit_before_reading(tmp_path: Path):
+    path = write_csv_atomic(tmp_path / "big.csv", [{"a": i} for i in range(1000)])
+    with pytest.raises(InvalidInputError, match="over the"):
+        read_csv_rows(path, max_bytes=100)
+
+
+def test_method_tables_go_through_read_csv_rows(tmp_path: Path):
+    """A Latin-1 labels table given to a method's reader: one clear error naming it, not a UnicodeDecodeError."""
+    from biomedai.methods.msam_meg.recordings import read_labels
+    from biomedai.methods.nmosd_ms.dataset import LABELS_FILE, read_cohort
+
+    (tmp_path / "labels.csv").write_bytes("subject_id,subtype,file\nM\xfcller,CPS,a.fif\n".encode("latin-1"))
+    with pytest.raises(InvalidInputError, match="not UTF-8"):
+        read_labels(tmp_path / "labels.csv")
+    (tmp_path / LABELS_FILE).write_bytes("subject_id,diagnosis\nM\xfcller,MS\n".encode("latin-1"))
+    with pytest.raises(InvalidInputError, match="not UTF-8"):
+        read_cohort(tmp_path)

@@ -136,10 +136,12 @@ def write_csv_atomic(path: str | Path, rows: Iterable[dict[str, Any]], columns: 
     return Path(path)
 
 
-def read_csv_rows(path: str | Path, required: Iterable[str] = ()) -> list[dict[str, str]]:
+def read_csv_rows(path: str | Path, required: Iterable[str] = (),
+                  max_bytes: int = 256 * 1024 * 1024) -> list[dict[str, str]]:
     """The rows of a CSV table as dicts of strings (header row first; a UTF-8 byte-order mark is dropped).
 
-    A missing file, or a header without one of the ``required`` columns, raises
+    A missing file, one over ``max_bytes``, text that is not UTF-8, a malformed CSV (a field
+    over the csv module's limit) or a header without one of the ``required`` columns raises
     :class:`~biomedai.errors.InvalidInputError` naming the file.
 
     Example:
@@ -155,12 +157,21 @@ def read_csv_rows(path: str | Path, required: Iterable[str] = ()) -> list[dict[s
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError("CSV file not found", path)
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or ())]
-        if missing:
-            raise InvalidInputError(f"CSV lacks the column(s) {', '.join(missing)}", path)
-        return list(reader)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInputError(f"CSV file of {size / 2**20:.0f} MiB is over the {max_bytes / 2**20:.0f} MiB limit",
+                                path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in required if c not in (reader.fieldnames or ())]
+            if missing:
+                raise InvalidInputError(f"CSV lacks the column(s) {', '.join(missing)}", path)
+            return list(reader)
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"not UTF-8 text (byte {exc.start}); save the table as UTF-8 CSV", path) from None
+    except csv.Error as exc:
+        raise InvalidInputError(f"not a readable CSV: {exc}", path) from None
 
 
 class LazyModule(types.ModuleType):

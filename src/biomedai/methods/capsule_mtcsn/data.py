@@ -11,7 +11,6 @@ The paper's split was stratified by CD only, so frames of one clip could land in
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from biomedai.data.splits import split_by_group
 from biomedai.errors import InvalidInputError
 from biomedai.io import read_image
-from biomedai.utils import write_csv_atomic
+from biomedai.utils import read_csv_rows, write_csv_atomic
 
 from .frames import to_rgb_uint8
 from .overlay import resize_rgb, write_rgb
@@ -100,8 +99,7 @@ def load_frame_folder(folder: Path, size: int, ignore_index: int = 255) -> Frame
     table = folder / "labels.csv"
     if not table.is_file():
         raise InvalidInputError("no labels.csv (columns image,cd_class,group) in the data folder", folder)
-    with open(table, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv_rows(table)
     if not rows or not {"image", "cd_class"} <= set(rows[0]):
         raise InvalidInputError("labels.csv needs the columns image, cd_class (and group)", table)
     images, masks, cds, groups, names = [], [], [], [], []

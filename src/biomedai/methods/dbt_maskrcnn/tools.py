@@ -3,13 +3,13 @@ the bootstrap AUFC test (spec 1.11 CLI)."""
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from biomedai.errors import InvalidInputError
+from biomedai.utils import read_csv_rows
 
 from .cohort import write_cohort
 from .config import DbtSimConfig
@@ -44,7 +44,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def _rows(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
     if not path.is_file():
         raise InvalidInputError("file not found", path)
-    rows = list(csv.DictReader(path.open(encoding="utf-8-sig")))
+    rows = read_csv_rows(path)
     if not rows and needed[0] == "view_id" and "score" not in needed:
         raise InvalidInputError("no rows", path)
     missing = [k for k in needed if rows and k not in rows[0]]

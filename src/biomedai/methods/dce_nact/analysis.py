@@ -3,7 +3,6 @@ model sets of Table 3 (SVM-RFE + RBF-SVM chosen on development only, tested once
 CI, Youden point, sens/spec/PPV/NPV, DeLong p against the reference model, ROC overlay) and the cohort table."""
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import numpy as np
 from biomedai.errors import InvalidInputError
 from biomedai.stats.baseline_tests import anova_test, chi_square_test, fisher_test, mann_whitney_test
 from biomedai.stats.roc import auc_with_ci, binary_metrics_at, delong_test, roc_curve_points, youden_threshold
-from biomedai.utils import write_csv_atomic, write_json_atomic
+from biomedai.utils import read_csv_rows, write_csv_atomic, write_json_atomic
 
 from .cohort import FEATURE_SETS, read_clinical
 from .config import MODEL_SETS, DceNactConfig
@@ -35,8 +34,7 @@ UNIVARIATE = (("mean Jacobian in tumour", "patients", "jacobian_mean_in_tumour")
 def read_table(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InvalidInputError("feature table not found; run the 'extract' step first", path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return read_csv_rows(path)
 
 
 def _num(value: Any) -> float:

@@ -3,7 +3,6 @@
 ``features_{baseline,followup,jacobian,delta}.csv`` and ``patients.csv``."""
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedai.errors import InvalidInputError
-from biomedai.utils import write_csv_atomic, write_json_atomic
+from biomedai.utils import read_csv_rows, write_csv_atomic, write_json_atomic
 
 from .config import DceNactConfig
 from .patient import process_patient
@@ -41,8 +40,7 @@ def read_clinical(path: str | Path) -> Cohort:
         path = path / "clinical.csv"
     if not path.is_file():
         raise InvalidInputError("clinical CSV not found", path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     if not rows:
         raise InvalidInputError("the clinical CSV has no rows", path)
     missing = [c for c in REQUIRED if c not in rows[0]]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedai.errors import InvalidInputError
+from biomedai.utils import read_csv_rows
 
 from .annotation import HipAnnotation, load_annotation, spacing_of_image
 from .config import HipDysplasiaConfig
@@ -75,7 +76,7 @@ def read_angles_csv(path: str | Path) -> tuple[list[dict[str, str]], Any]:
     from biomedai.io._files import existing_file
 
     path = existing_file(path)
-    rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+    rows = read_csv_rows(path)
     if not rows:
         raise InvalidInputError("the angle table has no rows", path)
     missing = [c for c in ANGLE_COLUMNS if c not in rows[0]]

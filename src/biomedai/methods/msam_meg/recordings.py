@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.utils import atomic_path
+from biomedai.utils import atomic_path, read_csv_rows
 
 from .config import MsamConfig
 from .headpos import head_positions_from_chpi, read_head_positions, window_movement_mm
@@ -234,12 +234,9 @@ def timed_windows_from_file(path: Path, cfg: MsamConfig, head_pos_file: Path | N
 def read_labels(path: Path) -> list[dict[str, str]]:
     """``labels.csv``: ``subject_id, subtype (CPS|SPS), file`` (one row per recording; ``head_movement_mm``,
     ``head_pos`` (a ``.pos`` file in the folder), ``sex``, ``age`` optional)."""
-    import csv
-
     if not Path(path).is_file():
         raise InvalidInputError("labels.csv not found", path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     if not rows:
         raise InvalidInputError("labels.csv has no rows", path)
     missing = {"subject_id", "subtype", "file"} - set(rows[0])

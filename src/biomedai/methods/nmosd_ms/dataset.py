@@ -7,7 +7,6 @@ lesion mask the morphology segmenter runs), plus any of ``age, sex, EDSS, durati
 """
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import NamedTuple
@@ -16,7 +15,7 @@ import nibabel as nib
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.utils import write_csv_atomic, write_text_atomic
+from biomedai.utils import read_csv_rows, write_csv_atomic, write_text_atomic
 
 from .cohort import load_template, simulate_cohort
 from .config import NmosdMsConfig
@@ -57,8 +56,7 @@ def read_cohort(folder: Path) -> list[Subject]:
     path = folder / LABELS_FILE
     if not path.is_file():
         raise InvalidInputError(f"no {LABELS_FILE} (subject_id, diagnosis NMOSD|MS[, flair, lesion_mask])", folder)
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     if not rows or not {"subject_id", "diagnosis"} <= set(rows[0]):
         raise InvalidInputError("needs columns subject_id and diagnosis", path)
     subjects = []
