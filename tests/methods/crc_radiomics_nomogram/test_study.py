@@ -186,3 +186,17 @@ def test_an_image_given_to_the_nomogram_is_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "cohort" / "clinical.csv").write_bytes(b"\xff\xfe\x00i\x00d")
     assert main(["predict", "crc_radiomics_nomogram", str(tmp_path / "cohort"), "-o", str(tmp_path / "o")]) == 2
     assert "clinical.csv" in capsys.readouterr().err
+
+
+def test_a_bad_hallmark_table_gets_one_clear_error(finished, tmp_path):
+    """User-supplied score tables: not UTF-8, or without an id column, is one error naming the file."""
+    wf, _ = finished
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(f"id,Angiogen\xe8se\n{wf.cohort.ids[0]},0.5\n".encode("latin-1"))
+    with pytest.raises(InvalidInputError, match="not UTF-8") as info:
+        wf.radiogenomics(latin1)
+    assert "latin1.csv" in str(info.value)
+    no_id = tmp_path / "no_id.csv"
+    no_id.write_text("patient,HALLMARK_X\np1,0.5\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="lacks the column"):
+        wf.radiogenomics(no_id)

@@ -7,7 +7,6 @@ run alone from the command line (``biomedai tool crc_radiomics_nomogram <step> D
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import numpy as np
 
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.stats import survival as sv
-from biomedai.utils import write_json_atomic
+from biomedai.utils import read_csv_rows, write_json_atomic
 
 from . import report
 from .clinical import TNM_LABELS, Cohort, read_clinical_csv
@@ -116,10 +115,9 @@ class NomogramStudy:
             if not alt.is_file():
                 raise InvalidInputError("no features.csv: run the 'extract' step first", self.out)
             path = alt
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            names = [c for c in (reader.fieldnames or []) if c != "id"]
-            table = {row["id"]: row for row in reader}
+        rows = read_csv_rows(path, required=["id"])
+        names = [c for c in (rows[0] if rows else {}) if c not in ("id", None)]
+        table = {row["id"]: row for row in rows}
         missing = [pid for pid in self.cohort.ids if pid not in table]
         if missing:
             pid = missing[0]
@@ -533,12 +531,11 @@ class NomogramStudy:
         if not path.is_file():
             raise InvalidInputError("hallmark score CSV not found (give --scores FILE: id + one column per "
                                     "hallmark)", path)
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            hallmarks = [c for c in (reader.fieldnames or []) if c != "id"]
-            table = {row["id"]: row for row in reader}
-        if "id" not in (reader.fieldnames or []) or not hallmarks:
-            raise InvalidInputError("needs an 'id' column and at least one score column", path)
+        rows = read_csv_rows(path, required=["id"])
+        hallmarks = [c for c in (rows[0] if rows else {}) if c not in ("id", None)]
+        table = {row["id"]: row for row in rows}
+        if not hallmarks:
+            raise InvalidInputError("needs at least one score column besides 'id' (and rows)", path)
         names, X = self.raw_features
         ids = [pid for pid in self.cohort.ids if pid in table]
         if len(ids) < 4:
