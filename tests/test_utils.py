@@ -61,3 +61,22 @@ def test_method_tables_go_through_read_csv_rows(tmp_path: Path):
     (tmp_path / LABELS_FILE).write_bytes("subject_id,diagnosis\nM\xfcller,MS\n".encode("latin-1"))
     with pytest.raises(InvalidInputError, match="not UTF-8"):
         read_cohort(tmp_path)
+
+
+def test_a_table_never_names_a_file_outside_its_folder(tmp_path: Path):
+    """The capsule frame folder and the DBT cohort go through file_named_by_table: '../' names are refused."""
+    from biomedai.methods.capsule_mtcsn.data import load_frame_folder
+    from biomedai.methods.dbt_maskrcnn.data import load_cohort
+
+    (tmp_path / "secret.png").write_bytes(b"not read")
+    frames = tmp_path / "frames"
+    (frames / "images").mkdir(parents=True)
+    (frames / "labels.csv").write_text("image,cd_class,group\n../../secret.png,clear,a\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="points outside the images folder"):
+        load_frame_folder(frames, 32)
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    (cohort / "clinical.csv").write_text("breast_id,split\nb1,train\n", encoding="utf-8")
+    (cohort / "boxes.csv").write_text("breast_id,view_id\nb1,../../secret\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="points outside the cohort's volumes folder"):
+        load_cohort(cohort, (1.0, 1.0, 1.0))

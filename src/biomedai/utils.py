@@ -136,6 +136,37 @@ def write_csv_atomic(path: str | Path, rows: Iterable[dict[str, Any]], columns: 
     return Path(path)
 
 
+def file_named_by_table(folder: str | Path, name: str | None, table: str | Path, column: str,
+                        where: str = "the cohort folder") -> Path | None:
+    """The file that a table's ``column`` names, relative to ``folder``; None for an empty name.
+
+    A table never makes us read a file outside its own folder: a name that resolves (links included)
+    outside ``folder`` raises :class:`~biomedai.errors.InvalidInputError` naming ``table``, and a
+    missing file one naming the file.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); _ = (d / "a.txt").write_text("x")
+        >>> file_named_by_table(d, "a.txt", d / "labels.csv", "file").name
+        'a.txt'
+        >>> file_named_by_table(d, "../etc/passwd", d / "labels.csv", "file")
+        Traceback (most recent call last):
+        biomedai.errors.InvalidInputError: ...: file '../etc/passwd' points outside the cohort folder
+    """
+    from biomedai.errors import InvalidInputError
+
+    name = (name or "").strip()
+    if not name:
+        return None
+    folder = Path(folder)
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise InvalidInputError(f"{column} {name!r} points outside {where}", table)
+    if not path.exists():
+        raise InvalidInputError(f"{column} file not found", path)
+    return path
+
+
 def read_csv_rows(path: str | Path, required: Iterable[str] = (),
                   max_bytes: int = 256 * 1024 * 1024) -> list[dict[str, str]]:
     """The rows of a CSV table as dicts of strings (header row first; a UTF-8 byte-order mark is dropped).

@@ -20,7 +20,7 @@ import numpy as np
 from biomedai.data.splits import split_by_group
 from biomedai.errors import InvalidInputError
 from biomedai.io import read_image
-from biomedai.utils import read_csv_rows, write_csv_atomic
+from biomedai.utils import file_named_by_table, read_csv_rows, write_csv_atomic
 
 from .frames import to_rgb_uint8
 from .overlay import resize_rgb, write_rgb
@@ -106,7 +106,10 @@ def load_frame_folder(folder: Path, size: int, ignore_index: int = 255) -> Frame
     for line, row in enumerate(rows, start=2):
         if row["cd_class"] not in CD_CLASSES:
             raise InvalidInputError(f"line {line}: cd_class {row['cd_class']!r} is not one of {CD_CLASSES}", table)
-        image_path = folder / "images" / row["image"]
+        image_path = file_named_by_table(folder / "images", row["image"], table, f"line {line}: image",
+                                         where="the images folder")
+        if image_path is None:
+            raise InvalidInputError(f"line {line}: no image named", table)
         mask_path = folder / "masks" / f"{Path(row['image']).stem}.png"
         if not mask_path.is_file():
             raise InvalidInputError(f"line {line}: no mask {mask_path.name} for {row['image']}", mask_path)

@@ -6,7 +6,6 @@ block averaging (an integer factor per axis; masks by majority), standardised ov
 """
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from skimage.measure import block_reduce
 
 from biomedai.errors import InvalidInputError
 from biomedai.io import read_image
+from biomedai.utils import file_named_by_table, read_csv_rows
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +83,17 @@ def load_cohort(folder: str | Path, spacing: Sequence[float], splits: Sequence[s
     for name in ("boxes.csv", "clinical.csv"):
         if not (root / name).is_file():
             raise InvalidInputError(f"{root / name}: missing (a cohort folder needs boxes.csv and clinical.csv)")
-    clinical = {r["breast_id"]: r for r in csv.DictReader((root / "clinical.csv").open())}
+    clinical = {r["breast_id"]: r for r in read_csv_rows(root / "clinical.csv", required=("breast_id", "split"))}
     records = []
-    for row in csv.DictReader((root / "boxes.csv").open()):
+    for row in read_csv_rows(root / "boxes.csv", required=("breast_id", "view_id")):
         info = clinical.get(row["breast_id"])
         if info is None:
             raise InvalidInputError(f"{root / 'boxes.csv'}: breast {row['breast_id']} is not in clinical.csv")
         if info["split"] not in splits:
             continue
-        image = read_image(root / "volumes" / f"{row['view_id']}.nii.gz")
+        volume = file_named_by_table(root / "volumes", f"{row['view_id']}.nii.gz", root / "boxes.csv", "view_id",
+                                     where="the cohort's volumes folder")
+        image = read_image(volume)
         factors = resample_factors(image.spacing, spacing, str(root / "volumes" / row["view_id"]))
         volume = standardise(downsample(image.array.astype(np.float32), factors))
         mask_path = root / "masks" / f"{row['view_id']}.nii.gz"

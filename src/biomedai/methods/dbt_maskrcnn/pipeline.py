@@ -14,7 +14,7 @@ from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
 from biomedai.provenance import RunRecorder
-from biomedai.utils import lazy_import, write_csv_atomic
+from biomedai.utils import lazy_import, read_csv_rows, write_csv_atomic
 
 from .config import DbtMaskRcnnConfig, DbtSimConfig
 
@@ -215,7 +215,11 @@ class DbtMaskRcnnMethod(Method):
 
 def data_rows(folder: Path) -> list[dict[str, str]]:
     """boxes.csv joined with the split of clinical.csv."""
-    import csv
-
-    split = {r["breast_id"]: r["split"] for r in csv.DictReader((folder / "clinical.csv").open())}
-    return [{**r, "split": split[r["breast_id"]]} for r in csv.DictReader((folder / "boxes.csv").open())]
+    clinical = read_csv_rows(folder / "clinical.csv", required=("breast_id", "split"))
+    split = {r["breast_id"]: r["split"] for r in clinical}
+    rows = read_csv_rows(folder / "boxes.csv", required=("breast_id",))
+    unknown = sorted({r["breast_id"] for r in rows} - set(split))
+    if unknown:
+        raise InvalidInputError(f"breast {unknown[0]} is not in clinical.csv ({len(unknown)} unknown)",
+                                folder / "boxes.csv")
+    return [{**r, "split": split[r["breast_id"]]} for r in rows]

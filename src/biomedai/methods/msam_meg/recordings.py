@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.utils import atomic_path, read_csv_rows
+from biomedai.utils import atomic_path, file_named_by_table, read_csv_rows
 
 from .config import MsamConfig
 from .headpos import head_positions_from_chpi, read_head_positions, window_movement_mm
@@ -260,15 +260,7 @@ def _cache_key(files: Sequence[Path], cfg: MsamConfig) -> str:
 
 def _inside(folder: Path, name: str | None, column: str) -> Path | None:
     """A file named in labels.csv, refused when it lies outside the cohort folder."""
-    name = (name or "").strip()
-    if not name:
-        return None
-    path = (folder / name).resolve()
-    if not path.is_relative_to(folder.resolve()):
-        raise InvalidInputError(f"{column} {name!r} points outside the cohort folder", folder / "labels.csv")
-    if not path.exists():
-        raise InvalidInputError(f"{column} file not found", path)
-    return path
+    return file_named_by_table(folder, name, folder / "labels.csv", column)
 
 
 def prepare_cohort(folder: Path, cfg: MsamConfig, cache_dir: Path | None = None,

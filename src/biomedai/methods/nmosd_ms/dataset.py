@@ -15,7 +15,7 @@ import nibabel as nib
 import numpy as np
 
 from biomedai.errors import InvalidInputError
-from biomedai.utils import read_csv_rows, write_csv_atomic, write_text_atomic
+from biomedai.utils import file_named_by_table, read_csv_rows, write_csv_atomic, write_text_atomic
 
 from .cohort import load_template, simulate_cohort
 from .config import NmosdMsConfig
@@ -39,15 +39,7 @@ class Subject(NamedTuple):
 
 
 def _inside(folder: Path, name: str, what: str) -> Path | None:
-    name = (name or "").strip()
-    if not name:
-        return None
-    path = (folder / name).resolve()
-    if not path.is_relative_to(folder.resolve()):
-        raise InvalidInputError(f"{what} {name!r} points outside the cohort folder", folder / LABELS_FILE)
-    if not path.is_file():
-        raise InvalidInputError(f"{what} not found", path)
-    return path
+    return file_named_by_table(folder, name, folder / LABELS_FILE, what)
 
 
 def read_cohort(folder: Path) -> list[Subject]:
