@@ -80,3 +80,28 @@ def test_a_table_never_names_a_file_outside_its_folder(tmp_path: Path):
     (cohort / "boxes.csv").write_text("breast_id,view_id\nb1,../../secret\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="points outside the cohort's volumes folder"):
         load_cohort(cohort, (1.0, 1.0, 1.0))
+
+
+def test_ids_and_file_columns_of_user_tables_stay_inside_their_folders(tmp_path: Path):
+    """dce_nact's patient_id names folders; crc's image/mask and covid_ct's ct columns name files."""
+    import pandas as pd
+
+    from biomedai.methods.covid_ct.config import CovidCTConfig
+    from biomedai.methods.covid_ct.study import quantify_cases
+    from biomedai.methods.crc_radiomics_nomogram.clinical import read_clinical_csv
+    from biomedai.methods.dce_nact.cohort import read_clinical
+
+    dce = tmp_path / "dce"
+    dce.mkdir()
+    (dce / "clinical.csv").write_text("patient_id,cohort,MP_grade,subtype\n../../P1,dev,4,luminal\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="cannot be a file name"):
+        read_clinical(dce)
+    crc = tmp_path / "crc"
+    crc.mkdir()
+    (crc / "clinical.csv").write_text("id,cohort,time,event,image\np1,primary,10,1,../../ct.nii.gz\n",
+                                      encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="points outside the clinical CSV's folder"):
+        read_clinical_csv(crc / "clinical.csv")
+    cases = pd.DataFrame({"patient": ["p1"], "group": ["a"], "ct": ["../../ct.nii.gz"]})
+    with pytest.raises(InvalidInputError, match="points outside the study folder"):
+        quantify_cases(cases, tmp_path / "covid", CovidCTConfig())

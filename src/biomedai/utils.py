@@ -137,12 +137,12 @@ def write_csv_atomic(path: str | Path, rows: Iterable[dict[str, Any]], columns: 
 
 
 def file_named_by_table(folder: str | Path, name: str | None, table: str | Path, column: str,
-                        where: str = "the cohort folder") -> Path | None:
+                        where: str = "the cohort folder", must_exist: bool = True) -> Path | None:
     """The file that a table's ``column`` names, relative to ``folder``; None for an empty name.
 
     A table never makes us read a file outside its own folder: a name that resolves (links included)
-    outside ``folder`` raises :class:`~biomedai.errors.InvalidInputError` naming ``table``, and a
-    missing file one naming the file.
+    outside ``folder`` raises :class:`~biomedai.errors.InvalidInputError` naming ``table``, and (with
+    ``must_exist``) a missing file one naming the file.
 
     Example:
         >>> import tempfile
@@ -162,9 +162,27 @@ def file_named_by_table(folder: str | Path, name: str | None, table: str | Path,
     path = (folder / name).resolve()
     if not path.is_relative_to(folder.resolve()):
         raise InvalidInputError(f"{column} {name!r} points outside {where}", table)
-    if not path.exists():
+    if must_exist and not path.exists():
         raise InvalidInputError(f"{column} file not found", path)
     return path
+
+
+def plain_name(name: str, what: str, source: str | Path) -> str:
+    """``name`` when it can be one file or folder name (an id used as a path), else one clear error.
+
+    Example:
+        >>> plain_name("P001", "patient_id", "clinical.csv")
+        'P001'
+        >>> plain_name("../P001", "patient_id", "clinical.csv")
+        Traceback (most recent call last):
+        biomedai.errors.InvalidInputError: ...: patient_id '../P001' cannot be a file name ...
+    """
+    from biomedai.errors import InvalidInputError
+
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name != name.strip():
+        raise InvalidInputError(f"{what} {name!r} cannot be a file name (no '/', '\\', '..' or outer spaces)",
+                                source)
+    return name
 
 
 def read_csv_rows(path: str | Path, required: Iterable[str] = (),

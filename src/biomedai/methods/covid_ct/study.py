@@ -17,7 +17,7 @@ from biomedai.errors import InvalidInputError
 from biomedai.methods.base import Method, RunResult
 from biomedai.provenance import RunRecorder
 from biomedai.stats.group_tests import VariableSpec, cohens_kappa, group_table
-from biomedai.utils import write_csv_atomic
+from biomedai.utils import file_named_by_table, write_csv_atomic
 
 from .case import analyse_ct
 from .config import CovidCTConfig
@@ -62,7 +62,10 @@ def quantify_cases(data: Any, folder: Path, config: CovidCTConfig) -> Any:
         if not isinstance(row["ct"], str) or not row["ct"].strip():
             continue
         lobe_mask = row.get("lobe_mask") if isinstance(row.get("lobe_mask"), str) else None
-        result = analyse_ct(folder / row["ct"], config, folder / lobe_mask if lobe_mask else None)
+        table = folder / "cases.csv"
+        ct = file_named_by_table(folder, row["ct"], table, "ct", where="the study folder")
+        result = analyse_ct(ct, config, file_named_by_table(folder, lobe_mask, table, "lobe_mask",
+                                                            where="the study folder"))
         numbers = summary(result.rows)
         for region, values in numbers["regions"].items():
             data.loc[index, f"{region} lesion_ml"] = values["lesion_ml"]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from biomedai.errors import InvalidInputError
+from biomedai.utils import file_named_by_table
 
 REQUIRED = ("id", "cohort", "time", "event")
 CLINICAL = ("age", "sex", "cea", "grade", "tnm", "ln")
@@ -160,7 +161,8 @@ def read_clinical_csv(path: str | Path, *, require_images: bool = False) -> Coho
             clinical[c].append(code_clinical_value(row.get(c, ""), c, line, path))
         for col, store, sub in (("image", images, "images"), ("mask", masks, "masks")):
             if row.get(col):
-                store[pid] = (path.parent / row[col]).resolve()
+                store[pid] = file_named_by_table(path.parent, row[col], path, f"line {line}: {col}",
+                                                 where="the clinical CSV's folder", must_exist=False)
             else:
                 found = _find_file(path.parent / sub, pid)
                 if found is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedai.errors import InvalidInputError
-from biomedai.utils import read_csv_rows, write_csv_atomic, write_json_atomic
+from biomedai.utils import plain_name, read_csv_rows, write_csv_atomic, write_json_atomic
 
 from .config import DceNactConfig
 from .patient import process_patient
@@ -52,6 +52,7 @@ def read_clinical(path: str | Path) -> Cohort:
         pid = r["patient_id"].strip()
         if not pid or pid in seen:
             raise InvalidInputError(f"line {i}: empty or repeated patient_id {pid!r}", path)
+        plain_name(pid, f"line {i}: patient_id", path)  # it names the patient's input and output folders
         seen.add(pid)
         if r["cohort"] not in ("dev", "test"):
             raise InvalidInputError(f"line {i}: cohort must be dev or test, got {r['cohort']!r}", path)
