@@ -74,7 +74,7 @@ models-dbt_maskrcnn: $(STAMP)
 
 models-dental_perio: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 5 $(PY) benchmarks/quality/dental_perio/train_default.py --data $(SHARED_DATA)/teeth/ufba_subset \
-		--minutes 30 --out runs/teeth_default
+		--minutes 30 --max-wall-minutes 70 --out runs/teeth_default
 	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/dental_perio/test_default.py --data $(SHARED_DATA)/teeth/ufba_subset \
 		runs/teeth_default/model
 	OMP_NUM_THREADS=1 $(PY) benchmarks/quality/dental_perio/write_card.py runs/teeth_default \
