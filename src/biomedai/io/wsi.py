@@ -38,8 +38,8 @@ SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms", ".vmu", ".sv
 MAX_PIXELS = 1 << 28
 #: :meth:`WSIReader.thumbnail` reads a level larger than this in strips of about this many pixels
 THUMBNAIL_READ_PIXELS = 1 << 24
-#: a level whose microns per pixel differ from the target by at most this share counts as the target (10 %):
-#: scanners call 0.2425-0.263 um/px "40x" and 0.45-0.52 um/px "20x"
+#: a level whose microns per pixel differ from the target by at most this share is read as it is (10 %), so
+#: that slides from scanners with slightly different pixel sizes are not resampled by a few per cent
 MPP_TOLERANCE = 0.1
 
 
@@ -213,9 +213,9 @@ class WSIReader:
                 region = np.asarray(self._slide.read_region((x, y), level, (width, height)))
         return _to_rgb(region)
 
-    def level_for_downsample(self, downsample: float) -> int:
-        """The finest level whose downsample is at most ``downsample`` (tolerance 1 %)."""
-        candidates = [i for i, d in enumerate(self.level_downsamples) if d <= downsample * 1.01]
+    def level_for_downsample(self, downsample: float, tolerance: float = 0.01) -> int:
+        """The coarsest level whose downsample is at most ``downsample`` (within ``tolerance``), else level 0."""
+        candidates = [i for i, d in enumerate(self.level_downsamples) if d <= downsample * (1 + tolerance)]
         return max(candidates) if candidates else 0
 
     def read_rect(self, location: tuple[int, int], size: tuple[int, int], resolution: float = 0,
@@ -232,12 +232,7 @@ class WSIReader:
         width, height = (int(v) for v in size)
         if width <= 0 or height <= 0:
             raise InvalidInputError(f"region size must be positive, got {size}", self.path)
-        factor = downsample / level_ds
-        if abs(factor - 1.0) < 1e-6:
-            return self.read_region(location, level, (width, height))
-        read_w, read_h = max(1, round(width * factor)), max(1, round(height * factor))
-        region = self.read_region(location, level, (read_w, read_h))
-        return _resize(region, width, height)
+        return _read_scaled(self, location, level, (width, height), downsample / level_ds)
 
     def _downsample_for(self, resolution: float, units: str) -> float:
         if units == "baseline":
@@ -378,8 +373,7 @@ def level_for_mpp(slide: WSIReader, target_mpp: float | None, level: int | str =
                    "training")
         return _as_is(slide, fallback_level, target_mpp, None, "fallback", warning, warning)
     want = target_mpp / slide_mpp  # level-0 pixels per output pixel
-    fine_enough = [i for i, d in enumerate(downsamples) if d <= want * (1 + tolerance)]
-    chosen = max(fine_enough) if fine_enough else 0
+    chosen = slide.level_for_downsample(want, tolerance)
     zoom = downsamples[chosen] / want
     if abs(zoom - 1.0) <= tolerance:
         zoom = 1.0
@@ -451,17 +445,21 @@ class ResampledSlide:
         """``size`` = (width, height) output pixels from level-0 ``location`` (x, y); ``level`` must be 0."""
         if level != 0:
             raise InvalidInputError(f"a resampled slide has one level (0), got level {level}", self.path)
-        zoom = self.choice.zoom
-        if zoom == 1.0:
-            return self.slide.read_region(location, self.choice.level, size)
-        width, height = (int(v) for v in size)
-        region = self.slide.read_region(location, self.choice.level,
-                                        (max(1, round(width / zoom)), max(1, round(height / zoom))))
-        return np.array(_resize(region, width, height))  # writable, as a reader's own regions are
+        return _read_scaled(self.slide, location, self.choice.level, size, 1.0 / self.choice.zoom)
 
     def thumbnail(self, max_size: int = 512) -> np.ndarray:
         """The slide's thumbnail (the whole slide, whatever the level)."""
         return self.slide.thumbnail(max_size)
+
+
+def _read_scaled(slide: WSIReader, location: tuple[int, int], level: int, size: tuple[int, int],
+                 factor: float) -> np.ndarray:
+    """``size`` = (width, height) output pixels from level-0 ``location``, ``factor`` level pixels per output pixel."""
+    width, height = (int(v) for v in size)
+    if abs(factor - 1.0) < 1e-6:
+        return slide.read_region(location, level, (width, height))
+    region = slide.read_region(location, level, (max(1, round(width * factor)), max(1, round(height * factor))))
+    return np.array(_resize(region, width, height))  # writable, as a reader's own regions are
 
 
 def _problem(exc: BaseException) -> str:
