@@ -34,7 +34,7 @@ def _tissue_block(rows: int, cols: int, seed: int, ihc: bool = False) -> np.ndar
     return np.concatenate([np.concatenate(tiles[r * cols:(r + 1) * cols], 1) for r in range(rows)], 0)
 
 
-def _slide(path: Path, ihc: bool = False, height: int = 720, width: int = 900, mpp: float = 0.5) -> Path:
+def _slide(path: Path, ihc: bool = False, height: int = 720, width: int = 900, mpp: float | None = 0.5) -> Path:
     """Glass with a 256 x 384 px block of simulated tissue off centre: most tiles hold no tissue."""
     img = np.empty((height, width, 3), np.uint8)
     img[...] = (252, 252, 252) if ihc else GLASS  # the simulated IHC's own background is near white

@@ -49,3 +49,14 @@ def test_an_explicit_slide_level_is_kept(tmp_path: Path) -> None:
     VirtualIHCMethod(_cfg(slide_level=0)).predict([slide], tmp_path / "out", weights=_model_at(tmp_path / "m", 1.0))
     with open_wsi(tmp_path / "out" / "he_synthetic_ki67.tif") as s:
         assert s.dimensions == (900, 720)
+
+
+def test_the_real_ihc_slide_says_how_it_was_read(tmp_path: Path) -> None:
+    """A real Ki-67 slide without microns per pixel is read at level 0, and the user is told so (result.json)."""
+    slide = _slide(tmp_path / "he.tif")
+    real = _slide(tmp_path / "ki67.tif", ihc=True, mpp=None)
+    VirtualIHCMethod(_cfg(real_ihc=str(real))).predict([slide], tmp_path / "out",
+                                                       weights=_model_at(tmp_path / "m", 1.0))
+    record = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert record["notes"]["slide_level"]["ki67.tif"]["how"] == "fallback"
+    assert any(w.startswith("ki67.tif: the slide states no microns per pixel") for w in record["notes"]["warnings"])

@@ -121,6 +121,10 @@ class VirtualIHCMethod(Method):
         device = model_io.resolve_device(cfg.device)
         rows = []
         with rec.timer("predict"):
+            if isinstance(real, slides.SlideInput):  # counted at the model's resolution too: say how it was read
+                for w in real.warnings:
+                    self._warn(rec, real.path.name, w)
+                rec.notes.setdefault("slide_level", {})[real.path.name] = real.choice.to_dict()
             for path, item, warnings in checked:
                 for w in warnings:
                     self._warn(rec, path.name, w)
@@ -190,8 +194,8 @@ class VirtualIHCMethod(Method):
         if real is None:
             return None, None
         if isinstance(real, slides.SlideInput):
-            counts = slides.count_positive_cells(real.path, nucleus, self.config.slide_count_block, real.level,
-                                                 real.mask, real.choice)
+            counts = slides.count_positive_cells(real.path, nucleus, self.config.slide_count_block,
+                                                 mask=real.mask, choice=real.choice)
             return counts, real.thumbnail
         return quantify.positive_ratio(real, nucleus), real
 
@@ -207,8 +211,7 @@ class VirtualIHCMethod(Method):
         result = slides.translate_slide(model, s_in, out, self.config, device, classifier=mil[0],
                                         mil_input_size=mil[1])
         rec.add_file(out)
-        if s_in.choice is not None:
-            rec.notes.setdefault("slide_level", {})[s_in.path.name] = s_in.choice.to_dict()
+        rec.notes.setdefault("slide_level", {})[s_in.path.name] = s_in.choice.to_dict()
         nucleus = model.config.nucleus_diameter_px
         synth_q = slides.count_positive_cells(out, nucleus, self.config.slide_count_block, 0, s_in.mask)
         real_q, real_view = self._real_counts(real, nucleus)

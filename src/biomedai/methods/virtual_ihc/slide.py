@@ -62,12 +62,12 @@ class SlideInput:
     mpp: tuple[float, float] | None
     thumbnail: np.ndarray
     mask: np.ndarray
+    choice: LevelChoice
     warnings: list[str] = field(default_factory=list)
-    choice: LevelChoice | None = None
 
     def reader(self, slide: Any) -> tuple[Any, int]:
         """``(reader, level)`` that reads this input's grid from the open ``slide`` (OpenSlide conventions)."""
-        return (slide, self.level) if self.choice is None else (ResampledSlide(slide, self.choice), 0)
+        return ResampledSlide(slide, self.choice), 0
 
     def tissue(self, x: int, y: int, width: int, height: int) -> float:
         """Tissue fraction of a window of the level (pixels at the level)."""
@@ -111,7 +111,7 @@ def inspect_slide(path: Path, config: VirtualIHCConfig, tile: int | None = None,
     if choice.warning:
         warnings.append(choice.warning)
     level_mpp = (mpp[0] * downsample, mpp[1] * downsample) if mpp else None
-    slide_in = SlideInput(path, choice.level, width, height, downsample, level_mpp, thumbnail, mask, warnings, choice)
+    slide_in = SlideInput(path, choice.level, width, height, downsample, level_mpp, thumbnail, mask, choice, warnings)
     if tile is not None:
         check_slide_size(slide_in, tile)
     return slide_in
