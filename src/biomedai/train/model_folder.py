@@ -185,6 +185,14 @@ def is_model_folder(path: str | Path) -> bool:
     return True
 
 
+def training_mpp_of(weights: str | Path | None) -> float | None:
+    """The training microns per pixel stated by the model folder ``weights``; None for no folder, a bare
+    ``weights.pt`` or a model that does not say (slides are then read at their configured level)."""
+    if weights is None or not is_model_folder(weights):
+        return None
+    return read_model_info(weights).training_mpp
+
+
 def load_model_folder(folder: str | Path, model: torch.nn.Module | None = None, *, method: str | None = None,
                       map_location: str | Any = "cpu") -> tuple[dict[str, Any], ModelInfo]:
     """Read a model folder, verify the weights' SHA-256 and return ``(state_dict, info)``.

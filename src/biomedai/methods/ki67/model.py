@@ -20,7 +20,6 @@ from biomedai.train.model_folder import (
     is_model_folder,
     load_model_folder,
     load_weights_into,
-    read_model_info,
     save_model_folder,
 )
 
@@ -212,12 +211,6 @@ def save_classifier_folder(folder: str | Path, model: nn.Module, config: Ki67Con
                      metrics=metrics, metrics_data="validation patches of the training data" if metrics else "",
                      licence=str((training_data or {}).get("licence", "")))
     return save_model_folder(folder, model, info)
-
-
-def training_mpp(weights: str | Path) -> float | None:
-    """Microns per pixel of the classifier's training patches (model.json ``preprocessing.mpp``), or None when
-    the model does not say (a bare ``weights.pt``, or a model folder without it)."""
-    return read_model_info(weights).training_mpp if is_model_folder(weights) else None
 
 
 def load_classifier(weights: str | Path, config: Ki67Config) -> nn.Module:

@@ -138,10 +138,11 @@ class Ki67Method(Method):
                 "map_cols": int(prob.shape[2]), **area_indices(classes)}
 
     def _wsi_one(self, model: Any, weights: Path, path: Path, output_dir: Path, rec: Any) -> dict[str, Any]:
+        from biomedai.train.model_folder import training_mpp_of
         from biomedai.viz import save_png
 
         prob, info = wsi_probability_map(model, path, self.config, ki67_model.resolve_device(self.config.device),
-                                         target_mpp=ki67_model.training_mpp(weights))
+                                         target_mpp=training_mpp_of(weights))
         choice = info.pop("level_choice")  # the whole record in the notes, its numbers in the row (regions.csv)
         rec.notes.setdefault("slide_level", {})[path.name] = choice
         info.update(downsample=choice["downsample"], mpp=choice["mpp"])

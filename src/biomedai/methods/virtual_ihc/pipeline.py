@@ -23,7 +23,7 @@ import numpy as np
 from biomedai.errors import InvalidInputError, WeightsError
 from biomedai.methods.base import Method, RunResult
 from biomedai.methods.registry import register
-from biomedai.train.model_folder import is_model_folder, read_model_info
+from biomedai.train.model_folder import training_mpp_of
 from biomedai.utils import lazy_import, write_csv_atomic
 
 from .config import VirtualIHCConfig
@@ -88,7 +88,7 @@ class VirtualIHCMethod(Method):
             raise InvalidInputError("no input images given")
         cfg = self.config
         checked = []  # (path, rgb array or slide.SlideInput, warnings)
-        target_mpp = self._training_mpp(weights)  # slides are read at the model's microns per pixel
+        target_mpp = training_mpp_of(self.resolve_weights(weights))  # slides are read at the model's microns per pixel
         for p in inputs:
             if slides.is_slide_input(p, cfg):
                 s_in = slides.inspect_slide(p, cfg, target_mpp=target_mpp)
@@ -141,11 +141,6 @@ class VirtualIHCMethod(Method):
                                      f"{model.config.nucleus_diameter_px})"}
         rec.write()
         return RunResult(output_dir, rec.metrics, [output_dir / f for f in rec.files])
-
-    def _training_mpp(self, weights: Path | None) -> float | None:
-        """The model's training microns per pixel (model.json ``preprocessing.mpp``), None when it states none."""
-        folder = self.resolve_weights(weights)
-        return read_model_info(folder).training_mpp if folder is not None and is_model_folder(folder) else None
 
     @staticmethod
     def _warn(rec: Any, name: str, text: str) -> None:
