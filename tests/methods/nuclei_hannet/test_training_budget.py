@@ -41,8 +41,8 @@ def _clocks(monkeypatch, clock: str) -> SimulatedClocks:
 class CountingScore:
     """``val_score``: 1, 2, 3, ... (so the last validated epoch is the best); optionally a crash at call ``crash_at``."""
 
-    def __init__(self, crash_at: int | None = None) -> None:
-        self.calls, self.crash_at = 0, crash_at
+    def __init__(self, crash_at: int | None = None, start: int = 0) -> None:
+        self.calls, self.crash_at = start, crash_at
 
     def __call__(self, model) -> dict[str, float]:
         self.calls += 1
@@ -101,3 +101,29 @@ def test_resume_continues_the_same_budget_and_schedule(tmp_path, monkeypatch):
     assert [r["lr"] for r in resumed.history] == [r["lr"] for r in straight.history]
     assert_same_weights(load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"],
                         load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["model"])
+
+
+def test_a_resumed_job_repeats_the_last_score_between_validations(tmp_path, monkeypatch):
+    """val_every 2: a job killed in epoch 5 resumes there, and epoch 5 repeats epoch 4's score, as a run never
+    stopped does, instead of validating (the repeated score used to live only in the killed job's memory)."""
+    cfg = _cfg(max_minutes=None, epochs=6, val_every=2, val_from=0.0)
+    straight_score = CountingScore()
+    straight = _train(cfg, tmp_path / "straight", straight_score)
+    assert [r["val_aji"] for r in straight.history] == [1.0, 2.0, 2.0, 3.0, 3.0, 4.0]
+    crops, original = [0], CropDataset.__getitem__
+
+    def dies_in_epoch_5(self, index):
+        crops[0] += 1
+        if crops[0] == 4 * 8 + 1:  # 8 crops an epoch: the first crop of epoch 5
+            raise RuntimeError("simulated kill")
+        return original(self, index)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CropDataset, "__getitem__", dies_in_epoch_5)
+        with pytest.raises(RuntimeError, match="simulated kill"):
+            _train(cfg, tmp_path / "run", CountingScore())
+    monkeypatch.setenv(RESUME_ENV, "1")
+    score = CountingScore(start=3)  # the killed job validated three times
+    resumed = _train(cfg, tmp_path / "run", score)
+    assert score.calls == 4  # only epoch 6 was validated in the resumed job
+    assert [r["val_aji"] for r in resumed.history] == [r["val_aji"] for r in straight.history]

@@ -182,6 +182,9 @@ def train_network(model: Any, train_tiles: Sequence[tuple[np.ndarray, np.ndarray
         last_epoch = epoch == cfg.epochs or progress >= 1.0
         if progress < cfg.val_from and not last_epoch:
             return {"aji": -1.0}  # too early to be a candidate for the best checkpoint
+        if not last:  # a resumed job: the scores repeated between validations are in the run's history
+            done = [r for r in trainer.history if r.get("val_aji", -1.0) >= 0]
+            last.update({k[len("val_"):]: v for k, v in (done[-1] if done else {}).items() if k.startswith("val_")})
         if not last or epoch % cfg.val_every == 0 or last_epoch:
             with torch.autocast(device_type="cuda", enabled=False):
                 scores = dict(val_score(model))
