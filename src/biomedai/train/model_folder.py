@@ -186,8 +186,11 @@ def is_model_folder(path: str | Path) -> bool:
 
 
 def training_mpp_of(weights: str | Path | None) -> float | None:
-    """The training microns per pixel stated by the model folder ``weights``; None for no folder, a bare
-    ``weights.pt`` or a model that does not say (slides are then read at their configured level)."""
+    """The training microns per pixel stated by the model folder ``weights``, or None.
+
+    None for no folder, a bare ``weights.pt`` or a model that does not say (slides are then read at their
+    configured level).
+    """
     if weights is None or not is_model_folder(weights):
         return None
     return read_model_info(weights).training_mpp
