@@ -55,7 +55,7 @@ def get_rng_state() -> dict[str, Any]:
 
     np_state = np.random.get_state()
     state: dict[str, Any] = {
-        "python": _to_lists(random.getstate()),
+        "python": python_rng_state(random),
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
         "torch": torch.get_rng_state(),
     }
@@ -70,8 +70,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     import torch
 
     if "python" in state:
-        version, internal, gauss = state["python"]
-        random.setstate((version, tuple(internal), gauss))
+        set_python_rng_state(random, state["python"])
     if "numpy" in state:
         name, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
@@ -84,6 +83,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         else:
             logger.warning("checkpoint holds %d CUDA RNG states but %d devices are visible; CUDA RNG not restored",
                            len(cuda_states), torch.cuda.device_count())
+
+
+def python_rng_state(rng: Any) -> list[Any]:
+    """The state of a Python ``random.Random`` (or the ``random`` module) as lists (``weights_only`` loads it)."""
+    return _to_lists(rng.getstate())
+
+
+def set_python_rng_state(rng: Any, state: list[Any]) -> None:
+    """Restore a state written by :func:`python_rng_state`."""
+    version, internal, gauss = state
+    rng.setstate((version, tuple(internal), gauss))
 
 
 def _to_lists(value: Any) -> Any:

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from biomedai.train.seeding import python_rng_state, set_python_rng_state
+
 from .config import GAN_LOSSES
 
 
@@ -88,15 +90,15 @@ class ImagePool:
 
     def state_dict(self) -> dict[str, Any]:
         """The stored images and the generator's state (tensors and plain values only)."""
-        version, internal, gauss = self.rng.getstate()
-        return {"pool_size": self.pool_size, "images": list(self.images), "rng": [version, list(internal), gauss]}
+        # clones: a stored image is a view of its batch, and torch.save would write the whole batch
+        return {"pool_size": self.pool_size, "images": [image.clone() for image in self.images],
+                "rng": python_rng_state(self.rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned; refuses a pool of another size."""
         if int(state["pool_size"]) != self.pool_size:
             raise ValueError(f"the saved pool holds up to {state['pool_size']} images, this one {self.pool_size}")
-        version, internal, gauss = state["rng"]
-        self.rng.setstate((version, tuple(internal), gauss))
+        set_python_rng_state(self.rng, state["rng"])
         self.images = list(state["images"])
 
 
